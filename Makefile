@@ -1,0 +1,71 @@
+# Two commands set up a fresh machine: `make synth` (the main job) and `make test` (every gate).
+# Both create the venvs and node_modules from pinned files first, and skip that when nothing changed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := synth
+
+VENV := .venv
+TOOLS_VENV := .venv-tools
+PYTHON := $(VENV)/bin/python
+ENV ?= dev
+BASE ?= main
+
+# Node.js 22 and the CDK CLI come from node_modules (package.json), never from a global install.
+export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export PYTHONDONTWRITEBYTECODE := 1
+CDK := cdk --no-notices
+
+.PHONY: deps synth test lint snapshots review bench lock clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+$(TOOLS_VENV)/.installed: requirements-tools.txt constraints-tools.txt
+	test -x $(TOOLS_VENV)/bin/python || python3 -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt -c constraints-tools.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+deps: $(VENV)/.installed $(TOOLS_VENV)/.installed node_modules/.installed
+
+## synth: synthesize every stack of the $(ENV) unit into cdk.out, offline, no credentials needed.
+synth: deps
+	$(CDK) synth --quiet -c env=$(ENV)
+	@echo "synthesized $(ENV) unit into cdk.out/"
+
+lint: deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+## test: every quality gate (ruff, assertions, cdk-nag, cfn-lint, checkov, snapshots, handlers).
+test: lint
+	$(PYTHON) -m pytest
+
+## snapshots: rewrite the template snapshots after a reviewed change.
+snapshots: deps
+	UPDATE_SNAPSHOTS=1 $(PYTHON) -m pytest tests/infra/test_snapshots.py
+
+## review: what `cdk diff --template` shows between BASE (a git revision) and the working tree, per stack.
+review: deps
+	$(PYTHON) tools/review.py --base $(BASE) --env $(ENV)
+
+bench: deps
+	$(PYTHON) bench/synth_time.py
+
+## lock: re-pin the full transitive dependency set after editing requirements*.txt.
+lock:
+	rm -rf /tmp/lock-venv && python3 -m venv /tmp/lock-venv
+	/tmp/lock-venv/bin/pip install --quiet -r requirements-dev.txt
+	/tmp/lock-venv/bin/pip freeze --all --exclude pip --exclude setuptools > constraints.txt
+	rm -rf /tmp/lock-venv && python3 -m venv /tmp/lock-venv
+	/tmp/lock-venv/bin/pip install --quiet -r requirements-tools.txt
+	/tmp/lock-venv/bin/pip freeze --all --exclude pip --exclude setuptools > constraints-tools.txt
+	rm -rf /tmp/lock-venv
+
+clean:
+	rm -rf cdk.out .review .pytest_cache .ruff_cache

@@ -1,0 +1,17 @@
+#!/usr/bin/env python3
+"""CDK entry point: `-c env=dev|staging|prod` (default dev) or `-c sandbox=<name>` (a sandbox derived from dev)."""
+
+import sys
+
+from aws_cdk import App
+
+from config import ConfigError, load_config
+from stacks.unit import build_unit
+
+app = App()
+try:
+    config = load_config(env=app.node.try_get_context("env"), sandbox=app.node.try_get_context("sandbox"))
+except ConfigError as error:
+    sys.exit(str(error))
+build_unit(app, config)
+app.synth()

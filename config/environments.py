@@ -1,0 +1,97 @@
+"""The environments of this project. Every environment is code: edit the values here, review the diff."""
+
+from __future__ import annotations
+
+from config.settings import ENVIRONMENT_NAMES, ConfigError, EnvironmentConfig
+
+# Values every environment shares unless it says otherwise.
+_COMMON: dict[str, object] = {
+    "project": "churn",
+    "owner": "ml-platform",
+    "cost_center": "cc-1234",
+    "incomplete_upload_days": 7,
+    "cache_expire_after": "P30D",
+}
+
+# Replace the account ids with your own before the first deploy.
+_ENVIRONMENTS: dict[str, dict[str, object]] = {
+    "dev": {
+        "account": "111111111111",
+        "region": "eu-west-1",
+        "retain_data": True,
+        "termination_protection": False,
+        "processing_instance_type": "ml.m5.large",
+        "training_instance_type": "ml.m5.large",
+        "noncurrent_version_retention_days": 7,
+        "access_log_retention_days": 30,
+        "model_approval_status": "Approved",
+    },
+    "staging": {
+        "account": "222222222222",
+        "region": "eu-west-1",
+        "retain_data": True,
+        "termination_protection": False,
+        "processing_instance_type": "ml.m5.large",
+        "training_instance_type": "ml.m5.xlarge",
+        "noncurrent_version_retention_days": 30,
+        "access_log_retention_days": 90,
+        "model_approval_status": "PendingManualApproval",
+    },
+    "prod": {
+        "account": "333333333333",
+        "region": "eu-west-1",
+        "retain_data": True,
+        "termination_protection": True,
+        "processing_instance_type": "ml.m5.xlarge",
+        "training_instance_type": "ml.m5.xlarge",
+        "noncurrent_version_retention_days": 90,
+        "access_log_retention_days": 365,
+        "model_approval_status": "PendingManualApproval",
+    },
+}
+
+# A sandbox is dev, made cheap and disposable: smallest instance types, everything destroyed with it.
+_SANDBOX_OVERRIDES: dict[str, object] = {
+    "retain_data": False,
+    "termination_protection": False,
+    "processing_instance_type": "ml.t3.medium",
+    "training_instance_type": "ml.m5.large",
+    "noncurrent_version_retention_days": 1,
+    "access_log_retention_days": 7,
+    "model_approval_status": "Approved",
+}
+
+
+def environment_values(env_name: str) -> dict[str, object]:
+    """The raw field values of one environment (common values merged with its own)."""
+    if env_name not in _ENVIRONMENTS:
+        raise ConfigError(
+            env_name, "env", f"unknown environment '{env_name}'", f"use -c env= one of {', '.join(ENVIRONMENT_NAMES)}"
+        )
+    return {**_COMMON, **_ENVIRONMENTS[env_name], "env_name": env_name}
+
+
+def load_config(env: str | None = None, sandbox: str | None = None) -> EnvironmentConfig:
+    """The config for `-c env=<env>` (default dev), or for `-c sandbox=<name>` derived from dev."""
+    env_name = env or "dev"
+    if sandbox is not None and not isinstance(sandbox, str):
+        raise ConfigError(env_name, "sandbox", f"{sandbox!r} is not a name", "pass -c sandbox=<name>")
+    values = environment_values(env_name)
+    if sandbox is not None:
+        if env_name != "dev":
+            raise ConfigError(
+                f"{env_name}/sandbox={sandbox}",
+                "sandbox",
+                "sandboxes live in the dev account",
+                "derive sandboxes from dev (drop -c env or pass -c env=dev)",
+            )
+        values = {**values, **_SANDBOX_OVERRIDES, "sandbox": sandbox}
+    return EnvironmentConfig.create(**values)
+
+
+def all_configs(sandbox: str = "ci") -> list[EnvironmentConfig]:
+    """dev, staging, prod and one sample sandbox: what the quality gates synthesize."""
+    return [load_config(name) for name in ENVIRONMENT_NAMES] + [load_config("dev", sandbox)]
+
+
+__all__ = ["ConfigError", "EnvironmentConfig", "all_configs", "environment_values", "load_config"]

@@ -1,0 +1,268 @@
+"""The configuration type of one deployable unit, and the rules every value must follow.
+
+Validation happens when a config is built, so a bad value stops `cdk synth` before any
+construct exists, with one message that names the field and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from dataclasses import dataclass
+
+ENVIRONMENT_NAMES = ("dev", "staging", "prod")
+APPROVAL_STATUSES = ("Approved", "PendingManualApproval", "Rejected")
+
+_ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
+_REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+# Lower-case so the prefix is valid in S3 bucket names as well as everywhere else.
+_NAME_PART_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+_TAG_VALUE_PATTERN = re.compile(r"^[\w\s.:/=+\-@]{1,256}$")
+_INSTANCE_TYPE_PATTERN = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_ISO_DURATION_PATTERN = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
+
+# Physical names humans rely on, with the limit and pattern of the service that owns them.
+# SageMaker: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} for model package groups, 256 for pipelines.
+_SAGEMAKER_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+NAME_LIMITS = {
+    "model_package_group_name": 63,
+    "training_pipeline_name": 256,
+    "evaluation_pipeline_name": 256,
+    # CloudFormation stack names (stage prefix + longest stack id) are limited to 128.
+    "stack_name_prefix": 128 - len("-Pipelines"),
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the field and the fix."""
+
+    def __init__(self, unit: str, field: str, problem: str, fix: str) -> None:
+        self.unit = unit
+        self.field = field
+        super().__init__(f"config error in '{unit}', field '{field}': {problem}. Fix: {fix}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    """Everything that differs between dev, staging, prod and a developer sandbox."""
+
+    project: str
+    env_name: str
+    account: str
+    region: str
+    owner: str
+    cost_center: str
+    sandbox: str | None = None
+    # Stateful resources (key, buckets, model registry) survive stack deletion when True.
+    retain_data: bool
+    termination_protection: bool
+    processing_instance_type: str
+    training_instance_type: str
+    noncurrent_version_retention_days: int
+    access_log_retention_days: int
+    incomplete_upload_days: int = 7
+    model_approval_status: str
+    cache_expire_after: str
+
+    @classmethod
+    def create(cls, **values: object) -> EnvironmentConfig:
+        """Build a config, turning missing or unknown fields into a ConfigError."""
+        unit = _unit_label(values)
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        for name in values:
+            if name not in known:
+                raise ConfigError(unit, name, "unknown field", f"remove it or use one of {sorted(known)}")
+        for name, field in known.items():
+            has_default = field.default is not dataclasses.MISSING
+            if name not in values and not has_default:
+                raise ConfigError(unit, name, "required field is missing", f"add {name}=... to this environment")
+        return cls(**values)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        self._check_types()
+        unit = self.unit_name
+        _require(
+            unit,
+            "env_name",
+            self.env_name in ENVIRONMENT_NAMES,
+            f"'{self.env_name}' is not an environment",
+            f"use one of {', '.join(ENVIRONMENT_NAMES)}",
+        )
+        _require(
+            unit,
+            "project",
+            bool(_NAME_PART_PATTERN.match(self.project)) and len(self.project) <= 20,
+            f"'{self.project}' is not a valid project name",
+            "use 1-20 lower-case letters, digits and single hyphens, starting with a letter",
+        )
+        if self.sandbox is not None:
+            _require(
+                unit,
+                "sandbox",
+                bool(_NAME_PART_PATTERN.match(self.sandbox)),
+                f"'{self.sandbox}' has characters that cannot be part of resource names",
+                "use lower-case letters, digits and single hyphens, starting with a letter (e.g. -c sandbox=alice)",
+            )
+            _require(
+                unit,
+                "sandbox",
+                self.env_name == "dev",
+                "sandboxes live in the dev account",
+                "derive sandboxes from dev (drop -c env or pass -c env=dev)",
+            )
+        _require(
+            unit,
+            "account",
+            bool(_ACCOUNT_PATTERN.match(self.account)),
+            f"'{self.account}' is not an AWS account id",
+            "use the 12-digit account id, as a string",
+        )
+        _require(
+            unit,
+            "region",
+            bool(_REGION_PATTERN.match(self.region)),
+            f"'{self.region}' is not an AWS region",
+            "use an explicit region such as eu-west-1 (image URIs depend on it)",
+        )
+        for field in ("owner", "cost_center"):
+            value = getattr(self, field)
+            _require(
+                unit,
+                field,
+                bool(_TAG_VALUE_PATTERN.match(value)),
+                f"'{value}' cannot be a tag value",
+                "use 1-256 letters, digits, spaces and _ . : / = + - @",
+            )
+        for field in ("processing_instance_type", "training_instance_type"):
+            value = getattr(self, field)
+            _require(
+                unit,
+                field,
+                bool(_INSTANCE_TYPE_PATTERN.match(value)),
+                f"'{value}' is not a SageMaker instance type",
+                "use a type such as ml.m5.large",
+            )
+        for field in ("noncurrent_version_retention_days", "access_log_retention_days", "incomplete_upload_days"):
+            value = getattr(self, field)
+            _require(
+                unit,
+                field,
+                1 <= value <= 3650,
+                f"{value} is outside 1..3650 days",
+                "use a number of days in that range",
+            )
+        _require(
+            unit,
+            "model_approval_status",
+            self.model_approval_status in APPROVAL_STATUSES,
+            f"'{self.model_approval_status}' is not a model approval status",
+            f"use one of {', '.join(APPROVAL_STATUSES)}",
+        )
+        _require(
+            unit,
+            "cache_expire_after",
+            bool(_ISO_DURATION_PATTERN.match(self.cache_expire_after)),
+            f"'{self.cache_expire_after}' is not an ISO 8601 duration",
+            "use a duration such as P30D or PT12H",
+        )
+        self._check_names()
+
+    def _check_types(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            expected = hints[field.name]
+            value = getattr(self, field.name)
+            allowed = typing.get_args(expected) or (expected,)
+            if value is None and type(None) in allowed:
+                continue
+            # bool is a subclass of int: an int field must not silently accept True.
+            ok = any(
+                isinstance(value, t) and not (t is int and isinstance(value, bool))
+                for t in allowed
+                if t is not type(None)
+            )
+            if not ok:
+                names = " or ".join(t.__name__ for t in allowed)
+                raise ConfigError(
+                    self.unit_name,
+                    field.name,
+                    f"{value!r} is a {type(value).__name__}, not {names}",
+                    f"give {field.name} a {names} value",
+                )
+
+    def _check_names(self) -> None:
+        for field, limit in NAME_LIMITS.items():
+            name = getattr(self, field)
+            if len(name) > limit:
+                culprit = "sandbox" if self.sandbox else "project"
+                raise ConfigError(
+                    self.unit_name,
+                    culprit,
+                    f"the derived name '{name}' is {len(name)} characters, over the limit of {limit}",
+                    f"shorten {culprit} by at least {len(name) - limit} characters",
+                )
+            if field != "stack_name_prefix" and not _SAGEMAKER_NAME_PATTERN.match(name):
+                raise ConfigError(
+                    self.unit_name, field, f"'{name}' is not a valid SageMaker name", "use letters, digits and hyphens"
+                )
+
+    @property
+    def unit_name(self) -> str:
+        """`dev`, `prod`, or `dev/sandbox=alice`: how errors and docs refer to this unit."""
+        return f"{self.env_name}/sandbox={self.sandbox}" if self.sandbox else self.env_name
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.sandbox is not None
+
+    @property
+    def name_prefix(self) -> str:
+        """`{project}-{env}[-{sandbox}]`: the prefix of every physical name and of the stage."""
+        parts = [self.project, self.env_name] + ([self.sandbox] if self.sandbox else [])
+        return "-".join(parts)
+
+    @property
+    def stack_name_prefix(self) -> str:
+        return self.name_prefix
+
+    def resource_name(self, purpose: str) -> str:
+        return f"{self.name_prefix}-{purpose}"
+
+    @property
+    def model_package_group_name(self) -> str:
+        return self.resource_name("models")
+
+    @property
+    def training_pipeline_name(self) -> str:
+        return self.resource_name("training")
+
+    @property
+    def evaluation_pipeline_name(self) -> str:
+        return self.resource_name("evaluation")
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Cost-allocation tags put on every taggable resource of the unit."""
+        tags = {
+            "project": self.project,
+            "environment": self.env_name,
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+            "managed-by": "cdk",
+        }
+        # Sandboxes share the dev account: a tag of their own separates their cost from dev's.
+        if self.sandbox:
+            tags["sandbox"] = self.sandbox
+        return tags
+
+
+def _require(unit: str, field: str, condition: bool, problem: str, fix: str) -> None:
+    if not condition:
+        raise ConfigError(unit, field, problem, fix)
+
+
+def _unit_label(values: dict[str, object]) -> str:
+    env_name = values.get("env_name", "?")
+    sandbox = values.get("sandbox")
+    return f"{env_name}/sandbox={sandbox}" if sandbox else str(env_name)

@@ -1,0 +1,1 @@
+"""One construct per logical unit. Not called `constructs`: that would shadow the `constructs` library."""

@@ -1,0 +1,24 @@
+"""The deployable unit of one environment: its stacks, split by lifecycle, and its cost-allocation tags."""
+
+from __future__ import annotations
+
+from aws_cdk import Environment, Stage
+from constructs import Construct
+
+from config import EnvironmentConfig
+from platform_constructs.tagging import apply_tags
+from stacks.storage_stack import StorageStack
+
+
+class MlPlatformStage(Stage):
+    """`cdk deploy '<prefix>/*'` deploys this; stack names are `<prefix>-<Stack>` (e.g. churn-prod-Storage)."""
+
+    def __init__(self, scope: Construct, *, config: EnvironmentConfig) -> None:
+        super().__init__(scope, config.name_prefix, env=Environment(account=config.account, region=config.region))
+        self.config = config
+        self.storage = StorageStack(self, "Storage", config=config, description=_describe(config, "stateful storage"))
+        apply_tags(self, config.tags)
+
+
+def _describe(config: EnvironmentConfig, purpose: str) -> str:
+    return f"{config.project} ML platform ({config.unit_name}): {purpose}"

@@ -1,0 +1,53 @@
+"""The real `cdk` CLI from node_modules runs app.py offline, without credentials, as the README says."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
+NO_CREDENTIALS = {
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    "CDK_DISABLE_CLI_TELEMETRY": "true",
+}
+
+
+def cdk_synth(outdir: Path, *context: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | NO_CREDENTIALS
+    env["PATH"] = f"{CDK.parent}:{env['PATH']}"
+    args = [str(CDK), "synth", "--quiet", "--no-notices", "-o", str(outdir)]
+    for item in context:
+        args += ["-c", item]
+    return subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.fixture(autouse=True)
+def _needs_cli():
+    assert shutil.which(str(CDK)), "node_modules missing: run the tests through `make test`"
+
+
+def test_sandbox_synthesizes_through_the_cli(tmp_path):
+    result = cdk_synth(tmp_path, "sandbox=bob")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((tmp_path / "assembly-churn-dev-bob" / "manifest.json").read_text())
+    stacks = [a for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
+    assert [s["properties"]["stackName"] for s in stacks] == ["churn-dev-bob-Storage"]
+
+
+@pytest.mark.parametrize(
+    ("context", "field"),
+    [(["sandbox=Bob!"], "sandbox"), (["env=qa"], "env"), (["env=prod", "sandbox=bob"], "sandbox")],
+)
+def test_bad_context_fails_with_one_clear_message(tmp_path, context, field):
+    result = cdk_synth(tmp_path, *context)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("config error")]
+    assert len(errors) == 1 and f"field '{field}'" in errors[0] and "Fix:" in errors[0], result.stderr

@@ -1,0 +1,97 @@
+"""Review a change without AWS access: what `cdk diff --template` shows between a git revision and the tree.
+
+Synthesizes the base revision (from `git archive`, so the working tree is untouched) and the working
+tree with the same venv and CDK CLI, then runs the real `cdk diff --template <base template>` per stack:
+resources added/replaced/removed, IAM statement and security-group changes. Nothing calls AWS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WORK_DIR = REPO_ROOT / ".review"
+CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
+OFFLINE_ENV = {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "CDK_DISABLE_CLI_TELEMETRY": "true"}
+
+
+def cdk(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | OFFLINE_ENV
+    env["PATH"] = f"{CDK.parent}{os.pathsep}{env['PATH']}"
+    return subprocess.run([str(CDK), *args, "--no-notices"], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def export_revision(revision: str, destination: Path) -> None:
+    archive = subprocess.run(["git", "archive", "--format=tar", revision], cwd=REPO_ROOT, capture_output=True, check=False)
+    if archive.returncode != 0:
+        sys.exit(f"review: cannot read revision '{revision}': {archive.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(destination, filter="data")
+
+
+def synth(tree: Path, outdir: Path, context: list[str]) -> dict[str, Path]:
+    """Synthesize `tree` into `outdir`; returns {stack display name: template path} ({} if there is no app)."""
+    if not (tree / "app.py").exists():
+        return {}
+    args = ["synth", "--quiet", "--app", f"{sys.executable} app.py", "-o", str(outdir)]
+    for item in context:
+        args += ["-c", item]
+    result = cdk(args, cwd=tree)
+    if result.returncode != 0:
+        sys.exit(f"review: synth of {tree} failed:\n{result.stderr}")
+    return stack_templates(outdir)
+
+
+def stack_templates(assembly_dir: Path) -> dict[str, Path]:
+    templates: dict[str, Path] = {}
+    manifest = json.loads((assembly_dir / "manifest.json").read_text())
+    for artifact in manifest.get("artifacts", {}).values():
+        if artifact["type"] == "cdk:cloud-assembly":  # a Stage: its stacks live in a nested assembly
+            templates |= stack_templates(assembly_dir / artifact["properties"]["directoryName"])
+        elif artifact["type"] == "aws:cloudformation:stack":
+            templates[artifact["displayName"]] = assembly_dir / artifact["properties"]["templateFile"]
+    return templates
+
+
+def review(base: str, context: list[str]) -> str:
+    shutil.rmtree(WORK_DIR, ignore_errors=True)
+    base_tree = WORK_DIR / "base-tree"
+    base_tree.mkdir(parents=True)
+    export_revision(base, base_tree)
+    base_stacks = synth(base_tree, WORK_DIR / "base.out", context)
+    head_stacks = synth(REPO_ROOT, WORK_DIR / "head.out", context)
+    empty = WORK_DIR / "empty.template.json"
+    empty.write_text("{}")
+    report = [f"Review of the working tree against {base} ({' '.join(context) or 'env=dev'})\n"]
+    for name in sorted(base_stacks.keys() - head_stacks.keys()):
+        report.append(f"Stack {name}\n[-] stack removed: every resource in it is deleted or orphaned\n")
+    for name in sorted(head_stacks):
+        result = cdk(["diff", "--app", str(WORK_DIR / "head.out"), "--template", str(base_stacks.get(name, empty)),
+                      name], cwd=REPO_ROOT)
+        if result.returncode != 0:
+            sys.exit(f"review: cdk diff of {name} failed:\n{result.stderr}")
+        header = "(new stack)" if name not in base_stacks else ""
+        report.append(f"{header}{result.stdout}{result.stderr}".strip() + "\n")
+    return "\n".join(report)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="main", help="git revision to compare against (default: main)")
+    parser.add_argument("--env", default="dev", help="environment to synthesize (default: dev)")
+    parser.add_argument("--sandbox", help="review a sandbox unit instead")
+    args = parser.parse_args(argv)
+    context = [f"env={args.env}"] + ([f"sandbox={args.sandbox}"] if args.sandbox else [])
+    print(review(args.base, context))
+
+
+if __name__ == "__main__":
+    main()
