@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnResource, Tags, TagManager
+from aws_cdk import CfnResource, TagManager, Tags
 from constructs import Construct
 
 # Types CDK's CustomResourceProvider emits as plain CfnResource, which `Tags.of` cannot reach.

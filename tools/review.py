@@ -20,17 +20,25 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORK_DIR = REPO_ROOT / ".review"
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
-OFFLINE_ENV = {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "CDK_DISABLE_CLI_TELEMETRY": "true"}
+OFFLINE_ENV = {
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    "CDK_DISABLE_CLI_TELEMETRY": "true",
+}
 
 
 def cdk(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | OFFLINE_ENV
     env["PATH"] = f"{CDK.parent}{os.pathsep}{env['PATH']}"
-    return subprocess.run([str(CDK), *args, "--no-notices"], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [str(CDK), *args, "--no-notices"], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
 
 
 def export_revision(revision: str, destination: Path) -> None:
-    archive = subprocess.run(["git", "archive", "--format=tar", revision], cwd=REPO_ROOT, capture_output=True, check=False)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision], cwd=REPO_ROOT, capture_output=True, check=False
+    )
     if archive.returncode != 0:
         sys.exit(f"review: cannot read revision '{revision}': {archive.stderr.decode().strip()}")
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
@@ -74,8 +82,10 @@ def review(base: str, context: list[str]) -> str:
     for name in sorted(base_stacks.keys() - head_stacks.keys()):
         report.append(f"Stack {name}\n[-] stack removed: every resource in it is deleted or orphaned\n")
     for name in sorted(head_stacks):
-        result = cdk(["diff", "--app", str(WORK_DIR / "head.out"), "--template", str(base_stacks.get(name, empty)),
-                      name], cwd=REPO_ROOT)
+        result = cdk(
+            ["diff", "--app", str(WORK_DIR / "head.out"), "--template", str(base_stacks.get(name, empty)), name],
+            cwd=REPO_ROOT,
+        )
         if result.returncode != 0:
             sys.exit(f"review: cdk diff of {name} failed:\n{result.stderr}")
         header = "(new stack)" if name not in base_stacks else ""

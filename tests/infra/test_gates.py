@@ -24,7 +24,7 @@ def template_files(all_assemblies) -> list[Path]:
 
 def test_cdk_nag_is_active_and_fails_synth_on_a_finding(tmp_path):
     """All units synthesized with the AwsSolutions plugin; this proves the plugin would have stopped them."""
-    app, stage = build_app(ALL_UNITS["dev"], tmp_path)
+    app, _stage = build_app(ALL_UNITS["dev"], tmp_path)
     insecure = Stack(Stage(app, "Probe"), "Insecure")
     s3.Bucket(insecure, "NoLogsNoTls")
     with pytest.raises(RuntimeError, match="ValidationFailed"):
@@ -33,7 +33,12 @@ def test_cdk_nag_is_active_and_fails_synth_on_a_finding(tmp_path):
     rules = {v["ruleName"] for r in report["pluginReports"] for v in r["violations"]}
     assert {"AwsSolutions-S1", "AwsSolutions-S10"} <= rules
     # ...and that it found nothing in the real unit next to it.
-    paths = {res["constructPath"] for r in report["pluginReports"] for v in r["violations"] for res in v["violatingResources"]}
+    paths = {
+        res["constructPath"]
+        for r in report["pluginReports"]
+        for v in r["violations"]
+        for res in v["violatingResources"]
+    }
     assert all(path.startswith("Probe/") for path in paths), paths
 
 
@@ -64,9 +69,22 @@ def test_checkov_finds_no_failed_check(all_assemblies):
     failed = []
     for unit, assembly in all_assemblies.items():
         result = subprocess.run(
-            [str(CHECKOV), "-d", assembly.directory, "--framework", "cloudformation", "--output", "json",
-             "--quiet", "--skip-download", "--skip-results-upload"],
-            capture_output=True, text=True, check=False, timeout=600,
+            [
+                str(CHECKOV),
+                "-d",
+                assembly.directory,
+                "--framework",
+                "cloudformation",
+                "--output",
+                "json",
+                "--quiet",
+                "--skip-download",
+                "--skip-results-upload",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
         )
         assert result.returncode in (0, 1), result.stderr[-2000:]
         reports = json.loads(result.stdout or "[]")

@@ -130,7 +130,9 @@ def test_sandbox_destroys_everything_with_it(synthesized):
             assert resources[logical_id]["DeletionPolicy"] == "Delete", logical_id
     # Buckets are emptied on stack deletion, so `cdk destroy` leaves nothing behind.
     template.resource_count_is("Custom::S3AutoDeleteObjects", 3)
-    template.has_resource_properties("AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "churn-dev-ci-models"})
+    template.has_resource_properties(
+        "AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "churn-dev-ci-models"}
+    )
 
 
 @pytest.mark.parametrize("unit", sorted(ALL_UNITS))

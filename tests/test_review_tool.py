@@ -1,0 +1,53 @@
+"""`make review` works offline and shows a real change per stack, like `cdk diff --template`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tools.review import REPO_ROOT, review, stack_templates
+
+
+def test_review_shows_a_changed_lifecycle_rule_against_head(tmp_path, monkeypatch):
+    environments = REPO_ROOT / "config" / "environments.py"
+    original = environments.read_text()
+    assert '"noncurrent_version_retention_days": 90,' in original
+    try:
+        environments.write_text(
+            original.replace('"noncurrent_version_retention_days": 90,', '"noncurrent_version_retention_days": 91,')
+        )
+        report = review("HEAD", ["env=prod"])
+    finally:
+        environments.write_text(original)
+    assert "churn-prod/Storage" in report
+    assert '[-]     "NoncurrentDays": 90' in report and '[+]     "NoncurrentDays": 91' in report
+    assert subprocess.run(["git", "diff", "--quiet", "--", str(environments)], cwd=REPO_ROOT).returncode == 0
+
+
+def test_stack_templates_reads_nested_stage_assemblies(tmp_path):
+    nested = tmp_path / "assembly-unit"
+    nested.mkdir()
+    (tmp_path / "manifest.json").write_text(
+        json.dumps(
+            {
+                "artifacts": {
+                    "unit": {"type": "cdk:cloud-assembly", "properties": {"directoryName": "assembly-unit"}},
+                    "Tree": {"type": "cdk:tree"},
+                }
+            }
+        )
+    )
+    (nested / "manifest.json").write_text(
+        json.dumps(
+            {
+                "artifacts": {
+                    "s": {
+                        "type": "aws:cloudformation:stack",
+                        "displayName": "unit/Storage",
+                        "properties": {"templateFile": "s.json"},
+                    },
+                }
+            }
+        )
+    )
+    assert stack_templates(tmp_path) == {"unit/Storage": nested / "s.json"}
