@@ -25,6 +25,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "noncurrent_version_retention_days": 7,
         "access_log_retention_days": 30,
         "model_approval_status": "Approved",
+        "evaluation_schedule": "cron(0 6 ? * MON *)",
     },
     "staging": {
         "account": "222222222222",
@@ -36,6 +37,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "noncurrent_version_retention_days": 30,
         "access_log_retention_days": 90,
         "model_approval_status": "PendingManualApproval",
+        "evaluation_schedule": "cron(0 6 ? * MON *)",
     },
     "prod": {
         "account": "333333333333",
@@ -47,6 +49,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "noncurrent_version_retention_days": 90,
         "access_log_retention_days": 365,
         "model_approval_status": "PendingManualApproval",
+        "evaluation_schedule": "cron(0 6 ? * * *)",
     },
 }
 
@@ -59,6 +62,8 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "noncurrent_version_retention_days": 1,
     "access_log_retention_days": 7,
     "model_approval_status": "Approved",
+    "evaluation_schedule": None,
+    "trigger_reserved_concurrency": 1,
 }
 
 

@@ -20,6 +20,9 @@ _REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _NAME_PART_PATTERN = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 _TAG_VALUE_PATTERN = re.compile(r"^[\w\s.:/=+\-@]{1,256}$")
 _INSTANCE_TYPE_PATTERN = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+_DATASET_PREFIX_PATTERN = re.compile(r"^(?:[A-Za-z0-9._-]+/)+$")
+_MARKER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
+_SCHEDULE_PATTERN = re.compile(r"^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 _ISO_DURATION_PATTERN = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 
 # Physical names humans rely on, with the limit and pattern of the service that owns them.
@@ -30,7 +33,7 @@ NAME_LIMITS = {
     "training_pipeline_name": 256,
     "evaluation_pipeline_name": 256,
     # CloudFormation stack names (stage prefix + longest stack id) are limited to 128.
-    "stack_name_prefix": 128 - len("-Pipelines"),
+    "stack_name_prefix": 128 - len("-Orchestration"),
 }
 
 
@@ -64,6 +67,12 @@ class EnvironmentConfig:
     incomplete_upload_days: int = 7
     model_approval_status: str
     cache_expire_after: str
+    # Producers write s3://<landing bucket>/<dataset_prefix><dataset-id>/... and the marker file last.
+    dataset_prefix: str = "datasets/"
+    marker_name: str = "_SUCCESS"
+    # EventBridge Scheduler expression for the eval-only pipeline; None switches the schedule off.
+    evaluation_schedule: str | None = None
+    trigger_reserved_concurrency: int = 2
 
     @classmethod
     def create(cls, **values: object) -> EnvironmentConfig:
@@ -165,6 +174,35 @@ class EnvironmentConfig:
             bool(_ISO_DURATION_PATTERN.match(self.cache_expire_after)),
             f"'{self.cache_expire_after}' is not an ISO 8601 duration",
             "use a duration such as P30D or PT12H",
+        )
+        _require(
+            unit,
+            "dataset_prefix",
+            bool(_DATASET_PREFIX_PATTERN.match(self.dataset_prefix)),
+            f"'{self.dataset_prefix}' is not a usable dataset prefix",
+            "use path segments of letters, digits and . _ - each ending with '/', e.g. datasets/",
+        )
+        _require(
+            unit,
+            "marker_name",
+            bool(_MARKER_NAME_PATTERN.match(self.marker_name)),
+            f"'{self.marker_name}' is not a usable marker file name",
+            "use letters, digits and . _ -, e.g. _SUCCESS",
+        )
+        if self.evaluation_schedule is not None:
+            _require(
+                unit,
+                "evaluation_schedule",
+                bool(_SCHEDULE_PATTERN.match(self.evaluation_schedule)),
+                f"'{self.evaluation_schedule}' is not a schedule expression",
+                "use cron(...) or rate(...), e.g. cron(0 6 ? * MON *), or None to switch it off",
+            )
+        _require(
+            unit,
+            "trigger_reserved_concurrency",
+            1 <= self.trigger_reserved_concurrency <= 10,
+            f"{self.trigger_reserved_concurrency} is outside 1..10",
+            "one run per dataset needs little concurrency; use 1-10",
         )
         self._check_names()
 

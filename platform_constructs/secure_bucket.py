@@ -11,6 +11,7 @@ from constructs import Construct
 class SecureBucket(Construct):
     """A versioned, TLS-only, private bucket that cleans up old versions and abandoned uploads.
 
+    `event_bridge_notifications` sends every object event to the default EventBridge bus.
     With `encryption_key` the bucket uses SSE-KMS with an S3 bucket key (fewer KMS calls); without it,
     SSE-S3 - which is what S3 server access logging requires of its target bucket.
     """
@@ -28,6 +29,7 @@ class SecureBucket(Construct):
         expire_objects_after_days: int | None = None,
         removal_policy: RemovalPolicy,
         auto_delete_objects: bool,
+        event_bridge_notifications: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         lifecycle_rules = [
@@ -57,3 +59,9 @@ class SecureBucket(Construct):
             removal_policy=removal_policy,
             auto_delete_objects=auto_delete_objects,
         )
+        if event_bridge_notifications:
+            # The native property; `Bucket(event_bridge_enabled=True)` would add a custom-resource Lambda.
+            cfn_bucket: s3.CfnBucket = self.bucket.node.default_child
+            cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
+                event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True)
+            )

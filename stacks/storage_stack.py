@@ -52,6 +52,7 @@ class StorageStack(Stack):
             encryption_key=self.data_key,
             access_logs_bucket=self.access_logs_bucket,
             access_logs_prefix="training-data/",
+            event_bridge_notifications=True,
             **bucket_defaults,
         ).bucket
         self.artifacts_bucket = SecureBucket(

@@ -141,3 +141,17 @@ def test_only_prod_is_termination_protected(synthesized, unit):
     assert stage.storage.termination_protection is (unit == "prod")
     assert stage.storage.stack_name == f"{ALL_UNITS[unit].name_prefix}-Storage"
     assert (stage.storage.account, stage.storage.region) == (ALL_UNITS[unit].account, ALL_UNITS[unit].region)
+
+
+def test_landing_bucket_sends_events_to_eventbridge_natively(synthesized):
+    template = storage_template(synthesized, "dev")
+    buckets = template.find_resources("AWS::S3::Bucket")
+    enabled = {
+        logical_id
+        for logical_id, bucket in buckets.items()
+        if bucket["Properties"].get("NotificationConfiguration")
+        == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    }
+    assert enabled == {"TrainingDataBucketEEAF1117"}
+    # No custom-resource Lambda for notifications (that is what Bucket(event_bridge_enabled=True) would add).
+    template.resource_count_is("Custom::S3BucketNotifications", 0)
