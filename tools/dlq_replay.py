@@ -1,0 +1,203 @@
+"""Replay the start-pipeline function's dead letters: invoke the function again with each original event.
+
+    python tools/dlq_replay.py --queue-url URL --function-name NAME [--max N] [--dry-run] [--region REGION]
+
+Two message shapes reach the queue:
+- from the EventBridge rule's target DLQ (the event could not be delivered): the body is the event itself;
+- from the function's on-failure destination (the handler raised on every attempt): the body is Lambda's
+  invocation record, whose `requestPayload` is the event.
+Anything else is reported as unreadable and left for a human. A message is deleted only after Lambda accepted
+the asynchronous invoke; every message that stays is made visible again at the end, so apart from receive
+counts the queue looks as it did. Replaying twice is safe: the handler starts one execution per marker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+_SQS_BATCH = 10
+
+
+@dataclass
+class ReplaySummary:
+    received: int = 0
+    replayed: int = 0
+    would_replay: int = 0
+    unreadable: int = 0
+    failed: int = 0
+    not_deleted: int = 0
+
+    @property
+    def clean(self) -> bool:
+        return not (self.unreadable or self.failed or self.not_deleted)
+
+    def __str__(self) -> str:
+        return (
+            f"received={self.received} replayed={self.replayed} would_replay={self.would_replay} "
+            f"unreadable={self.unreadable} failed={self.failed} not_deleted={self.not_deleted}"
+        )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """The original event of a dead letter (`event` is None when unreadable) and where it came from."""
+
+    event: dict[str, Any] | None
+    shape: str
+
+
+def extract_event(body: str) -> DeadLetter:
+    """The EventBridge event inside a DLQ message body; shape says which kind of message held it, or why not."""
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return DeadLetter(None, "body is not JSON")
+    if not isinstance(parsed, dict):
+        return DeadLetter(None, "body is not a JSON object")
+    if "requestPayload" in parsed and "requestContext" in parsed:
+        event, shape = parsed["requestPayload"], "lambda-destination"
+    else:
+        event, shape = parsed, "eventbridge"
+    is_event = (
+        isinstance(event, dict)
+        and isinstance(event.get("source"), str)
+        and isinstance(event.get("detail-type"), str)
+        and isinstance(event.get("detail"), dict)
+    )
+    if not is_event:
+        return DeadLetter(None, f"{shape} message without an EventBridge event")
+    return DeadLetter(event, shape)
+
+
+def replay(
+    sqs: Any,
+    lambda_client: Any,
+    queue_url: str,
+    function_name: str,
+    max_messages: int,
+    dry_run: bool,
+    *,
+    echo: Callable[[str], None] = print,
+    visibility_timeout: int = 300,
+    wait_seconds: int = 2,
+) -> ReplaySummary:
+    """Replay up to `max_messages` dead letters into `function_name`; print one line per message and a summary.
+
+    Received messages stay invisible for `visibility_timeout` seconds while the run lasts, so a kept message is
+    not processed twice; one that does come back (a run longer than that) is recognised by its id and skipped.
+    """
+    summary = ReplaySummary()
+    seen: set[str] = set()
+    kept: dict[str, str] = {}  # message id -> latest receipt handle, made visible again at the end
+    while summary.received < max_messages:
+        batch = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(_SQS_BATCH, max_messages - summary.received),
+            VisibilityTimeout=visibility_timeout,
+            WaitTimeSeconds=wait_seconds,
+        ).get("Messages", [])
+        fresh = [message for message in batch if message["MessageId"] not in seen]
+        kept.update({m["MessageId"]: m["ReceiptHandle"] for m in batch if m["MessageId"] in kept})
+        if not fresh:
+            break
+        for message in fresh:
+            seen.add(message["MessageId"])
+            summary.received += 1
+            if _replay_one(sqs, lambda_client, queue_url, function_name, message, dry_run, summary, echo):
+                kept[message["MessageId"]] = message["ReceiptHandle"]
+    _make_visible(sqs, queue_url, kept, echo)
+    echo(f"{'dry run: ' if dry_run else ''}{summary}")
+    return summary
+
+
+def _replay_one(
+    sqs: Any,
+    lambda_client: Any,
+    queue_url: str,
+    function_name: str,
+    message: dict[str, Any],
+    dry_run: bool,
+    summary: ReplaySummary,
+    echo: Callable[[str], None],
+) -> bool:
+    """Handle one message; True when it stays in the queue."""
+    message_id = message["MessageId"]
+    letter = extract_event(message.get("Body", ""))
+    if letter.event is None:
+        summary.unreadable += 1
+        echo(f"unreadable  {message_id}: {letter.shape}; left in the queue")
+        return True
+    s3_object = letter.event["detail"].get("object")
+    key = s3_object.get("key") if isinstance(s3_object, dict) else None
+    label = f"{message_id} ({letter.shape}, key={key})"
+    if dry_run:
+        summary.would_replay += 1
+        echo(f"would replay {label}")
+        return True
+    try:
+        response = lambda_client.invoke(
+            FunctionName=function_name, InvocationType="Event", Payload=json.dumps(letter.event).encode()
+        )
+    except (ClientError, BotoCoreError) as error:
+        summary.failed += 1
+        echo(f"failed      {label}: {error}; left in the queue")
+        return True
+    if response.get("StatusCode") != 202:
+        summary.failed += 1
+        echo(f"failed      {label}: invoke returned status {response.get('StatusCode')}; left in the queue")
+        return True
+    summary.replayed += 1
+    try:
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    except (ClientError, BotoCoreError) as error:
+        summary.not_deleted += 1
+        echo(f"replayed    {label}, but not deleted ({error}): a later replay is a harmless duplicate")
+        return False
+    echo(f"replayed    {label}")
+    return False
+
+
+def _make_visible(sqs: Any, queue_url: str, kept: dict[str, str], echo: Callable[[str], None]) -> None:
+    entries = [
+        {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+        for index, handle in enumerate(kept.values())
+    ]
+    for start in range(0, len(entries), _SQS_BATCH):
+        try:
+            result = sqs.change_message_visibility_batch(
+                QueueUrl=queue_url, Entries=entries[start : start + _SQS_BATCH]
+            )
+        except (ClientError, BotoCoreError) as error:
+            echo(f"could not make kept messages visible again ({error}); they reappear after the visibility timeout")
+            continue
+        for failure in result.get("Failed", []):
+            echo(f"could not make a kept message visible again: {failure.get('Message', failure.get('Code'))}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--queue-url", required=True, help="URL of the dead-letter queue")
+    parser.add_argument("--function-name", required=True, help="name or ARN of the start-pipeline function")
+    parser.add_argument("--max", type=int, default=100, dest="max_messages", help="most messages to handle")
+    parser.add_argument("--dry-run", action="store_true", help="report what would be replayed; change nothing")
+    parser.add_argument("--region", default=None, help="AWS region (default: from the environment or profile)")
+    args = parser.parse_args(argv)
+    if args.max_messages < 1:
+        parser.error("--max must be at least 1")
+
+    sqs = boto3.client("sqs", region_name=args.region)
+    lambda_client = boto3.client("lambda", region_name=args.region)
+    summary = replay(sqs, lambda_client, args.queue_url, args.function_name, args.max_messages, args.dry_run)
+    return 0 if summary.clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
