@@ -26,6 +26,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "access_log_retention_days": 30,
         "model_approval_status": "Approved",
         "evaluation_schedule": "cron(0 6 ? * MON *)",
+        "log_retention_days": 30,
     },
     "staging": {
         "account": "222222222222",
@@ -38,6 +39,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "access_log_retention_days": 90,
         "model_approval_status": "PendingManualApproval",
         "evaluation_schedule": "cron(0 6 ? * MON *)",
+        "log_retention_days": 90,
     },
     "prod": {
         "account": "333333333333",
@@ -50,6 +52,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "access_log_retention_days": 365,
         "model_approval_status": "PendingManualApproval",
         "evaluation_schedule": "cron(0 6 ? * * *)",
+        "log_retention_days": 365,
     },
 }
 
@@ -64,6 +67,7 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "model_approval_status": "Approved",
     "evaluation_schedule": None,
     "trigger_reserved_concurrency": 1,
+    "log_retention_days": 7,
 }
 
 

@@ -23,6 +23,12 @@ _INSTANCE_TYPE_PATTERN = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 _DATASET_PREFIX_PATTERN = re.compile(r"^(?:[A-Za-z0-9._-]+/)+$")
 _MARKER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 _SCHEDULE_PATTERN = re.compile(r"^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
+# The only retention periods CloudWatch Logs accepts (RetentionInDays).
+# fmt: off
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+# fmt: on
 _ISO_DURATION_PATTERN = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 
 # Physical names humans rely on, with the limit and pattern of the service that owns them.
@@ -67,12 +73,18 @@ class EnvironmentConfig:
     incomplete_upload_days: int = 7
     model_approval_status: str
     cache_expire_after: str
+    # Absolute ROC AUC floor: a first model (no approved incumbent) registers only above it.
+    minimum_score: float = 0.7
     # Producers write s3://<landing bucket>/<dataset_prefix><dataset-id>/... and the marker file last.
     dataset_prefix: str = "datasets/"
+    # Recent labelled production data; the scheduled eval-only pipeline evaluates what is under it.
+    evaluation_data_prefix: str = "evaluation/latest/"
     marker_name: str = "_SUCCESS"
     # EventBridge Scheduler expression for the eval-only pipeline; None switches the schedule off.
     evaluation_schedule: str | None = None
     trigger_reserved_concurrency: int = 2
+    # CloudWatch Logs retention of the platform's functions (the dataset trigger).
+    log_retention_days: int = 30
 
     @classmethod
     def create(cls, **values: object) -> EnvironmentConfig:
@@ -170,18 +182,27 @@ class EnvironmentConfig:
         )
         _require(
             unit,
+            "minimum_score",
+            0.0 <= self.minimum_score <= 1.0,
+            f"{self.minimum_score} is not a ROC AUC",
+            "use a score between 0 and 1, e.g. 0.7",
+        )
+        _require(
+            unit,
             "cache_expire_after",
             bool(_ISO_DURATION_PATTERN.match(self.cache_expire_after)),
             f"'{self.cache_expire_after}' is not an ISO 8601 duration",
             "use a duration such as P30D or PT12H",
         )
-        _require(
-            unit,
-            "dataset_prefix",
-            bool(_DATASET_PREFIX_PATTERN.match(self.dataset_prefix)),
-            f"'{self.dataset_prefix}' is not a usable dataset prefix",
-            "use path segments of letters, digits and . _ - each ending with '/', e.g. datasets/",
-        )
+        for prefix_field in ("dataset_prefix", "evaluation_data_prefix"):
+            prefix = getattr(self, prefix_field)
+            _require(
+                unit,
+                prefix_field,
+                bool(_DATASET_PREFIX_PATTERN.match(prefix)),
+                f"'{prefix}' is not a usable S3 prefix",
+                "use path segments of letters, digits and . _ - each ending with '/', e.g. datasets/",
+            )
         _require(
             unit,
             "marker_name",
@@ -203,6 +224,13 @@ class EnvironmentConfig:
             1 <= self.trigger_reserved_concurrency <= 10,
             f"{self.trigger_reserved_concurrency} is outside 1..10",
             "one run per dataset needs little concurrency; use 1-10",
+        )
+        _require(
+            unit,
+            "log_retention_days",
+            self.log_retention_days in LOG_RETENTION_DAYS,
+            f"{self.log_retention_days} is not a CloudWatch Logs retention period",
+            f"use one of {', '.join(map(str, LOG_RETENTION_DAYS))}",
         )
         self._check_names()
 

@@ -7,6 +7,8 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from platform_constructs.tagging import apply_tags
+from stacks.orchestration_stack import OrchestrationStack
+from stacks.pipelines_stack import PipelinesStack
 from stacks.storage_stack import StorageStack
 
 
@@ -17,6 +19,22 @@ class MlPlatformStage(Stage):
         super().__init__(scope, config.name_prefix, env=Environment(account=config.account, region=config.region))
         self.config = config
         self.storage = StorageStack(self, "Storage", config=config, description=_describe(config, "stateful storage"))
+        self.pipelines = PipelinesStack(
+            self,
+            "Pipelines",
+            config=config,
+            storage=self.storage,
+            description=_describe(config, "training and eval-only SageMaker pipelines, their execution role"),
+        )
+        self.orchestration = OrchestrationStack(
+            self,
+            "Orchestration",
+            config=config,
+            landing_bucket=self.storage.training_data_bucket,
+            description=_describe(config, "dataset trigger of the training pipeline, evaluation schedule"),
+        )
+        # The trigger and the schedule start pipelines by name: deploy the pipelines first.
+        self.orchestration.add_dependency(self.pipelines)
         apply_tags(self, config.tags)
 
 

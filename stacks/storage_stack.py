@@ -81,3 +81,14 @@ class StorageStack(Stack):
         }
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)
+        # Named exports for the ARNs other stacks use in IAM statements with object-key wildcards: a stable
+        # name lets the consumer name each such statement exactly when acknowledging it (cdk-nag IAM5).
+        self.bucket_arn_exports = {
+            "training-data": config.resource_name("training-data-bucket-arn"),
+            "artifacts": config.resource_name("artifacts-bucket-arn"),
+        }
+        for bucket, export_name, output_id in (
+            (self.training_data_bucket, self.bucket_arn_exports["training-data"], "TrainingDataBucketArn"),
+            (self.artifacts_bucket, self.bucket_arn_exports["artifacts"], "ArtifactsBucketArn"),
+        ):
+            CfnOutput(self, output_id, value=bucket.bucket_arn, export_name=export_name)

@@ -38,7 +38,10 @@ def test_sandbox_synthesizes_through_the_cli(tmp_path):
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "assembly-churn-dev-bob" / "manifest.json").read_text())
     stacks = [a for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
-    assert [s["properties"]["stackName"] for s in stacks] == ["churn-dev-bob-Storage"]
+    assert sorted(s["properties"]["stackName"] for s in stacks) == [
+        "churn-dev-bob-Orchestration",
+        "churn-dev-bob-Storage",
+    ]
 
 
 @pytest.mark.parametrize(

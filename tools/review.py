@@ -83,7 +83,16 @@ def review(base: str, context: list[str]) -> str:
         report.append(f"Stack {name}\n[-] stack removed: every resource in it is deleted or orphaned\n")
     for name in sorted(head_stacks):
         result = cdk(
-            ["diff", "--app", str(WORK_DIR / "head.out"), "--template", str(base_stacks.get(name, empty)), name],
+            # --exclusively: a fixed template compares one stack, without the stacks it references.
+            [
+                "diff",
+                "--exclusively",
+                "--app",
+                str(WORK_DIR / "head.out"),
+                "--template",
+                str(base_stacks.get(name, empty)),
+                name,
+            ],
             cwd=REPO_ROOT,
         )
         if result.returncode != 0:

@@ -1,0 +1,379 @@
+"""A small, typed layer over the SageMaker SDK v3 so that a pipeline reads in about one screen.
+
+    p = PipelineBuilder("churn-dev-training", settings)
+    prep = p.processing("Preprocess", script="preprocess.py", inputs={"data": p.parameter("InputDataUri")},
+                        outputs=["train", "test"])
+    train = p.training("Train", script="train.py", channels={"train": prep.output("train")})
+    p.definition()  # deterministic JSON, built without any network call
+
+Conventions it fixes once for every step:
+- a processing input `x` is mounted at /opt/ml/processing/input/x, an output `y` is written from
+  /opt/ml/processing/output/y to s3://<artifacts>/pipelines/<pipeline>/<ExperimentId>/<execution>/<step>/y
+  (outputs are not part of SageMaker's cache key, downstream steps read them through step properties);
+- step code is an s3:// URI of a content-addressed asset, so a script change changes exactly the steps
+  that run it (and their cache keys), while an unchanged script keeps their cache;
+- every job is encrypted with the unit's KMS key and tagged with the unit's tags, the pipeline name and
+  `experiment-id` = the ExperimentId parameter. ExperimentId goes into tags and output paths only, never
+  into arguments, environment or inputs, which are in the cache key;
+- caching is on for a step unless it says `cache=False`, with the unit's `expire_after`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+from sagemaker.core.processing import ScriptProcessor
+from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
+from sagemaker.core.training.configs import (
+    Compute,
+    InputData,
+    MetricDefinition,
+    OutputDataConfig,
+    StoppingCondition,
+    Tag,
+)
+from sagemaker.core.workflow.conditions import Condition
+from sagemaker.core.workflow.execution_variables import ExecutionVariables
+from sagemaker.core.workflow.functions import Join, JsonGet
+from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
+from sagemaker.core.workflow.properties import PropertyFile
+from sagemaker.mlops.workflow.condition_step import ConditionStep
+from sagemaker.mlops.workflow.fail_step import FailStep
+from sagemaker.mlops.workflow.model_step import ModelStep
+from sagemaker.mlops.workflow.pipeline import Pipeline
+from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+from sagemaker.serve.model_builder import ModelBuilder
+from sagemaker.train.model_trainer import ModelTrainer
+
+from pipeline_defs import sdk
+
+PROCESSING_ROOT = "/opt/ml/processing"
+EXPERIMENT_TAG = "experiment-id"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PipelineSettings:
+    """What a definition needs from its environment. Role, key and bucket may be placeholders."""
+
+    region: str
+    role_arn: str
+    kms_key_arn: str
+    artifacts_bucket: str
+    landing_bucket: str
+    evaluation_data_prefix: str
+    model_package_group_name: str
+    processing_instance_type: str
+    training_instance_type: str
+    cache_expire_after: str
+    minimum_score: float
+    default_approval_status: str
+    code_uris: Mapping[str, str]
+    tags: Mapping[str, str] = field(default_factory=dict)
+    max_runtime_seconds: int = 3600
+    volume_size_gb: int = 30
+
+    def code_uri(self, script: str) -> str:
+        if script not in self.code_uris:
+            raise KeyError(f"no code asset for step script '{script}'; known: {sorted(self.code_uris)}")
+        uri = self.code_uris[script]
+        if not uri.startswith("s3://"):
+            raise ValueError(
+                f"code of '{script}' must be an s3:// URI (a local path would upload at build time): {uri}"
+            )
+        return uri
+
+
+@dataclass(frozen=True)
+class Step:
+    """A built step and the typed handles later steps use to refer to it."""
+
+    sdk_step: Any
+    reports: Mapping[str, PropertyFile]
+
+    @property
+    def name(self) -> str:
+        return self.sdk_step.name
+
+    def output(self, name: str):
+        return self.sdk_step.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+    def file(self, output: str, file_name: str) -> Join:
+        return Join(on="/", values=[self.output(output), file_name])
+
+    def report(self, report: str, json_path: str) -> JsonGet:
+        if report not in self.reports:
+            raise KeyError(f"step {self.name} has no report '{report}'; it has {sorted(self.reports)}")
+        return JsonGet(step_name=self.name, property_file=self.reports[report], json_path=json_path)
+
+    @property
+    def model_artifacts(self):
+        return self.sdk_step.properties.ModelArtifacts.S3ModelArtifacts
+
+
+class PipelineBuilder:
+    def __init__(self, name: str, settings: PipelineSettings) -> None:
+        self.name = name
+        self.settings = settings
+        self._session = sdk.offline_session(settings.region)
+        self._image = sdk.sklearn_image_uri(settings.region)
+        self._parameters: list[Any] = []
+        self._steps: list[Any] = []
+        self.experiment_id = self.parameter("ExperimentId", default="adhoc")
+
+    # Parameters ---------------------------------------------------------------------------------
+    def parameter(self, name: str, default: str | None = None) -> ParameterString:
+        return self._add_parameter(ParameterString(name=name, default_value=default))
+
+    def float_parameter(self, name: str, default: float) -> ParameterFloat:
+        return self._add_parameter(ParameterFloat(name=name, default_value=default))
+
+    def _add_parameter(self, parameter):
+        if any(p.name == parameter.name for p in self._parameters):
+            raise ValueError(f"pipeline {self.name} already has a parameter named {parameter.name}")
+        self._parameters.append(parameter)
+        return parameter
+
+    # Steps --------------------------------------------------------------------------------------
+    def processing(
+        self,
+        name: str,
+        *,
+        script: str,
+        inputs: Mapping[str, Any] | None = None,
+        outputs: Sequence[str] = (),
+        fixed_outputs: Mapping[str, str] | None = None,
+        arguments: Sequence[Any] = (),
+        environment: Mapping[str, str] | None = None,
+        reports: Mapping[str, tuple[str, str]] | None = None,
+        cache: bool = True,
+    ) -> Step:
+        """A script in the scikit-learn image. `reports` = {name: (output, json file)} for JsonGet.
+
+        `fixed_outputs` = {output: s3 uri} for the rare output that must not move per execution.
+        """
+        processor = ScriptProcessor(
+            role=self.settings.role_arn,
+            image_uri=self._image,
+            command=["python3"],
+            instance_count=1,
+            instance_type=self.settings.processing_instance_type,
+            volume_size_in_gb=self.settings.volume_size_gb,
+            volume_kms_key=self.settings.kms_key_arn,
+            output_kms_key=self.settings.kms_key_arn,
+            max_runtime_in_seconds=self.settings.max_runtime_seconds,
+            base_job_name=name.lower(),
+            env=dict(environment) if environment else None,
+            tags=[{"Key": key, "Value": value} for key, value in self._job_tags()],
+            sagemaker_session=self._session,
+        )
+        output_uris = {output: self._output_uri(name, output) for output in outputs} | dict(fixed_outputs or {})
+        property_files = {
+            report: PropertyFile(name=report, output_name=output, path=path)
+            for report, (output, path) in (reports or {}).items()
+        }
+        for report, file in property_files.items():
+            if file.output_name not in output_uris:
+                raise ValueError(
+                    f"report {report} of step {name} reads output '{file.output_name}', which is not declared"
+                )
+        step = ProcessingStep(
+            name=name,
+            step_args=processor.run(
+                code=self.settings.code_uri(script),
+                inputs=[_processing_input(input_name, uri) for input_name, uri in (inputs or {}).items()],
+                outputs=[_processing_output(output, uri) for output, uri in output_uris.items()],
+                arguments=list(arguments),
+            ),
+            property_files=list(property_files.values()),
+            cache_config=self._cache_config(cache),
+        )
+        return self._add_step(Step(step, property_files))
+
+    def training(
+        self,
+        name: str,
+        *,
+        script: str,
+        source_tarball: str,
+        channels: Mapping[str, Any],
+        hyperparameters: Mapping[str, str | int | float],
+        metrics: Mapping[str, str] | None = None,
+        cache: bool = True,
+    ) -> Step:
+        """Script mode without the SDK's code upload: the tarball holds `script` at its root."""
+        trainer = ModelTrainer(
+            sagemaker_session=self._session,
+            role=self.settings.role_arn,
+            training_image=self._image,
+            base_job_name=name.lower(),
+            compute=Compute(
+                instance_type=self.settings.training_instance_type,
+                instance_count=1,
+                volume_size_in_gb=self.settings.volume_size_gb,
+                volume_kms_key_id=self.settings.kms_key_arn,
+            ),
+            stopping_condition=StoppingCondition(max_runtime_in_seconds=self.settings.max_runtime_seconds),
+            output_data_config=OutputDataConfig(
+                s3_output_path=self._output_uri(name, "model"),
+                kms_key_id=self.settings.kms_key_arn,
+                compression_type="GZIP",
+            ),
+            hyperparameters={
+                "sagemaker_program": script,
+                "sagemaker_submit_directory": self.settings.code_uri(source_tarball),
+                "sagemaker_region": self.settings.region,
+                **hyperparameters,
+            },
+            tags=[Tag(key=key, value=value) for key, value in self._job_tags()],
+        )
+        if metrics:
+            trainer = trainer.with_metric_definitions(
+                [MetricDefinition(name=metric, regex=regex) for metric, regex in metrics.items()]
+            )
+        step = TrainingStep(
+            name=name,
+            step_args=trainer.train(
+                input_data_config=[
+                    InputData(channel_name=channel, data_source=uri, content_type="text/csv")
+                    for channel, uri in channels.items()
+                ]
+            ),
+            cache_config=self._cache_config(cache),
+        )
+        return self._add_step(Step(step, {}))
+
+    def register(
+        self,
+        name: str,
+        *,
+        model_data: Any,
+        inference_script: str,
+        inference_tarball: str,
+        approval_status: Any,
+        model_statistics: Any,
+        data_statistics: Any,
+        data_constraints: Any,
+    ) -> Step:
+        """A model package version with its quality metrics and data-drift baselines."""
+        builder = ModelBuilder(
+            s3_model_data_url=model_data,
+            image_uri=self._image,
+            role_arn=self.settings.role_arn,
+            sagemaker_session=self._session,
+            instance_type=self.settings.processing_instance_type,
+            # The scikit-learn serving container loads `inference_script` from this content-addressed tarball.
+            env_vars={
+                "SAGEMAKER_PROGRAM": inference_script,
+                "SAGEMAKER_SUBMIT_DIRECTORY": self.settings.code_uri(inference_tarball),
+                "SAGEMAKER_REGION": self.settings.region,
+            },
+            dependencies=None,  # the default {"auto": True} uploads code through default_bucket()
+            log_level=logging.ERROR,
+        )
+        json_source = lambda uri: MetricsSource(content_type="application/json", s3_uri=uri)  # noqa: E731
+        step = ModelStep(
+            name=name,
+            step_args=builder.register(
+                model_package_group_name=self.settings.model_package_group_name,
+                approval_status=approval_status,
+                content_types=["text/csv", "application/json"],
+                response_types=["application/json", "text/csv"],
+                inference_instances=["ml.m5.large", "ml.m5.xlarge"],
+                transform_instances=["ml.m5.large"],
+                model_metrics=ModelMetrics(model_statistics=json_source(model_statistics)),
+                drift_check_baselines=DriftCheckBaselines(
+                    model_data_statistics=json_source(data_statistics),
+                    model_data_constraints=json_source(data_constraints),
+                ),
+                customer_metadata_properties={EXPERIMENT_TAG: self.experiment_id},
+            ),
+        )
+        return Step(step, {})  # a ModelStep is only ever a branch of a gate, never a top-level step
+
+    def fail(self, name: str, *message: Any) -> Step:
+        """A Fail step whose message joins literal text and run-time values with spaces."""
+        return Step(FailStep(name=name, error_message=Join(on=" ", values=list(message))), {})
+
+    def gate(
+        self, name: str, *, all_of: Sequence[Condition], if_true: Sequence[Step], if_false: Sequence[Step]
+    ) -> Step:
+        step = ConditionStep(
+            name=name,
+            conditions=list(all_of),
+            if_steps=[s.sdk_step for s in if_true],
+            else_steps=[s.sdk_step for s in if_false],
+        )
+        return self._add_step(Step(step, {}))
+
+    # Output -------------------------------------------------------------------------------------
+    def definition(self) -> str:
+        pipeline = Pipeline(
+            name=self.name,
+            parameters=self._parameters,
+            steps=self._steps,
+            sagemaker_session=self._session,
+            pipeline_experiment_config=None,  # the default creates an Experiment and a Trial per run
+        )
+        return pipeline.definition()
+
+    # Internals ----------------------------------------------------------------------------------
+    def _add_step(self, step: Step) -> Step:
+        if any(s.name == step.name for s in self._steps):
+            raise ValueError(f"pipeline {self.name} already has a step named {step.name}")
+        self._steps.append(step.sdk_step)
+        return step
+
+    def _job_tags(self) -> list[tuple[str, Any]]:
+        static = {**self.settings.tags, "pipeline": self.name}
+        return [*sorted(static.items()), (EXPERIMENT_TAG, self.experiment_id)]
+
+    def _cache_config(self, cache: bool) -> CacheConfig | None:
+        return CacheConfig(enable_caching=True, expire_after=self.settings.cache_expire_after) if cache else None
+
+    def _output_uri(self, step_name: str, output: str) -> Join:
+        return Join(
+            on="/",
+            values=[
+                f"s3://{self.settings.artifacts_bucket}/pipelines",
+                ExecutionVariables.PIPELINE_NAME,
+                self.experiment_id,
+                ExecutionVariables.PIPELINE_EXECUTION_ID,
+                step_name,
+                output,
+            ],
+        )
+
+
+def _processing_input(name: str, uri: Any) -> ProcessingInput:
+    return ProcessingInput(
+        input_name=name,
+        s3_input=ProcessingS3Input(
+            s3_uri=uri,
+            local_path=f"{PROCESSING_ROOT}/input/{name}",
+            s3_data_type="S3Prefix",
+            s3_input_mode="File",
+            s3_data_distribution_type="FullyReplicated",
+        ),
+    )
+
+
+def _processing_output(name: str, uri: Any) -> ProcessingOutput:
+    return ProcessingOutput(
+        output_name=name,
+        s3_output=ProcessingS3Output(
+            s3_uri=uri, local_path=f"{PROCESSING_ROOT}/output/{name}", s3_upload_mode="EndOfJob"
+        ),
+    )
+
+
+def input_dir(name: str) -> str:
+    return f"{PROCESSING_ROOT}/input/{name}"
+
+
+def output_dir(name: str) -> str:
+    return f"{PROCESSING_ROOT}/output/{name}"

@@ -1,0 +1,337 @@
+"""Data-quality step: Model Monitor style baselines and drift checks, without the Model Monitor container.
+
+Subcommands (each reads every *.csv under --data-dir recursively, sorted; the label column `churned` is skipped):
+  baseline --data-dir DIR --output-dir DIR
+      statistics.json   Model Monitor data-quality statistics: {"version", "dataset": {"item_count"}, "features": [
+                        {"name", "inferred_type": "Integral" | "Fractional", "numerical_statistics": {"common":
+                        {"num_present", "num_missing"}, "mean", "sum", "std_dev", "min", "max", "distribution": {"kll":
+                        {"buckets": [{"lower_bound", "upper_bound", "count"}], "sketch"}}}} | {"name", "inferred_type":
+                        "String", "string_statistics": {"common", "distinct_count", "distribution": {"categorical":
+                        {"buckets": [{"value", "count"}]}}}}]}
+      constraints.json  Model Monitor constraints: {"version", "features": [{"name", "inferred_type", "completeness",
+                        "num_constraints": {"is_non_negative"} | "string_constraints": {"domains"}}],
+                        "monitoring_config": {...}}
+  check --data-dir DIR --baseline-dir DIR --output-dir DIR
+      statistics.json            the statistics of the new data (same format)
+      constraint_violations.json {"violations": [{"feature_name", "constraint_check_type", "description"}]}
+      drift_report.json          {"violations": count, "features_checked", "max_distance", "per_feature": {name:
+                                 {"inferred_type", "distance", "threshold", "drifted"}}}
+
+A value's type is Integral (a whole number), Fractional (another number) or String; a feature is numeric when all its
+present values are numbers. Numeric buckets are 10 equal-width ranges [lower, upper) from min to max (the last one
+includes max); the KLL sketch holds the sorted values, halved into a higher level until at most k = 2048 remain.
+
+Checks: missing_column_check / extra_column_check (features absent from / new to the data), data_type_check (share of
+values not of the baseline type > datatype_check_threshold), completeness_check (completeness below the baseline's),
+categorical_values_check (share of values outside the baseline domain > domain_content_threshold) and
+baseline_drift_check. Numeric drift is the L-infinity distance between the baseline and the new empirical CDFs at the
+baseline bucket edges; with comparison_method "Robust" it must also be significant by the two-sample
+Kolmogorov-Smirnov test at alpha 0.05, so small samples do not raise false alarms. Categorical drift is the L-infinity
+distance between the category frequencies. Drift is a violation when the distance exceeds comparison_threshold
+(categorical_comparison_threshold for String features).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+LABEL = "churned"
+BUCKETS = 10
+KLL_PARAMETERS = {"c": 0.64, "k": 2048}
+MAX_DOMAIN_SIZE = 20
+KS_COEFFICIENT = 1.358  # c(alpha) of the two-sample Kolmogorov-Smirnov test at alpha = 0.05
+MONITORING_CONFIG = {
+    "evaluate_constraints": "Enabled",
+    "emit_metrics": "Enabled",
+    "datatype_check_threshold": 0.1,
+    "domain_content_threshold": 0.1,
+    "distribution_constraints": {
+        "perform_comparison": "Enabled",
+        "comparison_threshold": 0.1,
+        "comparison_method": "Robust",
+        "categorical_comparison_threshold": 0.1,
+        "categorical_drift_method": "LInfinity",
+    },
+}
+
+
+class StepError(Exception):
+    """Expected bad input: reported as one line on stderr with exit code 1."""
+
+
+def read_features(data_dir: Path) -> pd.DataFrame:
+    """Every feature cell as stripped text; "" is a missing value."""
+    paths = sorted(path for path in data_dir.rglob("*.csv") if path.is_file())
+    if not paths:
+        raise StepError(f"no *.csv files found under {data_dir}")
+    data = pd.concat([read_text_csv(path) for path in paths], ignore_index=True)
+    if data.empty:
+        raise StepError(f"the *.csv files under {data_dir} have no rows")
+    print(f"read {len(data)} rows from {len(paths)} file(s) under {data_dir}")
+    return data.drop(columns=[LABEL], errors="ignore").apply(lambda column: column.str.strip())
+
+
+def read_text_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
+        raise StepError(f"cannot read {path}: {error}") from error
+
+
+def numbers(cells: pd.Series) -> pd.Series:
+    """The cells as finite floats; NaN where a cell is not a number."""
+    parsed = pd.to_numeric(cells, errors="coerce")
+    return parsed.where(np.isfinite(parsed))
+
+
+def conforming(present: pd.Series, inferred_type: str) -> pd.Series:
+    """Whether each present cell is a value of `inferred_type`."""
+    if inferred_type == "String":
+        return pd.Series(True, index=present.index)
+    parsed = numbers(present)
+    return parsed.notna() & (parsed % 1 == 0) if inferred_type == "Integral" else parsed.notna()
+
+
+def infer_type(present: pd.Series) -> str:
+    if present.empty or not conforming(present, "Fractional").all():
+        return "String"
+    return "Integral" if conforming(present, "Integral").all() else "Fractional"
+
+
+def kll(values: np.ndarray) -> dict:
+    """Equal-width buckets and a KLL sketch (levels of weight 2**level) of sorted `values`."""
+    low, high = float(values[0]), float(values[-1])
+    edges = [low + (high - low) * i / BUCKETS for i in range(BUCKETS)] if high > low else [low]
+    below = np.searchsorted(values, edges[1:], side="left")
+    counts = np.diff(np.concatenate([[0], below, [len(values)]]))
+    upper_bounds = [*edges[1:], high]
+    buckets = [
+        {"lower_bound": edges[i], "upper_bound": upper_bounds[i], "count": int(counts[i])} for i in range(len(edges))
+    ]
+    levels, items = [], values
+    while len(items) > KLL_PARAMETERS["k"]:
+        levels.append([])
+        items = items[::2]
+    levels.append([float(item) for item in items])
+    return {"buckets": buckets, "sketch": {"parameters": KLL_PARAMETERS, "data": levels}}
+
+
+def feature_statistics(name: str, cells: pd.Series) -> dict:
+    present = cells[cells != ""]
+    inferred_type = infer_type(present)
+    common = {"num_present": len(present), "num_missing": len(cells) - len(present)}
+    if inferred_type == "String":
+        counts = present.value_counts().sort_index()
+        return {
+            "name": name,
+            "inferred_type": inferred_type,
+            "string_statistics": {
+                "common": common,
+                "distinct_count": len(counts),
+                "distribution": {
+                    "categorical": {"buckets": [{"value": str(v), "count": int(c)} for v, c in counts.items()]}
+                },
+            },
+        }
+    values = np.sort(numbers(present).to_numpy(dtype=float))
+    return {
+        "name": name,
+        "inferred_type": inferred_type,
+        "numerical_statistics": {
+            "common": common,
+            "mean": float(values.mean()),
+            "sum": float(values.sum()),
+            "std_dev": float(values.std()),
+            "min": float(values[0]),
+            "max": float(values[-1]),
+            "distribution": {"kll": kll(values)},
+        },
+    }
+
+
+def statistics(features: pd.DataFrame) -> dict:
+    return {
+        "version": 0.0,
+        "dataset": {"item_count": len(features)},
+        "features": [feature_statistics(name, features[name]) for name in features.columns],
+    }
+
+
+def feature_constraints(feature: dict, item_count: int) -> dict:
+    constraint = {"name": feature["name"], "inferred_type": feature["inferred_type"]}
+    if feature["inferred_type"] == "String":
+        string_statistics = feature["string_statistics"]
+        constraint["completeness"] = string_statistics["common"]["num_present"] / item_count
+        if string_statistics["distinct_count"] <= MAX_DOMAIN_SIZE:
+            buckets = string_statistics["distribution"]["categorical"]["buckets"]
+            constraint["string_constraints"] = {"domains": [bucket["value"] for bucket in buckets]}
+    else:
+        numerical_statistics = feature["numerical_statistics"]
+        constraint["completeness"] = numerical_statistics["common"]["num_present"] / item_count
+        constraint["num_constraints"] = {"is_non_negative": numerical_statistics["min"] >= 0}
+    return constraint
+
+
+def constraints(baseline_statistics: dict) -> dict:
+    item_count = baseline_statistics["dataset"]["item_count"]
+    return {
+        "version": 0.0,
+        "features": [feature_constraints(feature, item_count) for feature in baseline_statistics["features"]],
+        "monitoring_config": MONITORING_CONFIG,
+    }
+
+
+def numeric_distance(baseline: dict, values: np.ndarray) -> float:
+    """L-infinity distance of the empirical CDFs at each baseline bucket's lower bound and at the baseline max."""
+    buckets = baseline["distribution"]["kll"]["buckets"]
+    counts = np.array([bucket["count"] for bucket in buckets])
+    lower_bounds = np.array([bucket["lower_bound"] for bucket in buckets])
+    baseline_cdf = np.append(np.cumsum(counts) - counts, counts.sum()) / counts.sum()
+    below = np.searchsorted(values, lower_bounds, side="left")
+    new_cdf = np.append(below, np.searchsorted(values, buckets[-1]["upper_bound"], side="right")) / len(values)
+    return float(np.max(np.abs(baseline_cdf - new_cdf)))
+
+
+def categorical_distance(baseline: dict, present: pd.Series) -> float:
+    """L-infinity distance between the baseline and the new category frequencies."""
+    buckets = baseline["distribution"]["categorical"]["buckets"]
+    total = sum(bucket["count"] for bucket in buckets)
+    baseline_share = {bucket["value"]: bucket["count"] / total for bucket in buckets}
+    new_share = present.value_counts(normalize=True).to_dict()
+    return float(max(abs(baseline_share.get(v, 0.0) - new_share.get(v, 0.0)) for v in {*baseline_share, *new_share}))
+
+
+def drift(baseline: dict, inferred_type: str, valid: pd.Series, distribution: dict) -> tuple[float, float, bool]:
+    """(distance, threshold, drifted) of one feature's values of the baseline type against its baseline."""
+    if inferred_type == "String":
+        threshold = distribution.get("categorical_comparison_threshold", distribution["comparison_threshold"])
+        distance = categorical_distance(baseline["string_statistics"], valid)
+        return distance, threshold, distance > threshold
+    threshold = distribution["comparison_threshold"]
+    numeric_baseline = baseline["numerical_statistics"]
+    values = np.sort(numbers(valid).to_numpy(dtype=float))
+    distance = numeric_distance(numeric_baseline, values)
+    baseline_count = numeric_baseline["common"]["num_present"]
+    critical = KS_COEFFICIENT * math.sqrt((baseline_count + len(values)) / (baseline_count * len(values)))
+    significant = distribution["comparison_method"] != "Robust" or distance > critical
+    return distance, threshold, distance > threshold and significant
+
+
+def check(features: pd.DataFrame, baseline_statistics: dict, baseline_constraints: dict) -> tuple[list, dict]:
+    """Violations in Model Monitor format, and the per-feature drift report."""
+    config = baseline_constraints["monitoring_config"]
+    distribution = config["distribution_constraints"]
+    baseline_features = {feature["name"]: feature for feature in baseline_statistics["features"]}
+    violations, report = [], {}
+
+    def violation(name: str, check_type: str, description: str) -> None:
+        violations.append({"feature_name": name, "constraint_check_type": check_type, "description": description})
+
+    for constraint in baseline_constraints["features"]:
+        name, inferred_type = constraint["name"], constraint["inferred_type"]
+        if name not in features.columns:
+            violation(name, "missing_column_check", f"Baseline feature '{name}' is missing from the data")
+            continue
+        present = features[name][features[name] != ""]
+        valid = present[conforming(present, inferred_type)]
+        if config["evaluate_constraints"] == "Enabled":
+            wrong_type = 1 - len(valid) / len(present) if len(present) else 0.0
+            if wrong_type > config["datatype_check_threshold"]:
+                violation(name, "data_type_check", f"{wrong_type:.1%} of the values are not {inferred_type}")
+            completeness = len(present) / len(features)
+            if completeness < constraint["completeness"]:
+                expected = constraint["completeness"]
+                violation(name, "completeness_check", f"Completeness {completeness:.4f} is below {expected:.4f}")
+            domains = constraint.get("string_constraints", {}).get("domains")
+            unknown = float((~present.isin(domains)).mean()) if domains is not None and len(present) else 0.0
+            if unknown > config["domain_content_threshold"]:
+                violation(name, "categorical_values_check", f"{unknown:.1%} of the values are not in the baseline")
+
+        distance, threshold, drifted = None, distribution["comparison_threshold"], False
+        if distribution["perform_comparison"] == "Enabled" and len(valid):
+            distance, threshold, drifted = drift(baseline_features[name], inferred_type, valid, distribution)
+            if drifted:
+                violation(name, "baseline_drift_check", f"Distance {distance:.4f} exceeds the threshold {threshold}")
+        report[name] = {
+            "inferred_type": inferred_type,
+            "distance": distance,
+            "threshold": threshold,
+            "drifted": drifted,
+        }
+
+    for name in features.columns:
+        if name not in baseline_features:
+            violation(name, "extra_column_check", f"Feature '{name}' is not in the baseline")
+    return violations, report
+
+
+def load_json(path: Path) -> dict:
+    if not path.is_file():
+        raise StepError(f"{path} not found")
+    return json.loads(path.read_text())
+
+
+def write_json(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    print(f"wrote {path}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    baseline_parser = commands.add_parser("baseline", help="compute statistics.json and constraints.json")
+    baseline_parser.add_argument("--data-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
+    baseline_parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/baseline"))
+    check_parser = commands.add_parser("check", help="check new data against a baseline")
+    check_parser.add_argument("--data-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
+    check_parser.add_argument("--baseline-dir", type=Path, default=Path("/opt/ml/processing/input/baseline"))
+    check_parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/drift"))
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    features = read_features(args.data_dir)
+    current = statistics(features)
+    write_json(args.output_dir / "statistics.json", current)
+    if args.command == "baseline":
+        write_json(args.output_dir / "constraints.json", constraints(current))
+        return
+    baseline_statistics = load_json(args.baseline_dir / "statistics.json")
+    baseline_constraints = load_json(args.baseline_dir / "constraints.json")
+    violations, report = check(features, baseline_statistics, baseline_constraints)
+    write_json(args.output_dir / "constraint_violations.json", {"violations": violations})
+    distances = [entry["distance"] for entry in report.values() if entry["distance"] is not None]
+    write_json(
+        args.output_dir / "drift_report.json",
+        {
+            "violations": len(violations),
+            "features_checked": len(report),
+            "max_distance": max(distances, default=0.0),
+            "per_feature": report,
+        },
+    )
+    for entry in violations:
+        print(f"violation: {entry['feature_name']}: {entry['constraint_check_type']}: {entry['description']}")
+    print(f"{len(violations)} violation(s) in {len(report)} checked feature(s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        run(args)
+    except StepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""Training pipeline: Preprocess -> Train -> Baseline + Evaluate (vs the approved model) -> Register | Fail."""
+
+from __future__ import annotations
+
+from sagemaker.core.workflow.conditions import (
+    ConditionEquals,
+    ConditionGreaterThanOrEqualTo,
+    ConditionLessThanOrEqualTo,
+    ConditionOr,
+)
+
+from pipeline_defs.dsl import PROCESSING_ROOT, PipelineBuilder, PipelineSettings, input_dir, output_dir
+
+HYPERPARAMETERS = {"n-estimators": 150, "max-depth": 3, "learning-rate": 0.1, "seed": 42}
+
+
+def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
+    p = PipelineBuilder(name, settings)
+    input_data = p.parameter("InputDataUri")
+    max_regression = p.float_parameter("MaxRegression", 0.01)
+    minimum_score = p.float_parameter("MinimumScore", settings.minimum_score)
+    approval_status = p.parameter("ModelApprovalStatus", settings.default_approval_status)
+
+    # Not cached: its answer changes whenever someone approves a model. With no approved model it
+    # points Evaluate at a fixed sentinel prefix, so Evaluate's cache key stays stable on first runs.
+    no_incumbent = f"s3://{settings.artifacts_bucket}/pipelines/sentinels/{name}/no-incumbent"
+    incumbent = p.processing(
+        "ResolveIncumbent",
+        script="resolve_model.py",
+        cache=False,
+        outputs=["resolved"],
+        fixed_outputs={"no-incumbent": no_incumbent},
+        arguments=[
+            "--group-name",
+            settings.model_package_group_name,
+            "--model-package",
+            "latest",
+            "--no-incumbent-uri",
+            no_incumbent,
+            "--sentinel-dir",
+            output_dir("no-incumbent"),
+            "--output-dir",
+            output_dir("resolved"),
+        ],
+        reports={"Resolved": ("resolved", "resolved.json")},
+    )
+    prepared = p.processing(
+        "Preprocess",
+        script="preprocess.py",
+        inputs={"data": input_data},
+        outputs=["train", "validation", "test"],
+        arguments=["--mode", "split", "--input-dir", input_dir("data"), "--output-dir", f"{PROCESSING_ROOT}/output"],
+    )
+    trained = p.training(
+        "Train",
+        script="train.py",
+        source_tarball="train.tar.gz",
+        channels={"train": prepared.output("train"), "validation": prepared.output("validation")},
+        hyperparameters=HYPERPARAMETERS,
+        metrics={"validation:roc_auc": r"validation_roc_auc=([0-9.]+)"},
+    )
+    # Drift baselines come from the same held-out slice the models are compared on.
+    baseline = p.processing(
+        "Baseline",
+        script="data_quality.py",
+        inputs={"test": prepared.output("test")},
+        outputs=["baseline"],
+        arguments=["baseline", "--data-dir", input_dir("test"), "--output-dir", output_dir("baseline")],
+    )
+    evaluated = p.processing(
+        "Evaluate",
+        script="evaluate.py",
+        inputs={
+            "model": trained.model_artifacts,
+            "incumbent": incumbent.report("Resolved", "model_data_url"),
+            "test": prepared.output("test"),
+        },
+        outputs=["evaluation"],
+        arguments=[
+            "--model-dir",
+            input_dir("model"),
+            "--incumbent-dir",
+            input_dir("incumbent"),
+            "--test-dir",
+            input_dir("test"),
+            "--output-dir",
+            output_dir("evaluation"),
+        ],
+        reports={"Evaluation": ("evaluation", "evaluation.json")},
+    )
+
+    def score(path: str):
+        return evaluated.report("Evaluation", path)
+
+    register = p.register(
+        "RegisterModel",
+        model_data=trained.model_artifacts,
+        approval_status=approval_status,
+        inference_script="inference.py",
+        inference_tarball="inference.tar.gz",
+        model_statistics=evaluated.file("evaluation", "model_quality.json"),
+        data_statistics=baseline.file("baseline", "statistics.json"),
+        data_constraints=baseline.file("baseline", "constraints.json"),
+    )
+    rejected = p.fail(
+        "RejectCandidate",
+        "Candidate not registered: candidate roc_auc",
+        score("candidate_score"),
+        "vs approved model roc_auc",
+        score("incumbent_score"),
+        "(regression",
+        score("regression"),
+        "allowed MaxRegression",
+        max_regression,
+        "; MinimumScore",
+        minimum_score,
+        ")",
+    )
+    p.gate(
+        "CandidateNotWorse",
+        all_of=[
+            # MaxRegression is compared here, not passed to Evaluate, so changing it keeps Evaluate's cache.
+            ConditionOr(
+                conditions=[
+                    ConditionEquals(left=score("has_incumbent"), right=False),
+                    ConditionLessThanOrEqualTo(left=score("regression"), right=max_regression),
+                ]
+            ),
+            ConditionGreaterThanOrEqualTo(left=score("candidate_score"), right=minimum_score),
+        ],
+        if_true=[register],
+        if_false=[rejected],
+    )
+    return p

@@ -1,0 +1,75 @@
+"""Run the eval-only pipeline on a schedule, so a regression or drift of the approved model shows without new data."""
+
+from __future__ import annotations
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_scheduler as scheduler
+from constructs import Construct
+
+from platform_constructs.dead_letter_queue import DeadLetterQueue
+
+# Every scheduled run shares one experiment id, so the cost report shows scheduled evaluation as one line.
+SCHEDULED_EXPERIMENT_ID = "scheduled-evaluation"
+# Scheduler retries a failed StartPipelineExecution (throttling, pipeline busy) for up to an hour, then
+# hands the attempt to the DLQ; a later retry would run close to, or on top of, the next scheduled run.
+RETRY_ATTEMPTS = 10
+MAX_EVENT_AGE_SECONDS = 3600
+
+
+class EvaluationSchedule(Construct):
+    """An EventBridge Scheduler schedule that starts `pipeline_name` with ExperimentId=scheduled-evaluation.
+
+    L1 schedule: the L2 target `SageMakerStartPipelineExecution` needs an `IPipeline`, which no CDK class
+    implements for a `CfnPipeline`. The schedule's role may start this one pipeline and write to its own
+    dead-letter queue (Scheduler delivers dead letters with the schedule's role), nothing else.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, pipeline_name: str, schedule_expression: str) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        pipeline_arn = stack.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
+        self.dead_letter_queue = DeadLetterQueue(self, "DeadLetterQueue").queue
+
+        role = iam.Role(
+            self,
+            "Role",
+            # Only schedules of this account may use the role (confused-deputy protection).
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description=f"Lets EventBridge Scheduler start the SageMaker pipeline {pipeline_name}",
+            inline_policies={
+                "StartEvaluationPipeline": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(actions=["sagemaker:StartPipelineExecution"], resources=[pipeline_arn]),
+                        iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[self.dead_letter_queue.queue_arn]),
+                    ]
+                )
+            },
+        )
+
+        self.schedule = scheduler.CfnSchedule(
+            self,
+            "Schedule",
+            description=f"Re-evaluates the approved model with {pipeline_name}",
+            schedule_expression=schedule_expression,
+            schedule_expression_timezone="UTC",
+            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
+            state="ENABLED",
+            target=scheduler.CfnSchedule.TargetProperty(
+                arn=pipeline_arn,
+                role_arn=role.role_arn,
+                sage_maker_pipeline_parameters=scheduler.CfnSchedule.SageMakerPipelineParametersProperty(
+                    pipeline_parameter_list=[
+                        scheduler.CfnSchedule.SageMakerPipelineParameterProperty(
+                            name="ExperimentId", value=SCHEDULED_EXPERIMENT_ID
+                        )
+                    ]
+                ),
+                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
+                    maximum_retry_attempts=RETRY_ATTEMPTS, maximum_event_age_in_seconds=MAX_EVENT_AGE_SECONDS
+                ),
+                dead_letter_config=scheduler.CfnSchedule.DeadLetterConfigProperty(arn=self.dead_letter_queue.queue_arn),
+            ),
+        )

@@ -1,0 +1,57 @@
+"""Stateless orchestration: the dataset trigger of the training pipeline and the eval-only pipeline's schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from config import EnvironmentConfig
+from platform_constructs.evaluation_schedule import EvaluationSchedule
+from platform_constructs.training_trigger import TrainingTrigger
+
+
+class OrchestrationStack(Stack):
+    """Starts pipelines by name, so it deploys independently of the pipelines' own stack."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        landing_bucket: s3.IBucket,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
+        self.training_trigger = TrainingTrigger(
+            self,
+            "TrainingTrigger",
+            landing_bucket=landing_bucket,
+            pipeline_name=config.training_pipeline_name,
+            dataset_prefix=config.dataset_prefix,
+            marker_name=config.marker_name,
+            reserved_concurrency=config.trigger_reserved_concurrency,
+            log_retention_days=config.log_retention_days,
+            log_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        # tools/dlq_replay.py needs the queue URL and the function name.
+        outputs = {
+            "TrainingTriggerDeadLetterQueueUrl": self.training_trigger.dead_letter_queue.queue_url,
+            "StartPipelineFunctionName": self.training_trigger.function.function_name,
+        }
+
+        self.evaluation_schedule: EvaluationSchedule | None = None
+        if config.evaluation_schedule is not None:
+            self.evaluation_schedule = EvaluationSchedule(
+                self,
+                "EvaluationSchedule",
+                pipeline_name=config.evaluation_pipeline_name,
+                schedule_expression=config.evaluation_schedule,
+            )
+            outputs["EvaluationScheduleDeadLetterQueueUrl"] = self.evaluation_schedule.dead_letter_queue.queue_url
+
+        for output_id, value in outputs.items():
+            CfnOutput(self, output_id, value=value)

@@ -1,0 +1,463 @@
+"""The pipeline step scripts, run the way SageMaker runs them: one process each, with paths passed as arguments.
+
+The serving functions and the SageMaker registry backend are imported in-process instead, because the container calls
+the former and the test needs a stubbed boto3 client for the latter. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+from datetime import datetime
+from pathlib import Path
+from types import ModuleType
+
+import boto3
+import pandas as pd
+import pytest
+from botocore.stub import Stubber
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STEPS = REPO_ROOT / "pipeline_defs" / "steps"
+SAMPLE_DATA = REPO_ROOT / "pipeline_defs" / "sample_data"
+GROUP = "churn-dev-models"
+LABEL = "churned"
+
+
+def run_script(script: Path, *args: object, env: dict[str, str] | None = None, expect: int = 0):
+    result = subprocess.run(
+        [sys.executable, str(script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == expect, f"{script.name} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def run_step(name: str, *args: object, env: dict[str, str] | None = None, expect: int = 0):
+    return run_script(STEPS / f"{name}.py", *args, env=env, expect=expect)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def import_step(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"step_{name}", STEPS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: "), result.stderr
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def model_package(version: int, status: str, model_data_url: str) -> dict:
+    """A DescribeModelPackage response as boto3 returns it; version N was created on day N of May 2024."""
+    arn = f"arn:aws:sagemaker:eu-west-1:123456789012:model-package/{GROUP}/{version}"
+    baselines = "s3://artifacts/baselines/data-quality"
+    return {
+        "ModelPackageGroupName": GROUP,
+        "ModelPackageVersion": version,
+        "ModelPackageName": GROUP,
+        "ModelPackageArn": arn,
+        "CreationTime": datetime.fromisoformat(f"2024-05-{version:02d}T12:00:00+00:00"),
+        "ModelPackageStatus": "Completed",
+        "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
+        "ModelApprovalStatus": status,
+        "InferenceSpecification": {
+            "Containers": [{"Image": "sklearn:1.4-2", "ModelDataUrl": model_data_url}],
+            "SupportedContentTypes": ["text/csv", "application/json"],
+            "SupportedResponseMIMETypes": ["application/json", "text/csv"],
+        },
+        "DriftCheckBaselines": {
+            "ModelDataQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": f"{baselines}/statistics.json"},
+                "Constraints": {"ContentType": "application/json", "S3Uri": f"{baselines}/constraints.json"},
+            }
+        },
+    }
+
+
+def register_locally(registry: Path, package: dict) -> None:
+    """Stores `package` the way the local registry keeps it: CreationTime as an ISO 8601 string."""
+    path = registry / GROUP / f"{package['ModelPackageVersion']:06d}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**package, "CreationTime": package["CreationTime"].isoformat().replace("+00:00", "Z")}))
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("prepared")
+    run_step("preprocess", "--input-dir", SAMPLE_DATA / "churn", "--output-dir", output)
+    return output
+
+
+def train(prepared: Path, model_dir: Path, *hyperparameters: object) -> subprocess.CompletedProcess:
+    return run_step(
+        "train",
+        "--train",
+        prepared / "train",
+        "--validation",
+        prepared / "validation",
+        "--model-dir",
+        model_dir,
+        "--output-data-dir",
+        model_dir.parent / f"{model_dir.name}-output",
+        *hyperparameters,
+    )
+
+
+@pytest.fixture(scope="module")
+def model_dir(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    model_dir = tmp_path_factory.mktemp("training") / "model"
+    result = train(prepared, model_dir)
+    roc_auc = float(re.search(r"^validation_roc_auc=([0-9.]+)$", result.stdout, re.MULTILINE).group(1))
+    assert 0.75 <= roc_auc <= 0.95
+    assert read_json(model_dir.parent / "model-output" / "metrics.json")["validation_roc_auc"] == pytest.approx(roc_auc)
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def worse_model_dir(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-stump model, packaged as model.tar.gz like a training job's output."""
+    model_dir = tmp_path_factory.mktemp("worse-training") / "model"
+    train(prepared, model_dir, "--n-estimators", 1, "--max-depth", 1)
+    with tarfile.open(model_dir / "model.tar.gz", "w:gz") as archive:
+        archive.add(model_dir / "model.joblib", arcname="model.joblib")
+    (model_dir / "model.joblib").unlink()
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def baseline_dir(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("baseline")
+    run_step("data_quality", "baseline", "--data-dir", prepared / "test", "--output-dir", output)
+    return output
+
+
+def resolve(registry: Path, output_dir: Path, *args: object, expect: int = 0) -> subprocess.CompletedProcess:
+    env = {"REGISTRY_BACKEND": "local", "LOCAL_REGISTRY_DIR": str(registry), "MODEL_PACKAGE_GROUP_NAME": GROUP}
+    return run_step("resolve_model", "--output-dir", output_dir, *args, env=env, expect=expect)
+
+
+def evaluate(candidate: Path, incumbent: Path, data_dir: Path, output_dir: Path) -> dict:
+    """Runs evaluate.py on data_dir/test and returns its evaluation.json."""
+    run_step(
+        "evaluate",
+        "--model-dir",
+        candidate,
+        "--incumbent-dir",
+        incumbent,
+        "--test-dir",
+        data_dir / "test",
+        "--output-dir",
+        output_dir,
+    )
+    return read_json(output_dir / "evaluation.json")
+
+
+def test_sample_data_is_up_to_date() -> None:
+    run_script(SAMPLE_DATA / "generate.py", "--check")
+
+
+def test_preprocess_is_deterministic_and_splits_without_overlap(prepared: Path, tmp_path: Path) -> None:
+    run_step("preprocess", "--input-dir", SAMPLE_DATA / "churn", "--output-dir", tmp_path)
+
+    parts = {name: prepared / name / f"{name}.csv" for name in ("train", "validation", "test")}
+    for name, path in parts.items():
+        assert (tmp_path / name / f"{name}.csv").read_bytes() == path.read_bytes()
+    frames = {name: pd.read_csv(path) for name, path in parts.items()}
+    rows = {name: set(frame.itertuples(index=False)) for name, frame in frames.items()}
+    assert not rows["train"] & rows["validation"]
+    assert not rows["train"] & rows["test"]
+    assert not rows["validation"] & rows["test"]
+    total = sum(len(frame) for frame in frames.values())
+    assert len(frames["test"]) == pytest.approx(0.2 * total, abs=2)
+    assert len(frames["validation"]) == pytest.approx(0.2 * total, abs=2)
+    for frame in frames.values():
+        assert set(frame[LABEL]) == {0, 1}
+        assert not frame.isna().any().any()
+        assert frame[LABEL].mean() == pytest.approx(frames["train"][LABEL].mean(), abs=0.01)
+
+
+def test_preprocess_evaluate_mode_writes_every_clean_row_to_test(tmp_path: Path) -> None:
+    run_step("preprocess", "--input-dir", SAMPLE_DATA, "--output-dir", tmp_path, "--mode", "evaluate")
+
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*.csv")) == ["test/test.csv"]
+    raw = pd.concat([pd.read_csv(path) for path in sorted(SAMPLE_DATA.rglob("*.csv"))])
+    test = pd.read_csv(tmp_path / "test" / "test.csv")
+    assert len(test) == len(raw.dropna(subset=[LABEL]).drop_duplicates())
+    assert not test.isna().any().any()
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"_SUCCESS": ""}, "no *.csv files found"),
+        ({"part.csv": "tenure_months,contract\n3,one-year\n"}, "label column 'churned' not found"),
+    ],
+)
+def test_preprocess_rejects_bad_input_with_one_line(tmp_path: Path, files: dict[str, str], message: str) -> None:
+    for name, content in files.items():
+        (tmp_path / "input" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "input" / name).write_text(content)
+
+    result = run_step("preprocess", "--input-dir", tmp_path / "input", "--output-dir", tmp_path / "out", expect=1)
+    assert_one_line_error(result, message)
+
+
+def test_first_run_has_no_incumbent(model_dir: Path, prepared: Path, tmp_path: Path) -> None:
+    resolved_dir = tmp_path / "resolved"
+    resolve(tmp_path / "empty-registry", resolved_dir, "--no-incumbent-uri", "s3://artifacts/run/resolved/none")
+
+    assert read_json(resolved_dir / "resolved.json") == {
+        "found": False,
+        "model_package_arn": None,
+        "model_package_version": None,
+        "model_data_url": "s3://artifacts/run/resolved/none",
+        "statistics_uri": None,
+        "constraints_uri": None,
+        "baseline_uri": None,
+    }
+    evaluation = evaluate(model_dir, resolved_dir / "none", prepared, tmp_path / "evaluation")
+    assert evaluation["has_incumbent"] is False
+    assert evaluation["incumbent"] is None
+    assert evaluation["incumbent_score"] == 0.0
+    assert evaluation["delta"] is None
+    assert evaluation["regression"] == 0.0
+    assert evaluation["metric"] == "roc_auc"
+    assert evaluation["candidate_score"] == evaluation["candidate"]["roc_auc"]
+    assert 0.75 <= evaluation["candidate_score"] <= 0.95
+    assert set(evaluation["candidate"]) == {"roc_auc", "accuracy", "f1", "precision", "recall", "rows"}
+    assert evaluation["candidate"]["rows"] == len(pd.read_csv(prepared / "test" / "test.csv"))
+
+    quality = read_json(tmp_path / "evaluation" / "model_quality.json")
+    assert quality["version"] == 0.0
+    assert quality["dataset"]["item_count"] == evaluation["candidate"]["rows"]
+    metrics = quality["binary_classification_metrics"]
+    assert metrics["auc"]["value"] == evaluation["candidate_score"]
+    for name in ("accuracy", "f1", "precision", "recall", "auc", "f0_5", "f2", "true_positive_rate"):
+        assert 0.0 < metrics[name]["standard_deviation"] < 0.1
+    matrix = metrics["confusion_matrix"]
+    assert sum(matrix[actual][predicted] for actual in "01" for predicted in "01") == evaluation["candidate"]["rows"]
+
+
+def test_incumbent_from_the_registry_is_evaluated_on_the_same_rows(
+    model_dir: Path, worse_model_dir: Path, prepared: Path, tmp_path: Path
+) -> None:
+    registry = tmp_path / "registry"
+    register_locally(registry, model_package(1, "Approved", str(model_dir)))
+    register_locally(registry, model_package(2, "Rejected", "s3://elsewhere"))
+    resolve(registry, tmp_path / "resolved", "--no-incumbent-uri", "s3://artifacts/run/resolved/none")
+
+    resolved = read_json(tmp_path / "resolved" / "resolved.json")
+    assert resolved == {
+        "found": True,
+        "model_package_arn": f"arn:aws:sagemaker:eu-west-1:123456789012:model-package/{GROUP}/1",
+        "model_package_version": 1,
+        "model_data_url": str(model_dir),
+        "statistics_uri": "s3://artifacts/baselines/data-quality/statistics.json",
+        "constraints_uri": "s3://artifacts/baselines/data-quality/constraints.json",
+        "baseline_uri": "s3://artifacts/baselines/data-quality",
+    }
+    assert not (tmp_path / "resolved" / "none").exists()
+
+    same = evaluate(model_dir, Path(resolved["model_data_url"]), prepared, tmp_path / "same")
+    assert same["has_incumbent"] is True
+    assert same["incumbent"] == same["candidate"]
+    assert same["delta"] == pytest.approx(0.0, abs=1e-12)
+
+    worse = evaluate(worse_model_dir, Path(resolved["model_data_url"]), prepared, tmp_path / "worse")
+    assert worse["incumbent_score"] == same["candidate_score"]
+    assert worse["candidate_score"] < worse["incumbent_score"] - 0.01
+    assert worse["delta"] == pytest.approx(worse["candidate_score"] - worse["incumbent_score"])
+    assert worse["regression"] == pytest.approx(-worse["delta"])
+
+
+def test_resolve_writes_the_no_incumbent_marker_to_the_sentinel_dir(tmp_path: Path) -> None:
+    resolve(tmp_path / "empty-registry", tmp_path / "resolved", "--sentinel-dir", tmp_path / "sentinel")
+
+    assert (tmp_path / "sentinel" / "NO_INCUMBENT").is_file()
+    assert not (tmp_path / "resolved" / "none").exists()
+    assert read_json(tmp_path / "resolved" / "resolved.json")["found"] is False
+
+
+def test_resolve_requires_an_approved_package_when_asked(tmp_path: Path) -> None:
+    result = resolve(tmp_path / "empty-registry", tmp_path / "resolved", "--require", expect=1)
+
+    assert_one_line_error(result, f"no Approved model package in group '{GROUP}'")
+    assert not (tmp_path / "resolved" / "resolved.json").exists()
+
+
+def test_resolve_sagemaker_backend_asks_for_the_latest_approved_package() -> None:
+    resolve_model = import_step("resolve_model")
+    client = boto3.client(
+        "sagemaker", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+    package = model_package(3, "Approved", "s3://artifacts/model.tar.gz")
+    summary = {key: package[key] for key in ("ModelPackageArn", "CreationTime", "ModelPackageStatus")}
+    list_request = {
+        "ModelPackageGroupName": GROUP,
+        "ModelApprovalStatus": "Approved",
+        "SortBy": "CreationTime",
+        "SortOrder": "Descending",
+        "MaxResults": 1,
+    }
+    with Stubber(client) as stubber:
+        stubber.add_response("list_model_packages", {"ModelPackageSummaryList": [summary]}, list_request)
+        stubber.add_response("describe_model_package", package, {"ModelPackageName": package["ModelPackageArn"]})
+        stubber.add_response("list_model_packages", {"ModelPackageSummaryList": []}, list_request)
+        stubber.add_client_error("describe_model_package", "ValidationException", "Model package does not exist.")
+
+        registry = resolve_model.SageMakerRegistry(client)
+        found = resolve_model.find(registry, GROUP, "latest")
+        assert resolve_model.resolved(found, None) == {
+            "found": True,
+            "model_package_arn": package["ModelPackageArn"],
+            "model_package_version": 3,
+            "model_data_url": "s3://artifacts/model.tar.gz",
+            "statistics_uri": "s3://artifacts/baselines/data-quality/statistics.json",
+            "constraints_uri": "s3://artifacts/baselines/data-quality/constraints.json",
+            "baseline_uri": "s3://artifacts/baselines/data-quality",
+        }
+        assert resolve_model.find(registry, GROUP, "latest") is None
+        with pytest.raises(resolve_model.StepError, match=r"describe_model_package failed.*does not exist"):
+            resolve_model.find(registry, GROUP, package["ModelPackageArn"])
+        stubber.assert_no_pending_responses()
+
+
+def test_data_quality_baseline_is_in_model_monitor_format(baseline_dir: Path, prepared: Path) -> None:
+    statistics = read_json(baseline_dir / "statistics.json")
+    constraints = read_json(baseline_dir / "constraints.json")
+
+    test_rows = len(pd.read_csv(prepared / "test" / "test.csv"))
+    assert statistics["dataset"] == {"item_count": test_rows}
+    types = {feature["name"]: feature["inferred_type"] for feature in statistics["features"]}
+    assert types == {
+        "tenure_months": "Integral",
+        "monthly_charges": "Fractional",
+        "total_charges": "Fractional",
+        "contract": "String",
+        "payment_method": "String",
+        "internet_service": "String",
+        "support_calls": "Integral",
+    }
+    for feature in statistics["features"]:
+        if feature["inferred_type"] == "String":
+            buckets = feature["string_statistics"]["distribution"]["categorical"]["buckets"]
+            assert sum(bucket["count"] for bucket in buckets) == test_rows
+        else:
+            numeric = feature["numerical_statistics"]
+            assert numeric["common"] == {"num_present": test_rows, "num_missing": 0}
+            buckets = numeric["distribution"]["kll"]["buckets"]
+            assert sum(bucket["count"] for bucket in buckets) == test_rows
+            assert buckets[0]["lower_bound"] == numeric["min"] and buckets[-1]["upper_bound"] == numeric["max"]
+    assert [feature["name"] for feature in constraints["features"]] == list(types)
+    assert constraints["features"][3]["string_constraints"]["domains"] == ["month-to-month", "one-year", "two-year"]
+    assert constraints["monitoring_config"]["distribution_constraints"]["comparison_method"] == "Robust"
+    assert constraints["monitoring_config"]["distribution_constraints"]["comparison_threshold"] == 0.1
+
+
+def test_eval_only_path_scores_new_data_and_flags_its_drift(
+    model_dir: Path, baseline_dir: Path, tmp_path: Path
+) -> None:
+    run_step("preprocess", "--input-dir", SAMPLE_DATA / "churn-drifted", "--output-dir", tmp_path, "--mode", "evaluate")
+    evaluation = evaluate(model_dir, tmp_path / "no-incumbent-mounted", tmp_path, tmp_path / "evaluation")
+    assert evaluation["has_incumbent"] is False
+    assert evaluation["candidate"]["rows"] == 500
+
+    args = ("--data-dir", tmp_path / "test", "--baseline-dir", baseline_dir, "--output-dir", tmp_path / "drift")
+    run_step("data_quality", "check", *args)
+    violations = read_json(tmp_path / "drift" / "constraint_violations.json")["violations"]
+    report = read_json(tmp_path / "drift" / "drift_report.json")
+    assert report["violations"] == len(violations) > 0
+    assert report["features_checked"] == 7
+    drifted = {v["feature_name"] for v in violations if v["constraint_check_type"] == "baseline_drift_check"}
+    assert {"monthly_charges", "contract"} <= drifted
+    assert report["max_distance"] > 0.1
+    assert all(report["per_feature"][name]["drifted"] for name in drifted)
+
+
+def test_data_quality_passes_clean_held_out_data(baseline_dir: Path, prepared: Path, tmp_path: Path) -> None:
+    args = ("--data-dir", prepared / "validation", "--baseline-dir", baseline_dir, "--output-dir", tmp_path)
+    run_step("data_quality", "check", *args)
+
+    assert read_json(tmp_path / "constraint_violations.json") == {"violations": []}
+    report = read_json(tmp_path / "drift_report.json")
+    assert report["violations"] == 0
+    assert report["features_checked"] == 7
+    assert 0.0 < report["max_distance"] < 0.1
+
+
+def test_data_quality_check_reports_each_constraint_violation(baseline_dir: Path, prepared: Path) -> None:
+    data_quality = import_step("data_quality")
+    features = data_quality.read_features(prepared / "test").drop(columns=["support_calls"]).assign(region="north")
+    quarter = len(features) // 4
+    features.loc[:quarter, "tenure_months"] = "unknown"
+    features.loc[:quarter, "contract"] = "three-year"
+    features.loc[:10, "payment_method"] = ""
+
+    violations, report = data_quality.check(
+        features, read_json(baseline_dir / "statistics.json"), read_json(baseline_dir / "constraints.json")
+    )
+    assert {(violation["feature_name"], violation["constraint_check_type"]) for violation in violations} == {
+        ("support_calls", "missing_column_check"),
+        ("region", "extra_column_check"),
+        ("tenure_months", "data_type_check"),
+        ("contract", "categorical_values_check"),
+        ("contract", "baseline_drift_check"),
+        ("payment_method", "completeness_check"),
+    }
+    assert set(report) == {
+        "tenure_months",
+        "monthly_charges",
+        "total_charges",
+        "contract",
+        "payment_method",
+        "internet_service",
+    }
+
+
+def test_inference_round_trips_csv_and_json(model_dir: Path, prepared: Path) -> None:
+    inference = import_step("inference")
+    model = inference.model_fn(str(model_dir))
+    rows = pd.read_csv(prepared / "test" / "test.csv").head(5)
+    features = rows.drop(columns=[LABEL])
+    expected = model.predict_proba(features)[:, 1]
+
+    requests = [
+        (rows.to_csv(index=False), "text/csv"),
+        (features.to_csv(index=False, header=False).encode(), "text/csv; charset=utf-8"),
+        (features.to_json(orient="records"), "application/json"),
+    ]
+    for body, content_type in requests:
+        prediction = inference.predict_fn(inference.input_fn(body, content_type), model)
+        assert prediction.tolist() == pytest.approx(expected.tolist())
+    one = features.iloc[0].to_dict()
+    assert inference.predict_fn(inference.input_fn(json.dumps(one), "application/json"), model)[0] == pytest.approx(
+        expected[0]
+    )
+
+    body, content_type = inference.output_fn(expected, "application/json")
+    assert content_type == "application/json"
+    assert json.loads(body) == {"churn_probability": pytest.approx(expected.tolist())}
+    body, content_type = inference.output_fn(expected, "text/csv")
+    assert content_type == "text/csv"
+    assert [float(line) for line in body.splitlines()] == pytest.approx(expected.tolist())
+
+    with pytest.raises(ValueError, match="unsupported content type 'application/x-npy'"):
+        inference.input_fn(b"\x93NUMPY", "application/x-npy")
+    with pytest.raises(ValueError, match="unsupported accept type 'application/x-recordio-protobuf'"):
+        inference.output_fn(expected, "application/x-recordio-protobuf")
