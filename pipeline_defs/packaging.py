@@ -7,6 +7,7 @@ timestamp), so its CDK asset hash - and with it the step's cache key - changes e
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import tarfile
 from pathlib import Path
@@ -39,3 +40,20 @@ def write_tarballs(destination: Path, steps_dir: Path = STEPS_DIR) -> dict[str, 
         path.write_bytes(tarball_bytes(files, steps_dir))
         paths[name] = path
     return paths
+
+
+def code_bytes(steps_dir: Path = STEPS_DIR) -> dict[str, bytes]:
+    """{code name: bytes} of every step code object, exactly as it is shipped."""
+    code = {script: (steps_dir / script).read_bytes() for script in PROCESSING_SCRIPTS}
+    return code | {name: tarball_bytes(files, steps_dir) for name, files in SOURCE_TARBALLS.items()}
+
+
+def content_addressed_uris(bucket: str, steps_dir: Path = STEPS_DIR) -> dict[str, str]:
+    """{code name: s3://<bucket>/<sha256><ext>}: code URIs without CDK, keyed by content like CDK assets are.
+
+    For building definitions outside a synth (tests, benchmarks); the deployed unit uses CDK's asset keys.
+    """
+    return {
+        name: f"s3://{bucket}/{hashlib.sha256(data).hexdigest()}{Path(name).suffix}"
+        for name, data in code_bytes(steps_dir).items()
+    }

@@ -6,7 +6,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
@@ -65,7 +66,12 @@ class PipelinesStack(Stack):
                 definition=definition,
                 substitutions={k: v for k, v in substitutions.items() if k in definition},
                 role=self.execution_role,
-                definitions_bucket=storage.artifacts_bucket,
+                # Imported by export name, so the deployment's IAM findings name the bucket exactly.
+                definitions_bucket=s3.Bucket.from_bucket_arn(
+                    self, f"{construct_id_}DefinitionsBucket", Fn.import_value(storage.bucket_arn_exports["artifacts"])
+                ),
+                definitions_bucket_export=storage.bucket_arn_exports["artifacts"],
+                assets_bucket_name=next(iter(code_assets.values())).s3_bucket_name,
                 inline_limit_bytes=inline_definition_limit_bytes,
             )
             CfnOutput(self, f"{construct_id_}Name", value=name)

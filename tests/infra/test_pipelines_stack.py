@@ -1,0 +1,122 @@
+"""The pipelines stack: CloudFormation-owned pipelines, token substitution, least-privilege execution role."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk import App, Environment, Stage, Validations
+from aws_cdk.assertions import Template
+from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import ManualArgs, lint
+
+from pipeline_defs import definitions
+from stacks.pipelines_stack import PipelinesStack
+from stacks.storage_stack import StorageStack
+from tests.infra.conftest import ALL_UNITS, cdk_json_context
+
+
+def pipelines_template(synthesized, unit: str) -> Template:
+    stage, _ = synthesized(unit)
+    return Template.from_stack(stage.pipelines)
+
+
+def role_statements(template: Template) -> list[dict]:
+    policies = template.find_resources("AWS::IAM::Policy")
+    return [s for policy in policies.values() for s in policy["Properties"]["PolicyDocument"]["Statement"]]
+
+
+@pytest.mark.parametrize("unit", sorted(ALL_UNITS))
+def test_both_pipelines_are_owned_by_cloudformation(synthesized, unit):
+    config = ALL_UNITS[unit]
+    pipelines = pipelines_template(synthesized, unit).find_resources("AWS::SageMaker::Pipeline")
+    names = {p["Properties"]["PipelineName"] for p in pipelines.values()}
+    assert names == {config.training_pipeline_name, config.evaluation_pipeline_name}
+    for pipeline in pipelines.values():
+        body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
+        template_text, variables = body
+        definition = json.loads(template_text)
+        assert definition["Version"] == "2020-12-01"
+        # Every placeholder became a CloudFormation value; none survives into the deployed definition.
+        for placeholder in (
+            definitions.ROLE_ARN_PLACEHOLDER,
+            definitions.KMS_KEY_ARN_PLACEHOLDER,
+            definitions.ARTIFACTS_BUCKET_PLACEHOLDER,
+            definitions.LANDING_BUCKET_PLACEHOLDER,
+        ):
+            assert placeholder not in template_text
+        assert all(f"${{{name}}}" in template_text for name in variables)
+        assert pipeline["Properties"]["RoleArn"] == {"Fn::GetAtt": [_role_logical_id(synthesized, unit), "Arn"]}
+
+
+def _role_logical_id(synthesized, unit: str) -> str:
+    roles = pipelines_template(synthesized, unit).find_resources("AWS::IAM::Role")
+    assert len(roles) == 1
+    return next(iter(roles))
+
+
+def test_execution_role_is_least_privilege(synthesized):
+    template = pipelines_template(synthesized, "prod")
+    statements = role_statements(template)
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert not any(a in ("*", "sagemaker:*", "s3:*", "kms:*") for a in actions)
+    star = {s["Sid"] for s in statements if s["Resource"] == "*"}
+    # Only APIs without resource-level permissions may use "*".
+    assert star == {"ListModelPackages", "PullFrameworkImageToken", "PublishJobMetrics"}
+    publish = next(s for s in statements if s.get("Sid") == "PublishJobMetrics")
+    assert publish["Condition"] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
+    pass_role = next(s for s in statements if s.get("Sid") == "PassSelfToJobs")
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    register = next(s for s in statements if s.get("Sid") == "RegisterAndReadModels")
+    assert register["Resource"] == [
+        "arn:aws:sagemaker:eu-west-1:333333333333:model-package-group/churn-prod-models",
+        "arn:aws:sagemaker:eu-west-1:333333333333:model-package/churn-prod-models/*",
+    ]
+    jobs = next(s for s in statements if s.get("Sid") == "RunPipelineJobs")
+    assert jobs["Resource"] == [
+        "arn:aws:sagemaker:eu-west-1:333333333333:processing-job/pipelines-*",
+        "arn:aws:sagemaker:eu-west-1:333333333333:training-job/pipelines-*",
+    ]
+    assert template.find_resources("AWS::IAM::ManagedPolicy") == {}
+    role = next(iter(template.find_resources("AWS::IAM::Role").values()))
+    assert "ManagedPolicyArns" not in role["Properties"]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "333333333333"}
+    }
+
+
+def test_step_code_reads_are_limited_to_this_units_assets(synthesized):
+    statements = role_statements(pipelines_template(synthesized, "dev"))
+    code = next(s for s in statements if s.get("Sid") == "ReadStepCode")
+    assert len(code["Resource"]) == 6  # four processing scripts, two source tarballs
+    assert all(r.startswith("arn:aws:s3:::cdk-hnb659fds-assets-111111111111-eu-west-1/") for r in code["Resource"])
+    assert not any(r.endswith("*") for r in code["Resource"])
+
+
+def build_large_definition_unit(tmp_path):
+    """The dev unit's storage and pipelines with an inline limit so small that both definitions go to S3."""
+    app = App(context=cdk_json_context(), outdir=str(tmp_path))
+    config = ALL_UNITS["dev"]
+    stage = Stage(app, config.name_prefix, env=Environment(account=config.account, region=config.region))
+    storage = StorageStack(stage, "Storage", config=config)
+    pipelines = PipelinesStack(stage, "Pipelines", config=config, storage=storage, inline_definition_limit_bytes=1000)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()  # cdk-nag: the S3 branch's acknowledgements must cover every finding
+    return pipelines
+
+
+def test_a_large_definition_switches_to_an_s3_location(tmp_path):
+    pipelines = build_large_definition_unit(tmp_path)
+    template = Template.from_stack(pipelines)
+    for pipeline in template.find_resources("AWS::SageMaker::Pipeline").values():
+        location = pipeline["Properties"]["PipelineDefinition"]
+        assert set(location) == {"PipelineDefinitionS3Location"}
+        assert location["PipelineDefinitionS3Location"]["Key"].startswith("pipeline-definitions/")
+    deployments = template.find_resources("Custom::CDKBucketDeployment")
+    assert len(deployments) == 2
+    for deployment in deployments.values():
+        # The tokens are resolved at deploy time, exactly as for the inline definition.
+        marker = next(iter(deployment["Properties"]["SourceMarkers"][0].values()))
+        assert "Fn::Sub" in marker
+    findings = list(lint(json.dumps(template.to_json()), config=ManualArgs(regions=["eu-west-1"])))
+    assert findings == []

@@ -1,0 +1,197 @@
+"""Pipeline definitions: offline, deterministic, cache-correct and tagged for cost allocation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from config import all_configs, load_config
+from pipeline_defs.definitions import build_definitions
+from pipeline_defs.packaging import STEPS_DIR, content_addressed_uris
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ASSETS_BUCKET = "cdk-hnb659fds-assets-111111111111-eu-west-1"
+# SageMaker's documented cache-key attributes per step type: a per-run value in any of them defeats caching.
+CACHE_KEY_ATTRIBUTES = {
+    "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
+    "Training": (
+        "AlgorithmSpecification",
+        "CheckpointConfig",
+        "DebugHookConfig",
+        "DebugRuleConfigurations",
+        "Environment",
+        "HyperParameters",
+        "InputDataConfig",
+    ),
+}
+
+
+def all_steps(definition: dict) -> dict[str, dict]:
+    """{step name: step}, including the steps inside Condition branches."""
+    steps = {}
+    for step in definition["Steps"]:
+        steps[step["Name"]] = step
+        if step["Type"] == "Condition":
+            for branch in ("IfSteps", "ElseSteps"):
+                steps |= all_steps({"Steps": step["Arguments"][branch]})
+    return steps
+
+
+@pytest.fixture(scope="module")
+def dev_definitions() -> dict[str, dict]:
+    config = load_config("dev")
+    return {
+        name: json.loads(body)
+        for name, body in build_definitions(config, content_addressed_uris(ASSETS_BUCKET)).items()
+    }
+
+
+def test_same_inputs_give_byte_identical_definitions():
+    config, uris = load_config("prod"), content_addressed_uris(ASSETS_BUCKET)
+    assert build_definitions(config, uris) == build_definitions(config, uris)
+
+
+def test_definitions_build_with_no_network_and_no_credentials(tmp_path):
+    """A fresh process with sockets and botocore requests blocked and no credentials builds every unit."""
+    script = tmp_path / "build_offline.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+        import hashlib, socket, sys
+        import botocore.endpoint
+        attempts = []
+        def refuse(*args, **kwargs):
+            attempts.append(args[:2])
+            raise OSError("network blocked by test")
+        socket.socket.connect = refuse
+        socket.socket.connect_ex = refuse
+        socket.create_connection = refuse
+        socket.getaddrinfo = refuse
+        botocore.endpoint.Endpoint.make_request = refuse
+        from config import all_configs
+        from pipeline_defs.definitions import build_definitions
+        from pipeline_defs.packaging import content_addressed_uris
+        digest = hashlib.sha256()
+        for config in all_configs():
+            for name, body in sorted(build_definitions(config, content_addressed_uris("assets")).items()):
+                digest.update(body.encode())
+        print(digest.hexdigest(), len(attempts))
+        sys.exit(1 if attempts else 0)
+        """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env |= {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "PYTHONPATH": str(REPO_ROOT)}
+    runs = [
+        subprocess.run(
+            [sys.executable, str(script)],
+            env=env | {"PYTHONHASHSEED": seed},
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        for seed in ("1", "2")
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stdout + run.stderr[-3000:]
+        assert run.stdout.split()[1] == "0"
+    # ...and the result does not depend on the process (hash seed, working directory).
+    assert runs[0].stdout == runs[1].stdout
+
+
+def test_a_script_change_changes_only_the_steps_that_run_it(tmp_path):
+    config = load_config("dev")
+    edited = tmp_path / "steps"
+    shutil.copytree(STEPS_DIR, edited)
+    evaluator = edited / "evaluate.py"
+    evaluator.write_text(evaluator.read_text() + "\n# a one-line change\n")
+    before = build_definitions(config, content_addressed_uris(ASSETS_BUCKET))
+    after = build_definitions(config, content_addressed_uris(ASSETS_BUCKET, edited))
+    changed = set()
+    for name in before:
+        old, new = all_steps(json.loads(before[name])), all_steps(json.loads(after[name]))
+        assert old.keys() == new.keys()
+        changed |= {(name, step) for step in old if old[step] != new[step]}
+    # The one evaluator serves both pipelines; nothing else moves, so every other step keeps its cache.
+    assert changed == {("churn-dev-training", "Evaluate"), ("churn-dev-evaluation", "Evaluate")}
+
+
+def test_training_pipeline_parameters_and_defaults(dev_definitions):
+    parameters = {p["Name"]: p for p in dev_definitions["churn-dev-training"]["Parameters"]}
+    assert {"InputDataUri", "ExperimentId", "MaxRegression", "ModelApprovalStatus", "MinimumScore"} <= set(parameters)
+    assert "DefaultValue" not in parameters["InputDataUri"]  # a run always names its data
+    assert parameters["MaxRegression"] == {"Name": "MaxRegression", "Type": "Float", "DefaultValue": 0.01}
+    assert parameters["ModelApprovalStatus"]["DefaultValue"] == "Approved"  # dev's config
+    prod = json.loads(
+        build_definitions(load_config("prod"), content_addressed_uris(ASSETS_BUCKET))["churn-prod-training"]
+    )
+    prod_parameters = {p["Name"]: p for p in prod["Parameters"]}
+    assert prod_parameters["ModelApprovalStatus"]["DefaultValue"] == "PendingManualApproval"
+
+
+def test_cache_policy(dev_definitions):
+    training = all_steps(dev_definitions["churn-dev-training"])
+    cached = {name for name, step in training.items() if step.get("CacheConfig")}
+    assert cached == {"Preprocess", "Train", "Baseline", "Evaluate"}
+    assert all(training[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"} for name in cached)
+    # The eval-only pipeline reads a moving prefix by default: nothing there may be served from cache.
+    assert not any(step.get("CacheConfig") for step in all_steps(dev_definitions["churn-dev-evaluation"]).values())
+
+
+@pytest.mark.parametrize("config", all_configs(), ids=lambda c: c.unit_name)
+def test_every_job_is_tagged_and_experiment_id_stays_out_of_cache_keys(config):
+    definitions = build_definitions(config, content_addressed_uris(ASSETS_BUCKET))
+    experiment_id = {"Get": "Parameters.ExperimentId"}
+    for name, body in definitions.items():
+        for step_name, step in all_steps(json.loads(body)).items():
+            if step["Type"] not in CACHE_KEY_ATTRIBUTES:
+                continue
+            tags = {tag["Key"]: tag["Value"] for tag in step["Arguments"]["Tags"]}
+            assert tags["experiment-id"] == experiment_id, step_name
+            assert tags["pipeline"] == name and tags["environment"] == config.env_name, step_name
+            assert {k: v for k, v in config.tags.items() if tags.get(k) != v} == {}, step_name
+            for attribute in CACHE_KEY_ATTRIBUTES[step["Type"]]:
+                assert "Parameters.ExperimentId" not in json.dumps(step["Arguments"].get(attribute)), (
+                    step_name,
+                    attribute,
+                )
+
+
+def test_jobs_are_encrypted_with_the_unit_key(dev_definitions):
+    from pipeline_defs.definitions import KMS_KEY_ARN_PLACEHOLDER
+
+    for body in dev_definitions.values():
+        for step_name, step in all_steps(body).items():
+            arguments = step["Arguments"]
+            if step["Type"] == "Processing":
+                assert arguments["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == KMS_KEY_ARN_PLACEHOLDER
+                assert arguments["ProcessingOutputConfig"]["KmsKeyId"] == KMS_KEY_ARN_PLACEHOLDER, step_name
+            elif step["Type"] == "Training":
+                assert arguments["ResourceConfig"]["VolumeKmsKeyId"] == KMS_KEY_ARN_PLACEHOLDER
+                assert arguments["OutputDataConfig"]["KmsKeyId"] == KMS_KEY_ARN_PLACEHOLDER
+
+
+def test_gate_compares_candidate_with_incumbent_minus_margin(dev_definitions):
+    gate = all_steps(dev_definitions["churn-dev-training"])["CandidateNotWorse"]["Arguments"]
+    text = json.dumps(gate["Conditions"])
+    for needle in (
+        "has_incumbent",
+        "regression",
+        "Parameters.MaxRegression",
+        "candidate_score",
+        "Parameters.MinimumScore",
+    ):
+        assert needle in text
+    assert [s["Name"] for s in gate["IfSteps"]] == ["RegisterModel"]
+    assert [s["Name"] for s in gate["ElseSteps"]] == ["RejectCandidate"]
+    message = json.dumps(gate["ElseSteps"][0]["Arguments"]["ErrorMessage"])
+    assert "candidate_score" in message and "incumbent_score" in message and "Parameters.MaxRegression" in message
