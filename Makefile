@@ -56,6 +56,7 @@ review: deps
 
 bench: deps
 	$(PYTHON) bench/synth_time.py
+	$(PYTHON) bench/definition_time.py
 
 ## lock: re-pin the full transitive dependency set after editing requirements*.txt.
 lock:

@@ -14,6 +14,13 @@ ROLE_ARN_PLACEHOLDER = "arn:aws:iam::000000000000:role/PLACEHOLDER-PipelineExecu
 KMS_KEY_ARN_PLACEHOLDER = "arn:aws:kms:us-east-1:000000000000:key/PLACEHOLDER-DataKey"
 ARTIFACTS_BUCKET_PLACEHOLDER = "placeholder-artifacts-bucket"
 LANDING_BUCKET_PLACEHOLDER = "placeholder-landing-bucket"
+# {Fn::Sub variable of the deployed definition: the placeholder it replaces}
+PLACEHOLDERS = {
+    "PipelineRoleArn": ROLE_ARN_PLACEHOLDER,
+    "DataKeyArn": KMS_KEY_ARN_PLACEHOLDER,
+    "ArtifactsBucket": ARTIFACTS_BUCKET_PLACEHOLDER,
+    "LandingBucket": LANDING_BUCKET_PLACEHOLDER,
+}
 
 
 def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -> PipelineSettings:

@@ -24,9 +24,11 @@ INLINE_DEFINITION_LIMIT_BYTES = 200_000
 class SageMakerPipeline(Construct):
     """A `CfnPipeline` whose definition JSON carries placeholders that become CloudFormation values.
 
-    `substitutions` maps each placeholder string in `definition` to a token (role ARN, bucket name, key
-    ARN); the definition is deployed as `Fn::Sub`, so no value is fixed at synth that CloudFormation
-    generates at deploy time. A definition above `inline_limit_bytes` is written to `definitions_bucket`
+    `substitutions` = {variable: (placeholder, token)}: each placeholder string in `definition` becomes
+    `${variable}` of an `Fn::Sub` whose value is the token (role ARN, bucket name, key ARN), so no value that
+    CloudFormation generates at deploy time is fixed at synth. The variable names (see
+    `pipeline_defs.definitions.PLACEHOLDERS`) tell readers and the local runner what each value is.
+    A definition above `inline_limit_bytes` is written to `definitions_bucket`
     (imported by the export name of its ARN) at deploy time by CDK's BucketDeployment, which resolves the
     same tokens there, and referenced as an S3 location instead.
     """
@@ -39,7 +41,7 @@ class SageMakerPipeline(Construct):
         pipeline_name: str,
         description: str,
         definition: str,
-        substitutions: Mapping[str, str],
+        substitutions: Mapping[str, tuple[str, str]],
         role: iam.IRole,
         definitions_bucket: s3.IBucket,
         definitions_bucket_export: str,
@@ -51,10 +53,9 @@ class SageMakerPipeline(Construct):
             raise ValueError(f"the definition of {pipeline_name} contains '${{', which Fn::Sub would misread")
         template = definition
         variables = {}
-        for index, (placeholder, value) in enumerate(sorted(substitutions.items())):
+        for variable, (placeholder, value) in sorted(substitutions.items()):
             if placeholder not in definition:
                 raise ValueError(f"placeholder {placeholder!r} does not occur in the definition of {pipeline_name}")
-            variable = f"Value{index}"
             template = template.replace(placeholder, "${" + variable + "}")
             variables[variable] = value
         body = Fn.sub(template, variables)

@@ -44,11 +44,11 @@ class PipelinesStack(Stack):
             code_objects=[(asset.s3_bucket_name, asset.s3_object_key) for asset in code_assets.values()],
             image_repository_arn=_repository_arn(sklearn_image_uri(config.region), self.partition),
         ).role
-        substitutions = {
-            definitions.ROLE_ARN_PLACEHOLDER: self.execution_role.role_arn,
-            definitions.KMS_KEY_ARN_PLACEHOLDER: storage.data_key.key_arn,
-            definitions.ARTIFACTS_BUCKET_PLACEHOLDER: storage.artifacts_bucket.bucket_name,
-            definitions.LANDING_BUCKET_PLACEHOLDER: storage.training_data_bucket.bucket_name,
+        values = {
+            "PipelineRoleArn": self.execution_role.role_arn,
+            "DataKeyArn": storage.data_key.key_arn,
+            "ArtifactsBucket": storage.artifacts_bucket.bucket_name,
+            "LandingBucket": storage.training_data_bucket.bucket_name,
         }
         code_uris = {name: asset.s3_object_url for name, asset in code_assets.items()}
         descriptions = {
@@ -64,7 +64,11 @@ class PipelinesStack(Stack):
                 pipeline_name=name,
                 description=descriptions[name],
                 definition=definition,
-                substitutions={k: v for k, v in substitutions.items() if k in definition},
+                substitutions={
+                    variable: (placeholder, values[variable])
+                    for variable, placeholder in definitions.PLACEHOLDERS.items()
+                    if placeholder in definition
+                },
                 role=self.execution_role,
                 # Imported by export name, so the deployment's IAM findings name the bucket exactly.
                 definitions_bucket=s3.Bucket.from_bucket_arn(
