@@ -24,6 +24,24 @@ def test_review_shows_a_changed_lifecycle_rule_against_head(tmp_path, monkeypatc
     assert subprocess.run(["git", "diff", "--quiet", "--", str(environments)], cwd=REPO_ROOT).returncode == 0
 
 
+def test_review_shows_a_changed_pipeline_step_by_step_against_head():
+    environments = REPO_ROOT / "config" / "environments.py"
+    original = environments.read_text()
+    dev = '"processing_instance_type": "ml.m5.large",\n        "training_instance_type": "ml.m5.large",'
+    assert original.count(dev) == 1
+    bigger = dev.replace('training_instance_type": "ml.m5.large"', 'training_instance_type": "ml.m5.xlarge"')
+    try:
+        environments.write_text(original.replace(dev, bigger))
+        report = review("HEAD", ["env=dev"])
+    finally:
+        environments.write_text(original)
+    assert environments.read_text() == original
+    # The pipeline's lines follow its header, indented, until the next pipeline or stack.
+    training = report.split("Pipeline churn-dev-training:\n", 1)[1].split("\n\n", 1)[0].split("\nPipeline ", 1)[0]
+    assert "  Train.ResourceConfig.InstanceType: ml.m5.large -> ml.m5.xlarge" in training.splitlines()
+    assert "Pipeline churn-dev-evaluation:" in report
+
+
 def test_stack_templates_reads_nested_stage_assemblies(tmp_path):
     nested = tmp_path / "assembly-unit"
     nested.mkdir()

@@ -2,7 +2,9 @@
 
 Synthesizes the base revision (from `git archive`, so the working tree is untouched) and the working
 tree with the same venv and CDK CLI, then runs the real `cdk diff --template <base template>` per stack:
-resources added/replaced/removed, IAM statement and security-group changes. Nothing calls AWS.
+resources added/replaced/removed, IAM statement and security-group changes. After each stack, every SageMaker
+pipeline in it is compared step by step (`tools/pipeline_diff.py`): `cdk diff` shows a changed pipeline
+definition as one changed JSON string. Nothing calls AWS.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ import tarfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as `python tools/review.py` (make review): the repository is not on sys.path
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tools.pipeline_diff import diff_definitions, pipeline_definitions  # noqa: E402 (needs the path above)
+
 WORK_DIR = REPO_ROOT / ".review"
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 OFFLINE_ENV = {
@@ -81,6 +88,7 @@ def review(base: str, context: list[str]) -> str:
     report = [f"Review of the working tree against {base} ({' '.join(context) or 'env=dev'})\n"]
     for name in sorted(base_stacks.keys() - head_stacks.keys()):
         report.append(f"Stack {name}\n[-] stack removed: every resource in it is deleted or orphaned\n")
+        report.append(pipeline_changes(base_stacks[name], None))
     for name in sorted(head_stacks):
         result = cdk(
             # --exclusively: a fixed template compares one stack, without the stacks it references.
@@ -99,7 +107,18 @@ def review(base: str, context: list[str]) -> str:
             sys.exit(f"review: cdk diff of {name} failed:\n{result.stderr}")
         header = "(new stack)" if name not in base_stacks else ""
         report.append(f"{header}{result.stdout}{result.stderr}".strip() + "\n")
-    return "\n".join(report)
+        report.append(pipeline_changes(base_stacks.get(name), head_stacks[name]))
+    return "\n".join(part for part in report if part)
+
+
+def pipeline_changes(base_template: Path | None, head_template: Path | None) -> str:
+    """`Pipeline <name>:` and its step-by-step changes, for each pipeline in either template ('' if none)."""
+    old, new = (pipeline_definitions(json.loads(t.read_text())) if t else {} for t in (base_template, head_template))
+    lines = []
+    for name in [*new, *(name for name in old if name not in new)]:
+        changes = diff_definitions(old.get(name), new.get(name)) or ["no definition changes"]
+        lines += [f"Pipeline {name}:", *(f"  {change}" for change in changes)]
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def main(argv: list[str] | None = None) -> None:
