@@ -57,6 +57,7 @@ review: deps
 bench: deps
 	$(PYTHON) bench/synth_time.py
 	$(PYTHON) bench/definition_time.py
+	$(PYTHON) bench/handler_cold_start.py
 
 ## lock: re-pin the full transitive dependency set after editing requirements*.txt.
 lock:
