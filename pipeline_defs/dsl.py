@@ -371,6 +371,16 @@ def _processing_output(name: str, uri: Any) -> ProcessingOutput:
     )
 
 
+def cli(*positional: Any, **options: Any) -> list[Any]:
+    """Container arguments from keywords: `cli("check", data_dir=x)` -> ["check", "--data-dir", x]."""
+    arguments = list(positional)
+    for option, value in options.items():
+        arguments.append(f"--{option.replace('_', '-')}")
+        if value is not True:  # a True value is a flag without an argument
+            arguments.append(value)
+    return arguments
+
+
 def input_dir(name: str) -> str:
     return f"{PROCESSING_ROOT}/input/{name}"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
 
-from pipeline_defs.dsl import PROCESSING_ROOT, PipelineBuilder, PipelineSettings, input_dir, output_dir
+from pipeline_defs.dsl import PipelineBuilder, PipelineSettings, cli, input_dir, output_dir
+from pipeline_defs.shared_steps import evaluate, preprocess, resolve_model
 
 
 def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
@@ -16,63 +17,18 @@ def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilde
     minimum_score = p.float_parameter("MinimumScore", settings.minimum_score)
     max_drift_violations = p.float_parameter("MaxDriftViolations", 0.0)
 
-    model = p.processing(
-        "ResolveModel",
-        script="resolve_model.py",
-        cache=False,
-        outputs=["resolved"],
-        arguments=[
-            "--group-name",
-            settings.model_package_group_name,
-            "--model-package",
-            model_package,
-            "--require",
-            "--output-dir",
-            output_dir("resolved"),
-        ],
-        reports={"Resolved": ("resolved", "resolved.json")},
-    )
-    prepared = p.processing(
-        "Preprocess",
-        script="preprocess.py",
-        cache=False,
-        inputs={"data": input_data},
-        outputs=["test"],
-        arguments=["--mode", "evaluate", "--input-dir", input_dir("data"), "--output-dir", f"{PROCESSING_ROOT}/output"],
-    )
-    evaluated = p.processing(
-        "Evaluate",
-        script="evaluate.py",
-        cache=False,
-        inputs={"model": model.report("Resolved", "model_data_url"), "test": prepared.output("test")},
-        outputs=["evaluation"],
-        arguments=[
-            "--model-dir",
-            input_dir("model"),
-            "--incumbent-dir",
-            input_dir("incumbent"),
-            "--test-dir",
-            input_dir("test"),
-            "--output-dir",
-            output_dir("evaluation"),
-        ],
-        reports={"Evaluation": ("evaluation", "evaluation.json")},
-    )
+    model = resolve_model(p, "ResolveModel", model_package=model_package, require=True)
+    prepared = preprocess(p, input_data, mode="evaluate", outputs=["test"], cache=False)
+    evaluated = evaluate(p, model=model.report("Resolved", "model_data_url"), test=prepared.output("test"), cache=False)
     drift = p.processing(
         "CheckDrift",
         script="data_quality.py",
         cache=False,
         inputs={"test": prepared.output("test"), "baseline": model.report("Resolved", "baseline_uri")},
         outputs=["drift"],
-        arguments=[
-            "check",
-            "--data-dir",
-            input_dir("test"),
-            "--baseline-dir",
-            input_dir("baseline"),
-            "--output-dir",
-            output_dir("drift"),
-        ],
+        arguments=cli(
+            "check", data_dir=input_dir("test"), baseline_dir=input_dir("baseline"), output_dir=output_dir("drift")
+        ),
         reports={"Drift": ("drift", "drift_report.json")},
     )
     unhealthy = p.fail(

@@ -9,7 +9,8 @@ from sagemaker.core.workflow.conditions import (
     ConditionOr,
 )
 
-from pipeline_defs.dsl import PROCESSING_ROOT, PipelineBuilder, PipelineSettings, input_dir, output_dir
+from pipeline_defs.dsl import PipelineBuilder, PipelineSettings, cli, input_dir, output_dir
+from pipeline_defs.shared_steps import evaluate, preprocess, resolve_model
 
 HYPERPARAMETERS = {"n-estimators": 150, "max-depth": 3, "learning-rate": 0.1, "seed": 42}
 
@@ -21,36 +22,10 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
     minimum_score = p.float_parameter("MinimumScore", settings.minimum_score)
     approval_status = p.parameter("ModelApprovalStatus", settings.default_approval_status)
 
-    # Not cached: its answer changes whenever someone approves a model. With no approved model it
-    # points Evaluate at a fixed sentinel prefix, so Evaluate's cache key stays stable on first runs.
+    # With no approved model, Evaluate reads a fixed sentinel prefix, so its cache key stays stable on first runs.
     no_incumbent = f"s3://{settings.artifacts_bucket}/pipelines/sentinels/{name}/no-incumbent"
-    incumbent = p.processing(
-        "ResolveIncumbent",
-        script="resolve_model.py",
-        cache=False,
-        outputs=["resolved"],
-        fixed_outputs={"no-incumbent": no_incumbent},
-        arguments=[
-            "--group-name",
-            settings.model_package_group_name,
-            "--model-package",
-            "latest",
-            "--no-incumbent-uri",
-            no_incumbent,
-            "--sentinel-dir",
-            output_dir("no-incumbent"),
-            "--output-dir",
-            output_dir("resolved"),
-        ],
-        reports={"Resolved": ("resolved", "resolved.json")},
-    )
-    prepared = p.processing(
-        "Preprocess",
-        script="preprocess.py",
-        inputs={"data": input_data},
-        outputs=["train", "validation", "test"],
-        arguments=["--mode", "split", "--input-dir", input_dir("data"), "--output-dir", f"{PROCESSING_ROOT}/output"],
-    )
+    incumbent = resolve_model(p, "ResolveIncumbent", model_package="latest", no_incumbent_uri=no_incumbent)
+    prepared = preprocess(p, input_data, mode="split", outputs=["train", "validation", "test"], cache=True)
     trained = p.training(
         "Train",
         script="train.py",
@@ -65,28 +40,14 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
         script="data_quality.py",
         inputs={"test": prepared.output("test")},
         outputs=["baseline"],
-        arguments=["baseline", "--data-dir", input_dir("test"), "--output-dir", output_dir("baseline")],
+        arguments=cli("baseline", data_dir=input_dir("test"), output_dir=output_dir("baseline")),
     )
-    evaluated = p.processing(
-        "Evaluate",
-        script="evaluate.py",
-        inputs={
-            "model": trained.model_artifacts,
-            "incumbent": incumbent.report("Resolved", "model_data_url"),
-            "test": prepared.output("test"),
-        },
-        outputs=["evaluation"],
-        arguments=[
-            "--model-dir",
-            input_dir("model"),
-            "--incumbent-dir",
-            input_dir("incumbent"),
-            "--test-dir",
-            input_dir("test"),
-            "--output-dir",
-            output_dir("evaluation"),
-        ],
-        reports={"Evaluation": ("evaluation", "evaluation.json")},
+    evaluated = evaluate(
+        p,
+        model=trained.model_artifacts,
+        incumbent=incumbent.report("Resolved", "model_data_url"),
+        test=prepared.output("test"),
+        cache=True,
     )
 
     def score(path: str):
