@@ -40,6 +40,7 @@ def test_sandbox_synthesizes_through_the_cli(tmp_path):
     stacks = [a for a in manifest["artifacts"].values() if a["type"] == "aws:cloudformation:stack"]
     assert sorted(s["properties"]["stackName"] for s in stacks) == [
         "churn-dev-bob-Orchestration",
+        "churn-dev-bob-Pipelines",
         "churn-dev-bob-Storage",
     ]
 
