@@ -31,12 +31,19 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-deps: $(VENV)/.installed $(TOOLS_VENV)/.installed node_modules/.installed
+# The operator CLI: .venv/bin/mlops runs tools/mlops.py of this checkout, from any folder.
+$(VENV)/bin/mlops: $(VENV)/.installed
+	printf '#!/bin/sh\n# Installed by make: the operator CLI (tools/mlops.py) of this checkout.\nPYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" exec "$(CURDIR)/$(PYTHON)" -m tools.mlops "$$@"\n' > $@
+	chmod +x $@
 
-## synth: synthesize every stack of the $(ENV) unit into cdk.out, offline, no credentials needed.
+deps: $(VENV)/.installed $(TOOLS_VENV)/.installed node_modules/.installed $(VENV)/bin/mlops
+
+## synth: the main job. Synthesize every stack of the $(ENV) unit into cdk.out (offline, no credentials),
+## then run both pipelines locally from those definitions on the bundled sample data (mlops demo).
 synth: deps
 	$(CDK) synth --quiet -c env=$(ENV)
 	@echo "synthesized $(ENV) unit into cdk.out/"
+	$(VENV)/bin/mlops demo --env $(ENV)
 
 lint: deps
 	$(VENV)/bin/ruff check .
@@ -58,6 +65,7 @@ bench: deps
 	$(PYTHON) bench/synth_time.py
 	$(PYTHON) bench/definition_time.py
 	$(PYTHON) bench/handler_cold_start.py
+	$(PYTHON) bench/local_run.py
 
 ## lock: re-pin the full transitive dependency set after editing requirements*.txt.
 lock:
@@ -70,4 +78,4 @@ lock:
 	rm -rf /tmp/lock-venv
 
 clean:
-	rm -rf cdk.out .review .pytest_cache .ruff_cache
+	rm -rf cdk.out .review .local .pytest_cache .ruff_cache

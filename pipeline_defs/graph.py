@@ -37,6 +37,20 @@ EXECUTION_VARIABLES = frozenset(
         "TrainingJobName",
     }
 )
+# SageMaker's documented cache-key attributes per step type: tags, instance types and output paths are not
+# among them, and a per-run value in any of them defeats caching.
+CACHE_KEY_ATTRIBUTES = {
+    "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
+    "Training": (
+        "AlgorithmSpecification",
+        "CheckpointConfig",
+        "DebugHookConfig",
+        "DebugRuleConfigurations",
+        "Environment",
+        "HyperParameters",
+        "InputDataConfig",
+    ),
+}
 _PROPERTY_FILE = re.compile(r"Steps\.[^.]+\.PropertyFiles\.[^.]+")
 _OUTPUT_REFERENCE = re.compile(r"ProcessingOutputConfig\.Outputs\['([^']*)'\]")
 # Lower-case `end` and these keywords cannot be mermaid node ids.

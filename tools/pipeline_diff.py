@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -29,12 +29,14 @@ NONE = "(none)"
 # --- reading templates ------------------------------------------------------------------------------------------
 
 
-def pipeline_definitions(template: dict) -> dict[str, dict]:
+def pipeline_definitions(template: dict, variables: Mapping[str, str] | None = None) -> dict[str, dict]:
     """{pipeline name: definition} of every `AWS::SageMaker::Pipeline` in a synthesized template.
 
     CloudFormation values in the definition become readable references, asset hashes become `asset:<8 hex>`.
     An S3-located definition is read from the BucketDeployment that writes it; without one, the definition is
     its S3 location (so a changed key still shows).
+    `variables` ({Fn::Sub variable: value}) is for running a definition rather than reviewing it (the local
+    runner): each variable takes its value from there, an unknown one is an error, and asset hashes stay whole.
     """
     resources = template.get("Resources", {})
     definitions = {}
@@ -45,18 +47,31 @@ def pipeline_definitions(template: dict) -> dict[str, dict]:
         name = render(properties.get("PipelineName", "(unnamed)"))
         source = properties.get("PipelineDefinition", {})
         if "PipelineDefinitionBody" in source:
-            definition = _decode(source["PipelineDefinitionBody"])
+            definition = _decode(source["PipelineDefinitionBody"], name, variables)
         else:
             location = source.get("PipelineDefinitionS3Location", {})
             body = _deployed_body(resources, location)
-            definition = _decode(body) if body is not None else {"PipelineDefinitionS3Location": _rendered(location)}
-        definitions[name] = _shorten_assets(definition)
+            if body is None and variables is not None:
+                raise ValueError(f"pipeline {name}: no definition body in the template, only {_rendered(location)}")
+            definition = (
+                _decode(body, name, variables)
+                if body is not None
+                else {"PipelineDefinitionS3Location": _rendered(location)}
+            )
+        definitions[name] = definition if variables is not None else _shorten_assets(definition)
     return definitions
 
 
-def _decode(body: Any) -> dict:
-    # Rendered references go into JSON strings: escape them so that the body stays valid JSON.
-    return json.loads(render(body, escape=lambda text: json.dumps(text)[1:-1]))
+def _decode(body: Any, name: str, variables: Mapping[str, str] | None = None) -> dict:
+    # Rendered references and values go into JSON strings: escape them so that the body stays valid JSON.
+    escape = lambda text: json.dumps(text)[1:-1]  # noqa: E731
+    if variables is not None and isinstance(body, dict) and "Fn::Sub" in body:
+        text, values = body["Fn::Sub"] if isinstance(body["Fn::Sub"], list) else (body["Fn::Sub"], {})
+        unknown = sorted(set(values) - set(variables))
+        if unknown:
+            raise ValueError(f"pipeline {name}: no value for the Fn::Sub variable(s) {', '.join(unknown)}")
+        body = {"Fn::Sub": [text, {variable: escape(variables[variable]) for variable in values}]}
+    return json.loads(render(body, escape=escape))
 
 
 def _deployed_body(resources: dict, location: dict) -> Any:

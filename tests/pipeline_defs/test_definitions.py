@@ -14,34 +14,16 @@ import pytest
 
 from config import all_configs, load_config
 from pipeline_defs.definitions import build_definitions
+from pipeline_defs.graph import CACHE_KEY_ATTRIBUTES, steps
 from pipeline_defs.packaging import STEPS_DIR, content_addressed_uris
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSETS_BUCKET = "cdk-hnb659fds-assets-111111111111-eu-west-1"
-# SageMaker's documented cache-key attributes per step type: a per-run value in any of them defeats caching.
-CACHE_KEY_ATTRIBUTES = {
-    "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
-    "Training": (
-        "AlgorithmSpecification",
-        "CheckpointConfig",
-        "DebugHookConfig",
-        "DebugRuleConfigurations",
-        "Environment",
-        "HyperParameters",
-        "InputDataConfig",
-    ),
-}
 
 
 def all_steps(definition: dict) -> dict[str, dict]:
     """{step name: step}, including the steps inside Condition branches."""
-    steps = {}
-    for step in definition["Steps"]:
-        steps[step["Name"]] = step
-        if step["Type"] == "Condition":
-            for branch in ("IfSteps", "ElseSteps"):
-                steps |= all_steps({"Steps": step["Arguments"][branch]})
-    return steps
+    return {step["Name"]: step for step in steps(definition)}
 
 
 @pytest.fixture(scope="module")

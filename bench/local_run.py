@@ -1,0 +1,134 @@
+"""Local runner: cold run and cached re-run of the training pipeline, and the runner's overhead over running by hand.
+
+    .venv/bin/python bench/local_run.py [--assembly cdk.out] [--rounds 5]
+
+The assembly is the dev unit's `cdk synth` output (default cdk.out; synthesized first when there is none). Each round
+uses a fresh state dir and times the same five step scripts run by hand in sequence on plain folders (what a developer
+would type: no copies, no uploads, no registry) and, before or after that (alternating), a cold run of the training
+pipeline and a re-run with unchanged inputs (ModelApprovalStatus=PendingManualApproval, so the incumbent stays
+"none" and every cacheable step may hit). Prints medians, the cold/cached ratio (target >= 10x), the overhead against
+by hand (target < 15%) and the runner's own time (wall time minus the job processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from config import load_config
+from pipeline_defs.local_runner import LocalRunner, load_assembly
+from tools.review import REPO_ROOT, synth
+
+STEPS = REPO_ROOT / "pipeline_defs" / "steps"
+SAMPLE = REPO_ROOT / "pipeline_defs" / "sample_data" / "churn"
+DATASET = "s3://local-landing/datasets/sample-v1/"
+
+
+def by_hand(work: Path, group: str, hyperparameters: dict[str, str]) -> float:
+    """The five scripts of the training pipeline, one after the other, on local folders; returns seconds."""
+    (work / "data").mkdir(parents=True)
+    shutil.copy(SAMPLE / "part-0000.csv", work / "data")
+    environment = {**os.environ, "REGISTRY_BACKEND": "local", "LOCAL_REGISTRY_DIR": str(work / "registry")}
+    training_arguments = [item for key, value in hyperparameters.items() for item in (f"--{key}", str(value))]
+    resolved, prepared, model = work / "resolved", work / "prepared", work / "model"
+    commands = [
+        ["resolve_model.py", "--group-name", group, "--sentinel-dir", work / "none", "--output-dir", resolved],
+        ["preprocess.py", "--mode", "split", "--input-dir", work / "data", "--output-dir", prepared],
+        [
+            "train.py",
+            *("--train", prepared / "train", "--validation", prepared / "validation", "--model-dir", model),
+            *("--output-data-dir", work / "train-output", *training_arguments),
+        ],
+        ["data_quality.py", "baseline", "--data-dir", prepared / "test", "--output-dir", work / "baseline"],
+        [
+            "evaluate.py",
+            *("--model-dir", model, "--incumbent-dir", work / "none", "--test-dir", prepared / "test"),
+            *("--output-dir", work / "evaluation"),
+        ],
+    ]
+    started = time.perf_counter()
+    for script, *arguments in commands:
+        subprocess.run(
+            [sys.executable, str(STEPS / script), *map(str, arguments)],
+            env=environment,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out", help="`cdk synth -c env=dev` output")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    config = load_config("dev")
+    with tempfile.TemporaryDirectory() as tmp:
+        assembly_dir = args.assembly
+        if not (assembly_dir / "manifest.json").is_file():
+            assembly_dir = Path(tmp) / "cdk.out"
+            print(f"synthesizing the dev unit into {assembly_dir} ...")
+            synth(REPO_ROOT, assembly_dir, ["env=dev"])
+        assembly = load_assembly(assembly_dir, config.region)
+        definition = assembly.definitions[config.training_pipeline_name]
+        train = next(step for step in definition["Steps"] if step["Name"] == "Train")
+        hyperparameters = {
+            key: value
+            for key, value in train["Arguments"]["HyperParameters"].items()
+            if not key.startswith("sagemaker_")
+        }
+        parameters = {"InputDataUri": DATASET, "ModelApprovalStatus": "PendingManualApproval"}
+        hand, cold, cached, own = [], [], [], []
+        for round_number in range(args.rounds):
+            root = Path(tmp) / f"round-{round_number}"
+            state = root / "state"
+            shutil.copytree(SAMPLE, state / "s3" / DATASET[len("s3://") :])
+            runner = LocalRunner(
+                definition,
+                pipeline_name=config.training_pipeline_name,
+                state_dir=state,
+                region=config.region,
+                assets=assembly.assets,
+            )
+            if round_number % 2:  # alternate which goes first, so drift on the machine favours neither
+                hand.append(by_hand(root / "by-hand", config.model_package_group_name, hyperparameters))
+            for timings, expect_hits in ((cold, 0), (cached, 4)):
+                started = time.perf_counter()
+                result = runner.run(parameters)
+                timings.append(time.perf_counter() - started)
+                if expect_hits == 0:  # the runner's own time: everything but the job processes
+                    own.append(timings[-1] - sum(step.job_seconds for step in result.steps))
+                hits = sum(step.cache_hit for step in result.steps)
+                if not result.succeeded or hits != expect_hits:
+                    sys.exit(f"unexpected run: {result.status} {result.failure_reason}, {hits} cache hits")
+            if not round_number % 2:
+                hand.append(by_hand(root / "by-hand", config.model_package_group_name, hyperparameters))
+
+    def figures(seconds: list[float]) -> str:
+        return f"median {statistics.median(seconds):6.2f} s  {[round(s, 2) for s in seconds]}"
+
+    ratio = statistics.median(cold) / statistics.median(cached)
+    overhead = statistics.median([run / by_hand - 1 for run, by_hand in zip(cold, hand, strict=True)])
+    own_share = statistics.median(own) / statistics.median(hand)
+    print(f"training pipeline, {args.rounds} rounds (5 jobs: ResolveIncumbent, Preprocess, Train, Baseline, Evaluate)")
+    print(f"cold local run:                       {figures(cold)}")
+    print(f"cached re-run (4 of 4 cache hits):    {figures(cached)}")
+    print(f"ratio cold / cached:                  {ratio:.1f}x (target >= 10x: {'met' if ratio >= 10 else 'NOT met'})")
+    print(f"same scripts by hand, in sequence:    {figures(hand)}")
+    verdict = "met" if overhead < 0.15 else "NOT met"
+    print(f"runner overhead vs by hand:           {overhead:+.1%} median of the rounds (target < 15%: {verdict})")
+    print(f"runner's own time in a cold run:      {figures(own)} = {own_share:.1%} of by hand")
+    print("  (own time = wall time minus the job processes: copies, uploads, tarball, registry, expressions, cache)")
+
+
+if __name__ == "__main__":
+    main()

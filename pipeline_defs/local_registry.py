@@ -1,0 +1,110 @@
+"""A file-based stand-in for the SageMaker Model Registry: groups, numbered versions, approval status.
+
+Each version is `<root>/<group>/<version, 6 digits>.json` holding what DescribeModelPackage would return (timestamps
+as ISO 8601 strings): exactly what `steps/resolve_model.py` reads with REGISTRY_BACKEND=local. The local runner's
+RegisterModel step writes versions here; `mlops registry` lists, approves and rejects them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline_defs.expressions import LocalRunError
+
+APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+LOCAL_ACCOUNT = "000000000000"
+
+
+class LocalModelRegistry:
+    def __init__(self, root: Path, region: str) -> None:
+        self.root = Path(root)
+        self.region = region
+
+    def register(self, request: Mapping[str, Any], now: datetime | None = None) -> dict:
+        """A new version from a CreateModelPackage request (pipeline expressions already evaluated)."""
+        group = request.get("ModelPackageGroupName")
+        if not isinstance(group, str) or not group:
+            raise LocalRunError(f"ModelPackageGroupName must be a name, got {group!r}")
+        status = request.get("ModelApprovalStatus", "PendingManualApproval")
+        _check_status(status)
+        containers = request.get("InferenceSpecification", {}).get("Containers") or [{}]
+        if not isinstance(containers[0].get("ModelDataUrl"), str):
+            raise LocalRunError("InferenceSpecification.Containers[0].ModelDataUrl must be an S3 URI")
+        versions = self.versions(group)
+        version = versions[-1]["ModelPackageVersion"] + 1 if versions else 1
+        created = _timestamp(now)
+        package = {
+            **{key: value for key, value in request.items() if key != "SkipModelValidation"},
+            "ModelPackageGroupName": group,
+            "ModelPackageName": group,
+            "ModelPackageVersion": version,
+            "ModelPackageArn": self.arn(group, version),
+            "ModelPackageStatus": "Completed",
+            "ModelApprovalStatus": status,
+            "CreationTime": created,
+            "LastModifiedTime": created,
+        }
+        self._write(package)
+        return package
+
+    def versions(self, group: str) -> list[dict]:
+        """Every version of `group`, oldest first ([] for a group that has none yet)."""
+        packages = []
+        for path in sorted((self.root / group).glob("*.json")):
+            try:
+                packages.append(json.loads(path.read_text()))
+            except json.JSONDecodeError as error:
+                raise LocalRunError(f"{path} is not valid JSON: {error}") from error
+        return sorted(packages, key=lambda package: package["ModelPackageVersion"])
+
+    def describe(self, group: str, version: int) -> dict:
+        path = self.path(group, version)
+        if not path.is_file():
+            known = [str(package["ModelPackageVersion"]) for package in self.versions(group)]
+            raise LocalRunError(f"{group} has no version {version} (versions: {', '.join(known) or 'none'})")
+        return json.loads(path.read_text())
+
+    def set_approval(
+        self, group: str, version: int, status: str, description: str | None = None, now: datetime | None = None
+    ) -> dict:
+        """UpdateModelPackage of ModelApprovalStatus (and ApprovalDescription)."""
+        _check_status(status)
+        package = self.describe(group, version)
+        package["ModelApprovalStatus"] = status
+        package["LastModifiedTime"] = _timestamp(now)
+        if description:
+            package["ApprovalDescription"] = description
+        self._write(package)
+        return package
+
+    def latest(self, group: str, status: str) -> dict | None:
+        """The newest version with `status`, if any."""
+        matching = [package for package in self.versions(group) if package.get("ModelApprovalStatus") == status]
+        return matching[-1] if matching else None
+
+    def arn(self, group: str, version: int) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{LOCAL_ACCOUNT}:model-package/{group}/{version}"
+
+    def path(self, group: str, version: int) -> Path:
+        return self.root / group / f"{version:06d}.json"
+
+    def _write(self, package: dict) -> None:
+        path = self.path(package["ModelPackageGroupName"], package["ModelPackageVersion"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(package, indent=2, sort_keys=True) + "\n")
+        os.replace(temporary, path)  # readers never see half a file
+
+
+def _check_status(status: Any) -> None:
+    if status not in APPROVAL_STATUSES:
+        raise LocalRunError(f"ModelApprovalStatus {status!r} is not one of {', '.join(APPROVAL_STATUSES)}")
+
+
+def _timestamp(now: datetime | None) -> str:
+    return (now or datetime.now(UTC)).isoformat()

@@ -1,0 +1,63 @@
+"""One synthesized dev assembly per session (in-process, like tests/infra), and helpers that change a copy of it."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from config import EnvironmentConfig, load_config
+from pipeline_defs.local_runner import Assembly, LocalS3, load_assembly
+from tests.infra.conftest import build_app
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_DATA = REPO_ROOT / "pipeline_defs" / "sample_data"
+STEPS = REPO_ROOT / "pipeline_defs" / "steps"
+
+
+@pytest.fixture(scope="session")
+def dev_config() -> EnvironmentConfig:
+    return load_config("dev")
+
+
+@pytest.fixture(scope="session")
+def assembly_dir(tmp_path_factory: pytest.TempPathFactory, dev_config: EnvironmentConfig) -> Path:
+    """`cdk synth -c env=dev`, done in-process with cdk.json's context: the assembly the runner reads."""
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app, _ = build_app(dev_config, outdir)
+    app.synth()
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def assembly(assembly_dir: Path, dev_config: EnvironmentConfig) -> Assembly:
+    return load_assembly(assembly_dir, dev_config.region)
+
+
+def put_sample(state_dir: Path, sample: str, uri: str) -> str:
+    """Copy a bundled sample under the local S3 prefix `uri`; returns `uri`."""
+    target = LocalS3(state_dir / "s3").path(uri)
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(SAMPLE_DATA / sample, target)
+    return uri
+
+
+def with_changed_script(assembly_dir: Path, script: str, destination: Path) -> Path:
+    """A copy of the assembly in which step script `script` changed, staged the way `cdk synth` stages it.
+
+    The changed file gets a new content hash: a new `asset.<hash>.py` beside the others, and the templates and asset
+    manifests name the new hash where they named the old one (CDK hashes its own fingerprint rather than plain
+    SHA-256, but the runner only needs the new key).
+    """
+    shutil.copytree(assembly_dir, destination)
+    original = (STEPS / script).read_bytes()
+    staged = next(path for path in destination.glob("asset.*.py") if path.read_bytes() == original)
+    old_hash = staged.name.split(".")[1]
+    changed = original + b"\n# A harmless change: a new asset, so every step running this script re-runs.\n"
+    new_hash = hashlib.sha256(changed).hexdigest()
+    (destination / f"asset.{new_hash}.py").write_bytes(changed)
+    for path in [*destination.rglob("*.template.json"), *destination.rglob("*.assets.json")]:
+        path.write_text(path.read_text().replace(old_hash, new_hash))
+    return destination

@@ -1,0 +1,252 @@
+"""The operator CLI: local registry, `start` against botocore Stubber, graph, run errors and the demo."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from pipeline_defs.local_registry import LocalModelRegistry
+from tools import mlops
+from tools.mlops import main
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GROUP = "churn-dev-models"
+REGION = "eu-west-1"
+TOKEN = uuid.UUID("12345678-1234-4678-9234-567812345678")
+
+
+def cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def register(registry: LocalModelRegistry, experiment: str = "exp") -> dict:
+    model = f"s3://local-artifacts/{experiment}/model.tar.gz"
+    return registry.register(
+        {
+            "ModelPackageGroupName": GROUP,
+            "ModelApprovalStatus": "PendingManualApproval",
+            "InferenceSpecification": {"Containers": [{"Image": "sklearn", "ModelDataUrl": model}]},
+            "CustomerMetadataProperties": {"experiment-id": experiment},
+            "SkipModelValidation": "None",
+        }
+    )
+
+
+# Local registry --------------------------------------------------------------------------------------------------
+def test_registry_approve_and_reject_default_to_the_newest_pending_version(tmp_path, capsys) -> None:
+    registry = LocalModelRegistry(tmp_path / "registry", REGION)
+    for experiment in ("a", "b", "c"):
+        register(registry, experiment)
+    state = ["--state-dir", str(tmp_path)]
+
+    assert cli(capsys, "registry", "approve", *state)[1] == (
+        f"{GROUP} version 3: Approved (arn:aws:sagemaker:{REGION}:000000000000:model-package/{GROUP}/3)\n"
+    )
+    assert cli(capsys, "registry", "reject", "--version", "1", "--description", "too old", *state)[0] == 0
+    code, out, _ = cli(capsys, "registry", "list", "--json", *state)
+
+    assert code == 0
+    versions = {row["version"]: row for row in json.loads(out)["versions"]}
+    assert {v: row["status"] for v, row in versions.items()} == {
+        1: "Rejected",
+        2: "PendingManualApproval",
+        3: "Approved",
+    }
+    assert versions[2]["experiment_id"] == "b" and versions[2]["roc_auc"] is None
+    assert registry.describe(GROUP, 1)["ApprovalDescription"] == "too old"
+    assert "SkipModelValidation" not in registry.describe(GROUP, 1)
+
+
+def test_registry_errors_are_one_line(tmp_path, capsys) -> None:
+    registry = LocalModelRegistry(tmp_path / "registry", REGION)
+    register(registry)
+    registry.set_approval(GROUP, 1, "Approved")
+    state = ["--state-dir", str(tmp_path)]
+
+    assert cli(capsys, "registry", "approve", *state) == (
+        2,
+        "",
+        f"error: no version of {GROUP} is PendingManualApproval: pass --version N\n",
+    )
+    assert cli(capsys, "registry", "reject", "--version", "7", *state)[2] == (
+        f"error: {GROUP} has no version 7 (versions: 1)\n"
+    )
+
+
+def test_the_resolve_model_step_finds_what_the_local_registry_wrote(tmp_path) -> None:
+    """The step script's REGISTRY_BACKEND=local reads the files this registry writes: latest Approved wins."""
+    registry = LocalModelRegistry(tmp_path / "registry", REGION)
+    for experiment in ("a", "b", "c"):
+        register(registry, experiment)
+    registry.set_approval(GROUP, 2, "Approved")
+    environment = {**os.environ, "REGISTRY_BACKEND": "local", "LOCAL_REGISTRY_DIR": str(registry.root)}
+    script = REPO_ROOT / "pipeline_defs" / "steps" / "resolve_model.py"
+    arguments = ["--group-name", GROUP, "--output-dir", str(tmp_path / "out"), "--require"]
+
+    subprocess.run([sys.executable, str(script), *arguments], env=environment, check=True, capture_output=True)
+
+    resolved = json.loads((tmp_path / "out" / "resolved.json").read_text())
+    assert resolved["model_package_arn"] == registry.arn(GROUP, 2)
+    assert resolved["model_data_url"] == "s3://local-artifacts/b/model.tar.gz"
+
+
+# start: the deployed pipeline, through boto3 ---------------------------------------------------------------------
+@pytest.fixture
+def sagemaker(monkeypatch):
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.client("sagemaker", region_name=REGION)
+    monkeypatch.setattr(boto3, "client", lambda service, region_name: client)
+    monkeypatch.setattr(mlops.uuid, "uuid4", lambda: TOKEN)
+    with Stubber(client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_start_training_sends_exactly_this_request(sagemaker, capsys) -> None:
+    arn = f"arn:aws:sagemaker:{REGION}:111111111111:pipeline/churn-dev-training/execution/abc123"
+    request = {
+        "PipelineName": "churn-dev-training",
+        "PipelineExecutionDisplayName": "exp-7-12345678",
+        "PipelineExecutionDescription": "Started with mlops start, experiment exp.7",
+        "PipelineParameters": [
+            {"Name": "ExperimentId", "Value": "exp.7"},
+            {"Name": "InputDataUri", "Value": "s3://landing/datasets/d1/"},
+        ],
+        "ClientRequestToken": str(TOKEN),
+    }
+    sagemaker.add_response("start_pipeline_execution", {"PipelineExecutionArn": arn}, request)
+
+    code, out, _ = cli(
+        capsys,
+        "start",
+        "training",
+        "--env",
+        "dev",
+        "--experiment",
+        "exp.7",
+        "--input-data-uri",
+        "s3://landing/datasets/d1/",
+    )
+
+    assert code == 0
+    assert out.splitlines()[0] == f"started churn-dev-training (exp-7-12345678): {arn}"
+
+
+def test_start_evaluation_in_prod_needs_no_input_uri(sagemaker, capsys) -> None:
+    arn = f"arn:aws:sagemaker:{REGION}:333333333333:pipeline/churn-prod-evaluation/execution/xyz"
+    request = {
+        "PipelineName": "churn-prod-evaluation",
+        "PipelineExecutionDisplayName": "weekly-12345678",
+        "PipelineExecutionDescription": "Started with mlops start, experiment weekly",
+        "PipelineParameters": [{"Name": "ExperimentId", "Value": "weekly"}],
+        "ClientRequestToken": str(TOKEN),
+    }
+    sagemaker.add_response("start_pipeline_execution", {"PipelineExecutionArn": arn}, request)
+
+    code, out, _ = cli(capsys, "start", "evaluation", "--env", "prod", "--experiment", "weekly", "--json")
+
+    assert code == 0
+    assert json.loads(out) == {"PipelineExecutionArn": arn, "request": request}
+
+
+def test_start_reports_aws_errors_and_bad_input_in_one_line(sagemaker, capsys) -> None:
+    sagemaker.add_client_error("start_pipeline_execution", "ResourceNotFound", "Pipeline does not exist")
+
+    code, _, err = cli(capsys, "start", "evaluation", "--experiment", "x")
+    assert code == 1
+    assert err.startswith("error: starting churn-dev-evaluation failed: An error occurred (ResourceNotFound)")
+    assert err.count("\n") == 1
+    assert cli(capsys, "start", "training", "--experiment", "x")[2] == (
+        "error: the training pipeline needs --input-data-uri s3://<landing bucket>/datasets/<dataset-id>/\n"
+    )
+    assert cli(capsys, "start", "evaluation", "--experiment", "no spaces")[0] == 2
+
+
+# run, graph, demo on the synthesized assembly ------------------------------------------------------------------------
+def test_run_prints_progress_a_summary_table_and_the_failure(assembly_dir, tmp_path, capsys) -> None:
+    """The eval-only pipeline without an approved model: ResolveModel fails, clearly, and nothing else runs."""
+    code, out, err = cli(
+        capsys, "run", "evaluation", "--local", "--assembly", str(assembly_dir), "--state-dir", str(tmp_path)
+    )
+
+    assert code == 1
+    assert "ResolveModel (Processing) running" in err
+    lines = out.splitlines()
+    assert lines[0].startswith("Pipeline churn-dev-evaluation, execution ") and ": Failed in " in lines[0]
+    assert lines[1].split() == ["step", "type", "status", "cache", "duration", "note"]
+    assert lines[2].split()[:4] == ["ResolveModel", "Processing", "Failed", "-"]
+    assert lines[-1].startswith(
+        "Failed: step ResolveModel: exited with code 1: error: no Approved model package in group "
+        "'churn-dev-models': approve one before evaluating (log: "
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["run", "training"],
+            "error: `run` executes a pipeline on this machine: pass --local (to run in AWS: mlops start)",
+        ),
+        (
+            ["run", "training", "--local", "--param", "MaxRegression"],
+            "error: --param 'MaxRegression': expected NAME=VALUE",
+        ),
+        (["run", "training", "--local", "--param", "MaxRegression=lots"], "error: parameter MaxRegression is Float"),
+        (
+            ["run", "evaluation", "--local", "--param", "Foo=1"],
+            "error: unknown parameter(s) Foo; the pipeline declares",
+        ),
+        (["run", "training", "--local", "--env", "qa"], "error: config error in 'qa'"),
+    ],
+)
+def test_run_rejects_bad_input_with_one_line(assembly_dir, tmp_path, capsys, argv, message) -> None:
+    code, out, err = cli(capsys, *argv, "--assembly", str(assembly_dir), "--state-dir", str(tmp_path))
+    assert (code, out) == (2, "")
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_run_needs_a_synthesized_assembly(tmp_path, capsys) -> None:
+    code, _, err = cli(capsys, "run", "evaluation", "--local", "--assembly", str(tmp_path / "nowhere"))
+    assert code == 2
+    assert err.endswith("is not a cloud assembly (no manifest.json): run `cdk synth` first\n")
+
+
+def test_graph_renders_the_synthesized_definition(assembly_dir, capsys) -> None:
+    code, out, _ = cli(capsys, "graph", "evaluation", "--assembly", str(assembly_dir))
+    assert code == 0
+    assert out.startswith("flowchart TD\n")
+    assert "ModelHealthy -->|false| ModelUnhealthy" in out
+
+
+def test_demo_trains_approves_retrains_and_flags_drift(assembly_dir, tmp_path, capsys) -> None:
+    code, out, err = cli(
+        capsys, "demo", "--assembly", str(assembly_dir), "--state-dir", str(tmp_path / "demo"), "--json"
+    )
+
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["expected"] is True and report["approved_version"] == 1
+    second = {step["name"]: step for step in report["runs"]["training-2"]["steps"]}
+    assert [name for name, step in second.items() if step["cache_hit"]] == ["Preprocess", "Train", "Baseline"]
+    assert "Evaluate re-ran because one of its inputs changed" in err
+    assert report["runs"]["evaluation"]["failure_reason"].startswith("step ModelUnhealthy: Model package ")
+    assert "baseline_drift_check" in err
+
+
+def test_demo_never_wipes_a_folder_that_is_not_a_local_state_dir(assembly_dir, tmp_path, capsys) -> None:
+    (tmp_path / "notes.txt").write_text("keep me")
+    code, _, err = cli(capsys, "demo", "--assembly", str(assembly_dir), "--state-dir", str(tmp_path))
+    assert code == 2 and "is not empty and is not a local state dir" in err
+    assert (tmp_path / "notes.txt").read_text() == "keep me"

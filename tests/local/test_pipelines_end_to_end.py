@@ -1,0 +1,208 @@
+"""Both pipelines, run locally from the definitions of the synthesized dev assembly, on the bundled samples.
+
+One story shares a state dir (buckets, registry, cache) across the tests of this module, each run done once and in
+order when a test first needs it: train (registers version 1) -> approve -> train again (cached but Evaluate, whose
+incumbent changed) -> train a third time through the CLI (everything cached). The other tests build on that state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import re
+import tarfile
+from functools import cached_property
+from pathlib import Path
+
+import pytest
+
+from config import EnvironmentConfig
+from pipeline_defs.local_registry import LocalModelRegistry
+from pipeline_defs.local_runner import Assembly, LocalRunner, RunResult, load_assembly
+from tests.local.conftest import put_sample, with_changed_script
+from tools.mlops import main
+
+CACHEABLE = {"Preprocess", "Train", "Baseline", "Evaluate"}
+DATASET = "s3://local-landing/datasets/sample-v1/"
+PARAMETERS = {"InputDataUri": DATASET, "ExperimentId": "e2e", "ModelApprovalStatus": "PendingManualApproval"}
+
+
+class Story:
+    def __init__(self, assembly: Assembly, assembly_dir: Path, config: EnvironmentConfig, state_dir: Path) -> None:
+        self.assembly, self.assembly_dir, self.config, self.state_dir = assembly, assembly_dir, config, state_dir
+        self.group = config.model_package_group_name
+        self.registry = LocalModelRegistry(state_dir / "registry", config.region)
+        put_sample(state_dir, "churn", DATASET)
+
+    def runner(self, pipeline: str, definition: dict | None = None, assembly: Assembly | None = None) -> LocalRunner:
+        name = self.config.training_pipeline_name if pipeline == "training" else self.config.evaluation_pipeline_name
+        assembly = assembly or self.assembly
+        return LocalRunner(
+            definition or assembly.definitions[name],
+            pipeline_name=name,
+            state_dir=self.state_dir,
+            region=self.config.region,
+            assets=assembly.assets,
+        )
+
+    @cached_property
+    def first(self) -> RunResult:
+        return self.runner("training").run(PARAMETERS)
+
+    @cached_property
+    def second(self) -> RunResult:
+        assert self.first.succeeded, self.first.failure_reason
+        self.registry.set_approval(self.group, 1, "Approved")
+        return self.runner("training").run(PARAMETERS)
+
+    @cached_property
+    def third(self) -> dict:
+        """Through the CLI, as an operator would: `mlops run training --local --json ...`."""
+        assert self.second.succeeded, self.second.failure_reason
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            code = main(
+                ["run", "training", "--local", "--json", "--assembly", str(self.assembly_dir)]
+                + ["--state-dir", str(self.state_dir)]
+                + [f"--param={name}={value}" for name, value in PARAMETERS.items()]
+            )
+        assert code == 0, stdout.getvalue()
+        return json.loads(stdout.getvalue())
+
+    def read_json(self, uri: str) -> dict:
+        return json.loads(self.runner("training").s3.read_bytes(uri))
+
+    def evaluation_report(self, result: RunResult) -> dict:
+        return self.read_json(result.step("Evaluate").outputs["evaluation"] + "/evaluation.json")
+
+    def incumbent(self, result: RunResult) -> str:
+        return self.read_json(result.step("ResolveIncumbent").outputs["resolved"] + "/resolved.json")["model_data_url"]
+
+
+@pytest.fixture(scope="module")
+def story(assembly, assembly_dir, dev_config, tmp_path_factory) -> Story:
+    return Story(assembly, assembly_dir, dev_config, tmp_path_factory.mktemp("state"))
+
+
+def test_first_run_trains_evaluates_and_registers_version_1(story: Story) -> None:
+    first = story.first
+    assert first.status == "Succeeded", first.failure_reason
+    assert [step.name for step in first.steps] == [
+        "ResolveIncumbent",
+        "Preprocess",
+        "Train",
+        "Baseline",
+        "Evaluate",
+        "CandidateNotWorse",
+        "RegisterModel",
+    ]
+    assert not any(step.cache_hit for step in first.steps)
+    assert {step.name for step in first.steps if step.cacheable} == CACHEABLE
+    assert story.evaluation_report(first)["has_incumbent"] is False
+
+    package = story.registry.describe(story.group, 1)
+    region = story.config.region
+    assert package["ModelPackageArn"] == f"arn:aws:sagemaker:{region}:000000000000:model-package/{story.group}/1"
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    assert package["CustomerMetadataProperties"] == {"experiment-id": "e2e"}
+    model_url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    job = f"pipelines-{first.execution_id}-Train"
+    prefix = f"s3://local-artifacts/pipelines/{story.config.training_pipeline_name}/e2e/{first.execution_id}"
+    assert model_url == first.step("Train").outputs["model"] == f"{prefix}/Train/model/{job}/output/model.tar.gz"
+    with tarfile.open(story.runner("training").s3.path(model_url)) as tar:
+        assert tar.getnames() == ["model.joblib"]
+    baselines = package["DriftCheckBaselines"]["ModelDataQuality"]
+    assert baselines["Statistics"]["S3Uri"] == f"{prefix}/Baseline/baseline/statistics.json"
+    assert story.read_json(baselines["Constraints"]["S3Uri"])["features"]
+    quality = story.read_json(package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+    assert quality["binary_classification_metrics"]["auc"]["value"] > story.config.minimum_score
+
+
+def test_second_run_reuses_every_step_whose_inputs_are_unchanged(story: Story) -> None:
+    first, second = story.first, story.second
+    assert second.status == "Succeeded", second.failure_reason
+    hits = {step.name: step.cache_source for step in second.steps if step.cache_hit}
+    assert hits == {"Preprocess": first.execution_id, "Train": first.execution_id, "Baseline": first.execution_id}
+    # Evaluate re-runs for the right reason: its incumbent input is now the approved version 1's model.
+    assert story.incumbent(first).endswith("/no-incumbent")
+    assert story.incumbent(second) == first.step("Train").outputs["model"]
+    report = story.evaluation_report(second)
+    assert report["has_incumbent"] is True
+    assert report["incumbent_score"] == pytest.approx(report["candidate_score"])  # the same model, cached
+    assert second.step("RegisterModel").message == f"{story.group} version 2 (PendingManualApproval)"
+
+
+def test_third_run_with_nothing_changed_hits_the_cache_for_every_cacheable_step(story: Story) -> None:
+    third = story.third
+    assert third["status"] == "Succeeded"
+    steps = {step["name"]: step for step in third["steps"]}
+    assert {name for name, step in steps.items() if step["cache_hit"]} == CACHEABLE
+    assert {name for name, step in steps.items() if step["cacheable"]} == CACHEABLE
+    assert steps["Evaluate"]["cache_source"] == story.second.execution_id
+    assert steps["Train"]["cache_source"] == story.first.execution_id
+    assert steps["ResolveIncumbent"]["cache_hit"] is False  # not cached: its answer changes with approvals
+    assert Path(steps["Evaluate"]["local_outputs"]["evaluation"], "evaluation.json").is_file()
+
+
+def test_a_worse_candidate_is_rejected_with_both_scores(story: Story) -> None:
+    """A deliberately worse model: the deployed definition with crippled hyperparameters (1 stump).
+
+    As if a change to the training code's hyperparameters shipped: the real train.py trains a genuinely worse model
+    on the same data, and the gate compares it with the approved version 1 on the same held-out slice.
+    """
+    assert story.second.succeeded
+    definition = copy.deepcopy(story.assembly.definitions[story.config.training_pipeline_name])
+    train = next(step for step in definition["Steps"] if step["Name"] == "Train")
+    train["Arguments"]["HyperParameters"] |= {"n-estimators": "1", "max-depth": "1"}
+    versions_before = len(story.registry.versions(story.group))
+
+    result = story.runner("training", definition).run(PARAMETERS)
+
+    assert result.status == "Failed"
+    assert result.steps[-1].name == "RejectCandidate"
+    assert {step.name for step in result.steps if step.cache_hit} == {"Preprocess", "Baseline"}
+    scores = re.search(r"candidate roc_auc ([0-9.]+) vs approved model roc_auc ([0-9.]+)", result.failure_reason)
+    assert scores, result.failure_reason
+    candidate, incumbent = map(float, scores.groups())
+    assert incumbent == pytest.approx(story.evaluation_report(story.first)["candidate_score"])
+    assert candidate < incumbent - 0.01
+    assert "allowed MaxRegression 0.01" in result.failure_reason
+    assert len(story.registry.versions(story.group)) == versions_before
+
+
+def test_changing_one_script_reruns_only_the_steps_that_use_it(story: Story, tmp_path: Path) -> None:
+    assert story.third["status"] == "Succeeded"  # every step is cached now
+    changed = load_assembly(
+        with_changed_script(story.assembly_dir, "evaluate.py", tmp_path / "cdk.out"), story.config.region
+    )
+    definition = changed.definitions[story.config.training_pipeline_name]
+
+    result = story.runner("training", definition, changed).run(PARAMETERS)
+
+    assert result.status == "Succeeded", result.failure_reason
+    assert {step.name for step in result.steps if step.cacheable and not step.cache_hit} == {"Evaluate"}
+    staged = next((Path(result.step("Evaluate").work_dir) / "input" / "code").iterdir())
+    assert staged.read_text().endswith("every step running this script re-runs.\n")
+
+
+def test_the_evaluation_pipeline_flags_the_drifted_sample(story: Story) -> None:
+    assert story.second.succeeded  # version 1 is approved
+    evaluation_data = f"s3://local-landing/{story.config.evaluation_data_prefix}"
+    runner = story.runner("evaluation")
+
+    put_sample(story.state_dir, "churn", evaluation_data)
+    healthy = runner.run({"ExperimentId": "e2e"})
+    put_sample(story.state_dir, "churn-drifted", evaluation_data)
+    drifted = runner.run({"ExperimentId": "e2e"})
+
+    assert healthy.status == "Succeeded", healthy.failure_reason
+    assert drifted.status == "Failed"
+    assert drifted.steps[-1].name == "ModelUnhealthy"
+    assert drifted.failure_reason.startswith(
+        f"step ModelUnhealthy: Model package {story.registry.arn(story.group, 1)} roc_auc "
+    )
+    violations = int(re.search(r"drift violations (\d+)", drifted.failure_reason).group(1))
+    drift = story.read_json(drifted.step("CheckDrift").outputs["drift"] + "/drift_report.json")
+    assert violations == drift["violations"] > 0
