@@ -61,10 +61,17 @@ class _LocalClientMethodNames:
         raise NotImplementedError("local mode is not used; pipeline_defs.local_runner runs steps locally")
 
 
-SageMakerConfig.validate_sagemaker_config = staticmethod(_validate_config_once)
-_session_helper.validate_sagemaker_config = _validate_config_once
-_steps.LocalSagemakerClient = _LocalClientMethodNames
-_processing._append_project_tags = lambda tags, *args, **kwargs: tags
+def _replace(owner: object, name: str, value: object) -> None:
+    """Patch an SDK internal, failing loudly if an SDK upgrade removed it (setattr alone would not notice)."""
+    if not hasattr(owner, name):
+        raise RuntimeError(f"sagemaker SDK changed: {owner!r} has no {name}; review pipeline_defs/sdk.py")
+    setattr(owner, name, value)
+
+
+_replace(SageMakerConfig, "validate_sagemaker_config", staticmethod(_validate_config_once))
+_replace(_session_helper, "validate_sagemaker_config", _validate_config_once)
+_replace(_steps, "LocalSagemakerClient", _LocalClientMethodNames)
+_replace(_processing, "_append_project_tags", lambda tags, *args, **kwargs: tags)
 for _noisy in ("sagemaker", "sagemaker.config"):
     logging.getLogger(_noisy).setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message="Running within a PipelineSession")
@@ -99,11 +106,3 @@ def sklearn_image_uri(region: str) -> str:
         instance_type="ml.m5.large",
         image_scope="training",
     )
-
-
-PATCHED_SDK_ATTRIBUTES = [
-    (SageMakerConfig, "validate_sagemaker_config"),
-    (_session_helper, "validate_sagemaker_config"),
-    (_steps, "LocalSagemakerClient"),
-    (_processing, "_append_project_tags"),
-]
