@@ -1,7 +1,7 @@
-# Two commands set up a fresh machine: `make synth` (the main job) and `make test` (every gate).
+# Two commands set up a fresh machine: `make demo` (the main job) and `make test` (every gate).
 # Both create the venvs and node_modules from pinned files first, and skip that when nothing changed.
 SHELL := /bin/bash
-.DEFAULT_GOAL := synth
+.DEFAULT_GOAL := demo
 
 VENV := .venv
 TOOLS_VENV := .venv-tools
@@ -15,7 +15,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 CDK := cdk --no-notices
 
-.PHONY: deps synth test lint snapshots review bench lock clean
+.PHONY: deps synth demo test lint snapshots review bench lock clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -31,23 +31,29 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The operator CLI: .venv/bin/mlops runs tools/mlops.py of this checkout, from any folder.
-$(VENV)/bin/mlops: $(VENV)/.installed
-	printf '#!/bin/sh\n# Installed by make: the operator CLI (tools/mlops.py) of this checkout.\nPYTHONPATH="$(CURDIR)$${PYTHONPATH:+:$$PYTHONPATH}" exec "$(CURDIR)/$(PYTHON)" -m tools.mlops "$$@"\n' > $@
-	chmod +x $@
+# The checkout itself, editable and without dependencies (the pins above stay the only source of packages): this
+# installs the `mlops` entry point and makes the project's packages importable from any folder.
+$(VENV)/.project: $(VENV)/.installed pyproject.toml
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
 
-deps: $(VENV)/.installed $(TOOLS_VENV)/.installed node_modules/.installed $(VENV)/bin/mlops
+deps: $(VENV)/.installed $(VENV)/.project $(TOOLS_VENV)/.installed node_modules/.installed
 
-## synth: the main job. Synthesize every stack of the $(ENV) unit into cdk.out (offline, no credentials),
-## then run both pipelines locally from those definitions on the bundled sample data (mlops demo).
+## synth: synthesize every stack of the $(ENV) unit into cdk.out (offline, no credentials).
 synth: deps
 	$(CDK) synth --quiet -c env=$(ENV)
 	@echo "synthesized $(ENV) unit into cdk.out/"
+
+## demo: the main job. Synthesize, then run both pipelines locally from those definitions on the bundled sample
+## data (mlops demo).
+demo: synth
 	$(VENV)/bin/mlops demo --env $(ENV)
 
+## lint: ruff (style, imports, the complexity cap C901) and mypy (strict where pyproject.toml says).
 lint: deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 ## test: every quality gate (ruff, assertions, cdk-nag, cfn-lint, checkov, snapshots, handlers).
 test: lint
@@ -59,7 +65,7 @@ snapshots: deps
 
 ## review: what `cdk diff --template` shows between BASE (a git revision) and the working tree, per stack.
 review: deps
-	$(PYTHON) tools/review.py --base $(BASE) --env $(ENV)
+	$(PYTHON) -m tools.review --base $(BASE) --env $(ENV)
 
 bench: deps
 	$(PYTHON) bench/synth_time.py
@@ -78,4 +84,4 @@ lock:
 	rm -rf /tmp/lock-venv
 
 clean:
-	rm -rf cdk.out .review .local .pytest_cache .ruff_cache
+	rm -rf cdk.out .review .local .pytest_cache .ruff_cache .mypy_cache

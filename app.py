@@ -6,7 +6,7 @@ import sys
 from aws_cdk import App
 
 from config import ConfigError, load_config
-from stacks.unit import build_unit
+from stacks.stage import build_unit
 
 app = App()
 try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from config import EnvironmentConfig
+from pipeline_defs import sdk
+from pipeline_defs.contract import DeployTimeValue
 from pipeline_defs.dsl import PipelineSettings
 from pipeline_defs.evaluation import evaluation_pipeline
 from pipeline_defs.training import training_pipeline
@@ -15,11 +17,11 @@ KMS_KEY_ARN_PLACEHOLDER = "arn:aws:kms:us-east-1:000000000000:key/PLACEHOLDER-Da
 ARTIFACTS_BUCKET_PLACEHOLDER = "placeholder-artifacts-bucket"
 LANDING_BUCKET_PLACEHOLDER = "placeholder-landing-bucket"
 # {Fn::Sub variable of the deployed definition: the placeholder it replaces}
-PLACEHOLDERS = {
-    "PipelineRoleArn": ROLE_ARN_PLACEHOLDER,
-    "DataKeyArn": KMS_KEY_ARN_PLACEHOLDER,
-    "ArtifactsBucket": ARTIFACTS_BUCKET_PLACEHOLDER,
-    "LandingBucket": LANDING_BUCKET_PLACEHOLDER,
+PLACEHOLDERS: dict[DeployTimeValue, str] = {
+    DeployTimeValue.PIPELINE_ROLE_ARN: ROLE_ARN_PLACEHOLDER,
+    DeployTimeValue.DATA_KEY_ARN: KMS_KEY_ARN_PLACEHOLDER,
+    DeployTimeValue.ARTIFACTS_BUCKET: ARTIFACTS_BUCKET_PLACEHOLDER,
+    DeployTimeValue.LANDING_BUCKET: LANDING_BUCKET_PLACEHOLDER,
 }
 
 

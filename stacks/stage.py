@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from aws_cdk import Environment, Stage
+from aws_cdk import App, Environment, Stage, Validations
+from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import EnvironmentConfig
@@ -40,3 +41,13 @@ class MlPlatformStage(Stage):
 
 def _describe(config: EnvironmentConfig, purpose: str) -> str:
     return f"{config.project} ML platform ({config.unit_name}): {purpose}"
+
+
+def build_unit(app: App, config: EnvironmentConfig) -> MlPlatformStage:
+    """Add the unit of `config` to `app`, with cdk-nag's AwsSolutions checks as a synth-time gate.
+
+    Any unacknowledged cdk-nag finding makes `app.synth()` fail.
+    """
+    stage = MlPlatformStage(app, config=config)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stage

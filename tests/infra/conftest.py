@@ -12,7 +12,7 @@ from aws_cdk.cx_api import CloudAssembly
 
 from config import EnvironmentConfig, all_configs
 from stacks.stage import MlPlatformStage
-from stacks.unit import build_unit
+from stacks.stage import build_unit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ALL_UNITS = {config.unit_name: config for config in all_configs()}
