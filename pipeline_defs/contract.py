@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Final
 
 # S3 layout ------------------------------------------------------------------------------------------------------
-# Every pipeline output lives under s3://<artifacts bucket>/pipelines/<pipeline>/<ExperimentId>/<execution>/<step>/<out>.
+# Every pipeline output: s3://<artifacts bucket>/pipelines/<pipeline>/<ExperimentId>/<execution>/<step>/<output>.
 ARTIFACTS_PREFIX: Final = "pipelines/"
 # With no approved model, Evaluate reads this fixed prefix, so its cache key stays stable on first runs.
 SENTINELS_PREFIX: Final = f"{ARTIFACTS_PREFIX}sentinels/"

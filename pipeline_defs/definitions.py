@@ -47,7 +47,11 @@ def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
 def build_definitions(config: EnvironmentConfig, code_uris: Mapping[str, str]) -> dict[str, str]:
     """{pipeline name: definition JSON}; deterministic for the same config and code."""
     settings = pipeline_settings(config, code_uris)
-    return {
-        config.training_pipeline_name: training_pipeline(config.training_pipeline_name, settings).definition(),
-        config.evaluation_pipeline_name: evaluation_pipeline(config.evaluation_pipeline_name, settings).definition(),
-    }
+    with sdk.offline_build():
+        return {
+            name: build(name, settings).definition()
+            for name, build in (
+                (config.training_pipeline_name, training_pipeline),
+                (config.evaluation_pipeline_name, evaluation_pipeline),
+            )
+        }

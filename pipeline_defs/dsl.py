@@ -25,35 +25,40 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sagemaker.core.drift_check_baselines import DriftCheckBaselines
-from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
-from sagemaker.core.processing import ScriptProcessor
-from sagemaker.core.shapes import ProcessingInput, ProcessingOutput, ProcessingS3Input, ProcessingS3Output
-from sagemaker.core.training.configs import (
+from pipeline_defs import sdk
+from pipeline_defs.contract import ARTIFACTS_PREFIX, DEFAULT_EXPERIMENT_ID, EXPERIMENT_TAG, PROCESSING_ROOT, Parameter
+from pipeline_defs.sdk import (
+    CacheConfig,
     Compute,
+    Condition,
+    ConditionStep,
+    DriftCheckBaselines,
+    ExecutionVariables,
+    FailStep,
     InputData,
+    Join,
+    JsonGet,
     MetricDefinition,
+    MetricsSource,
+    ModelBuilder,
+    ModelMetrics,
+    ModelStep,
+    ModelTrainer,
     OutputDataConfig,
+    ParameterFloat,
+    ParameterString,
+    Pipeline,
+    ProcessingInput,
+    ProcessingOutput,
+    ProcessingS3Input,
+    ProcessingS3Output,
+    ProcessingStep,
+    PropertyFile,
+    ScriptProcessor,
     StoppingCondition,
     Tag,
+    TrainingStep,
 )
-from sagemaker.core.workflow.conditions import Condition
-from sagemaker.core.workflow.execution_variables import ExecutionVariables
-from sagemaker.core.workflow.functions import Join, JsonGet
-from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
-from sagemaker.core.workflow.properties import PropertyFile
-from sagemaker.mlops.workflow.condition_step import ConditionStep
-from sagemaker.mlops.workflow.fail_step import FailStep
-from sagemaker.mlops.workflow.model_step import ModelStep
-from sagemaker.mlops.workflow.pipeline import Pipeline
-from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
-from sagemaker.serve.model_builder import ModelBuilder
-from sagemaker.train.model_trainer import ModelTrainer
-
-from pipeline_defs import sdk
-
-PROCESSING_ROOT = "/opt/ml/processing"
-EXPERIMENT_TAG = "experiment-id"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,7 +128,7 @@ class PipelineBuilder:
         self._image = sdk.sklearn_image_uri(settings.region)
         self._parameters: list[Any] = []
         self._steps: list[Any] = []
-        self.experiment_id = self.parameter("ExperimentId", default="adhoc")
+        self.experiment_id = self.parameter(Parameter.EXPERIMENT_ID, default=DEFAULT_EXPERIMENT_ID)
 
     # Parameters ---------------------------------------------------------------------------------
     def parameter(self, name: str, default: str | None = None) -> ParameterString:
@@ -339,7 +344,7 @@ class PipelineBuilder:
         return Join(
             on="/",
             values=[
-                f"s3://{self.settings.artifacts_bucket}/pipelines",
+                f"s3://{self.settings.artifacts_bucket}/{ARTIFACTS_PREFIX.rstrip('/')}",
                 ExecutionVariables.PIPELINE_NAME,
                 self.experiment_id,
                 ExecutionVariables.PIPELINE_EXECUTION_ID,

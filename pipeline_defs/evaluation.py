@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
-
+from pipeline_defs.contract import Parameter
 from pipeline_defs.dsl import PipelineBuilder, PipelineSettings, cli, input_dir, output_dir
+from pipeline_defs.sdk import ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
 from pipeline_defs.shared_steps import evaluate, preprocess, resolve_model
 
 
@@ -12,10 +12,12 @@ def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilde
     p = PipelineBuilder(name, settings)
     # Scheduled runs evaluate whatever is under the evaluation prefix now. That URI does not change when its
     # data does, so no step here is cached: a cache hit would silently report on last week's data.
-    input_data = p.parameter("InputDataUri", f"s3://{settings.landing_bucket}/{settings.evaluation_data_prefix}")
-    model_package = p.parameter("ModelPackageArn", "latest")
-    minimum_score = p.float_parameter("MinimumScore", settings.minimum_score)
-    max_drift_violations = p.float_parameter("MaxDriftViolations", 0.0)
+    input_data = p.parameter(
+        Parameter.INPUT_DATA_URI, f"s3://{settings.landing_bucket}/{settings.evaluation_data_prefix}"
+    )
+    model_package = p.parameter(Parameter.MODEL_PACKAGE_ARN, "latest")
+    minimum_score = p.float_parameter(Parameter.MINIMUM_SCORE, settings.minimum_score)
+    max_drift_violations = p.float_parameter(Parameter.MAX_DRIFT_VIOLATIONS, 0.0)
 
     model = resolve_model(p, "ResolveModel", model_package=model_package, require=True)
     prepared = preprocess(p, input_data, mode="evaluate", outputs=["test"], cache=False)

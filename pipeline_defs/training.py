@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from sagemaker.core.workflow.conditions import (
+from pipeline_defs.contract import SENTINELS_PREFIX, Parameter
+from pipeline_defs.dsl import PipelineBuilder, PipelineSettings, cli, input_dir, output_dir
+from pipeline_defs.sdk import (
     ConditionEquals,
     ConditionGreaterThanOrEqualTo,
     ConditionLessThanOrEqualTo,
     ConditionOr,
 )
-
-from pipeline_defs.dsl import PipelineBuilder, PipelineSettings, cli, input_dir, output_dir
 from pipeline_defs.shared_steps import evaluate, preprocess, resolve_model
 
 HYPERPARAMETERS = {"n-estimators": 150, "max-depth": 3, "learning-rate": 0.1, "seed": 42}
@@ -17,13 +17,13 @@ HYPERPARAMETERS = {"n-estimators": 150, "max-depth": 3, "learning-rate": 0.1, "s
 
 def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
     p = PipelineBuilder(name, settings)
-    input_data = p.parameter("InputDataUri")
-    max_regression = p.float_parameter("MaxRegression", 0.01)
-    minimum_score = p.float_parameter("MinimumScore", settings.minimum_score)
-    approval_status = p.parameter("ModelApprovalStatus", settings.default_approval_status)
+    input_data = p.parameter(Parameter.INPUT_DATA_URI)
+    max_regression = p.float_parameter(Parameter.MAX_REGRESSION, 0.01)
+    minimum_score = p.float_parameter(Parameter.MINIMUM_SCORE, settings.minimum_score)
+    approval_status = p.parameter(Parameter.MODEL_APPROVAL_STATUS, settings.default_approval_status)
 
     # With no approved model, Evaluate reads a fixed sentinel prefix, so its cache key stays stable on first runs.
-    no_incumbent = f"s3://{settings.artifacts_bucket}/pipelines/sentinels/{name}/no-incumbent"
+    no_incumbent = f"s3://{settings.artifacts_bucket}/{SENTINELS_PREFIX}{name}/no-incumbent"
     incumbent = resolve_model(p, "ResolveIncumbent", model_package="latest", no_incumbent_uri=no_incumbent)
     prepared = preprocess(p, input_data, mode="split", outputs=["train", "validation", "test"], cache=True)
     trained = p.training(
