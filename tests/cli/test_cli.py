@@ -1,4 +1,4 @@
-"""The operator CLI: local registry, `start` against botocore Stubber, graph, run errors and the demo."""
+"""The operator CLI: local registry, `start` against botocore Stubber, graph, run errors, the demo, the entry point."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from pipeline_defs.local_registry import LocalModelRegistry
-from tools import mlops
-from tools.mlops import main
+from mlops import start as start_command
+from mlops.cli import main
+from pipeline_defs.local import LocalModelRegistry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GROUP = "churn-dev-models"
@@ -107,7 +107,7 @@ def sagemaker(monkeypatch):
         monkeypatch.setenv(name, value)
     client = boto3.client("sagemaker", region_name=REGION)
     monkeypatch.setattr(boto3, "client", lambda service, region_name: client)
-    monkeypatch.setattr(mlops.uuid, "uuid4", lambda: TOKEN)
+    monkeypatch.setattr(start_command.uuid, "uuid4", lambda: TOKEN)
     with Stubber(client) as stubber:
         yield stubber
         stubber.assert_no_pending_responses()
@@ -220,7 +220,10 @@ def test_run_rejects_bad_input_with_one_line(assembly_dir, tmp_path, capsys, arg
 def test_run_needs_a_synthesized_assembly(tmp_path, capsys) -> None:
     code, _, err = cli(capsys, "run", "evaluation", "--local", "--assembly", str(tmp_path / "nowhere"))
     assert code == 2
-    assert err.endswith("is not a cloud assembly (no manifest.json): run `cdk synth` first\n")
+    assert err == (
+        f"error: {tmp_path / 'nowhere'} holds no synthesized unit (no manifest.json): run `make synth` "
+        f"(or `cdk synth -c env=dev --output {tmp_path / 'nowhere'}`) first\n"
+    )
 
 
 def test_graph_renders_the_synthesized_definition(assembly_dir, capsys) -> None:
@@ -250,3 +253,51 @@ def test_demo_never_wipes_a_folder_that_is_not_a_local_state_dir(assembly_dir, t
     code, _, err = cli(capsys, "demo", "--assembly", str(assembly_dir), "--state-dir", str(tmp_path))
     assert code == 2 and "is not empty and is not a local state dir" in err
     assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+# The entry point ---------------------------------------------------------------------------------------------------
+def test_importing_the_cli_changes_no_environment_variable() -> None:
+    """`mlops start` on EC2/Cloud9 needs instance-profile credentials: nothing may switch the metadata lookup off."""
+    script = (
+        "import os, json; before = dict(os.environ); import mlops.cli; print(json.dumps(dict(os.environ) == before))"
+    )
+    environment = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "SAGEMAKER_"))}
+    done = subprocess.run([sys.executable, "-c", script], env=environment, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "true"
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, mlops.cli; print(sorted(m for m in sys.modules if m.startswith('sagemaker')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_the_installed_entry_point_works_from_a_subfolder() -> None:
+    entry_point = Path(sys.executable).parent / "mlops"
+    assert entry_point.is_file(), "make deps installs the checkout editable, with the mlops entry point"
+    subfolder = REPO_ROOT / "pipeline_defs" / "steps"
+    done = subprocess.run([str(entry_point), "--help"], cwd=subfolder, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: mlops ")
+    for command in ("run", "registry", "graph", "start", "demo", "dlq"):
+        assert command in done.stdout
+
+
+def test_commands_find_the_checkout_from_a_subfolder(tmp_path, monkeypatch, capsys) -> None:
+    """Defaults (cdk.out, .local) are the checkout's, wherever in it the command runs."""
+    monkeypatch.chdir(REPO_ROOT / "pipeline_defs")
+    arguments = {action.dest: action.default for action in _run_parser_actions()}
+    assert arguments["assembly"] == REPO_ROOT / "cdk.out"
+    assert arguments["state_dir"] == REPO_ROOT / ".local"
+
+
+def _run_parser_actions():
+    from mlops.cli import parser
+
+    subparsers = next(action for action in parser()._actions if action.dest == "command")
+    return subparsers.choices["run"]._actions

@@ -1,8 +1,7 @@
-"""Replay the start-pipeline function's dead letters: invoke the function again with each original event.
+"""`mlops dlq replay --env E`: invoke the dataset trigger's function again with each of its dead letters.
 
-    python tools/dlq_replay.py --queue-url URL --function-name NAME [--max N] [--dry-run] [--region REGION]
-
-Two message shapes reach the queue:
+The queue and the function come from the deployed Orchestration stack's outputs (`TrainingTriggerDeadLetterQueueUrl`,
+`StartPipelineFunctionName`); `--queue-url` / `--function-name` override them. Two message shapes reach the queue:
 - from the EventBridge rule's target DLQ (the event could not be delivered): the body is the event itself;
 - from the function's on-failure destination (the handler raised on every attempt): the body is Lambda's
   invocation record, whose `requestPayload` is the event.
@@ -16,12 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
+
+from config import EnvironmentConfig
+from mlops.aws import client, stack_outputs
+from mlops.common import UsageError
+
+ORCHESTRATION_STACK = "Orchestration"
+QUEUE_URL_OUTPUT = "TrainingTriggerDeadLetterQueueUrl"
+FUNCTION_NAME_OUTPUT = "StartPipelineFunctionName"
 
 _SQS_BATCH = 10
 
@@ -182,22 +188,26 @@ def _make_visible(sqs: Any, queue_url: str, kept: dict[str, str], echo: Callable
             echo(f"could not make a kept message visible again: {failure.get('Message', failure.get('Code'))}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--queue-url", required=True, help="URL of the dead-letter queue")
-    parser.add_argument("--function-name", required=True, help="name or ARN of the start-pipeline function")
-    parser.add_argument("--max", type=int, default=100, dest="max_messages", help="most messages to handle")
-    parser.add_argument("--dry-run", action="store_true", help="report what would be replayed; change nothing")
-    parser.add_argument("--region", default=None, help="AWS region (default: from the environment or profile)")
-    args = parser.parse_args(argv)
+def command_dlq(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if args.max_messages < 1:
-        parser.error("--max must be at least 1")
-
-    sqs = boto3.client("sqs", region_name=args.region)
-    lambda_client = boto3.client("lambda", region_name=args.region)
-    summary = replay(sqs, lambda_client, args.queue_url, args.function_name, args.max_messages, args.dry_run)
+        raise UsageError("--max must be at least 1")
+    queue_url, function_name = args.queue_url, args.function_name
+    if queue_url is None or function_name is None:
+        outputs = stack_outputs(client("cloudformation", config), config, ORCHESTRATION_STACK)
+        queue_url = queue_url or _output(outputs, QUEUE_URL_OUTPUT, config)
+        function_name = function_name or _output(outputs, FUNCTION_NAME_OUTPUT, config)
+    echo: Callable[[str], None] = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    sqs, lambda_client = client("sqs", config), client("lambda", config)
+    summary = replay(sqs, lambda_client, queue_url, function_name, args.max_messages, args.dry_run, echo=echo)
+    if args.json:
+        print(json.dumps({"queue_url": queue_url, "function_name": function_name, **asdict(summary)}, indent=2))
     return 0 if summary.clean else 1
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _output(outputs: dict[str, str], key: str, config: EnvironmentConfig) -> str:
+    if key not in outputs:
+        raise UsageError(
+            f"stack {config.name_prefix}-{ORCHESTRATION_STACK} has no output {key}: deploy the current version "
+            f"(cdk deploy '{config.name_prefix}/*') or pass it explicitly"
+        )
+    return outputs[key]

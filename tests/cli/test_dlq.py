@@ -1,4 +1,4 @@
-"""tools/dlq_replay.py: moto SQS as the dead-letter queue, botocore Stubber on Lambda's Invoke."""
+"""`mlops dlq replay`: moto SQS as the dead-letter queue, moto CloudFormation for stack outputs, Stubber on Invoke."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from mlops import dlq as dlq_replay
+from mlops.cli import main
 from tests.handlers.conftest import MARKER, PREFIX, REGION, marker_event
-from tools import dlq_replay
 
 FUNCTION_NAME = "churn-dev-start-pipeline"
 RAW_EVENT = marker_event(f"{PREFIX}churn-2024-06-01/{MARKER}")
@@ -164,10 +165,61 @@ def test_cli_dry_run(dlq, capsys):
     sqs, queue_url = dlq
     send(sqs, queue_url, json.dumps(RAW_EVENT))
 
-    exit_code = dlq_replay.main(["--queue-url", queue_url, "--function-name", FUNCTION_NAME, "--dry-run"])
+    exit_code = main(["dlq", "replay", "--queue-url", queue_url, "--function-name", FUNCTION_NAME, "--dry-run"])
 
     assert exit_code == 0
     out = capsys.readouterr().out
     assert "would replay" in out
     assert "dry run: received=1" in out
     assert remaining_bodies(sqs, queue_url) == [json.dumps(RAW_EVENT)]
+
+
+def deploy_orchestration_outputs(outputs: dict[str, str], stack_name: str = "churn-dev-Orchestration") -> None:
+    """A stand-in for the deployed Orchestration stack: just its outputs (moto's CloudFormation)."""
+    template = {
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    boto3.client("cloudformation", region_name=REGION).create_stack(
+        StackName=stack_name, TemplateBody=json.dumps(template)
+    )
+
+
+def test_the_queue_and_the_function_come_from_the_stack_outputs(dlq, capsys):
+    sqs, queue_url = dlq
+    send(sqs, queue_url, json.dumps(RAW_EVENT), "not json at all")
+    deploy_orchestration_outputs(
+        {dlq_replay.QUEUE_URL_OUTPUT: queue_url, dlq_replay.FUNCTION_NAME_OUTPUT: FUNCTION_NAME}
+    )
+
+    exit_code = main(["dlq", "replay", "--env", "dev", "--dry-run", "--json"])
+
+    captured = capsys.readouterr()
+    assert exit_code == 1  # the unreadable message stays for a human
+    assert json.loads(captured.out) == {
+        "queue_url": queue_url,
+        "function_name": FUNCTION_NAME,
+        "received": 2,
+        "replayed": 0,
+        "would_replay": 1,
+        "unreadable": 1,
+        "failed": 0,
+        "not_deleted": 0,
+    }
+    assert "would replay" in captured.err
+
+
+def test_a_missing_stack_or_output_is_one_line_saying_what_to_do(dlq, capsys):
+    assert main(["dlq", "replay", "--env", "dev", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: stack churn-dev-Orchestration is not deployed in eu-west-1 (deploy it: cdk deploy 'churn-dev/*')\n"
+    )
+
+    deploy_orchestration_outputs({dlq_replay.FUNCTION_NAME_OUTPUT: FUNCTION_NAME})
+    assert main(["dlq", "replay", "--env", "dev"]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: stack churn-dev-Orchestration has no output {dlq_replay.QUEUE_URL_OUTPUT}: deploy the current"
+    )
+    assert main(["dlq", "replay", "--max", "0", "--queue-url", "q", "--function-name", "f"]) == 2
+    assert capsys.readouterr().err == "error: --max must be at least 1\n"

@@ -1,0 +1,114 @@
+"""mlops: run the pipelines locally, manage the local model registry, render graphs, start runs, replay dead letters.
+
+    mlops run training|evaluation --local [--param K=V ...] [--assembly cdk.out] [--env dev] [--state-dir .local]
+    mlops registry list|approve|reject [--version N] [--description TEXT] [--env dev] [--state-dir .local]
+    mlops graph training|evaluation [--assembly cdk.out] [--env dev]
+    mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...]
+    mlops demo [--assembly cdk.out] [--state-dir .local/demo]
+    mlops dlq replay --env <env> [--dry-run] [--max N] [--queue-url URL --function-name NAME]
+
+`run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
+account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start` and `dlq` call AWS.
+Every command takes `--json` for scripts. Progress goes to stderr, results to stdout.
+Exit codes: 0 done (`demo`: the demonstration went as expected), 1 a pipeline run or an AWS call failed,
+2 bad usage or input (one `error:` line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from config import ConfigError, EnvironmentConfig, load_config
+from mlops.aws import AwsCallFailed
+from mlops.common import PIPELINES, UsageError, default_assembly, default_state_dir
+from mlops.demo import command_demo
+from mlops.dlq import command_dlq
+from mlops.graph import command_graph
+from mlops.registry import command_registry
+from mlops.run import command_run
+from mlops.start import command_start
+from pipeline_defs.local import LocalRunError
+
+Command = Callable[[argparse.Namespace, EnvironmentConfig], int]
+COMMANDS: dict[str, Command] = {
+    "run": command_run,
+    "registry": command_registry,
+    "graph": command_graph,
+    "start": command_start,
+    "demo": command_demo,
+    "dlq": command_dlq,
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="mlops", description=(__doc__ or "").splitlines()[0])
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--env", default="dev", help="environment of the unit (default: dev)")
+        sub.add_argument("--sandbox", help="a developer sandbox of dev")
+        sub.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+        return sub
+
+    def state_dir_option(sub: argparse.ArgumentParser, folder: str | None = None) -> None:
+        default = default_state_dir() / folder if folder else default_state_dir()
+        sub.add_argument("--state-dir", type=Path, default=default, help=f"local buckets, registry, cache ({default})")
+
+    def assembly_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--assembly", type=Path, default=default_assembly(), help="cdk synth output (cdk.out)")
+
+    run = command("run", "run a pipeline's synthesized definition on this machine")
+    run.add_argument("pipeline", choices=PIPELINES)
+    run.add_argument("--local", action="store_true", help="required: run locally (mlops start runs in AWS)")
+    run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter")
+    assembly_option(run)
+    state_dir_option(run)
+
+    registry = command("registry", "list, approve or reject model versions in the local registry")
+    registry.add_argument("action", choices=("list", "approve", "reject"))
+    registry.add_argument("--version", type=int, help="default: the newest version pending approval")
+    registry.add_argument("--description", help="ApprovalDescription to record")
+    registry.add_argument("--group", help="model package group (default: the unit's)")
+    state_dir_option(registry)
+
+    graph = command("graph", "print a pipeline's DAG as mermaid")
+    graph.add_argument("pipeline", choices=PIPELINES)
+    assembly_option(graph)
+
+    start = command("start", "start the deployed pipeline in AWS (StartPipelineExecution)")
+    start.add_argument("pipeline", choices=PIPELINES)
+    start.add_argument("--experiment", required=True, help="ExperimentId: tags every job and names the output path")
+    start.add_argument("--input-data-uri", help="InputDataUri (required for training)")
+
+    demo = command("demo", "train on the bundled sample, approve, re-train (cached), evaluate on drifted data")
+    assembly_option(demo)
+    state_dir_option(demo, "demo")
+
+    dlq = command("dlq", "re-send the dataset trigger's dead letters to its function (AWS)")
+    dlq.add_argument("action", choices=("replay",))
+    dlq.add_argument("--queue-url", help="the dead-letter queue (default: the Orchestration stack's output)")
+    dlq.add_argument("--function-name", help="the start-pipeline function (default: the stack's output)")
+    dlq.add_argument("--max", type=int, default=100, dest="max_messages", help="most messages to handle (100)")
+    dlq.add_argument("--dry-run", action="store_true", help="report what would be replayed; change nothing")
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = load_config(args.env, args.sandbox)
+        return COMMANDS[args.command](args, config)
+    except (UsageError, LocalRunError, ConfigError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except AwsCallFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""What several commands share: the one error type for bad input, where things are, how paths are shown."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from config import EnvironmentConfig
+
+PIPELINES = ("training", "evaluation")
+_PACKAGE_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+class UsageError(Exception):
+    """Bad input to the CLI: printed as one `error:` line, exit code 2."""
+
+
+def project_root() -> Path:
+    """The checkout the command runs in: the nearest folder at or above the working directory with a cdk.json.
+
+    Outside any checkout it is the one this package is installed from (`make deps` installs it editable).
+    """
+    here = Path.cwd().resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / "cdk.json").is_file()), _PACKAGE_CHECKOUT)
+
+
+def default_assembly() -> Path:
+    return project_root() / "cdk.out"
+
+
+def default_state_dir() -> Path:
+    return project_root() / ".local"
+
+
+def sample_data_dir() -> Path:
+    return project_root() / "pipeline_defs" / "sample_data"
+
+
+def shown(path: str | Path) -> str:
+    """A path relative to the working directory when it is below it: shorter to read."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def stderr_progress(line: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {line}", file=sys.stderr, flush=True)
+
+
+def pipeline_name(config: EnvironmentConfig, pipeline: str) -> str:
+    return config.training_pipeline_name if pipeline == "training" else config.evaluation_pipeline_name
+
+
+def unit_context(config: EnvironmentConfig) -> str:
+    """The `-c` options that select this unit in `cdk` commands."""
+    return f"-c env={config.env_name}" + (f" -c sandbox={config.sandbox}" if config.sandbox else "")
+
+
+def parse_parameters(items: Sequence[str]) -> dict[str, str]:
+    """`["K=V", ...]` -> {K: V}; values stay text and are typed by the pipeline's parameter declarations."""
+    parameters = {}
+    for item in items:
+        name, separator, value = item.partition("=")
+        if not separator or not name.strip():
+            raise UsageError(f"--param {item!r}: expected NAME=VALUE, e.g. --param ExperimentId=exp-1")
+        parameters[name.strip()] = value
+    return parameters

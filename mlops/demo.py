@@ -1,0 +1,142 @@
+"""`mlops demo`: train on the bundled sample, approve, re-train (cached), then evaluate on a drifted sample."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from config import EnvironmentConfig
+from mlops.common import UsageError, sample_data_dir, shown
+from mlops.local import read_json, result_json, run_summary, runner_for
+from pipeline_defs.contract import ApprovalStatus, DeployTimeValue, Parameter
+from pipeline_defs.local import STATE_MARKER, LocalS3, RunResult, local_values
+
+DEMO_DATASET = "sample-v1"
+DEMO_EXPERIMENT = "demo"
+
+
+def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
+    state_dir: Path = args.state_dir
+    fresh_state_dir(state_dir)
+    out = sys.stderr if args.json else sys.stdout
+    say: Callable[[str], None] = lambda line: print(line, file=out, flush=True)  # noqa: E731
+    training = runner_for(args.assembly, config, "training", state_dir)
+    evaluation = runner_for(args.assembly, config, "evaluation", state_dir)
+    s3, registry = training.s3, training.registry
+    landing = local_values(config.region)[DeployTimeValue.LANDING_BUCKET]
+    dataset_uri = f"s3://{landing}/{config.dataset_prefix}{DEMO_DATASET}/"
+    evaluation_uri = f"s3://{landing}/{config.evaluation_data_prefix}"
+    copy_sample(sample_data_dir() / "churn", s3.path(dataset_uri), marker=config.marker_name)
+    copy_sample(sample_data_dir() / "churn-drifted", s3.path(evaluation_uri))
+    parameters = {
+        Parameter.INPUT_DATA_URI.value: dataset_uri,
+        Parameter.EXPERIMENT_ID.value: DEMO_EXPERIMENT,
+        # So that approving is a real step of the story.
+        Parameter.MODEL_APPROVAL_STATUS.value: ApprovalStatus.PENDING.value,
+    }
+    say(f"Demo in {shown(state_dir)}: the sample dataset is {dataset_uri} ({shown(s3.path(dataset_uri))})")
+
+    say(f"\n1. Train {training.pipeline_name} on the bundled sample")
+    first = training.run(parameters)
+    say(run_summary(first, s3))
+    registered = _registered_version(first)
+
+    say("\n2. Approve the registered model")
+    if registered is not None:
+        group = config.model_package_group_name
+        registry.set_approval(group, registered, ApprovalStatus.APPROVED, "approved by mlops demo")
+        say(f"{config.model_package_group_name} version {registered}: Approved")
+    else:
+        say("nothing was registered, so there is nothing to approve")
+
+    say("\n3. Train again with unchanged inputs")
+    second = training.run(parameters)
+    say(run_summary(second, s3))
+    hits = [step.name for step in second.steps if step.cache_hit]
+    reran = [step.name for step in second.steps if step.cacheable and not step.cache_hit]
+    say(f"cache hits: {', '.join(hits) or 'none'}; re-ran: {', '.join(reran) or 'none'}")
+    incumbents = [_incumbent(run, s3) for run in (first, second)]
+    if "Evaluate" in reran and incumbents[0] != incumbents[1]:
+        say(
+            "Evaluate re-ran because one of its inputs changed, as it must: the incumbent model went from "
+            f"{incumbents[0]} (no approved model yet) to {incumbents[1]} (version {registered}, just approved)."
+        )
+
+    say(f"\n4. Evaluate the approved model on drifted data ({evaluation_uri})")
+    third = evaluation.run({Parameter.EXPERIMENT_ID.value: DEMO_EXPERIMENT})
+    say(run_summary(third, s3))
+    failed_by_gate = third.status == "Failed" and bool(third.steps) and third.steps[-1].type == "Fail"
+    if failed_by_gate:
+        say(f"As expected, the eval-only pipeline failed loudly on the drifted sample: {third.failure_reason}")
+        for violation in _drift_violations(third, s3):
+            say(f"  {violation['feature_name']}: {violation['constraint_check_type']}: {violation['description']}")
+
+    expected = (
+        first.succeeded
+        and registered == 1
+        and second.succeeded
+        and {"Preprocess", "Train", "Baseline"} <= set(hits)
+        and failed_by_gate
+    )
+    say(
+        "\nDemo finished as expected."
+        if expected
+        else "\nDemo did NOT go as expected: see the runs above (logs under each execution's steps/ folder)."
+    )
+    if args.json:
+        runs = {"training-1": first, "training-2": second, "evaluation": third}
+        document = {name: result_json(result, s3) for name, result in runs.items()}
+        print(json.dumps({"expected": expected, "approved_version": registered, "runs": document}, indent=2))
+    return 0 if expected else 1
+
+
+def fresh_state_dir(state_dir: Path) -> None:
+    """Empty `state_dir` for the demo; refuses to delete a non-empty folder that is not a local state dir."""
+    if state_dir.exists() and any(state_dir.iterdir()):
+        if not (state_dir / STATE_MARKER).exists():
+            raise UsageError(f"{shown(state_dir)} is not empty and is not a local state dir: pick another --state-dir")
+        shutil.rmtree(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / STATE_MARKER).touch()
+
+
+def copy_sample(source: Path, destination: Path, marker: str | None = None) -> None:
+    """A bundled sample into a local bucket prefix; `marker` is written last, as producers do."""
+    shutil.rmtree(destination, ignore_errors=True)
+    shutil.copytree(source, destination)
+    if marker:
+        (destination / marker).touch()
+
+
+def _registered_version(result: RunResult) -> int | None:
+    for step in result.steps:
+        if step.type == "RegisterModel" and step.status == "Succeeded":
+            return int(Path(step.outputs["model package"]).stem)
+    return None
+
+
+def _step_report(result: RunResult, s3: LocalS3, step: str, output: str, file_name: str) -> Any:
+    """A JSON report that `step` of the run wrote into its output `output`, or None."""
+    try:
+        uri = result.step(step).outputs[output]
+    except KeyError:
+        return None
+    return read_json(s3, f"{uri.rstrip('/')}/{file_name}")
+
+
+def _incumbent(result: RunResult, s3: LocalS3) -> str | None:
+    """The incumbent model URI that the run's ResolveIncumbent step reported."""
+    report = _step_report(result, s3, "ResolveIncumbent", "resolved", "resolved.json")
+    return report.get("model_data_url") if isinstance(report, dict) else None
+
+
+def _drift_violations(result: RunResult, s3: LocalS3) -> list[dict[str, Any]]:
+    """The CheckDrift step's constraint violations (Model Monitor format), if it ran."""
+    report = _step_report(result, s3, "CheckDrift", "drift", "constraint_violations.json")
+    violations = report.get("violations", []) if isinstance(report, dict) else []
+    return violations if isinstance(violations, list) else []

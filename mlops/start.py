@@ -1,0 +1,60 @@
+"""`mlops start training|evaluation --env E --experiment ID`: start a deployed pipeline in AWS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import uuid
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from config import EnvironmentConfig
+from mlops.aws import AwsCallFailed, client
+from mlops.common import UsageError, pipeline_name
+from pipeline_defs.contract import Parameter
+
+EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_DISPLAY_NAME_LIMIT = 82
+
+
+def start_request(
+    config: EnvironmentConfig, pipeline: str, experiment_id: str, input_data_uri: str | None, token: str
+) -> dict[str, Any]:
+    """The StartPipelineExecution request for a deployed pipeline (the token makes a retried call idempotent)."""
+    if not EXPERIMENT_ID.fullmatch(experiment_id):
+        raise UsageError(
+            f"experiment id {experiment_id!r}: use 1-128 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if input_data_uri is not None and not input_data_uri.startswith("s3://"):
+        raise UsageError(f"--input-data-uri {input_data_uri!r} is not an s3:// URI")
+    if pipeline == "training" and input_data_uri is None:
+        raise UsageError("the training pipeline needs --input-data-uri s3://<landing bucket>/datasets/<dataset-id>/")
+    parameters = [{"Name": Parameter.EXPERIMENT_ID.value, "Value": experiment_id}]
+    if input_data_uri is not None:
+        parameters.append({"Name": Parameter.INPUT_DATA_URI.value, "Value": input_data_uri})
+    display_name = re.sub(r"[^A-Za-z0-9-]", "-", f"{experiment_id}-{token[:8]}")
+    return {
+        "PipelineName": pipeline_name(config, pipeline),
+        "PipelineExecutionDisplayName": display_name[:_DISPLAY_NAME_LIMIT],
+        "PipelineExecutionDescription": f"Started with mlops start, experiment {experiment_id}",
+        "PipelineParameters": parameters,
+        "ClientRequestToken": token,
+    }
+
+
+def command_start(args: argparse.Namespace, config: EnvironmentConfig) -> int:
+    request = start_request(config, args.pipeline, args.experiment, args.input_data_uri, str(uuid.uuid4()))
+    try:
+        response = client("sagemaker", config).start_pipeline_execution(**request)
+    except (BotoCoreError, ClientError) as error:
+        raise AwsCallFailed(f"starting {request['PipelineName']} failed: {error}") from None
+    arn = response["PipelineExecutionArn"]
+    if args.json:
+        print(json.dumps({"PipelineExecutionArn": arn, "request": request}, indent=2))
+    else:
+        print(f"started {request['PipelineName']} ({request['PipelineExecutionDisplayName']}): {arn}")
+        print(f"  follow it: aws sagemaker describe-pipeline-execution --pipeline-execution-arn {arn}")
+    return 0
