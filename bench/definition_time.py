@@ -6,11 +6,7 @@ Prints import time, first and repeated build times, and the target check (build 
 from __future__ import annotations
 
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 started = time.perf_counter()
 from config import load_config  # noqa: E402

@@ -7,6 +7,7 @@ SageMaker client (what a first valid event costs). No AWS call is made.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -17,13 +18,12 @@ PROBE = """
 import json, os, resource, sys, time
 os.environ.update(PIPELINE_NAME="churn-dev-training", LANDING_BUCKET="landing", DATASET_PREFIX="datasets/",
                   MARKER_NAME="_SUCCESS", AWS_DEFAULT_REGION="eu-west-1")
-sys.path.insert(0, sys.argv[1])
 started = time.perf_counter()
 import handler
 imported = time.perf_counter() - started
 rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 client = None
-if sys.argv[2] == "client":
+if sys.argv[1] == "client":
     started = time.perf_counter()
     client = handler.sagemaker_client()
     imported += time.perf_counter() - started
@@ -35,7 +35,12 @@ def measure(mode: str, runs: int) -> tuple[float, float]:
     results = [
         json.loads(
             subprocess.run(
-                [sys.executable, "-c", PROBE, str(HANDLER_DIR), mode], capture_output=True, text=True, check=True
+                [sys.executable, "-c", PROBE, mode],
+                # The Lambda runtime puts the function's folder on the path the same way (LAMBDA_TASK_ROOT).
+                env={**os.environ, "PYTHONPATH": str(HANDLER_DIR)},
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout
         )
         for _ in range(runs)

@@ -22,10 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from config import load_config
-from pipeline_defs.local_runner import LocalRunner, load_assembly
+from pipeline_defs.local import LocalRunner, load_assembly
 from tools.review import REPO_ROOT, synth
 
 STEPS = REPO_ROOT / "pipeline_defs" / "steps"

@@ -13,8 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from tools.review import REPO_ROOT, cdk
 
 ONE_BUCKET_APP = """
