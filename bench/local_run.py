@@ -38,25 +38,38 @@ def by_hand(work: Path, group: str, hyperparameters: dict[str, str]) -> float:
     environment = {**os.environ, "REGISTRY_BACKEND": "local", "LOCAL_REGISTRY_DIR": str(work / "registry")}
     training_arguments = [item for key, value in hyperparameters.items() for item in (f"--{key}", str(value))]
     resolved, prepared, model = work / "resolved", work / "prepared", work / "model"
-    commands = [
+    commands: list[list[str | Path]] = [
         ["resolve_model.py", "--group-name", group, "--sentinel-dir", work / "none", "--output-dir", resolved],
         ["preprocess.py", "--mode", "split", "--input-dir", work / "data", "--output-dir", prepared],
         [
             "train.py",
-            *("--train", prepared / "train", "--validation", prepared / "validation", "--model-dir", model),
-            *("--output-data-dir", work / "train-output", *training_arguments),
+            "--train",
+            prepared / "train",
+            "--validation",
+            prepared / "validation",
+            "--model-dir",
+            model,
+            "--output-data-dir",
+            work / "train-output",
+            *training_arguments,
         ],
         ["data_quality.py", "baseline", "--data-dir", prepared / "test", "--output-dir", work / "baseline"],
         [
             "evaluate.py",
-            *("--model-dir", model, "--incumbent-dir", work / "none", "--test-dir", prepared / "test"),
-            *("--output-dir", work / "evaluation"),
+            "--model-dir",
+            model,
+            "--incumbent-dir",
+            work / "none",
+            "--test-dir",
+            prepared / "test",
+            "--output-dir",
+            work / "evaluation",
         ],
     ]
     started = time.perf_counter()
     for script, *arguments in commands:
         subprocess.run(
-            [sys.executable, str(STEPS / script), *map(str, arguments)],
+            [sys.executable, str(STEPS / str(script)), *map(str, arguments)],
             env=environment,
             check=True,
             stdout=subprocess.DEVNULL,
@@ -85,7 +98,10 @@ def main() -> None:
             if not key.startswith("sagemaker_")
         }
         parameters = {"InputDataUri": DATASET, "ModelApprovalStatus": "PendingManualApproval"}
-        hand, cold, cached, own = [], [], [], []
+        hand: list[float] = []
+        cold: list[float] = []
+        cached: list[float] = []
+        own: list[float] = []
         for round_number in range(args.rounds):
             root = Path(tmp) / f"round-{round_number}"
             state = root / "state"

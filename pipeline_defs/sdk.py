@@ -213,7 +213,7 @@ def offline_build() -> Iterator[None]:
 _BOTO_SESSIONS: dict[str, boto3.Session] = {}
 
 
-class OfflinePipelineSession(PipelineSession):  # type: ignore[misc]  # the SDK is untyped
+class OfflinePipelineSession(PipelineSession):
     """A PipelineSession that refuses to look up or create the SDK's default bucket."""
 
     def default_bucket(self) -> str:
