@@ -1,20 +1,27 @@
-"""One synthesized dev assembly per session (in-process, like tests/infra), and helpers that change a copy of it."""
+"""The local engine's fixtures.
+
+One synthesized dev assembly per session (in-process, like tests/infra) and helpers that change a copy of it; and,
+for the hand-written definitions of `builders.py`, a state dir holding their tiny step scripts, a clock the tests
+move, and `run` (one execution of a definition).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
+import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from config import EnvironmentConfig, load_config
-from pipeline_defs.local_runner import Assembly, LocalS3, load_assembly
-from tests.infra.conftest import build_app
+from pipeline_defs.local import Assembly, LocalRunner, LocalS3, RunResult, load_assembly
+from tests.helpers import REPO_ROOT, STEPS_DIR, build_app
+from tests.local.builders import FIT_SCRIPT, REPORT_SCRIPT, Clock
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = REPO_ROOT / "pipeline_defs" / "sample_data"
-STEPS = REPO_ROOT / "pipeline_defs" / "steps"
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +59,7 @@ def with_changed_script(assembly_dir: Path, script: str, destination: Path) -> P
     SHA-256, but the runner only needs the new key).
     """
     shutil.copytree(assembly_dir, destination)
-    original = (STEPS / script).read_bytes()
+    original = (STEPS_DIR / script).read_bytes()
     staged = next(path for path in destination.glob("asset.*.py") if path.read_bytes() == original)
     old_hash = staged.name.split(".")[1]
     changed = original + b"\n# A harmless change: a new asset, so every step running this script re-runs.\n"
@@ -61,3 +68,36 @@ def with_changed_script(assembly_dir: Path, script: str, destination: Path) -> P
     for path in [*destination.rglob("*.template.json"), *destination.rglob("*.assets.json")]:
         path.write_text(path.read_text().replace(old_hash, new_hash))
     return destination
+
+
+# Hand-written definitions ---------------------------------------------------------------------------------------------
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    code = tmp_path / "state" / "s3" / "local-artifacts" / "code"
+    code.mkdir(parents=True)
+    (code / "report.py").write_text(REPORT_SCRIPT)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        data = FIT_SCRIPT.encode()
+        info = tarfile.TarInfo("fit.py")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    (code / "fit.tar.gz").write_bytes(buffer.getvalue())
+    data = tmp_path / "state" / "s3" / "local-landing" / "data" / "v1"
+    data.mkdir(parents=True)
+    (data / "part-0.csv").write_text("a\n1\n")
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def run(state_dir: Path, clock: Clock) -> Callable[..., RunResult]:
+    def run_definition(definition: dict, parameters: dict | None = None, name: str = "demo-pipeline") -> RunResult:
+        runner = LocalRunner(definition, pipeline_name=name, state_dir=state_dir, region="eu-west-1", clock=clock)
+        return runner.run(parameters or {})
+
+    return run_definition

@@ -1,4 +1,4 @@
-"""The local runner on small hand-written definitions: expressions, step types, caching, and each malformed input.
+"""The local runner on small hand-written definitions (`builders.py`): step types, handlers, job names, failures.
 
 The step code is a tiny script kept in the local artifacts bucket (any s3:// code URI resolves through the local
 buckets, not only CDK assets), so each run takes a fraction of a second.
@@ -7,172 +7,27 @@ buckets, not only CDK assets), so each run takes a fraction of a second.
 from __future__ import annotations
 
 import copy
-import io
 import json
 import tarfile
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from pipeline_defs.expressions import DefinitionError, ExpressionError, condition_holds, evaluate, resolve_parameters
-from pipeline_defs.local_runner import LocalRunner, RunResult, local_values, parse_duration
-
-CODE_URI = "s3://local-artifacts/code/report.py"
-TRAINING_CODE_URI = "s3://local-artifacts/code/fit.tar.gz"
-REPORT_SCRIPT = """
-import json, os, sys
-from pathlib import Path
-args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
-if args.get("--fail") == "true":
-    print("some progress", flush=True)
-    print("error: asked to fail", file=sys.stderr)
-    sys.exit(3)
-inputs = sorted(str(p.relative_to(args["--input-dir"])) for p in Path(args["--input-dir"]).rglob("*") if p.is_file()) \
-    if "--input-dir" in args else []
-out = Path(args["--output-dir"])
-report = {"score": float(args.get("--score", "0.5")), "inputs": inputs, "mode": os.environ.get("MODE"),
-          "registry": [os.environ.get("REGISTRY_BACKEND"), os.environ.get("LOCAL_REGISTRY_DIR")]}
-if args.get("--write-report", "true") == "true":
-    (out / "report.json").write_text(json.dumps(report))
-(out / "data.csv").write_text("a,b\\n1,2\\n")
-"""
-FIT_SCRIPT = """
-import json, os, sys
-model_dir = os.environ["SM_MODEL_DIR"]
-record = {"args": sys.argv[1:], "channels": json.loads(os.environ["SM_CHANNELS"]),
-          "train": sorted(os.listdir(os.environ["SM_CHANNEL_TRAIN"])), "hp": os.environ["SM_HP_ALPHA"]}
-open(os.path.join(model_dir, "model.json"), "w").write(json.dumps(record))
-print("loss=0.50")
-print("loss=0.25")
-"""
-EXPIRE = "PT1H"
-
-
-def output_uri(step: str, output: str) -> dict:
-    values = ["s3://local-artifacts/runs", {"Get": "Execution.PipelineExecutionId"}, step, output]
-    return {"Std:Join": {"On": "/", "Values": values}}
-
-
-def processing(
-    name: str,
-    *arguments,
-    inputs: dict | None = None,
-    outputs=("out",),
-    report: bool = True,
-    cache: bool = True,
-    environment: dict | None = None,
-    instance_type: str = "ml.m5.large",
-    **extra,
-) -> dict:
-    step_inputs = [
-        {"InputName": input_name, "S3Input": {"S3Uri": uri, "LocalPath": f"/opt/ml/processing/input/{input_name}"}}
-        for input_name, uri in {**(inputs or {}), "code": CODE_URI}.items()
-    ]
-    step = {
-        "Name": name,
-        "Type": "Processing",
-        "Arguments": {
-            "ProcessingResources": {"ClusterConfig": {"InstanceType": instance_type, "InstanceCount": 1}},
-            "AppSpecification": {
-                "ImageUri": "sklearn",
-                "ContainerEntrypoint": ["python3", "/opt/ml/processing/input/code/report.py"],
-                "ContainerArguments": ["--output-dir", f"/opt/ml/processing/output/{outputs[0]}", *arguments],
-            },
-            "ProcessingInputs": step_inputs,
-            "ProcessingOutputConfig": {
-                "Outputs": [
-                    {
-                        "OutputName": output,
-                        "S3Output": {
-                            "S3Uri": output_uri(name, output),
-                            "LocalPath": f"/opt/ml/processing/output/{output}",
-                        },
-                    }
-                    for output in outputs
-                ]
-            },
-            "Environment": environment or {},
-            "Tags": [{"Key": "experiment-id", "Value": {"Get": "Parameters.ExperimentId"}}],
-        },
-        **extra,
-    }
-    if report:
-        step["PropertyFiles"] = [{"PropertyFileName": "Report", "OutputName": outputs[0], "FilePath": "report.json"}]
-    if cache:
-        step["CacheConfig"] = {"Enabled": True, "ExpireAfter": EXPIRE}
-    return step
-
-
-def score_of(step: str, path: str = "score") -> dict:
-    return {"Std:JsonGet": {"PropertyFile": {"Get": f"Steps.{step}.PropertyFiles.Report"}, "Path": path}}
-
-
-def pipeline(*steps: dict, parameters: list | None = None) -> dict:
-    declared = [{"Name": "ExperimentId", "Type": "String", "DefaultValue": "exp"}]
-    return {"Version": "2020-12-01", "Parameters": declared + (parameters or []), "Steps": list(steps)}
-
-
-def gate(left: dict, threshold, if_steps: list, else_steps: list) -> dict:
-    conditions = [{"Type": "GreaterThanOrEqualTo", "LeftValue": left, "RightValue": threshold}]
-    return {
-        "Name": "Gate",
-        "Type": "Condition",
-        "Arguments": {"Conditions": conditions, "IfSteps": if_steps, "ElseSteps": else_steps},
-    }
-
-
-def fail(message_values: list) -> dict:
-    return {
-        "Name": "Stop",
-        "Type": "Fail",
-        "Arguments": {"ErrorMessage": {"Std:Join": {"On": " ", "Values": message_values}}},
-    }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 1, 1, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def state_dir(tmp_path: Path) -> Path:
-    code = tmp_path / "state" / "s3" / "local-artifacts" / "code"
-    code.mkdir(parents=True)
-    (code / "report.py").write_text(REPORT_SCRIPT)
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        data = FIT_SCRIPT.encode()
-        info = tarfile.TarInfo("fit.py")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    (code / "fit.tar.gz").write_bytes(buffer.getvalue())
-    data = tmp_path / "state" / "s3" / "local-landing" / "data" / "v1"
-    data.mkdir(parents=True)
-    (data / "part-0.csv").write_text("a\n1\n")
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def run(state_dir: Path, clock: Clock):
-    def run_definition(definition: dict, parameters: dict | None = None, name: str = "demo-pipeline") -> RunResult:
-        runner = LocalRunner(definition, pipeline_name=name, state_dir=state_dir, region="eu-west-1", clock=clock)
-        return runner.run(parameters or {})
-
-    return run_definition
-
-
-def read_report(state_dir: Path, result: RunResult, step: str) -> dict:
-    uri = result.step(step).outputs["out"]
-    return json.loads((state_dir / "s3" / uri[len("s3://") :] / "report.json").read_text())
+from pipeline_defs.contract import PIPELINE_JOB_PREFIX
+from pipeline_defs.local import DefinitionError, LocalRunner
+from pipeline_defs.local.jobs import job_name
+from pipeline_defs.local.runner import HANDLERS
+from tests.local.builders import (
+    EXPIRE,
+    TRAINING_CODE_URI,
+    fail,
+    gate,
+    output_uri,
+    pipeline,
+    processing,
+    read_report,
+    score_of,
+)
 
 
 # Step types and expressions --------------------------------------------------------------------------------------
@@ -220,72 +75,6 @@ def test_conditions_pick_a_branch_and_fail_steps_end_the_run_with_their_message(
     assert high.status == "Succeeded"
     assert [step.name for step in high.steps] == ["Score", "Gate", "Publish"]
     assert high.step("Gate").message == "true: runs IfSteps (Publish)"
-
-
-@pytest.mark.parametrize(
-    ("condition", "expected"),
-    [
-        ({"Type": "Equals", "LeftValue": 1, "RightValue": 1.0}, True),
-        ({"Type": "Equals", "LeftValue": False, "RightValue": 0}, False),
-        ({"Type": "GreaterThan", "LeftValue": 2, "RightValue": 2}, False),
-        ({"Type": "GreaterThanOrEqualTo", "LeftValue": 2, "RightValue": 2}, True),
-        ({"Type": "LessThan", "LeftValue": "a", "RightValue": "b"}, True),
-        ({"Type": "LessThanOrEqualTo", "LeftValue": 3, "RightValue": 2.5}, False),
-        ({"Type": "In", "QueryValue": {"Get": "Parameters.Stage"}, "Values": ["dev", "prod"]}, True),
-        ({"Type": "Not", "Condition": {"Type": "Equals", "LeftValue": 1, "RightValue": 2}}, True),
-        (
-            {
-                "Type": "Or",
-                "Conditions": [
-                    {"Type": "Equals", "LeftValue": 1, "RightValue": 2},
-                    {"Type": "In", "QueryValue": 1, "Values": [1]},
-                ],
-            },
-            True,
-        ),
-    ],
-)
-def test_condition_types(condition: dict, expected: bool) -> None:
-    class Parameters:
-        def get(self, reference: str):
-            return {"Parameters.Stage": "dev"}[reference]
-
-    assert condition_holds(condition, Parameters()) is expected
-
-
-def test_join_writes_text_as_it_is_and_other_values_as_json() -> None:
-    class Values:
-        def get(self, reference: str):
-            return {"Parameters.Flag": True, "Parameters.Rate": 0.5, "Parameters.Count": 3}[reference]
-
-    joined = evaluate(
-        {
-            "Std:Join": {
-                "On": "-",
-                "Values": ["x", {"Get": "Parameters.Flag"}, {"Get": "Parameters.Rate"}, {"Get": "Parameters.Count"}],
-            }
-        },
-        Values(),
-    )
-    assert joined == "x-true-0.5-3"
-
-
-def test_comparing_values_of_different_kinds_is_an_error() -> None:
-    with pytest.raises(ExpressionError) as error:
-        condition_holds({"Type": "GreaterThan", "LeftValue": "high", "RightValue": 0.5}, None)
-    assert str(error.value) == "condition GreaterThan cannot compare 'high' with 0.5"
-
-
-def test_parameters_are_typed_from_text_and_defaults() -> None:
-    declared = [
-        {"Name": "Name", "Type": "String", "DefaultValue": "a"},
-        {"Name": "Count", "Type": "Integer", "DefaultValue": 1},
-        {"Name": "Rate", "Type": "Float", "DefaultValue": 1},
-        {"Name": "Flag", "Type": "Boolean", "DefaultValue": False},
-    ]
-    assert resolve_parameters(declared, {}) == {"Name": "a", "Count": 1, "Rate": 1.0, "Flag": False}
-    overrides = {"Name": "b", "Count": "7", "Rate": "0.25", "Flag": "TRUE"}
-    assert resolve_parameters(declared, overrides) == {"Name": "b", "Count": 7, "Rate": 0.25, "Flag": True}
 
 
 def test_training_steps_run_script_mode_and_expose_their_model(run, state_dir) -> None:
@@ -341,68 +130,6 @@ def test_a_failing_script_fails_its_step_with_its_error_line_and_stops_the_run(r
     assert result.failure_reason.startswith("step Broken: exited with code 3: error: asked to fail (log: ")
     log = Path(result.step("Broken").work_dir) / "log.txt"
     assert log.read_text() == "some progress\nerror: asked to fail\n"
-
-
-# Caching ---------------------------------------------------------------------------------------------------------
-def test_cache_ignores_tags_instance_types_and_output_paths_but_not_environment(run) -> None:
-    base = processing("Step", "--score", "0.7")
-    first = run(pipeline(base))
-    cosmetic = copy.deepcopy(base)
-    cosmetic["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceType"] = "ml.m5.4xlarge"
-    cosmetic["Arguments"]["Tags"].append({"Key": "owner", "Value": "someone"})
-    cosmetic["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] = (
-        "s3://local-artifacts/elsewhere"
-    )
-    second = run(pipeline(cosmetic), {"ExperimentId": "another"})  # ExperimentId only reaches tags and paths here
-    changed = copy.deepcopy(base)
-    changed["Arguments"]["Environment"] = {"MODE": "new"}
-    third = run(pipeline(changed))
-
-    assert second.step("Step").cache_hit and second.step("Step").cache_source == first.execution_id
-    assert second.step("Step").outputs == first.step("Step").outputs  # the earlier run's outputs are reused
-    assert not third.step("Step").cache_hit
-
-
-def test_cache_hits_feed_later_steps_the_earlier_outputs_and_property_files(run) -> None:
-    definition = pipeline(
-        processing("Score", "--score", "0.9"), gate(score_of("Score"), 0.5, [processing("Publish", cache=False)], [])
-    )
-    first = run(definition)
-    second = run(definition)
-
-    assert second.step("Score").cache_hit
-    assert second.step("Gate").message == "true: runs IfSteps (Publish)"
-    assert not second.step("Publish").cache_hit and first.step("Publish").cacheable is False
-
-
-def test_cache_entries_expire_after_the_configured_duration(run, clock) -> None:
-    definition = pipeline(processing("Step"))
-    first = run(definition)
-    clock.now += timedelta(minutes=59)
-    assert run(definition).step("Step").cache_source == first.execution_id
-    clock.now += timedelta(minutes=2)
-    assert not run(definition).step("Step").cache_hit
-
-
-def test_failed_steps_are_never_cache_hits(run) -> None:
-    definition = pipeline(processing("Broken", "--fail", "true"))
-    run(definition)
-    assert not run(definition).step("Broken").cache_hit
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("P30D", timedelta(days=30)),
-        ("PT12H", timedelta(hours=12)),
-        ("30d", timedelta(days=30)),
-        ("T16m", timedelta(minutes=16)),
-        ("30dT5h", timedelta(days=30, hours=5)),
-        ("P1Y2M1W", timedelta(days=365 + 60 + 7)),
-    ],
-)
-def test_expire_after_durations(text: str, expected: timedelta) -> None:
-    assert parse_duration(text) == expected
 
 
 # Malformed definitions: one clear message each, before any step runs ---------------------------------------------
@@ -471,53 +198,6 @@ def test_malformed_definitions_fail_with_one_clear_message(state_dir, change, me
     assert not (state_dir / "executions").exists()  # nothing ran
 
 
-@pytest.mark.parametrize(
-    ("declared", "overrides", "message"),
-    [
-        (
-            [{"Name": "Rate", "Type": "Float", "DefaultValue": 0.1}],
-            {"Rate": "abc"},
-            "parameter Rate is Float, but the value 'abc' is not a number",
-        ),
-        (
-            [{"Name": "Count", "Type": "Integer", "DefaultValue": 1}],
-            {"Count": "1.5"},
-            "parameter Count is Integer, but the value '1.5' is not an integer",
-        ),
-        (
-            [{"Name": "Flag", "Type": "Boolean", "DefaultValue": True}],
-            {"Flag": "yes"},
-            "parameter Flag is Boolean, but the value 'yes' is not true or false",
-        ),
-        (
-            [{"Name": "Rate", "Type": "Float", "DefaultValue": 0.1}],
-            {"Rate": True},
-            "parameter Rate is Float, but the value True is not a number",
-        ),
-        (
-            [{"Name": "Rate", "Type": "Float", "DefaultValue": "high"}],
-            {},
-            "parameter Rate is Float, but its DefaultValue 'high' is not a number",
-        ),
-        (
-            [{"Name": "Rate", "Type": "Decimal"}],
-            {},
-            "parameter Rate has type 'Decimal'; expected one of String, Integer, Float, Boolean",
-        ),
-        (
-            [{"Name": "Uri", "Type": "String"}],
-            {},
-            "parameter Uri (String) has no default value: pass one (mlops run --param Uri=...)",
-        ),
-        ([{"Name": "Uri", "Type": "String"}], {"Url": "x"}, "unknown parameter(s) Url; the pipeline declares: Uri"),
-    ],
-)
-def test_parameters_of_the_wrong_type_fail_with_one_clear_message(declared, overrides, message) -> None:
-    with pytest.raises(DefinitionError) as error:
-        resolve_parameters(declared, overrides)
-    assert str(error.value) == message
-
-
 def test_a_bad_json_get_path_fails_the_step_that_reads_it(run) -> None:
     result = run(pipeline(processing("Score"), gate(score_of("Score", "metrics.auc"), 0.5, [], [])))
 
@@ -550,7 +230,41 @@ def test_the_real_training_definition_with_an_unknown_step_type_stops_before_run
     assert str(error.value).startswith("step 'Tune' has type 'Tuning', which the local runner cannot run")
 
 
-def test_local_values_stand_in_for_every_variable_of_the_deployed_definitions() -> None:
-    from pipeline_defs.definitions import PLACEHOLDERS  # loads the SageMaker SDK: only here
+# Handlers and job names ------------------------------------------------------------------------------------------
+def test_each_runnable_step_type_has_an_explicit_handler() -> None:
+    assert list(HANDLERS) == ["Processing", "Training", "Condition", "Fail", "RegisterModel"]
+    assert all(callable(handler) for handler in HANDLERS.values())
 
-    assert set(local_values("eu-west-1")) == set(PLACEHOLDERS)
+
+def test_an_unknown_type_in_a_branch_is_one_message_that_lists_the_handled_types(state_dir) -> None:
+    definition = pipeline(
+        processing("Score"), gate(score_of("Score"), 0.5, [{"Name": "Deploy", "Type": "Lambda", "Arguments": {}}], [])
+    )
+    with pytest.raises(DefinitionError) as error:
+        LocalRunner(definition, pipeline_name="p", state_dir=state_dir, region="eu-west-1")
+    assert str(error.value) == (
+        f"step 'Deploy' has type 'Lambda', which the local runner cannot run (it runs {', '.join(HANDLERS)})"
+    )
+    assert not (state_dir / "executions").exists()
+
+
+def test_a_step_whose_type_lost_its_handler_fails_with_one_message(state_dir) -> None:
+    runner = LocalRunner(pipeline(processing("Score")), pipeline_name="p", state_dir=state_dir, region="eu-west-1")
+    runner.handlers = {}  # planned against the full map; the run finds no handler
+
+    result = runner.run()
+
+    assert result.status == "Failed"
+    assert result.failure_reason == "step Score: no handler for step type 'Processing'"
+
+
+def test_jobs_are_named_with_the_contract_prefix_like_sagemaker_names_them(run, state_dir) -> None:
+    step = processing("Score it!", environment={"MODE": {"Get": "Execution.ProcessingJobName"}})
+    result = run(pipeline(step))
+
+    assert result.status == "Succeeded", result.failure_reason
+    job = read_report(state_dir, result, "Score it!")["mode"]
+    assert job.startswith(PIPELINE_JOB_PREFIX)
+    assert job == f"{PIPELINE_JOB_PREFIX}{result.execution_id}-Score-it"
+    long = job_name("abc", "x" * 80)
+    assert long.startswith(f"{PIPELINE_JOB_PREFIX}abc-xxx") and len(long) == 63  # SageMaker's limit

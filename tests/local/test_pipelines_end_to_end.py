@@ -19,10 +19,9 @@ from pathlib import Path
 import pytest
 
 from config import EnvironmentConfig
-from pipeline_defs.local_registry import LocalModelRegistry
-from pipeline_defs.local_runner import Assembly, LocalRunner, RunResult, load_assembly
+from mlops.cli import main
+from pipeline_defs.local import Assembly, LocalModelRegistry, LocalRunner, RunResult, load_assembly
 from tests.local.conftest import put_sample, with_changed_script
-from tools.mlops import main
 
 CACHEABLE = {"Preprocess", "Train", "Baseline", "Evaluate"}
 DATASET = "s3://local-landing/datasets/sample-v1/"

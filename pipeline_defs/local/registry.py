@@ -14,10 +14,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline_defs.expressions import LocalRunError
-
-APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
-LOCAL_ACCOUNT = "000000000000"
+from pipeline_defs.contract import APPROVAL_STATUSES, ApprovalStatus
+from pipeline_defs.local.assembly import LOCAL_ACCOUNT
+from pipeline_defs.local.errors import LocalRunError
 
 
 class LocalModelRegistry:
@@ -25,12 +24,12 @@ class LocalModelRegistry:
         self.root = Path(root)
         self.region = region
 
-    def register(self, request: Mapping[str, Any], now: datetime | None = None) -> dict:
+    def register(self, request: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
         """A new version from a CreateModelPackage request (pipeline expressions already evaluated)."""
         group = request.get("ModelPackageGroupName")
         if not isinstance(group, str) or not group:
             raise LocalRunError(f"ModelPackageGroupName must be a name, got {group!r}")
-        status = request.get("ModelApprovalStatus", "PendingManualApproval")
+        status = request.get("ModelApprovalStatus", ApprovalStatus.PENDING.value)
         _check_status(status)
         containers = request.get("InferenceSpecification", {}).get("Containers") or [{}]
         if not isinstance(containers[0].get("ModelDataUrl"), str):
@@ -52,7 +51,7 @@ class LocalModelRegistry:
         self._write(package)
         return package
 
-    def versions(self, group: str) -> list[dict]:
+    def versions(self, group: str) -> list[dict[str, Any]]:
         """Every version of `group`, oldest first ([] for a group that has none yet)."""
         packages = []
         for path in sorted((self.root / group).glob("*.json")):
@@ -60,18 +59,19 @@ class LocalModelRegistry:
                 packages.append(json.loads(path.read_text()))
             except json.JSONDecodeError as error:
                 raise LocalRunError(f"{path} is not valid JSON: {error}") from error
-        return sorted(packages, key=lambda package: package["ModelPackageVersion"])
+        return sorted(packages, key=lambda package: int(package["ModelPackageVersion"]))
 
-    def describe(self, group: str, version: int) -> dict:
+    def describe(self, group: str, version: int) -> dict[str, Any]:
         path = self.path(group, version)
         if not path.is_file():
             known = [str(package["ModelPackageVersion"]) for package in self.versions(group)]
             raise LocalRunError(f"{group} has no version {version} (versions: {', '.join(known) or 'none'})")
-        return json.loads(path.read_text())
+        package: dict[str, Any] = json.loads(path.read_text())
+        return package
 
     def set_approval(
         self, group: str, version: int, status: str, description: str | None = None, now: datetime | None = None
-    ) -> dict:
+    ) -> dict[str, Any]:
         """UpdateModelPackage of ModelApprovalStatus (and ApprovalDescription)."""
         _check_status(status)
         package = self.describe(group, version)
@@ -82,7 +82,7 @@ class LocalModelRegistry:
         self._write(package)
         return package
 
-    def latest(self, group: str, status: str) -> dict | None:
+    def latest(self, group: str, status: str) -> dict[str, Any] | None:
         """The newest version with `status`, if any."""
         matching = [package for package in self.versions(group) if package.get("ModelApprovalStatus") == status]
         return matching[-1] if matching else None
@@ -93,7 +93,7 @@ class LocalModelRegistry:
     def path(self, group: str, version: int) -> Path:
         return self.root / group / f"{version:06d}.json"
 
-    def _write(self, package: dict) -> None:
+    def _write(self, package: Mapping[str, Any]) -> None:
         path = self.path(package["ModelPackageGroupName"], package["ModelPackageVersion"])
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")

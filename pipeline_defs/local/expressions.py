@@ -5,42 +5,33 @@
     holds = condition_holds({"Type": "GreaterThan", "LeftValue": 2, "RightValue": 1}, context)
 
 A `Context` answers the two questions a value can ask: `get` (a `{"Get": "Parameters.* | Execution.* | Steps.*"}`
-reference) and `json_get` (a `Std:JsonGet` on a step's property file). Walking a value with a `ReferenceCollector`
-instead lists what it refers to, so dependencies and reference checks come from the same code that evaluates.
-Every problem is one `LocalRunError` with one message that names what is wrong and where.
+reference) and `json_get` (a `Std:JsonGet` on a step's property file). What a value refers to is found by the one
+reference walker, `pipeline_defs.graph`; `check` and `check_conditions` evaluate a value without answering
+anything, so that an unsupported function or condition type stops a run before any step starts.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import operator
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
+from pipeline_defs.local.errors import DefinitionError, ExpressionError
+
 PARAMETER_TYPES = ("String", "Integer", "Float", "Boolean")
-COMPARISONS = {
-    "Equals": lambda left, right: left == right,
-    "GreaterThan": lambda left, right: left > right,
-    "GreaterThanOrEqualTo": lambda left, right: left >= right,
-    "LessThan": lambda left, right: left < right,
-    "LessThanOrEqualTo": lambda left, right: left <= right,
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "Equals": operator.eq,
+    "GreaterThan": operator.gt,
+    "GreaterThanOrEqualTo": operator.ge,
+    "LessThan": operator.lt,
+    "LessThanOrEqualTo": operator.le,
 }
 # `Outputs['train']`, `FinalMetricDataList['validation:roc_auc']`: list items named by one of these keys.
 ITEM_NAME_KEYS = ("OutputName", "InputName", "ChannelName", "MetricName", "PropertyFileName", "Name", "Key")
 _PATH_TOKEN = re.compile(r"\.?([A-Za-z0-9_:-]+)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
-
-
-class LocalRunError(Exception):
-    """A problem with one clear message: the runner reports it as it is, without a traceback."""
-
-
-class DefinitionError(LocalRunError):
-    """The definition (or a parameter value) cannot run: found before any step starts."""
-
-
-class ExpressionError(LocalRunError):
-    """A value could not be evaluated at run time (e.g. a Std:JsonGet path that is not in the file)."""
 
 
 class Context(Protocol):
@@ -53,7 +44,7 @@ class Context(Protocol):
 def resolve_parameters(declared: Iterable[Mapping[str, Any]], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """{name: typed value}: each declared parameter's override, else its default. Strings are parsed by type."""
     declared = list(declared)
-    names = [parameter.get("Name") for parameter in declared]
+    names = [str(parameter.get("Name")) for parameter in declared]
     unknown = sorted(set(overrides) - set(names))
     if unknown:
         raise DefinitionError(f"unknown parameter(s) {', '.join(unknown)}; the pipeline declares: {', '.join(names)}")
@@ -77,7 +68,7 @@ def resolve_parameters(declared: Iterable[Mapping[str, Any]], overrides: Mapping
     return values
 
 
-def typed(name: str, kind: str, value: Any, *, parse: bool, source: str = "the value") -> Any:
+def typed(name: Any, kind: str, value: Any, *, parse: bool, source: str = "the value") -> Any:
     """`value` as a `kind` parameter value; `parse` reads it from text (a command line's `K=V`)."""
     problem = f"parameter {name} is {kind}, but {source} {value!r}"
     if kind == "String":
@@ -85,18 +76,7 @@ def typed(name: str, kind: str, value: Any, *, parse: bool, source: str = "the v
             raise DefinitionError(f"{problem} is not a string")
         return value
     if parse:
-        text = value.strip()
-        if kind == "Boolean":
-            if text.lower() not in ("true", "false"):
-                raise DefinitionError(f"{problem} is not true or false")
-            return text.lower() == "true"
-        try:
-            number = int(text) if kind == "Integer" else float(text)
-        except ValueError:
-            raise DefinitionError(f"{problem} is not {'an integer' if kind == 'Integer' else 'a number'}") from None
-        if not math.isfinite(number):
-            raise DefinitionError(f"{problem} is not a finite number")
-        return number
+        return _parsed(kind, value.strip(), problem)
     if kind == "Boolean":
         if not isinstance(value, bool):
             raise DefinitionError(f"{problem} is not a boolean")
@@ -108,6 +88,20 @@ def typed(name: str, kind: str, value: Any, *, parse: bool, source: str = "the v
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise DefinitionError(f"{problem} is not a number")
     return float(value)
+
+
+def _parsed(kind: str, text: str, problem: str) -> bool | int | float:
+    if kind == "Boolean":
+        if text.lower() not in ("true", "false"):
+            raise DefinitionError(f"{problem} is not true or false")
+        return text.lower() == "true"
+    try:
+        number = int(text) if kind == "Integer" else float(text)
+    except ValueError:
+        raise DefinitionError(f"{problem} is not {'an integer' if kind == 'Integer' else 'a number'}") from None
+    if not math.isfinite(number):
+        raise DefinitionError(f"{problem} is not a finite number")
+    return number
 
 
 # Values ----------------------------------------------------------------------------------------------------------
@@ -160,7 +154,7 @@ def _json_get(argument: Any, context: Context) -> Any:
 # Conditions ------------------------------------------------------------------------------------------------------
 def condition_holds(condition: Any, context: Context) -> bool:
     """One condition of a Condition step. Every operand is evaluated (no short cut), so bad references always show."""
-    kind = condition.get("Type") if isinstance(condition, dict) else None
+    kind = _condition_type(condition)
     if kind in COMPARISONS:
         left, right = evaluate(condition.get("LeftValue"), context), evaluate(condition.get("RightValue"), context)
         return _compare(kind, left, right)
@@ -168,9 +162,15 @@ def condition_holds(condition: Any, context: Context) -> bool:
         return not condition_holds(condition.get("Condition"), context)
     if kind == "Or":
         return any([condition_holds(inner, context) for inner in condition.get("Conditions", [])])
-    if kind == "In":
-        query, values = evaluate(condition.get("QueryValue"), context), evaluate(condition.get("Values"), context)
-        return any(_compare("Equals", query, value) for value in values)
+    query, values = evaluate(condition.get("QueryValue"), context), evaluate(condition.get("Values"), context)
+    return any(_compare("Equals", query, value) for value in values)
+
+
+def _condition_type(condition: Any) -> str:
+    """The type of a condition; DefinitionError when it is not one the runner evaluates."""
+    kind = condition.get("Type") if isinstance(condition, dict) else None
+    if kind in COMPARISONS or kind in ("Not", "Or", "In"):
+        return str(kind)
     raise DefinitionError(
         f"condition type {kind!r} is not supported (supported: {', '.join([*COMPARISONS, 'Not', 'Or', 'In'])})"
     )
@@ -180,10 +180,44 @@ def _compare(kind: str, left: Any, right: Any) -> bool:
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (left, right))
     same_kind = numbers or type(left) is type(right)
     if kind == "Equals":
-        return same_kind and left == right
+        return same_kind and bool(left == right)
     if not same_kind or isinstance(left, bool | dict | list) or left is None:
         raise ExpressionError(f"condition {kind} cannot compare {left!r} with {right!r}")
     return COMPARISONS[kind](left, right)
+
+
+# Checks before a run ---------------------------------------------------------------------------------------------
+class _Unanswered:
+    """A Context that answers nothing: evaluating with it only checks that every function is supported."""
+
+    def get(self, reference: str) -> None:
+        return None
+
+    def json_get(self, step: str, property_file: str, path: str) -> None:
+        return None
+
+
+def check(value: Any) -> None:
+    """DefinitionError when `value` uses a pipeline function the runner cannot evaluate, or uses one wrongly."""
+    evaluate(value, _Unanswered())
+
+
+def check_conditions(conditions: Any) -> None:
+    """`check` for a Condition step's list of conditions: every condition type and every operand."""
+    if not isinstance(conditions, list):
+        raise DefinitionError(f"Conditions must be a list, got {conditions!r}")
+    for condition in conditions:
+        _check_condition(condition)
+
+
+def _check_condition(condition: Any) -> None:
+    kind = _condition_type(condition)
+    if kind == "Not":
+        _check_condition(condition.get("Condition"))
+    elif kind == "Or":
+        check_conditions(condition.get("Conditions", []))
+    else:
+        check({key: item for key, item in condition.items() if key != "Type"})
 
 
 # Paths -----------------------------------------------------------------------------------------------------------
@@ -202,7 +236,7 @@ def path_tokens(path: str) -> list[str | int]:
     return tokens
 
 
-def follow(document: Any, path: str, where: str) -> Any:
+def follow(document: Any, path: Any, where: str) -> Any:
     """The value at `path` in `document`; a list item may be named by its OutputName, ChannelName, ... ."""
     if not isinstance(path, str):
         raise ExpressionError(f"{where}: the path {path!r} is not text")
@@ -230,51 +264,3 @@ def _child(value: Any, token: str | int, path: str, where: str) -> Any:
                 return item
         raise ExpressionError(f"{where}: path {path!r} has no item {token!r} (items: {', '.join(map(str, names))})")
     raise ExpressionError(f"{where}: path {path!r} cannot read {token!r} from {type(value).__name__} {value!r}")
-
-
-# Reference checks ------------------------------------------------------------------------------------------------
-class ReferenceCollector:
-    """A Context that records what a value refers to instead of evaluating it."""
-
-    def __init__(self) -> None:
-        self.references: list[str] = []
-        self.json_gets: list[tuple[str, str, str]] = []
-
-    def get(self, reference: str) -> Any:
-        self.references.append(reference)
-        return None
-
-    def json_get(self, step: str, property_file: str, path: str) -> Any:
-        self.json_gets.append((step, property_file, path))
-        return None
-
-    def steps(self) -> list[str]:
-        """Names of the steps referred to, in order of first use."""
-        names = [reference.split(".")[1] for reference in self.references if reference.startswith("Steps.")]
-        return list(dict.fromkeys([*names, *(step for step, _, _ in self.json_gets)]))
-
-
-def collect(value: Any, *, conditions: bool = False) -> ReferenceCollector:
-    """What `value` (or, with `conditions`, a Condition step's list of conditions) refers to."""
-    collector = ReferenceCollector()
-    if conditions:
-        if not isinstance(value, list):
-            raise DefinitionError(f"Conditions must be a list, got {value!r}")
-        for condition in value:  # through the same evaluation, without comparing
-            _collect_condition(condition, collector)
-    else:
-        evaluate(value, collector)
-    return collector
-
-
-def _collect_condition(condition: Any, collector: ReferenceCollector) -> None:
-    kind = condition.get("Type") if isinstance(condition, dict) else None
-    if kind == "Not":
-        _collect_condition(condition.get("Condition"), collector)
-    elif kind == "Or":
-        for inner in condition.get("Conditions", []):
-            _collect_condition(inner, collector)
-    elif kind in COMPARISONS or kind == "In":
-        evaluate({key: item for key, item in condition.items() if key != "Type"}, collector)
-    else:
-        condition_holds(condition, collector)  # raises the unsupported-type error

@@ -1,0 +1,161 @@
+"""One execution of a pipeline: its parameters, the properties of the steps that ran, and their results.
+
+`Execution.run` walks the plan: a step starts when every step it needs succeeded and, in a branch, when its
+condition took that branch; the first failure ends the run (as in SageMaker, later steps never start). Each step
+is run by the handler of its type (`LocalRunner.handlers`); the handler records the step's properties, which later
+steps read through `Context` (`{"Get": "Steps.<step>..."}`, `Std:JsonGet` on a property file).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pipeline_defs.local.errors import ExpressionError, LocalRunError, StepFailed
+from pipeline_defs.local.expressions import follow
+from pipeline_defs.local.planning import PlannedStep
+from pipeline_defs.local.results import RunResult, StepResult
+
+if TYPE_CHECKING:
+    from pipeline_defs.local.runner import LocalRunner
+
+STATE_MARKER = ".mlops-local-state"
+# A step type's handler: runs the step (name, definition), records its properties, fills in its result.
+Handler = Callable[["Execution", str, dict[str, Any], StepResult], None]
+
+
+class Execution:
+    """The state of one run: parameters, step properties, and the steps' results."""
+
+    def __init__(self, runner: LocalRunner, parameters: dict[str, Any]) -> None:
+        self.runner = runner
+        self.parameters = parameters
+        self.id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
+        self.started = runner.clock()
+        self.dir = runner.state_dir / "executions" / runner.pipeline_name / self.id
+        self.properties: dict[str, dict[str, Any]] = {}
+        self.property_files: dict[tuple[str, str], Any] = {}
+        self.result = RunResult(
+            pipeline=runner.pipeline_name,
+            execution_id=self.id,
+            parameters=parameters,
+            started=self.started.isoformat(),
+            execution_dir=str(self.dir),
+        )
+
+    def run(self) -> RunResult:
+        begin = time.perf_counter()
+        self.dir.mkdir(parents=True)
+        (self.runner.state_dir / STATE_MARKER).touch()
+        statuses: dict[str, str] = {}
+        for name, step in self.runner.plan.items():
+            if not self._starts(step, statuses):
+                continue  # as in SageMaker: the branch not taken, or after a failure, the step never starts
+            result = self._run_step(name, step)
+            statuses[name] = result.status
+            self.result.steps.append(result)
+            if result.status == "Failed":
+                self.result.status, self.result.failure_reason = "Failed", f"step {name}: {result.message}"
+                break
+        else:
+            self.result.status = "Succeeded"
+        self.result.seconds = time.perf_counter() - begin
+        (self.dir / "execution.json").write_text(json.dumps(self.result.to_dict(), indent=2) + "\n")
+        return self.result
+
+    def _starts(self, step: PlannedStep, statuses: dict[str, str]) -> bool:
+        if not all(statuses.get(need) == "Succeeded" for need in step.needs):
+            return False
+        return step.branch_of is None or self.properties.get(step.branch_of[0], {}).get("Outcome") == step.branch_of[1]
+
+    def _run_step(self, name: str, step: PlannedStep) -> StepResult:
+        result = StepResult(name=name, type=step.type)
+        begin = time.perf_counter()
+        try:
+            handler = self.runner.handlers.get(step.type)
+            if handler is None:  # the plan only admits types with a handler
+                raise StepFailed(f"no handler for step type '{step.type}'")
+            handler(self, name, step.definition, result)
+            result.status = "Succeeded"
+        except LocalRunError as error:
+            result.status, result.message = "Failed", str(error)
+        result.seconds = time.perf_counter() - begin
+        state = "cache hit" if result.cache_hit else result.status.lower()
+        timing = f" in {result.seconds:.1f}s" if result.work_dir else ""
+        detail = f": {result.message}" if result.message else ""
+        self.runner.progress(f"{name} ({step.type}) {state}{timing}{detail}")
+        return result
+
+    def context(self, step_type: str, job_name: str | None = None) -> Context:
+        """What a step of `step_type` (a job named `job_name`) reads its expressions from."""
+        return Context(self, step_type, job_name)
+
+    def property_file(self, step: str, name: str) -> tuple[Any, str]:
+        """The parsed JSON of a step's property file, and its URI."""
+        definition = self.runner.plan[step].definition
+        declared = next(item for item in definition.get("PropertyFiles", []) if item.get("PropertyFileName") == name)
+        outputs = self.properties[step].get("ProcessingOutputConfig", {}).get("Outputs", [])
+        output = next((o for o in outputs if o.get("OutputName") == declared.get("OutputName")), None)
+        if output is None:
+            raise ExpressionError(f"property file {name} of step {step} names output {declared.get('OutputName')!r}")
+        uri = f"{output['S3Output']['S3Uri'].rstrip('/')}/{declared.get('FilePath')}"
+        if (step, name) not in self.property_files:
+            self.property_files[(step, name)] = self._read_property_file(step, name, uri)
+        return self.property_files[(step, name)], uri
+
+    def _read_property_file(self, step: str, name: str, uri: str) -> Any:
+        try:
+            return json.loads(self.runner.s3.read_bytes(uri))
+        except StepFailed:
+            raise ExpressionError(
+                f"property file {name} of step {step} was not written: {uri} does not exist "
+                f"(locally: {self.runner.s3.describe(uri)})"
+            ) from None
+        except json.JSONDecodeError as error:
+            raise ExpressionError(f"property file {name} of step {step} ({uri}) is not JSON: {error}") from None
+
+
+class Context:
+    """Answers a step's `Get` and `Std:JsonGet` during one execution."""
+
+    def __init__(self, execution: Execution, step_type: str, job_name: str | None) -> None:
+        self.execution = execution
+        self.step_type = step_type
+        self.job_name = job_name
+
+    def get(self, reference: str) -> Any:
+        execution = self.execution
+        root, _, rest = reference.partition(".")
+        if root == "Parameters":
+            return execution.parameters[rest]
+        if root == "Execution":
+            return self._execution_variable(rest)
+        step, _, path = rest.partition(".")
+        if step not in execution.properties:
+            raise ExpressionError(f"{reference}: step {step} has not run in this execution")
+        return follow(execution.properties[step], path, f"Steps.{step}")
+
+    def json_get(self, step: str, property_file: str, path: str) -> Any:
+        if step not in self.execution.properties:
+            raise ExpressionError(f"Std:JsonGet on step {step}, which has not run in this execution")
+        document, uri = self.execution.property_file(step, property_file)
+        return follow(document, path, f"Std:JsonGet on property file {property_file} of step {step} ({uri})")
+
+    def _execution_variable(self, name: str) -> Any:
+        execution, runner = self.execution, self.execution.runner
+        job_variable = {"ProcessingJobName": "Processing", "TrainingJobName": "Training"}.get(name)
+        if job_variable:
+            if self.step_type != job_variable:
+                raise ExpressionError(f"Execution.{name} is defined in {job_variable.lower()} steps only")
+            return self.job_name
+        return {
+            "PipelineName": runner.pipeline_name,
+            "PipelineArn": runner.pipeline_arn,
+            "PipelineExecutionId": execution.id,
+            "PipelineExecutionArn": f"{runner.pipeline_arn}/execution/{execution.id}",
+            "StartDateTime": execution.started.isoformat(),
+            "CurrentDateTime": runner.clock().isoformat(),
+        }[name]

@@ -1,0 +1,170 @@
+"""Processing and training jobs, run as local processes with the current interpreter (no Docker).
+
+- Processing: the job's inputs are copied into steps/<step>/input/..., its ContainerEntrypoint (a python script)
+  runs with every /opt/ml/processing path (`contract.PROCESSING_ROOT`) in its arguments pointing into
+  steps/<step>/, with the job's Environment plus REGISTRY_BACKEND=local and LOCAL_REGISTRY_DIR; its outputs are
+  then "uploaded".
+- Training (script mode): `training.py`.
+
+A job is named as SageMaker names the jobs a pipeline starts (`contract.PIPELINE_JOB_PREFIX` + execution + step).
+A step with CacheConfig.Enabled first looks for a cache hit (`cache.py`); a hit reuses that run's properties.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline_defs.contract import PIPELINE_JOB_PREFIX, PROCESSING_ROOT
+from pipeline_defs.local.assembly import LOCAL_ACCOUNT
+from pipeline_defs.local.cache import cache_key, expire_after
+from pipeline_defs.local.errors import StepFailed
+from pipeline_defs.local.execution import Execution
+from pipeline_defs.local.expressions import evaluate
+from pipeline_defs.local.results import StepResult
+
+_CONTAINER_PATH = re.compile(rf"(^|=){re.escape(PROCESSING_ROOT)}(?=/|$)")
+# What runs a job: (execution, step name, evaluated arguments, job name, work dir, result) -> the job's properties.
+Job = Callable[[Execution, str, dict[str, Any], str, Path, StepResult], dict[str, Any]]
+
+
+def job_name(execution_id: str, step: str) -> str:
+    """`pipelines-<execution>-<step>`, as SageMaker names a pipeline's jobs (63 characters at most)."""
+    return f"{PIPELINE_JOB_PREFIX}{execution_id}-{re.sub(r'[^A-Za-z0-9-]', '-', step)}"[:63].rstrip("-")
+
+
+def run_job(execution: Execution, name: str, step: dict[str, Any], result: StepResult, job: Job) -> None:
+    """A job step: a cache hit, or the job run in steps/<step>/ (then recorded in the cache when it caches)."""
+    runner = execution.runner
+    name_of_job = job_name(execution.id, name)
+    arguments = evaluate(step.get("Arguments", {}), execution.context(step["Type"], name_of_job))
+    cache = step.get("CacheConfig") or {}
+    key = cache_key(step["Type"], arguments) if cache.get("Enabled") else None
+    result.cacheable = key is not None
+    if key is not None:
+        expiry = expire_after(cache)
+        hit = runner.cache.lookup(name, key, runner.clock() - expiry if expiry is not None else None)
+        if hit:
+            execution.properties[name] = hit["properties"]
+            result.cache_hit, result.cache_source = True, hit["execution_id"]
+            result.outputs = outputs(step["Type"], hit["properties"])
+            return
+    runner.progress(f"{name} ({step['Type']}) running")
+    work = execution.dir / "steps" / name
+    work.mkdir(parents=True)
+    result.work_dir = str(work)
+    properties = job(execution, name, arguments, name_of_job, work, result)
+    execution.properties[name] = properties
+    result.outputs = outputs(step["Type"], properties)
+    if key is not None:
+        runner.cache.record(name, key, execution.id, runner.clock(), properties)
+
+
+# Processing ------------------------------------------------------------------------------------------------------
+def run_processing(execution: Execution, name: str, step: dict[str, Any], result: StepResult) -> None:
+    run_job(execution, name, step, result, processing_job)
+
+
+def processing_job(
+    execution: Execution, name: str, arguments: dict[str, Any], job: str, work: Path, result: StepResult
+) -> dict[str, Any]:
+    for item in arguments.get("ProcessingInputs", []):
+        source = item.get("S3Input")
+        if source is None:
+            raise StepFailed(f"input '{item.get('InputName')}': only S3Input inputs are supported locally")
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix" or source.get("S3CompressionType", "None") != "None":
+            raise StepFailed(f"input '{item.get('InputName')}': only uncompressed S3Prefix inputs run locally")
+        download(execution, item.get("InputName"), source.get("S3Uri"), container_path(source.get("LocalPath"), work))
+    job_outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    for item in job_outputs:
+        container_path(item.get("S3Output", {}).get("LocalPath"), work).mkdir(parents=True, exist_ok=True)
+    application = arguments.get("AppSpecification", {})
+    entrypoint = application.get("ContainerEntrypoint") or []
+    if not entrypoint or Path(entrypoint[0]).name not in ("python", "python3"):
+        raise StepFailed(f"ContainerEntrypoint {entrypoint} is not a python script; only those run locally")
+    in_work = [
+        _CONTAINER_PATH.sub(rf"\g<1>{work}", str(a))
+        for a in [*entrypoint[1:], *application.get("ContainerArguments", [])]
+    ]
+    execute(execution, [execution.runner.python, *in_work], work, arguments, {}, work, result)
+    for item in job_outputs:
+        output = item.get("S3Output", {})
+        execution.runner.s3.upload(container_path(output.get("LocalPath"), work), output.get("S3Uri"))
+    return {
+        **arguments,
+        "ProcessingJobName": job,
+        "ProcessingJobArn": arn(execution, "processing-job", job),
+        "ProcessingJobStatus": "Completed",
+    }
+
+
+def container_path(path: Any, work: Path) -> Path:
+    """A /opt/ml/processing/... path of the container, in the step's work dir."""
+    if not isinstance(path, str) or not _CONTAINER_PATH.match(path):
+        raise StepFailed(f"LocalPath {path!r} is not under {PROCESSING_ROOT}/")
+    return work / path[len(PROCESSING_ROOT) :].lstrip("/")
+
+
+# Shared by both job types ----------------------------------------------------------------------------------------
+def download(execution: Execution, what: str, uri: Any, destination: Path) -> None:
+    destination.mkdir(parents=True, exist_ok=True)
+    s3 = execution.runner.s3
+    if s3.download(uri, destination) == 0:
+        raise StepFailed(f"input {what}: no objects under {uri} (locally: {s3.describe(uri)})")
+
+
+def execute(
+    execution: Execution,
+    command: list[str],
+    work: Path,
+    arguments: Mapping[str, Any],
+    extra: Mapping[str, str],
+    cwd: Path,
+    result: StepResult,
+) -> str:
+    """Run the job's process with its environment; returns its log. A non-zero exit fails the step."""
+    runner = execution.runner
+    environment = {
+        **os.environ,
+        **{key: str(value) for key, value in arguments.get("Environment", {}).items()},
+        **extra,
+        "AWS_REGION": runner.region,
+        "AWS_DEFAULT_REGION": runner.region,
+        "REGISTRY_BACKEND": "local",
+        "LOCAL_REGISTRY_DIR": str(runner.registry.root),
+    }
+    timeout = arguments.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
+    log_path = work / "log.txt"
+    begin = time.perf_counter()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.PIPE, text=True)
+        try:
+            _, errors = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, errors = process.communicate()
+            raise StepFailed(f"stopped after MaxRuntimeInSeconds={timeout} (log: {log_path})") from None
+        finally:
+            result.job_seconds = time.perf_counter() - begin
+        log.write(errors)
+    if process.returncode != 0:
+        last = next((line for line in reversed(errors.splitlines()) if line.strip()), "no error output")
+        raise StepFailed(f"exited with code {process.returncode}: {last.strip()} (log: {log_path})")
+    return log_path.read_text()
+
+
+def arn(execution: Execution, kind: str, name: str) -> str:
+    return f"arn:aws:sagemaker:{execution.runner.region}:{LOCAL_ACCOUNT}:{kind}/{name.lower()}"
+
+
+def outputs(step_type: str, properties: Mapping[str, Any]) -> dict[str, str]:
+    """{name: S3 URI} of what a job produced, for the run summary."""
+    if step_type == "Training":
+        return {"model": properties.get("ModelArtifacts", {}).get("S3ModelArtifacts", "")}
+    job_outputs = properties.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    return {item.get("OutputName"): item.get("S3Output", {}).get("S3Uri", "") for item in job_outputs}

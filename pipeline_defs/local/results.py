@@ -1,0 +1,47 @@
+"""What a local execution reports: one `RunResult` with a `StepResult` per step that started (JSON via `to_dict`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class StepResult:
+    name: str
+    type: str
+    status: str = "Executing"  # Succeeded | Failed
+    cacheable: bool = False  # CacheConfig.Enabled on a step type that caches
+    cache_hit: bool = False
+    cache_source: str | None = None  # the execution whose outputs a cache hit reused
+    seconds: float = 0.0
+    job_seconds: float = 0.0  # of `seconds`, how long the job's own process ran
+    message: str = ""  # failure reason, condition outcome, fail message, registered version
+    outputs: dict[str, str] = field(default_factory=dict)  # {output name: S3 URI or local file}
+    work_dir: str | None = None
+
+
+@dataclass
+class RunResult:
+    pipeline: str
+    execution_id: str
+    parameters: dict[str, Any]
+    started: str
+    execution_dir: str
+    status: str = "Executing"  # Succeeded | Failed
+    failure_reason: str | None = None
+    seconds: float = 0.0
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "Succeeded"
+
+    def step(self, name: str) -> StepResult:
+        for result in self.steps:
+            if result.name == name:
+                return result
+        raise KeyError(f"step {name} did not run in {self.execution_id}; ran: {[s.name for s in self.steps]}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
