@@ -1,29 +1,28 @@
 """A pipeline definition as a graph: its steps, the references between them, and a mermaid rendering.
 
-    .venv/bin/python -m pipeline_defs.graph                  # print both pipelines' graphs (dev unit)
-    .venv/bin/python -m pipeline_defs.graph --update-readme  # rewrite the graphs between the README markers
-    .venv/bin/python -m pipeline_defs.graph --check          # exit 1 when the README's graphs are stale
+    graph.mermaid(definition_json)        # the DAG as a mermaid flowchart (`mlops graph`, the README's graphs)
+    graph.reference_errors(definition)    # one message per reference to something that does not exist
 
 Steps refer to each other through pipeline expressions in their arguments (`{"Get": "Steps.<Name>..."}`,
-`Std:JsonGet` on a step's property file) and through `DependsOn`; condition steps nest their branches. The same
-walk serves the graph and `reference_errors`, which checks that every reference names something that exists.
-Nothing here imports the SageMaker SDK except the CLI, which builds the dev unit's definitions.
+`Std:JsonGet` on a step's property file) and through `DependsOn`; condition steps nest their branches. This is the
+one reference walker: the graph, `reference_errors` (the definition tests) and the local engine's plan
+(`pipeline_defs.local.planning`) all read references through it. Nothing here imports the SageMaker SDK or CDK.
+The README's copies of the graphs are refreshed by `tools/readme_graphs.py`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
-import sys
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+# Re-exported for callers that read the cache-key attributes beside the graph; contract.py owns them.
+from pipeline_defs.contract import CACHE_KEY_ATTRIBUTES as CACHE_KEY_ATTRIBUTES
+
+# The pipelines of a unit, in the order they are shown.
 PIPELINES = ("training", "evaluation")
-UPDATE_COMMAND = ".venv/bin/python -m pipeline_defs.graph --update-readme"
 # The SageMaker pipeline execution variables (`{"Get": "Execution.<name>"}`).
 EXECUTION_VARIABLES = frozenset(
     {
@@ -37,20 +36,6 @@ EXECUTION_VARIABLES = frozenset(
         "TrainingJobName",
     }
 )
-# SageMaker's documented cache-key attributes per step type: tags, instance types and output paths are not
-# among them, and a per-run value in any of them defeats caching.
-CACHE_KEY_ATTRIBUTES = {
-    "Processing": ("AppSpecification", "Environment", "ProcessingInputs"),
-    "Training": (
-        "AlgorithmSpecification",
-        "CheckpointConfig",
-        "DebugHookConfig",
-        "DebugRuleConfigurations",
-        "Environment",
-        "HyperParameters",
-        "InputDataConfig",
-    ),
-}
 _PROPERTY_FILE = re.compile(r"Steps\.[^.]+\.PropertyFiles\.[^.]+")
 _OUTPUT_REFERENCE = re.compile(r"ProcessingOutputConfig\.Outputs\['([^']*)'\]")
 # Lower-case `end` and these keywords cannot be mermaid node ids.
@@ -58,10 +43,10 @@ _MERMAID_KEYWORDS = frozenset({"end", "graph", "flowchart", "subgraph", "class",
 
 
 # Walking a definition ----------------------------------------------------------------------------
-def steps(definition: Mapping[str, Any]) -> list[dict]:
+def steps(definition: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every step in definition order; a condition step is followed by its true, then its false branch."""
 
-    def walk(step_list: list[dict]) -> Iterator[dict]:
+    def walk(step_list: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         for step in step_list:
             yield step
             if step.get("Type") == "Condition":
@@ -118,17 +103,7 @@ def reference_errors(definition: Mapping[str, Any]) -> list[str]:
     for step in all_steps:
         where = f"step '{step['Name']}'"
         for get in dict.fromkeys(gets(own_arguments(step))):
-            root, _, rest = get.partition(".")
-            if root == "Parameters":
-                if rest not in parameters:
-                    errors.append(f"{where}: {get} names no declared parameter (declared: {', '.join(parameters)})")
-            elif root == "Execution":
-                if rest not in EXECUTION_VARIABLES:
-                    errors.append(f"{where}: {get} names no pipeline execution variable")
-            elif root == "Steps":
-                errors.extend(f"{where}: {problem}" for problem in _step_reference_errors(get, step, by_name))
-            else:
-                errors.append(f"{where}: {get} is neither Parameters.*, Execution.* nor Steps.*")
+            errors.extend(f"{where}: {problem}" for problem in _get_errors(get, step, by_name, parameters))
         for node in json_nodes(own_arguments(step)):
             source = node.get("Std:JsonGet", {}).get("PropertyFile") if isinstance(node, dict) else None
             if isinstance(source, dict) and not _PROPERTY_FILE.fullmatch(str(source.get("Get"))):
@@ -139,7 +114,21 @@ def reference_errors(definition: Mapping[str, Any]) -> list[str]:
     return errors
 
 
-def _step_reference_errors(get: str, step: Mapping[str, Any], by_name: Mapping[str, Mapping]) -> list[str]:
+def _get_errors(
+    get: str, step: Mapping[str, Any], by_name: Mapping[str, Mapping[str, Any]], parameters: list[str]
+) -> list[str]:
+    """What is wrong with one `{"Get": ...}` reference of `step` ([] when it names something that exists)."""
+    root, _, rest = get.partition(".")
+    if root == "Parameters":
+        return [] if rest in parameters else [f"{get} names no declared parameter (declared: {', '.join(parameters)})"]
+    if root == "Execution":
+        return [] if rest in EXECUTION_VARIABLES else [f"{get} names no pipeline execution variable"]
+    if root == "Steps":
+        return _step_reference_errors(get, step, by_name)
+    return [f"{get} is neither Parameters.*, Execution.* nor Steps.*"]
+
+
+def _step_reference_errors(get: str, step: Mapping[str, Any], by_name: Mapping[str, Mapping[str, Any]]) -> list[str]:
     name, _, path = get[len("Steps.") :].partition(".")
     if name not in by_name:
         return [f"{get} names no step '{name}' in the pipeline (steps: {', '.join(by_name)})"]
@@ -159,7 +148,7 @@ def _step_reference_errors(get: str, step: Mapping[str, Any], by_name: Mapping[s
     return []
 
 
-def _duplicates(names: Iterator[str]) -> list[str]:
+def _duplicates(names: Iterable[str]) -> list[str]:
     return sorted(name for name, count in Counter(names).items() if count > 1)
 
 
@@ -222,71 +211,3 @@ def _node_ids(names: list[str]) -> dict[str, str]:
             unique, number = f"{candidate}_{number}", number + 1
         ids[name] = unique
     return ids
-
-
-# README ------------------------------------------------------------------------------------------
-def pipeline_graphs(training_definition: str, evaluation_definition: str) -> dict[str, str]:
-    return {"training": mermaid(training_definition), "evaluation": mermaid(evaluation_definition)}
-
-
-def dev_graphs() -> dict[str, str]:
-    """Both graphs of the dev unit. Asset hashes do not appear in a graph, so a code edit keeps them."""
-    # Imported here: building definitions loads the SageMaker SDK, which `mermaid` alone does not need.
-    from config import load_config
-    from pipeline_defs.definitions import build_definitions
-    from pipeline_defs.packaging import content_addressed_uris
-
-    config = load_config("dev")
-    code_uris = content_addressed_uris(f"cdk-hnb659fds-assets-{config.account}-{config.region}")
-    definitions = build_definitions(config, code_uris)
-    return pipeline_graphs(definitions[config.training_pipeline_name], definitions[config.evaluation_pipeline_name])
-
-
-def _markers(pipeline: str) -> tuple[str, str]:
-    return f"<!-- pipeline-graph:{pipeline}:start -->", f"<!-- pipeline-graph:{pipeline}:end -->"
-
-
-def with_graphs(readme: str, graphs: Mapping[str, str]) -> str:
-    """`readme` with each pipeline's mermaid block between its markers; raises ValueError if markers are missing."""
-    for pipeline, graph in graphs.items():
-        start, end = _markers(pipeline)
-        if readme.count(start) != 1 or readme.count(end) != 1 or readme.index(start) > readme.index(end):
-            raise ValueError(f"README needs exactly one '{start}' followed by one '{end}'")
-        head, rest = readme.split(start)
-        tail = rest.split(end)[1]
-        readme = f"{head}{start}\n```mermaid\n{graph}```\n{end}{tail}"
-    return readme
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Render the pipelines' DAGs (dev unit) as mermaid.")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--update-readme", action="store_true", help=f"rewrite the graphs in {README.name}")
-    mode.add_argument("--check", action="store_true", help=f"exit 1 when the graphs in {README.name} are stale")
-    args = parser.parse_args(argv)
-
-    graphs = dev_graphs()
-    if not (args.update_readme or args.check):
-        for pipeline in PIPELINES:
-            print(f"%% {pipeline}\n{graphs[pipeline]}")
-        return 0
-    current = README.read_text()
-    try:
-        updated = with_graphs(current, graphs)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    if args.check:
-        if updated != current:
-            print(f"{README.name}: the pipeline graphs are stale; run `{UPDATE_COMMAND}`", file=sys.stderr)
-            return 1
-        print(f"{README.name}: the pipeline graphs are up to date")
-        return 0
-    if updated != current:
-        README.write_text(updated)
-    print(f"{README.name}: pipeline graphs {'updated' if updated != current else 'already up to date'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,179 +1,25 @@
 """Step-by-step differences between two SageMaker pipeline definitions, read from synthesized templates.
 
-`cdk diff` shows a changed `AWS::SageMaker::Pipeline` as one changed JSON string. This module decodes the
-definition (the `Fn::Sub` body, inline or in the `Custom::CDKBucketDeployment` that writes it to S3), renders
-CloudFormation values as stable references (`<GetAtt Role.Arn>`) and shortens content-addressed asset hashes
-(`asset:1234abcd`), then compares parameters and steps by name, field by field.
+`cdk diff` shows a changed `AWS::SageMaker::Pipeline` as one changed JSON string. The definitions are decoded by
+the assembly reader (`pipeline_defs.local.assembly.pipeline_definitions`: CloudFormation values as stable
+references such as `<GetAtt Role.Arn>`, content-addressed asset hashes as `asset:1234abcd`); this module compares
+their parameters and steps by name, field by field.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from difflib import SequenceMatcher
 from typing import Any
 
-PIPELINE_TYPE = "AWS::SageMaker::Pipeline"
-BUCKET_DEPLOYMENT_TYPE = "Custom::CDKBucketDeployment"
-# CDK file assets are named by the SHA-256 of their content: a changed script is a new hash.
-ASSET_HASH = re.compile(r"(?<![0-9a-f])([0-9a-f]{8})[0-9a-f]{56}(?![0-9a-f])")
 SHORT_ASSET = re.compile(r"asset:[0-9a-f]{8}")
 # Keys that name the items of a list in a definition: such lists are compared item by item, by that name.
 LIST_ITEM_NAMES = ("InputName", "OutputName", "ChannelName", "PropertyFileName", "Name", "Key")
 # Keys of a step outside its `Arguments`; a Condition step's branches hold steps, compared as steps.
 BRANCHES = ("IfSteps", "ElseSteps")
 NONE = "(none)"
-
-
-# --- reading templates ------------------------------------------------------------------------------------------
-
-
-def pipeline_definitions(template: dict, variables: Mapping[str, str] | None = None) -> dict[str, dict]:
-    """{pipeline name: definition} of every `AWS::SageMaker::Pipeline` in a synthesized template.
-
-    CloudFormation values in the definition become readable references, asset hashes become `asset:<8 hex>`.
-    An S3-located definition is read from the BucketDeployment that writes it; without one, the definition is
-    its S3 location (so a changed key still shows).
-    `variables` ({Fn::Sub variable: value}) is for running a definition rather than reviewing it (the local
-    runner): each variable takes its value from there, an unknown one is an error, and asset hashes stay whole.
-    """
-    resources = template.get("Resources", {})
-    definitions = {}
-    for resource in resources.values():
-        if resource.get("Type") != PIPELINE_TYPE:
-            continue
-        properties = resource.get("Properties", {})
-        name = render(properties.get("PipelineName", "(unnamed)"))
-        source = properties.get("PipelineDefinition", {})
-        if "PipelineDefinitionBody" in source:
-            definition = _decode(source["PipelineDefinitionBody"], name, variables)
-        else:
-            location = source.get("PipelineDefinitionS3Location", {})
-            body = _deployed_body(resources, location)
-            if body is None and variables is not None:
-                raise ValueError(f"pipeline {name}: no definition body in the template, only {_rendered(location)}")
-            definition = (
-                _decode(body, name, variables)
-                if body is not None
-                else {"PipelineDefinitionS3Location": _rendered(location)}
-            )
-        definitions[name] = definition if variables is not None else _shorten_assets(definition)
-    return definitions
-
-
-def _decode(body: Any, name: str, variables: Mapping[str, str] | None = None) -> dict:
-    # Rendered references and values go into JSON strings: escape them so that the body stays valid JSON.
-    escape = lambda text: json.dumps(text)[1:-1]  # noqa: E731
-    if variables is not None and isinstance(body, dict) and "Fn::Sub" in body:
-        text, values = body["Fn::Sub"] if isinstance(body["Fn::Sub"], list) else (body["Fn::Sub"], {})
-        unknown = sorted(set(values) - set(variables))
-        if unknown:
-            raise ValueError(f"pipeline {name}: no value for the Fn::Sub variable(s) {', '.join(unknown)}")
-        body = {"Fn::Sub": [text, {variable: escape(variables[variable]) for variable in values}]}
-    return json.loads(render(body, escape=escape))
-
-
-def _deployed_body(resources: dict, location: dict) -> Any:
-    """The definition body that the BucketDeployment referenced by `location` writes, if there is one."""
-    for logical_id in _referenced_resources(location):
-        resource = resources.get(logical_id, {})
-        if resource.get("Type") != BUCKET_DEPLOYMENT_TYPE:
-            continue
-        for markers in resource.get("Properties", {}).get("SourceMarkers", []):
-            for value in markers.values():
-                if isinstance(value, dict) and "Fn::Sub" in value:
-                    return value
-    return None
-
-
-def _referenced_resources(value: Any) -> Iterator[str]:
-    if isinstance(value, dict):
-        if "Ref" in value:
-            yield value["Ref"]
-        if "Fn::GetAtt" in value:
-            target = value["Fn::GetAtt"]
-            yield target[0] if isinstance(target, list) else str(target).split(".")[0]
-        for item in value.values():
-            yield from _referenced_resources(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _referenced_resources(item)
-
-
-def _shorten_assets(value: Any) -> Any:
-    if isinstance(value, str):
-        return ASSET_HASH.sub(r"asset:\1", value)
-    if isinstance(value, dict):
-        return {key: _shorten_assets(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_shorten_assets(item) for item in value]
-    return value
-
-
-# --- rendering CloudFormation values ----------------------------------------------------------------------------
-
-
-def render(value: Any, escape: Callable[[str], str] = lambda text: text) -> str:
-    """A CloudFormation value as text: literal strings as they are, references as `<...>` (passed to `escape`)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Sub" in value:
-        return _render_sub(value["Fn::Sub"], escape)
-    if isinstance(value, dict) and "Fn::Join" in value:
-        delimiter, parts = value["Fn::Join"]
-        return delimiter.join(render(part, escape) for part in parts)
-    return escape(_reference(value))
-
-
-def _render_sub(arguments: Any, escape: Callable[[str], str]) -> str:
-    text, variables = (arguments[0], arguments[1]) if isinstance(arguments, list) else (arguments, {})
-
-    def substitute(match: re.Match) -> str:
-        name = match.group(1)
-        if name.startswith("!"):  # `${!Literal}` is the escaped text `${Literal}`
-            return "${" + name[1:] + "}"
-        if name in variables:
-            return render(variables[name], escape)
-        return escape(f"<GetAtt {name}>" if "." in name else f"<Ref {name}>")
-
-    return re.sub(r"\$\{([^}]*)\}", substitute, text)
-
-
-def _reference(value: Any) -> str:
-    """`<Ref X>`, `<GetAtt X.Arn>`, `<import name>`, ... for a CloudFormation intrinsic (any JSON value)."""
-    if not isinstance(value, dict) or len(value) != 1:
-        return json.dumps(value)
-    (function, arguments), *_ = value.items()
-    if function == "Ref":
-        return f"<Ref {arguments}>"
-    if function == "Fn::GetAtt":
-        return f"<GetAtt {'.'.join(arguments) if isinstance(arguments, list) else arguments}>"
-    if function == "Fn::ImportValue":
-        return f"<import {render(arguments)}>"
-    if function == "Fn::GetStackOutput":
-        return f"<output {arguments.get('StackName')}.{arguments.get('OutputName')}>"
-    if function in ("Fn::Sub", "Fn::Join"):
-        return render(value)
-    if function == "Fn::Select" and isinstance(arguments, list) and "Fn::Split" in _as_dict(arguments[-1]):
-        # CDK's idiom for a part of an ARN: read left to right, e.g. <import x-arn | split ":" [5] | split "/" [0]>
-        delimiter, source = arguments[1]["Fn::Split"]
-        inner = render(source)
-        inner = inner[:-1] if inner.startswith("<") and inner.endswith(">") else f"<{json.dumps(inner)}"
-        return f"{inner} | split {json.dumps(delimiter)} [{arguments[0]}]>"
-    rendered = [render(item) for item in arguments] if isinstance(arguments, list) else render(arguments)
-    return f"<{function.removeprefix('Fn::')} {json.dumps(rendered)}>"
-
-
-def _as_dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _rendered(value: Any) -> Any:
-    """A structure (e.g. an S3 location) with each CloudFormation value in it rendered."""
-    if isinstance(value, dict) and not any(key == "Ref" or key.startswith("Fn::") for key in value):
-        return {key: _rendered(item) for key, item in value.items()}
-    return render(value)
 
 
 # --- comparing definitions --------------------------------------------------------------------------------------
@@ -278,11 +124,11 @@ def _diff_values(path: str, old: Any, new: Any, same: Callable[[Any, Any], bool]
                 for line in _diff_child(f"{path}[{name}]", old_items, new_items, name, same)
             ]
         if len(old) == len(new) or any(isinstance(item, dict | list) for item in old + new):
-            old_items, new_items = dict(enumerate(old)), dict(enumerate(new))
+            old_by_index, new_by_index = dict(enumerate(old)), dict(enumerate(new))
             return [
                 line
                 for index in range(max(len(old), len(new)))
-                for line in _diff_child(f"{path}[{index}]", old_items, new_items, index, same)
+                for line in _diff_child(f"{path}[{index}]", old_by_index, new_by_index, index, same)
             ]
     old_text, new_text = _text(old), _text(new)
     if old_text == new_text:  # e.g. "1" and 1: show the JSON types
@@ -307,7 +153,7 @@ def _item_key(old: list, new: list) -> str | None:
     return None
 
 
-def _by_key(items: list[dict], key: str) -> dict[str, dict]:
+def _by_key(items: list[dict], key: str) -> dict[Any, dict]:
     return {item.get(key): item for item in items}
 
 

@@ -19,12 +19,10 @@ import sys
 import tarfile
 from pathlib import Path
 
+from pipeline_defs.local.assembly import pipeline_definitions, stack_templates
+from tools.pipeline_diff import diff_definitions
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if __package__ in (None, ""):  # run as `python tools/review.py` (make review): the repository is not on sys.path
-    sys.path.insert(0, str(REPO_ROOT))
-
-from tools.pipeline_diff import diff_definitions, pipeline_definitions  # noqa: E402 (needs the path above)
-
 WORK_DIR = REPO_ROOT / ".review"
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 OFFLINE_ENV = {
@@ -63,17 +61,6 @@ def synth(tree: Path, outdir: Path, context: list[str]) -> dict[str, Path]:
     if result.returncode != 0:
         sys.exit(f"review: synth of {tree} failed:\n{result.stderr}")
     return stack_templates(outdir)
-
-
-def stack_templates(assembly_dir: Path) -> dict[str, Path]:
-    templates: dict[str, Path] = {}
-    manifest = json.loads((assembly_dir / "manifest.json").read_text())
-    for artifact in manifest.get("artifacts", {}).values():
-        if artifact["type"] == "cdk:cloud-assembly":  # a Stage: its stacks live in a nested assembly
-            templates |= stack_templates(assembly_dir / artifact["properties"]["directoryName"])
-        elif artifact["type"] == "aws:cloudformation:stack":
-            templates[artifact["displayName"]] = assembly_dir / artifact["properties"]["templateFile"]
-    return templates
 
 
 def review(base: str, context: list[str]) -> str:

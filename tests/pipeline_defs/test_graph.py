@@ -1,4 +1,5 @@
-"""The pipeline graphs: mermaid rendering of a definition, the README's copies, and the CLI that refreshes them."""
+"""The pipeline graphs: mermaid rendering of a definition (pipeline_defs.graph), the README's copies, and the
+developer script that refreshes them (tools/readme_graphs.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from config import load_config
 from pipeline_defs import graph
+from tools import readme_graphs
 
 DEV = load_config("dev")
 SYNTHETIC = {
@@ -152,7 +154,7 @@ def test_rendering_is_deterministic_and_independent_of_key_order() -> None:
 @pytest.fixture(scope="module")
 def dev_graphs(definitions_of) -> dict[str, str]:
     definitions = definitions_of(DEV)
-    return graph.pipeline_graphs(definitions["training"], definitions["evaluation"])
+    return readme_graphs.pipeline_graphs(definitions["training"], definitions["evaluation"])
 
 
 def test_dev_graphs_show_the_gates_and_what_is_cached(dev_graphs: dict[str, str]) -> None:
@@ -174,20 +176,21 @@ def test_graphs_do_not_depend_on_code_asset_uris(dev_graphs: dict[str, str]) -> 
         DEV, {name: uri.replace("cdk-", "other-") for name, uri in content_addressed_uris("cdk-x").items()}
     )
 
-    assert graph.pipeline_graphs(other[DEV.training_pipeline_name], other[DEV.evaluation_pipeline_name]) == dev_graphs
+    graphs = readme_graphs.pipeline_graphs(other[DEV.training_pipeline_name], other[DEV.evaluation_pipeline_name])
+    assert graphs == dev_graphs
 
 
 def test_readme_graphs_are_up_to_date(dev_graphs: dict[str, str]) -> None:
-    readme = graph.README.read_text()
+    readme = readme_graphs.README.read_text()
 
-    assert graph.with_graphs(readme, dev_graphs) == readme, (
-        f"the pipeline graphs in README.md are stale: run `{graph.UPDATE_COMMAND}`"
+    assert readme_graphs.with_graphs(readme, dev_graphs) == readme, (
+        f"the pipeline graphs in README.md are stale: run `{readme_graphs.UPDATE_COMMAND}`"
     )
 
 
 def readme_parameter_tables() -> list[dict[str, str]]:
     """{parameter: type} of each table in the README's "The pipelines" section, in order."""
-    section = graph.README.read_text().split("\n## The pipelines\n")[1].split("\n## ")[0]
+    section = readme_graphs.README.read_text().split("\n## The pipelines\n")[1].split("\n## ")[0]
     tables: list[dict[str, str]] = []
     for line in section.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
@@ -214,17 +217,18 @@ def readme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "<!-- pipeline-graph:training:start -->\nold\n<!-- pipeline-graph:training:end -->\n\ntext\n\n"
         "<!-- pipeline-graph:evaluation:start -->\n<!-- pipeline-graph:evaluation:end -->\n"
     )
-    monkeypatch.setattr(graph, "README", path)
+    monkeypatch.setattr(readme_graphs, "README", path)
     synthetic = json.dumps(SYNTHETIC)
-    monkeypatch.setattr(graph, "dev_graphs", lambda: graph.pipeline_graphs(synthetic, synthetic))
+    monkeypatch.setattr(readme_graphs, "dev_graphs", lambda: readme_graphs.pipeline_graphs(synthetic, synthetic))
     return path
 
 
 def test_cli_check_fails_on_a_stale_readme_and_update_fixes_it(readme: Path, capsys: pytest.CaptureFixture) -> None:
-    assert graph.main(["--check"]) == 1
-    assert f"run `{graph.UPDATE_COMMAND}`" in capsys.readouterr().err
+    assert readme_graphs.main(["--check"]) == 1
+    assert readme_graphs.UPDATE_COMMAND == ".venv/bin/python -m tools.readme_graphs --update-readme"
+    assert f"run `{readme_graphs.UPDATE_COMMAND}`" in capsys.readouterr().err
 
-    assert graph.main(["--update-readme"]) == 0
+    assert readme_graphs.main(["--update-readme"]) == 0
     updated = readme.read_text()
     block = f"```mermaid\n{graph.mermaid(json.dumps(SYNTHETIC))}```"
     assert updated == (
@@ -232,15 +236,15 @@ def test_cli_check_fails_on_a_stale_readme_and_update_fixes_it(readme: Path, cap
         f"<!-- pipeline-graph:training:start -->\n{block}\n<!-- pipeline-graph:training:end -->\n\ntext\n\n"
         f"<!-- pipeline-graph:evaluation:start -->\n{block}\n<!-- pipeline-graph:evaluation:end -->\n"
     )
-    assert graph.main(["--check"]) == 0
-    assert graph.main(["--update-readme"]) == 0
+    assert readme_graphs.main(["--check"]) == 0
+    assert readme_graphs.main(["--update-readme"]) == 0
     assert readme.read_text() == updated
 
 
 def test_cli_reports_missing_markers(readme: Path, capsys: pytest.CaptureFixture) -> None:
     readme.write_text(readme.read_text().replace("<!-- pipeline-graph:evaluation:end -->", ""))
 
-    assert graph.main(["--check"]) == 2
+    assert readme_graphs.main(["--check"]) == 2
     assert capsys.readouterr().err == (
         "error: README needs exactly one '<!-- pipeline-graph:evaluation:start -->' followed by one "
         "'<!-- pipeline-graph:evaluation:end -->'\n"
@@ -248,7 +252,7 @@ def test_cli_reports_missing_markers(readme: Path, capsys: pytest.CaptureFixture
 
 
 def test_cli_prints_both_graphs_without_flags(readme: Path, capsys: pytest.CaptureFixture) -> None:
-    assert graph.main([]) == 0
+    assert readme_graphs.main([]) == 0
 
     output = capsys.readouterr().out
     assert output.startswith("%% training\nflowchart TD\n")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 
-from tools.review import REPO_ROOT, review, stack_templates
+from tests.helpers import REPO_ROOT
+from tools.review import review
 
 
 def test_review_shows_a_changed_lifecycle_rule_against_head(tmp_path, monkeypatch):
@@ -40,32 +40,3 @@ def test_review_shows_a_changed_pipeline_step_by_step_against_head():
     training = report.split("Pipeline churn-dev-training:\n", 1)[1].split("\n\n", 1)[0].split("\nPipeline ", 1)[0]
     assert "  Train.ResourceConfig.InstanceType: ml.m5.large -> ml.m5.xlarge" in training.splitlines()
     assert "Pipeline churn-dev-evaluation:" in report
-
-
-def test_stack_templates_reads_nested_stage_assemblies(tmp_path):
-    nested = tmp_path / "assembly-unit"
-    nested.mkdir()
-    (tmp_path / "manifest.json").write_text(
-        json.dumps(
-            {
-                "artifacts": {
-                    "unit": {"type": "cdk:cloud-assembly", "properties": {"directoryName": "assembly-unit"}},
-                    "Tree": {"type": "cdk:tree"},
-                }
-            }
-        )
-    )
-    (nested / "manifest.json").write_text(
-        json.dumps(
-            {
-                "artifacts": {
-                    "s": {
-                        "type": "aws:cloudformation:stack",
-                        "displayName": "unit/Storage",
-                        "properties": {"templateFile": "s.json"},
-                    },
-                }
-            }
-        )
-    )
-    assert stack_templates(tmp_path) == {"unit/Storage": nested / "s.json"}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import json
 
-from tools.pipeline_diff import diff_definitions, pipeline_definitions
+from pipeline_defs.local.assembly import pipeline_definitions
+from tools.pipeline_diff import diff_definitions
 
 PREPROCESS_HASH = "1234abcd" + "0" * 56
 TRAIN_HASH = "5678ef01" + "1" * 56
