@@ -10,9 +10,11 @@ import dataclasses
 import re
 import typing
 from dataclasses import dataclass
+from typing import Any
+
+from pipeline_defs.contract import APPROVAL_STATUSES, parse_duration
 
 ENVIRONMENT_NAMES = ("dev", "staging", "prod")
-APPROVAL_STATUSES = ("Approved", "PendingManualApproval", "Rejected")
 
 _ACCOUNT_PATTERN = re.compile(r"^\d{12}$")
 _REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -29,17 +31,16 @@ LOG_RETENTION_DAYS = (
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )
 # fmt: on
-_ISO_DURATION_PATTERN = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+S)?)?$")
 
 # Physical names humans rely on, with the limit and pattern of the service that owns them.
 # SageMaker: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} for model package groups, 256 for pipelines.
+# The group's 63 characters also bound the name prefix (56), so stack names (prefix + "-Orchestration") stay far
+# below CloudFormation's 128.
 _SAGEMAKER_NAME_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 NAME_LIMITS = {
     "model_package_group_name": 63,
     "training_pipeline_name": 256,
     "evaluation_pipeline_name": 256,
-    # CloudFormation stack names (stage prefix + longest stack id) are limited to 128.
-    "stack_name_prefix": 128 - len("-Orchestration"),
 }
 
 
@@ -87,7 +88,7 @@ class EnvironmentConfig:
     log_retention_days: int = 30
 
     @classmethod
-    def create(cls, **values: object) -> EnvironmentConfig:
+    def create(cls, **values: Any) -> EnvironmentConfig:
         """Build a config, turning missing or unknown fields into a ConfigError."""
         unit = _unit_label(values)
         known = {f.name: f for f in dataclasses.fields(cls)}
@@ -98,7 +99,8 @@ class EnvironmentConfig:
             has_default = field.default is not dataclasses.MISSING
             if name not in values and not has_default:
                 raise ConfigError(unit, name, "required field is missing", f"add {name}=... to this environment")
-        return cls(**values)  # type: ignore[arg-type]
+        # The values' types are checked by __post_init__ (_check_types), with a message naming the field.
+        return cls(**values)
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -190,7 +192,7 @@ class EnvironmentConfig:
         _require(
             unit,
             "cache_expire_after",
-            bool(_ISO_DURATION_PATTERN.match(self.cache_expire_after)),
+            _is_duration(self.cache_expire_after),
             f"'{self.cache_expire_after}' is not an ISO 8601 duration",
             "use a duration such as P30D or PT12H",
         )
@@ -268,7 +270,7 @@ class EnvironmentConfig:
                     f"the derived name '{name}' is {len(name)} characters, over the limit of {limit}",
                     f"shorten {culprit} by at least {len(name) - limit} characters",
                 )
-            if field != "stack_name_prefix" and not _SAGEMAKER_NAME_PATTERN.match(name):
+            if not _SAGEMAKER_NAME_PATTERN.match(name):
                 raise ConfigError(
                     self.unit_name, field, f"'{name}' is not a valid SageMaker name", "use letters, digits and hyphens"
                 )
@@ -279,18 +281,10 @@ class EnvironmentConfig:
         return f"{self.env_name}/sandbox={self.sandbox}" if self.sandbox else self.env_name
 
     @property
-    def is_sandbox(self) -> bool:
-        return self.sandbox is not None
-
-    @property
     def name_prefix(self) -> str:
         """`{project}-{env}[-{sandbox}]`: the prefix of every physical name and of the stage."""
         parts = [self.project, self.env_name] + ([self.sandbox] if self.sandbox else [])
         return "-".join(parts)
-
-    @property
-    def stack_name_prefix(self) -> str:
-        return self.name_prefix
 
     def resource_name(self, purpose: str) -> str:
         return f"{self.name_prefix}-{purpose}"
@@ -326,6 +320,15 @@ class EnvironmentConfig:
 def _require(unit: str, field: str, condition: bool, problem: str, fix: str) -> None:
     if not condition:
         raise ConfigError(unit, field, problem, fix)
+
+
+def _is_duration(value: str) -> bool:
+    """SageMaker's ExpireAfter grammar (the contract's): case-insensitive ISO 8601, the leading P optional."""
+    try:
+        parse_duration(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _unit_label(values: dict[str, object]) -> str:
