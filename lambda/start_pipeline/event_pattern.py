@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import re
 
-DEFAULT_DATASET_PREFIX = "datasets/"
-DEFAULT_MARKER_NAME = "_SUCCESS"
-
 # One or more path segments of URL-safe characters, each followed by "/" (e.g. "datasets/" or "raw/churn/").
 _PREFIX_PATTERN = re.compile(r"(?:[A-Za-z0-9._-]+/)+")
 _MARKER_PATTERN = re.compile(r"[A-Za-z0-9._-]+")

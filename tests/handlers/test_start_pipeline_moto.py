@@ -169,8 +169,6 @@ def test_pattern_is_exactly_what_the_rule_needs(event_pattern_module):
             "object": {"key": [{"wildcard": "datasets/*/_SUCCESS"}]},
         },
     }
-    assert event_pattern_module.DEFAULT_DATASET_PREFIX == "datasets/"
-    assert event_pattern_module.DEFAULT_MARKER_NAME == "_SUCCESS"
 
 
 @pytest.mark.parametrize(
