@@ -6,7 +6,19 @@ CloudFormation, so their exceptions travel as resource metadata. Every exception
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from aws_cdk import CfnResource, Stack
+from constructs import IConstruct
+
+_Resource = TypeVar("_Resource", bound=CfnResource)
+
+
+def cfn_resource(construct: IConstruct | None, resource_type: type[_Resource]) -> _Resource:
+    """`construct` (e.g. an L2's `node.default_child`) as the CloudFormation resource it must be; TypeError if not."""
+    if not isinstance(construct, resource_type):
+        raise TypeError(f"expected a {resource_type.__name__}, got {type(construct).__name__}")
+    return construct
 
 
 def skip_checkov(resource: CfnResource, **reasons_by_check: str) -> None:
@@ -34,7 +46,7 @@ def annotate_auto_delete_provider(stack: Stack) -> None:
     provider = stack.node.try_find_child(AUTO_DELETE_PROVIDER_ID)
     if provider is None:
         return
-    handler = provider.node.find_child("Handler")
+    handler = cfn_resource(provider.node.find_child("Handler"), CfnResource)
     skip_checkov(
         handler,
         CKV_AWS_115="CDK-managed handler that runs once per stack deletion; a concurrency limit adds nothing.",

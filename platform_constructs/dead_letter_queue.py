@@ -6,7 +6,7 @@ from aws_cdk import Acknowledgment, Duration, Validations
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from platform_constructs.compliance import skip_checkov
+from platform_constructs.compliance import cfn_resource, skip_checkov
 
 # SQS's maximum: a failure on Friday evening is still there after a long weekend and a week of leave.
 DEAD_LETTER_RETENTION = Duration.days(14)
@@ -29,7 +29,7 @@ class DeadLetterQueue(Construct):
             retention_period=DEAD_LETTER_RETENTION,
         )
         skip_checkov(
-            self.queue.node.default_child,
+            cfn_resource(self.queue.node.default_child, sqs.CfnQueue),
             CKV_AWS_27="Encrypted at rest with SQS-managed SSE (SqsManagedSseEnabled); the check only recognises "
             "a KMS key (KmsMasterKeyId). The messages are event envelopes without secrets.",
         )

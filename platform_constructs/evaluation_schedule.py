@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
@@ -9,8 +11,6 @@ from constructs import Construct
 
 from platform_constructs.dead_letter_queue import DeadLetterQueue
 
-# Every scheduled run shares one experiment id, so the cost report shows scheduled evaluation as one line.
-SCHEDULED_EXPERIMENT_ID = "scheduled-evaluation"
 # Scheduler retries a failed StartPipelineExecution (throttling, pipeline busy) for up to an hour, then
 # hands the attempt to the DLQ; a later retry would run close to, or on top of, the next scheduled run.
 RETRY_ATTEMPTS = 10
@@ -18,14 +18,22 @@ MAX_EVENT_AGE_SECONDS = 3600
 
 
 class EvaluationSchedule(Construct):
-    """An EventBridge Scheduler schedule that starts `pipeline_name` with ExperimentId=scheduled-evaluation.
+    """An EventBridge Scheduler schedule that starts `pipeline_name` with `pipeline_parameters` ({name: value}).
 
     L1 schedule: the L2 target `SageMakerStartPipelineExecution` needs an `IPipeline`, which no CDK class
     implements for a `CfnPipeline`. The schedule's role may start this one pipeline and write to its own
     dead-letter queue (Scheduler delivers dead letters with the schedule's role), nothing else.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, pipeline_name: str, schedule_expression: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        pipeline_name: str,
+        schedule_expression: str,
+        pipeline_parameters: Mapping[str, str],
+    ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         pipeline_arn = stack.format_arn(service="sagemaker", resource="pipeline", resource_name=pipeline_name)
@@ -62,9 +70,8 @@ class EvaluationSchedule(Construct):
                 role_arn=role.role_arn,
                 sage_maker_pipeline_parameters=scheduler.CfnSchedule.SageMakerPipelineParametersProperty(
                     pipeline_parameter_list=[
-                        scheduler.CfnSchedule.SageMakerPipelineParameterProperty(
-                            name="ExperimentId", value=SCHEDULED_EXPERIMENT_ID
-                        )
+                        scheduler.CfnSchedule.SageMakerPipelineParameterProperty(name=str(name), value=value)
+                        for name, value in pipeline_parameters.items()
                     ]
                 ),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(

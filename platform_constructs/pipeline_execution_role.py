@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aws_cdk import Acknowledgment, Fn, Stack, Validations
 from aws_cdk import aws_iam as iam
@@ -10,16 +11,17 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
-# The prefix SageMaker Pipelines gives the jobs it creates (pipelines-<execution id>-<step>-<suffix>).
-PIPELINE_JOB_PREFIX = "pipelines-"
-ARTIFACTS_PREFIX = "pipelines/"
-
 
 class PipelineExecutionRole(Construct):
     """No `sagemaker:*`, no managed policies: each statement names its actions and resources.
 
     The few wildcards are inherent (job names are generated per execution, object keys per run, and some
     APIs have no resource-level permissions); each is acknowledged for cdk-nag with its reason.
+
+    `job_name_prefix` is the prefix SageMaker Pipelines gives the jobs it creates (`pipelines-<execution id>-...`);
+    `artifacts_prefix` is where the steps read and write in the artifacts bucket; `image_uri` is the framework
+    image the jobs run (`<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`), pullable from its
+    repository only.
     """
 
     def __init__(
@@ -33,12 +35,15 @@ class PipelineExecutionRole(Construct):
         training_data_bucket_arn_export: str,
         read_prefixes: Sequence[str],
         code_objects: Sequence[tuple[str, str]],
-        image_repository_arn: str,
+        image_uri: str,
+        job_name_prefix: str,
+        artifacts_prefix: str,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        # A concrete partition keeps ARNs plain strings, so each acknowledged finding can be named exactly.
-        partition = RegionInfo.get(stack.region).partition
+        # A concrete partition keeps ARNs plain strings, so each acknowledged finding can be named exactly
+        # (an environment-agnostic stack gets the AWS::Partition pseudo parameter instead).
+        partition = RegionInfo.get(stack.region).partition or stack.partition
         self._wildcards: dict[str, str] = {}
         self.role = iam.Role(
             self,
@@ -62,14 +67,18 @@ class PipelineExecutionRole(Construct):
             self._wildcards[resource] = reason
             return resource
 
-        def allow(sid: str, actions: list[str], resources: list[str], conditions: dict | None = None) -> None:
+        def allow(
+            sid: str, actions: list[str], resources: list[str], conditions: Mapping[str, Any] | None = None
+        ) -> None:
             self.role.add_to_policy(
                 iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
             )
 
-        generated_job_names = "SageMaker Pipelines names each job pipelines-<execution id>-<step>-<suffix> at run time."
-        processing_jobs = wildcard(sagemaker_arn("processing-job", f"{PIPELINE_JOB_PREFIX}*"), generated_job_names)
-        training_jobs = wildcard(sagemaker_arn("training-job", f"{PIPELINE_JOB_PREFIX}*"), generated_job_names)
+        generated_job_names = (
+            f"SageMaker Pipelines names each job {job_name_prefix}<execution id>-<step>-<suffix> at run time."
+        )
+        processing_jobs = wildcard(sagemaker_arn("processing-job", f"{job_name_prefix}*"), generated_job_names)
+        training_jobs = wildcard(sagemaker_arn("training-job", f"{job_name_prefix}*"), generated_job_names)
         allow(
             "RunPipelineJobs",
             [
@@ -116,13 +125,13 @@ class PipelineExecutionRole(Construct):
         allow(
             "ReadWritePipelineArtifacts",
             ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-            [objects(artifacts_bucket_arn_export, ARTIFACTS_PREFIX, "Each execution writes under its own id.")],
+            [objects(artifacts_bucket_arn_export, artifacts_prefix, "Each execution writes under its own id.")],
         )
         allow(
             "ListPipelineArtifacts",
             ["s3:ListBucket"],
             [Fn.import_value(artifacts_bucket_arn_export)],
-            {"StringLike": {"s3:prefix": [f"{ARTIFACTS_PREFIX}*"]}},
+            {"StringLike": {"s3:prefix": [f"{artifacts_prefix}*"]}},
         )
         # Step code: exactly the content-addressed objects this unit's definitions reference.
         code_buckets = sorted({bucket for bucket, _ in code_objects})
@@ -144,7 +153,7 @@ class PipelineExecutionRole(Construct):
         allow(
             "PullFrameworkImage",
             ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
-            [image_repository_arn],
+            [repository_arn(image_uri, partition)],
         )
         log_groups = [
             wildcard(
@@ -182,3 +191,15 @@ class PipelineExecutionRole(Construct):
         Validations.of(self.role).acknowledge(
             *(Acknowledgment(id=f"AwsSolutions-IAM5[{finding}]", reason=reason) for finding, reason in reasons.items())
         )
+
+
+def repository_arn(image_uri: str, partition: str) -> str:
+    """The ECR repository ARN of `<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:<tag>|@<digest>]`."""
+    registry, _, path = image_uri.partition("/")
+    repository = path.split("@")[0].split(":")[0]
+    account, dkr, ecr, region = ([*registry.split("."), "", "", "", ""])[:4]
+    if not (account.isdigit() and (dkr, ecr) == ("dkr", "ecr") and region and repository):
+        raise ValueError(
+            f"{image_uri!r} is not an ECR image URI: <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>"
+        )
+    return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 
-from aws_cdk import Acknowledgment, Fn, Stack, Validations
+from aws_cdk import Acknowledgment, CfnResource, Fn, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
@@ -14,7 +14,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
-from platform_constructs.compliance import ignore_cfn_lint, skip_checkov
+from platform_constructs.compliance import cfn_resource, ignore_cfn_lint, skip_checkov
 
 # Inline definitions travel in the template. CloudFormation templates may reach 1 MB (CDK uploads large ones
 # to S3), and SageMaker accepts definitions up to 1 MB: switching at 200 KB keeps a wide margin to both.
@@ -57,14 +57,14 @@ class SageMakerPipeline(Construct):
             if placeholder not in definition:
                 raise ValueError(f"placeholder {placeholder!r} does not occur in the definition of {pipeline_name}")
             template = template.replace(placeholder, "${" + variable + "}")
-            variables[variable] = value
+            variables[str(variable)] = value
         body = Fn.sub(template, variables)
         self.definition = definition
         self.inline = len(definition.encode()) <= inline_limit_bytes
         # `pipeline_definition` is untyped in CDK: a PipelineDefinitionProperty would be rendered with camelCase
         # keys that CloudFormation rejects, so both variants are written as raw CloudFormation.
         if self.inline:
-            pipeline_definition: dict = {"PipelineDefinitionBody": body}
+            pipeline_definition: dict[str, object] = {"PipelineDefinitionBody": body}
         else:
             # Content-addressed key: a changed definition is a new object, so CloudFormation updates the pipeline.
             key = f"pipeline-definitions/{pipeline_name}/{hashlib.sha256(definition.encode()).hexdigest()}.json"
@@ -94,7 +94,7 @@ class SageMakerPipeline(Construct):
 
 def _acknowledge_bucket_deployment(stack: Stack, bucket_export: str, assets_bucket_name: str) -> None:
     """Reasons for the findings on CDK's BucketDeployment handler (one per stack, only for large definitions)."""
-    partition = RegionInfo.get(stack.region).partition
+    partition = RegionInfo.get(stack.region).partition or stack.partition
     handler = next(c for c in stack.node.children if c.node.id.startswith("Custom::CDKBucketDeployment"))
     cdk_managed = "CDK's BucketDeployment handler, used only to write a pipeline definition too large to inline"
     basic_execution_policy = "arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
@@ -114,7 +114,7 @@ def _acknowledge_bucket_deployment(stack: Stack, bucket_export: str, assets_buck
         )
     }
     Validations.of(handler).acknowledge(*(Acknowledgment(id=i, reason=r) for i, r in reasons.items()))
-    function = handler.node.default_child
+    function = cfn_resource(handler.node.default_child, CfnResource)
     skip_checkov(
         function,
         CKV_AWS_115=f"{cdk_managed}; runs once per deployment.",

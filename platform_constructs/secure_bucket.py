@@ -7,6 +7,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from platform_constructs.compliance import cfn_resource
+
 
 class SecureBucket(Construct):
     """A versioned, TLS-only, private bucket that cleans up old versions and abandoned uploads.
@@ -61,7 +63,7 @@ class SecureBucket(Construct):
         )
         if event_bridge_notifications:
             # The native property; `Bucket(event_bridge_enabled=True)` would add a custom-resource Lambda.
-            cfn_bucket: s3.CfnBucket = self.bucket.node.default_child
+            cfn_bucket = cfn_resource(self.bucket.node.default_child, s3.CfnBucket)
             cfn_bucket.notification_configuration = s3.CfnBucket.NotificationConfigurationProperty(
                 event_bridge_configuration=s3.CfnBucket.EventBridgeConfigurationProperty(event_bridge_enabled=True)
             )

@@ -16,7 +16,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from platform_constructs.compliance import ignore_cfn_lint, skip_checkov
+from platform_constructs.compliance import cfn_resource, ignore_cfn_lint, skip_checkov
 from platform_constructs.dead_letter_queue import DeadLetterQueue
 
 FUNCTION_DIR = Path(__file__).resolve().parents[1] / "lambda" / "start_pipeline"
@@ -50,7 +50,7 @@ class TrainingTrigger(Construct):
     landing bucket (the pattern shared with the handler, lambda/start_pipeline/event_pattern.py), so the data
     files of a dataset never invoke the function. The function may start and list executions of one pipeline.
     Events the rule cannot deliver and invocations that fail after Lambda's retries land in `dead_letter_queue`;
-    tools/dlq_replay.py sends them to the function again.
+    `mlops dlq replay` sends them to the function again.
     """
 
     def __init__(
@@ -75,7 +75,7 @@ class TrainingTrigger(Construct):
 
         self.log_group = logs.LogGroup(self, "LogGroup", removal_policy=log_removal_policy)
         # The L2 takes only the RetentionDays enum; the config holds a validated number of days.
-        log_group_resource: logs.CfnLogGroup = self.log_group.node.default_child
+        log_group_resource = cfn_resource(self.log_group.node.default_child, logs.CfnLogGroup)
         log_group_resource.retention_in_days = log_retention_days
         skip_checkov(
             log_group_resource,
@@ -127,7 +127,7 @@ class TrainingTrigger(Construct):
             max_event_age=FUNCTION_MAX_EVENT_AGE,
             on_failure=destinations.SqsDestination(self.dead_letter_queue),
         )
-        function_resource: lambda_.CfnFunction = self.function.node.default_child
+        function_resource = cfn_resource(self.function.node.default_child, lambda_.CfnFunction)
         skip_checkov(
             function_resource,
             CKV_AWS_116="Failed async invocations go to the on-failure destination (EventInvokeConfig -> the DLQ), "

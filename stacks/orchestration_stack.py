@@ -9,8 +9,12 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config import EnvironmentConfig
+from pipeline_defs.contract import Parameter
 from platform_constructs.evaluation_schedule import EvaluationSchedule
 from platform_constructs.training_trigger import TrainingTrigger
+
+# Every scheduled run shares one experiment id, so the cost report shows scheduled evaluation as one line.
+SCHEDULED_EXPERIMENT_ID = "scheduled-evaluation"
 
 
 class OrchestrationStack(Stack):
@@ -37,7 +41,7 @@ class OrchestrationStack(Stack):
             log_retention_days=config.log_retention_days,
             log_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
-        # tools/dlq_replay.py needs the queue URL and the function name.
+        # `mlops dlq replay` finds the queue URL and the function name in these outputs.
         outputs = {
             "TrainingTriggerDeadLetterQueueUrl": self.training_trigger.dead_letter_queue.queue_url,
             "StartPipelineFunctionName": self.training_trigger.function.function_name,
@@ -50,6 +54,7 @@ class OrchestrationStack(Stack):
                 "EvaluationSchedule",
                 pipeline_name=config.evaluation_pipeline_name,
                 schedule_expression=config.evaluation_schedule,
+                pipeline_parameters={Parameter.EXPERIMENT_ID: SCHEDULED_EXPERIMENT_ID},
             )
             outputs["EvaluationScheduleDeadLetterQueueUrl"] = self.evaluation_schedule.dead_letter_queue.queue_url
 

@@ -7,27 +7,38 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Fn, Stack
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from config import EnvironmentConfig
-from pipeline_defs import definitions
+from pipeline_defs import contract, definitions
+from pipeline_defs.contract import DeployTimeValue
 from pipeline_defs.packaging import PROCESSING_SCRIPTS, STEPS_DIR, write_tarballs
 from pipeline_defs.sdk import sklearn_image_uri
 from platform_constructs.pipeline_execution_role import PipelineExecutionRole
 from platform_constructs.sagemaker_pipeline import INLINE_DEFINITION_LIMIT_BYTES, SageMakerPipeline
-from stacks.storage_stack import StorageStack
 
 
 class PipelinesStack(Stack):
+    """The pipelines of one unit and the role they run with.
+
+    From the storage stack it takes only what it uses: the data key, the two bucket names (deploy-time values
+    of the definitions) and the export names of the two bucket ARNs (IAM statements with object-key wildcards).
+    """
+
     def __init__(
         self,
         scope: Construct,
         construct_id: str,
         *,
         config: EnvironmentConfig,
-        storage: StorageStack,
+        data_key: kms.IKey,
+        artifacts_bucket_name: str,
+        landing_bucket_name: str,
+        artifacts_bucket_arn_export: str,
+        landing_bucket_arn_export: str,
         inline_definition_limit_bytes: int = INLINE_DEFINITION_LIMIT_BYTES,
         **kwargs: Any,
     ) -> None:
@@ -37,18 +48,21 @@ class PipelinesStack(Stack):
             self,
             "ExecutionRole",
             model_package_group_name=config.model_package_group_name,
-            data_key=storage.data_key,
-            artifacts_bucket_arn_export=storage.bucket_arn_exports["artifacts"],
-            training_data_bucket_arn_export=storage.bucket_arn_exports["training-data"],
+            data_key=data_key,
+            artifacts_bucket_arn_export=artifacts_bucket_arn_export,
+            training_data_bucket_arn_export=landing_bucket_arn_export,
             read_prefixes=[config.dataset_prefix, config.evaluation_data_prefix],
             code_objects=[(asset.s3_bucket_name, asset.s3_object_key) for asset in code_assets.values()],
-            image_repository_arn=_repository_arn(sklearn_image_uri(config.region), self.partition),
+            image_uri=sklearn_image_uri(config.region),
+            job_name_prefix=contract.PIPELINE_JOB_PREFIX,
+            artifacts_prefix=contract.ARTIFACTS_PREFIX,
         ).role
-        values = {
-            "PipelineRoleArn": self.execution_role.role_arn,
-            "DataKeyArn": storage.data_key.key_arn,
-            "ArtifactsBucket": storage.artifacts_bucket.bucket_name,
-            "LandingBucket": storage.training_data_bucket.bucket_name,
+        # The Fn::Sub values of the definitions: what only CloudFormation knows at deploy time.
+        self.deploy_time_values: dict[DeployTimeValue, str] = {
+            DeployTimeValue.PIPELINE_ROLE_ARN: self.execution_role.role_arn,
+            DeployTimeValue.DATA_KEY_ARN: data_key.key_arn,
+            DeployTimeValue.ARTIFACTS_BUCKET: artifacts_bucket_name,
+            DeployTimeValue.LANDING_BUCKET: landing_bucket_name,
         }
         code_uris = {name: asset.s3_object_url for name, asset in code_assets.items()}
         descriptions = {
@@ -65,16 +79,16 @@ class PipelinesStack(Stack):
                 description=descriptions[name],
                 definition=definition,
                 substitutions={
-                    variable: (placeholder, values[variable])
+                    variable: (placeholder, self.deploy_time_values[variable])
                     for variable, placeholder in definitions.PLACEHOLDERS.items()
                     if placeholder in definition
                 },
                 role=self.execution_role,
                 # Imported by export name, so the deployment's IAM findings name the bucket exactly.
                 definitions_bucket=s3.Bucket.from_bucket_arn(
-                    self, f"{construct_id_}DefinitionsBucket", Fn.import_value(storage.bucket_arn_exports["artifacts"])
+                    self, f"{construct_id_}DefinitionsBucket", Fn.import_value(artifacts_bucket_arn_export)
                 ),
-                definitions_bucket_export=storage.bucket_arn_exports["artifacts"],
+                definitions_bucket_export=artifacts_bucket_arn_export,
                 assets_bucket_name=next(iter(code_assets.values())).s3_bucket_name,
                 inline_limit_bytes=inline_definition_limit_bytes,
             )
@@ -92,10 +106,3 @@ class PipelinesStack(Stack):
             for name, path in write_tarballs(Path(build_dir)).items():
                 assets[name] = s3_assets.Asset(self, f"Code-{name}", path=str(path))
         return assets
-
-
-def _repository_arn(image_uri: str, partition: str) -> str:
-    """arn of `<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`."""
-    registry, repository = image_uri.split(":")[0].split("/", 1)
-    account, _, _, region = registry.split(".")[:4]
-    return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"

@@ -24,7 +24,11 @@ class MlPlatformStage(Stage):
             self,
             "Pipelines",
             config=config,
-            storage=self.storage,
+            data_key=self.storage.data_key,
+            artifacts_bucket_name=self.storage.artifacts_bucket.bucket_name,
+            landing_bucket_name=self.storage.training_data_bucket.bucket_name,
+            artifacts_bucket_arn_export=self.storage.artifacts_bucket_arn_export,
+            landing_bucket_arn_export=self.storage.training_data_bucket_arn_export,
             description=_describe(config, "training and eval-only SageMaker pipelines, their execution role"),
         )
         self.orchestration = OrchestrationStack(
@@ -35,7 +39,7 @@ class MlPlatformStage(Stage):
             description=_describe(config, "dataset trigger of the training pipeline, evaluation schedule"),
         )
         # The trigger and the schedule start pipelines by name: deploy the pipelines first.
-        self.orchestration.add_dependency(self.pipelines)
+        self.orchestration.add_stack_dependency(self.pipelines, "the trigger and the schedule start its pipelines")
         apply_tags(self, config.tags)
 
 

@@ -6,10 +6,11 @@ from typing import Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config import EnvironmentConfig
-from platform_constructs.compliance import annotate_auto_delete_provider, skip_checkov
+from platform_constructs.compliance import annotate_auto_delete_provider, cfn_resource, skip_checkov
 from platform_constructs.model_registry import ModelRegistry
 from platform_constructs.secure_bucket import SecureBucket
 
@@ -43,7 +44,7 @@ class StorageStack(Stack):
             **bucket_defaults,
         ).bucket
         skip_checkov(
-            self.access_logs_bucket.node.default_child,
+            cfn_resource(self.access_logs_bucket.node.default_child, s3.CfnBucket),
             CKV_AWS_18="This is the access-log target bucket; logging it into itself would loop.",
         )
         self.training_data_bucket = SecureBucket(
@@ -83,12 +84,10 @@ class StorageStack(Stack):
             CfnOutput(self, output_id, value=value)
         # Named exports for the ARNs other stacks use in IAM statements with object-key wildcards: a stable
         # name lets the consumer name each such statement exactly when acknowledging it (cdk-nag IAM5).
-        self.bucket_arn_exports = {
-            "training-data": config.resource_name("training-data-bucket-arn"),
-            "artifacts": config.resource_name("artifacts-bucket-arn"),
-        }
+        self.training_data_bucket_arn_export = config.resource_name("training-data-bucket-arn")
+        self.artifacts_bucket_arn_export = config.resource_name("artifacts-bucket-arn")
         for bucket, export_name, output_id in (
-            (self.training_data_bucket, self.bucket_arn_exports["training-data"], "TrainingDataBucketArn"),
-            (self.artifacts_bucket, self.bucket_arn_exports["artifacts"], "ArtifactsBucketArn"),
+            (self.training_data_bucket, self.training_data_bucket_arn_export, "TrainingDataBucketArn"),
+            (self.artifacts_bucket, self.artifacts_bucket_arn_export, "ArtifactsBucketArn"),
         ):
             CfnOutput(self, output_id, value=bucket.bucket_arn, export_name=export_name)

@@ -13,7 +13,8 @@ from cfnlint.api import ManualArgs, lint
 from pipeline_defs import definitions
 from stacks.pipelines_stack import PipelinesStack
 from stacks.storage_stack import StorageStack
-from tests.infra.conftest import ALL_UNITS, cdk_json_context
+from tests.helpers import cdk_json_context
+from tests.infra.conftest import ALL_UNITS
 
 
 def pipelines_template(synthesized, unit: str) -> Template:
@@ -99,7 +100,17 @@ def build_large_definition_unit(tmp_path):
     config = ALL_UNITS["dev"]
     stage = Stage(app, config.name_prefix, env=Environment(account=config.account, region=config.region))
     storage = StorageStack(stage, "Storage", config=config)
-    pipelines = PipelinesStack(stage, "Pipelines", config=config, storage=storage, inline_definition_limit_bytes=1000)
+    pipelines = PipelinesStack(
+        stage,
+        "Pipelines",
+        config=config,
+        data_key=storage.data_key,
+        artifacts_bucket_name=storage.artifacts_bucket.bucket_name,
+        landing_bucket_name=storage.training_data_bucket.bucket_name,
+        artifacts_bucket_arn_export=storage.artifacts_bucket_arn_export,
+        landing_bucket_arn_export=storage.training_data_bucket_arn_export,
+        inline_definition_limit_bytes=1000,
+    )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()  # cdk-nag: the S3 branch's acknowledgements must cover every finding
     return pipelines
