@@ -7,11 +7,9 @@ sys.modules under the name the handler imports it by, as the Lambda runtime's sy
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType, SimpleNamespace
 from typing import Any
 
@@ -19,8 +17,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FUNCTION_DIR = REPO_ROOT / "lambda" / "start_pipeline"
+from tests.helpers import FUNCTION_DIR, load_module
+
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 PIPELINE_NAME = "churn-dev-training"
@@ -30,14 +28,6 @@ MARKER = "_SUCCESS"
 VERSION_ID = "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"
 EMPTY_ETAG = "d41d8cd98f00b204e9800998ecf8427e"
 CONTEXT = SimpleNamespace(aws_request_id="6f1c2d3e-0000-4000-8000-000000000001", function_name="start-pipeline")
-
-
-def load_file(module_name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture
@@ -71,12 +61,14 @@ def load_handler(monkeypatch: pytest.MonkeyPatch, function_env: dict[str, str]) 
     """Load a fresh copy of handler.py (a cold start) with the environment as it is when called."""
 
     def load() -> ModuleType:
-        monkeypatch.setitem(sys.modules, "event_pattern", load_file("event_pattern", FUNCTION_DIR / "event_pattern.py"))
-        spec = importlib.util.spec_from_file_location("start_pipeline_handler", FUNCTION_DIR / "handler.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
+        monkeypatch.setitem(
+            sys.modules, "event_pattern", load_module("event_pattern", FUNCTION_DIR / "event_pattern.py")
+        )
+        # The handler's dataclasses look their module up in sys.modules while it executes, and load_module does
+        # not register it: an empty stand-in answers that lookup until the real module replaces it.
+        monkeypatch.setitem(sys.modules, "start_pipeline_handler", ModuleType("start_pipeline_handler"))
+        module = load_module("start_pipeline_handler", FUNCTION_DIR / "handler.py")
         monkeypatch.setitem(sys.modules, "start_pipeline_handler", module)
-        spec.loader.exec_module(module)
         return module
 
     return load
@@ -89,7 +81,7 @@ def handler_module(load_handler: Callable[[], ModuleType]) -> ModuleType:
 
 @pytest.fixture
 def event_pattern_module() -> ModuleType:
-    return load_file("event_pattern_under_test", FUNCTION_DIR / "event_pattern.py")
+    return load_module("event_pattern_under_test", FUNCTION_DIR / "event_pattern.py")
 
 
 @pytest.fixture

@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 import pytest
-from aws_cdk import App
 from aws_cdk.cx_api import CloudAssembly
 
-from config import EnvironmentConfig, all_configs
+from config import all_configs
 from stacks.stage import MlPlatformStage
-from stacks.stage import build_unit
+from tests.helpers import build_app
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 ALL_UNITS = {config.unit_name: config for config in all_configs()}
-
-
-def cdk_json_context() -> dict:
-    """The context of cdk.json: a bare App() would silently ignore its feature flags."""
-    return json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
-
-
-def build_app(config: EnvironmentConfig, outdir: Path) -> tuple[App, MlPlatformStage]:
-    app = App(context=cdk_json_context(), outdir=str(outdir))
-    return app, build_unit(app, config)
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +32,10 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tup
 
 
 @pytest.fixture(scope="session")
-def all_assemblies(synthesized) -> dict[str, CloudAssembly]:
+def all_assemblies(synthesized: Callable[[str], tuple[MlPlatformStage, CloudAssembly]]) -> dict[str, CloudAssembly]:
     return {name: synthesized(name)[1] for name in ALL_UNITS}
 
 
-def stack_templates(assembly: CloudAssembly) -> dict[str, dict]:
+def stack_templates(assembly: CloudAssembly) -> dict[str, dict[str, Any]]:
     """{stack id (e.g. Storage): template} of one unit's assembly."""
     return {stack.hierarchical_id.split("/")[-1]: stack.template for stack in assembly.stacks}

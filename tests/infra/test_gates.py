@@ -12,7 +12,8 @@ from aws_cdk import Stack, Stage
 from aws_cdk import aws_s3 as s3
 from cfnlint.api import ManualArgs, lint
 
-from tests.infra.conftest import ALL_UNITS, REPO_ROOT, build_app
+from tests.helpers import REPO_ROOT, build_app
+from tests.infra.conftest import ALL_UNITS
 
 CHECKOV = Path(os.environ.get("CHECKOV", REPO_ROOT / ".venv-tools" / "bin" / "checkov"))
 

@@ -2,30 +2,26 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from aws_cdk.assertions import Template
 
 from config import ConfigError, EnvironmentConfig
 from config.environments import environment_values
-from tests.infra.conftest import ALL_UNITS, REPO_ROOT
+from tests.helpers import FUNCTION_DIR, load_module
+from tests.infra.conftest import ALL_UNITS
 
-FUNCTION_DIR = REPO_ROOT / "lambda" / "start_pipeline"
 SCHEDULED_UNITS = ["dev", "staging", "prod"]
 SANDBOX_UNIT = "dev/sandbox=ci"
 LANDING_BUCKET_ID = "TrainingDataBucketEEAF1117"
 FOURTEEN_DAYS = 14 * 24 * 3600
 
 
-def load_event_pattern_module():
-    spec = importlib.util.spec_from_file_location("event_pattern_under_test", FUNCTION_DIR / "event_pattern.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load_event_pattern_module() -> ModuleType:
+    return load_module("event_pattern_under_test", FUNCTION_DIR / "event_pattern.py")
 
 
 def orchestration(synthesized, unit: str) -> Template:
