@@ -1,0 +1,270 @@
+"""The local endpoint: a registered model package served as SageMaker's scikit-learn container serves it.
+
+    code = load_package(package, LocalS3(state_dir / "s3", assembly.assets), work_dir)   # model_fn runs once
+    server = LocalEndpoint(code, endpoint_name="churn-dev-endpoint", port=8080, capture=CaptureWriter(...))
+    server.serve_forever()      # then server.stop(): in-flight requests finish, every capture line is flushed
+
+Loading: the package's ModelDataUrl (model.tar.gz) is untarred into a model dir and its SAGEMAKER_SUBMIT_DIRECTORY
+tarball into a code dir; SAGEMAKER_PROGRAM is imported from there as a fresh module and model_fn(model_dir) is called;
+each request then goes input_fn(body, content type) -> predict_fn -> output_fn(prediction, accept).
+
+HTTP (127.0.0.1 only): the container contract (`GET /ping`, `POST /invocations`) and the runtime API's path
+(`POST /endpoints/<name>/invocations`), so boto3's sagemaker-runtime client with `endpoint_url` works unchanged.
+Errors are one JSON line with an `error` key. On the runtime path they also carry what botocore reads (the
+`x-amzn-ErrorType` header, `Message`, and for a failure inside the model `OriginalStatusCode`/`OriginalMessage`), so
+the client raises ValidationError (400) or ModelError (424) as InvokeEndpoint does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import re
+import sys
+import tarfile
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from config import EnvironmentConfig
+from mlops.capture import VARIANT, CaptureWriter, record
+from pipeline_defs.local import LocalRunError, LocalS3
+
+MAX_PAYLOAD = 6 * 1024 * 1024  # InvokeEndpoint's limit for a real-time request body
+INFERENCE_ID = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,63}")  # 1-64 printable characters, not starting with a space
+_RUNTIME_PATH = re.compile(r"/endpoints/(?P<name>[^/]+)/invocations")
+_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
+
+
+def endpoint_name(config: EnvironmentConfig) -> str:
+    """The unit's endpoint: a fixed name per unit (`churn-dev-endpoint`), the one clients, alarms and monitors use."""
+    return config.resource_name("endpoint")
+
+
+# The model -------------------------------------------------------------------------------------------------------
+class InferenceCode:
+    """The package's inference module and the model its model_fn loaded."""
+
+    def __init__(self, module: ModuleType, model: Any) -> None:
+        self.module = module
+        self.model = model
+
+    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[bytes, str]:
+        """(response body, its content type); the module's exceptions propagate (ValueError = bad input)."""
+        data = self.module.input_fn(body, content_type)
+        prediction = self.module.predict_fn(data, self.model)
+        result = self.module.output_fn(prediction, accept)
+        # output_fn may return the body alone (then the content type is the accept type) or (body, content type).
+        response, response_type = result if isinstance(result, tuple) else (result, accept or "application/json")
+        return (response.encode("utf-8") if isinstance(response, str) else bytes(response)), str(response_type)
+
+
+def load_package(package: Mapping[str, Any], s3: LocalS3, work_dir: Path) -> InferenceCode:
+    """Unpack a DescribeModelPackage-shaped package's model and code into `work_dir` and call its model_fn."""
+    try:
+        container = package["InferenceSpecification"]["Containers"][0]
+        environment = container.get("Environment", {})
+        model_url, program = container["ModelDataUrl"], environment["SAGEMAKER_PROGRAM"]
+        code_url = environment["SAGEMAKER_SUBMIT_DIRECTORY"]
+    except (KeyError, IndexError, TypeError) as error:
+        raise LocalRunError(
+            f"{package.get('ModelPackageArn', 'the package')} has no {error} in InferenceSpecification.Containers[0]: "
+            "it needs ModelDataUrl and the SAGEMAKER_PROGRAM / SAGEMAKER_SUBMIT_DIRECTORY environment"
+        ) from None
+    model_dir, code_dir = work_dir / "model", work_dir / "code"
+    _untar(s3.read_bytes(model_url), model_dir, model_url)
+    _untar(s3.read_bytes(code_url), code_dir, code_url)
+    script = code_dir / program
+    if not script.is_file():
+        raise LocalRunError(f"SAGEMAKER_PROGRAM {program} is not in {code_url}")
+    module = _fresh_module(script)
+    missing = [name for name in _FUNCTIONS if not callable(getattr(module, name, None))]
+    if missing:
+        raise LocalRunError(f"{program} does not define {', '.join(missing)} (the local endpoint needs all four)")
+    return InferenceCode(module, module.model_fn(str(model_dir)))
+
+
+def _untar(content: bytes, destination: Path, uri: str) -> None:
+    destination.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(fileobj=io.BytesIO(content), mode="r:*") as tar:
+            tar.extractall(destination, filter="data")
+    except tarfile.TarError as error:
+        raise LocalRunError(f"{uri} is not a tarball: {error}") from None
+
+
+def _fresh_module(script: Path) -> ModuleType:
+    """The script as a new module object (never a cached import of the same name): what the container imports."""
+    name = f"_local_endpoint_{script.stem}_{uuid.uuid4().hex[:8]}"
+    spec = importlib.util.spec_from_file_location(name, script)
+    if spec is None or spec.loader is None:
+        raise LocalRunError(f"cannot import {script}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# The server ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    content_type: str
+    headers: Mapping[str, str]
+
+
+def error_reply(status: int, message: str, error_type: str | None = None, **fields: Any) -> Reply:
+    """One JSON line; with `error_type`, shaped as the runtime API's error (botocore reads the header and Message)."""
+    document: dict[str, Any] = {"error": message}
+    headers = {}
+    if error_type:
+        document |= {"Message": message, **fields}
+        headers["x-amzn-ErrorType"] = error_type
+    return Reply(status, (json.dumps(document) + "\n").encode("utf-8"), "application/json", headers)
+
+
+class LocalEndpoint(ThreadingHTTPServer):
+    daemon_threads = True  # idle keep-alive connections must not hold up the stop
+
+    def __init__(
+        self,
+        code: InferenceCode,
+        endpoint_name: str,
+        port: int = 8080,
+        capture: CaptureWriter | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.code = code
+        self.endpoint_name = endpoint_name
+        self.capture = capture
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._in_flight = 0
+        self._idle = threading.Condition()
+        super().__init__(("127.0.0.1", port), _Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def invocation(self, body: bytes, headers: Mapping[str, str], runtime: bool) -> Reply:
+        """Run the model on one request and capture it (when sampled); errors become one-line JSON replies.
+
+        `headers` are keyed by lower-case name."""
+        inference_id = headers.get("x-amzn-sagemaker-inference-id")
+        if inference_id is not None and not INFERENCE_ID.fullmatch(inference_id):
+            return error_reply(400, "InferenceId must be 1-64 printable characters", "ValidationError")
+        content_type, accept = headers.get("content-type"), headers.get("accept")
+        with self._tracked():
+            try:
+                response, response_type = self.code.invoke(body, content_type, accept)
+            except Exception as error:  # the model's own code: report it, keep serving
+                return self._model_error(error, runtime)
+            now = datetime.now(UTC)
+            if self.capture is not None and self.capture.sampled():
+                captured = record((body, content_type), (response, response_type), now, inference_id)
+                self.capture.write(captured, now)
+        extra = {"x-Amzn-Invoked-Production-Variant": VARIANT} if runtime else {}
+        return Reply(200, response, response_type, extra)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Close the socket, let in-flight requests finish (and be captured), then close the capture file."""
+        self.server_close()
+        with self._idle:
+            self._idle.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+        if self.capture is not None:
+            self.capture.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, ConnectionError):  # a client that hung up is not worth a line
+            self.log(f"local endpoint: request from {client_address[0]} failed: {error!r}")
+
+    @contextmanager
+    def _tracked(self) -> Iterator[None]:
+        with self._idle:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _model_error(self, error: Exception, runtime: bool) -> Reply:
+        # ValueError (and its kin: bad JSON, undecodable text, wrong columns) is bad input; anything else the model's.
+        status = 400 if isinstance(error, ValueError) else 500
+        message = f"{type(error).__name__}: {error}".replace("\n", " ")
+        self.log(f"local endpoint: {status} {message}")
+        if not runtime:
+            return error_reply(status, message)
+        kind = "client" if status < 500 else "server"
+        return error_reply(
+            424,
+            message,
+            "ModelError",
+            Message=f'Received {kind} error ({status}) from primary with message "{message}".',
+            OriginalStatusCode=status,
+            OriginalMessage=message,
+            ErrorCode=f"{kind.upper()}_ERROR_FROM_MODEL",
+        )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: clients (boto3's urllib3 pool) reuse connections
+    server: LocalEndpoint
+
+    def do_GET(self) -> None:
+        if urlsplit(self.path).path == "/ping":
+            self._send(Reply(200, b"", "text/plain", {}))
+        else:
+            self._send(error_reply(404, f"no such path: GET {self.path} (try GET /ping)"))
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        runtime = _RUNTIME_PATH.fullmatch(path)
+        body = self._body(runtime is not None)
+        if isinstance(body, Reply):
+            self._send(body)
+        elif path != "/invocations" and runtime is None:
+            hint = "use /invocations or /endpoints/<name>/invocations"
+            self._send(error_reply(404, f"no such path: POST {path} ({hint})"))
+        elif runtime is not None and unquote(runtime["name"]) != self.server.endpoint_name:
+            name = unquote(runtime["name"])
+            message = f"Endpoint {name} not found (this local endpoint is {self.server.endpoint_name})."
+            self._send(error_reply(400, message, "ValidationError"))
+        else:
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            self._send(self.server.invocation(body, headers, runtime is not None))
+
+    def _body(self, runtime: bool) -> bytes | Reply:
+        error_type = "ValidationError" if runtime else None
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self.close_connection = True  # the rest of the stream cannot be framed
+            return error_reply(411, "send the body with a Content-Length header", error_type)
+        if int(length) > MAX_PAYLOAD:
+            self.close_connection = True
+            return error_reply(413, f"the body is {length} bytes, over the {MAX_PAYLOAD} bytes limit", error_type)
+        return self.rfile.read(int(length))
+
+    def _send(self, reply: Reply) -> None:
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: errors are logged once by the server, successful requests not at all."""
