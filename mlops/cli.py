@@ -6,6 +6,9 @@
     mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...]
     mlops demo [--assembly cdk.out] [--state-dir .local/demo]
     mlops dlq replay --env <env> [--dry-run] [--max N] [--queue-url URL --function-name NAME]
+    mlops serve --local [--version N] [--port 8080] [--sampling-percentage 100] [--state-dir .local]
+    mlops invoke (--local [--port 8080] | --env <env>) [--endpoint NAME] [--content-type T] [--accept T]
+                 [--inference-id ID] [FILE | -]
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start` and `dlq` call AWS.
@@ -27,8 +30,10 @@ from mlops.common import PIPELINES, UsageError, default_assembly, default_state_
 from mlops.demo import command_demo
 from mlops.dlq import command_dlq
 from mlops.graph import command_graph
+from mlops.invoke import command_invoke
 from mlops.registry import command_registry
 from mlops.run import command_run
+from mlops.serve import command_serve
 from mlops.start import command_start
 from pipeline_defs.local import LocalRunError
 
@@ -40,6 +45,8 @@ COMMANDS: dict[str, Command] = {
     "start": command_start,
     "demo": command_demo,
     "dlq": command_dlq,
+    "serve": command_serve,
+    "invoke": command_invoke,
 }
 
 
@@ -94,6 +101,25 @@ def parser() -> argparse.ArgumentParser:
     dlq.add_argument("--function-name", help="the start-pipeline function (default: the stack's output)")
     dlq.add_argument("--max", type=int, default=100, dest="max_messages", help="most messages to handle (100)")
     dlq.add_argument("--dry-run", action="store_true", help="report what would be replayed; change nothing")
+
+    serve = command("serve", "serve a registered model version on 127.0.0.1 like its endpoint, with data capture")
+    serve.add_argument("--local", action="store_true", help="required: serve on this machine")
+    serve.add_argument("--version", type=int, help="model package version (default: the newest Approved one)")
+    serve.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
+    serve.add_argument(
+        "--sampling-percentage", type=int, default=100, help="data capture sampling, 0..100 (default 100; 0: off)"
+    )
+    assembly_option(serve)
+    state_dir_option(serve)
+
+    invoke = command("invoke", "send one request to the unit's endpoint: the deployed one (--env) or --local")
+    invoke.add_argument("file", nargs="?", help="CSV or JSON request body (default, or -: stdin)")
+    invoke.add_argument("--local", action="store_true", help="call mlops serve --local on 127.0.0.1")
+    invoke.add_argument("--port", type=int, default=8080, help="the local endpoint's port (default 8080)")
+    invoke.add_argument("--endpoint", help="endpoint name (default: the unit's, e.g. churn-dev-endpoint)")
+    invoke.add_argument("--content-type", help="default: application/json for a .json file, else text/csv")
+    invoke.add_argument("--accept", help="response type (default: the content type)")
+    invoke.add_argument("--inference-id", help="InferenceId: recorded in the data capture, joins ground truth")
     return root
 
 
