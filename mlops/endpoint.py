@@ -220,6 +220,8 @@ class LocalEndpoint(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients (boto3's urllib3 pool) reuse connections
+    # Headers and body go out in two writes: with Nagle on, the body waits for the client's delayed ACK (~40 ms).
+    disable_nagle_algorithm = True
     server: LocalEndpoint
 
     def do_GET(self) -> None:
