@@ -18,9 +18,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-# Re-exported for callers that read the cache-key attributes beside the graph; contract.py owns them.
-from pipeline_defs.contract import CACHE_KEY_ATTRIBUTES as CACHE_KEY_ATTRIBUTES
-
 # The pipelines of a unit, in the order they are shown.
 PIPELINES = ("training", "evaluation")
 # The SageMaker pipeline execution variables (`{"Get": "Execution.<name>"}`).

@@ -1,4 +1,4 @@
-"""Session fixtures more than one test folder needs: the dev unit synthesized once, in-process, like `cdk synth`."""
+"""Fixtures several test folders need: the dev unit synthesized once (in-process, like `cdk synth`); offline AWS."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from config import EnvironmentConfig, load_config
-from tests.helpers import build_app
+from tests.helpers import synthesized_unit
 
 
 @pytest.fixture(scope="session")
@@ -16,9 +16,22 @@ def dev_config() -> EnvironmentConfig:
 
 
 @pytest.fixture(scope="session")
-def assembly_dir(tmp_path_factory: pytest.TempPathFactory, dev_config: EnvironmentConfig) -> Path:
-    """`cdk synth -c env=dev`, done in-process with cdk.json's context: the assembly `mlops` and the engine read."""
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app, _ = build_app(dev_config, outdir)
-    app.synth()
-    return outdir
+def assembly_dir(dev_config: EnvironmentConfig) -> Path:
+    """`cdk synth -c env=dev`, done in-process with cdk.json's context: the assembly `mlops` and the engine read.
+
+    Shared with tests/infra and tests/contracts (one synth of the dev unit per test process): treat it as read-only.
+    """
+    return synthesized_unit(dev_config.unit_name).outdir
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a region; no profile or config file can point a client at a real account."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # the units' region
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib.util
 import json
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from aws_cdk import App
+from aws_cdk.cx_api import CloudAssembly
 
-from config import EnvironmentConfig
+from config import EnvironmentConfig, all_configs
 from stacks.stage import MlPlatformStage, build_unit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = REPO_ROOT / "lambda" / "start_pipeline"
 STEPS_DIR = REPO_ROOT / "pipeline_defs" / "steps"
+ALL_UNITS = {config.unit_name: config for config in all_configs()}
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -35,5 +43,24 @@ def load_module(module_name: str, path: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None, f"cannot load {path}"
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs, as an import would: dataclasses with string annotations look their module up.
+    sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+@dataclass(frozen=True)
+class SynthesizedUnit:
+    stage: MlPlatformStage
+    assembly: CloudAssembly  # the unit's own (nested) assembly
+    outdir: Path  # the whole cloud assembly, as `cdk synth` writes cdk.out
+
+
+@functools.cache
+def synthesized_unit(unit_name: str) -> SynthesizedUnit:
+    """A unit synthesized once per test process, cdk-nag included (any unacknowledged finding raises)."""
+    outdir = Path(tempfile.mkdtemp(prefix=f"cdk-out-{unit_name.replace('/', '-').replace('=', '-')}-"))
+    atexit.register(shutil.rmtree, outdir, ignore_errors=True)
+    app, stage = build_app(ALL_UNITS[unit_name], outdir)
+    app.synth()
+    return SynthesizedUnit(stage, stage.synth(), outdir)

@@ -179,6 +179,21 @@ def parse_marker_event(event: Any, settings: Settings) -> MarkerEvent:
         raise IgnoredEvent(
             "wrong_bucket", f"the object is not in the landing bucket {settings.landing_bucket}", **where
         )
+    dataset_id = _dataset_id(key, settings, where)
+    version_id = _nonempty_str(object_info.get("version-id"))
+    etag = _nonempty_str(object_info.get("etag"))
+    # "null" is the version id of objects written while versioning was off or suspended: not an identity.
+    if version_id == "null":
+        version_id = None
+    if version_id is None and etag is None:
+        raise IgnoredEvent(
+            "missing_field", "detail.object has neither version-id nor etag", field="detail.object.version-id", **where
+        )
+    return MarkerEvent(bucket, key, dataset_id, version_id, etag, _nonempty_str(object_info.get("sequencer")))
+
+
+def _dataset_id(key: str, settings: Settings, where: dict[str, str]) -> str:
+    """The dataset id of a marker key `<prefix><dataset id>/<marker>`, checked; IgnoredEvent for any other key."""
     if not key.startswith(settings.dataset_prefix):
         raise IgnoredEvent("outside_prefix", f"the key is not under {settings.dataset_prefix}", **where)
     rest = key[len(settings.dataset_prefix) :]
@@ -190,16 +205,7 @@ def parse_marker_event(event: Any, settings: Settings) -> MarkerEvent:
     else:
         raise IgnoredEvent("not_marker", f"the key is not a {settings.marker_name} marker", **where)
     _check_dataset_id(dataset_id, where)
-    version_id = _nonempty_str(object_info.get("version-id"))
-    etag = _nonempty_str(object_info.get("etag"))
-    # "null" is the version id of objects written while versioning was off or suspended: not an identity.
-    if version_id == "null":
-        version_id = None
-    if version_id is None and etag is None:
-        raise IgnoredEvent(
-            "missing_field", "detail.object has neither version-id nor etag", field="detail.object.version-id", **where
-        )
-    return MarkerEvent(bucket, key, dataset_id, version_id, etag, _nonempty_str(object_info.get("sequencer")))
+    return dataset_id
 
 
 def _check_dataset_id(dataset_id: str, where: dict[str, str]) -> None:

@@ -174,22 +174,37 @@ def test_cli_dry_run(dlq, capsys):
     assert remaining_bodies(sqs, queue_url) == [json.dumps(RAW_EVENT)]
 
 
-def deploy_orchestration_outputs(outputs: dict[str, str], stack_name: str = "churn-dev-Orchestration") -> None:
-    """A stand-in for the deployed Orchestration stack: just its outputs (moto's CloudFormation)."""
-    template = {
-        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
-        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
-    }
-    boto3.client("cloudformation", region_name=REGION).create_stack(
-        StackName=stack_name, TemplateBody=json.dumps(template)
+@pytest.fixture
+def cloudformation(monkeypatch, dlq):
+    """CloudFormation answered by Stubber (moto's needs extras for its other models); SQS stays moto's."""
+    stubbed = boto3.client("cloudformation", region_name=REGION)
+    real_client = dlq_replay.client
+    monkeypatch.setattr(
+        dlq_replay,
+        "client",
+        lambda service, config: stubbed if service == "cloudformation" else real_client(service, config),
     )
+    with Stubber(stubbed) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
 
 
-def test_the_queue_and_the_function_come_from_the_stack_outputs(dlq, capsys):
+def stack_with_outputs(cloudformation: Stubber, outputs: dict[str, str]) -> None:
+    """The deployed churn-dev-Orchestration stack, as DescribeStacks answers for it."""
+    stack = {
+        "StackName": "churn-dev-Orchestration",
+        "CreationTime": "2026-11-01T00:00:00Z",
+        "StackStatus": "UPDATE_COMPLETE",
+        "Outputs": [{"OutputKey": key, "OutputValue": value} for key, value in outputs.items()],
+    }
+    cloudformation.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "churn-dev-Orchestration"})
+
+
+def test_the_queue_and_the_function_come_from_the_stack_outputs(dlq, cloudformation, capsys):
     sqs, queue_url = dlq
     send(sqs, queue_url, json.dumps(RAW_EVENT), "not json at all")
-    deploy_orchestration_outputs(
-        {dlq_replay.QUEUE_URL_OUTPUT: queue_url, dlq_replay.FUNCTION_NAME_OUTPUT: FUNCTION_NAME}
+    stack_with_outputs(
+        cloudformation, {dlq_replay.QUEUE_URL_OUTPUT: queue_url, dlq_replay.FUNCTION_NAME_OUTPUT: FUNCTION_NAME}
     )
 
     exit_code = main(["dlq", "replay", "--env", "dev", "--dry-run", "--json"])
@@ -209,14 +224,16 @@ def test_the_queue_and_the_function_come_from_the_stack_outputs(dlq, capsys):
     assert "would replay" in captured.err
 
 
-def test_a_missing_stack_or_output_is_one_line_saying_what_to_do(dlq, capsys):
+def test_a_missing_stack_or_output_is_one_line_saying_what_to_do(cloudformation, capsys):
+    cloudformation.add_client_error(
+        "describe_stacks", "ValidationError", "Stack with id churn-dev-Orchestration does not exist"
+    )
     assert main(["dlq", "replay", "--env", "dev", "--dry-run"]) == 2
-    err = capsys.readouterr().err
-    assert err == (
+    assert capsys.readouterr().err == (
         "error: stack churn-dev-Orchestration is not deployed in eu-west-1 (deploy it: cdk deploy 'churn-dev/*')\n"
     )
 
-    deploy_orchestration_outputs({dlq_replay.FUNCTION_NAME_OUTPUT: FUNCTION_NAME})
+    stack_with_outputs(cloudformation, {dlq_replay.FUNCTION_NAME_OUTPUT: FUNCTION_NAME})
     assert main(["dlq", "replay", "--env", "dev"]) == 2
     assert capsys.readouterr().err.startswith(
         f"error: stack churn-dev-Orchestration has no output {dlq_replay.QUEUE_URL_OUTPUT}: deploy the current"

@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 import json
-from functools import cache
-from pathlib import Path
-from tempfile import mkdtemp
 from typing import Any
 
 from aws_cdk.assertions import Template
 
-from config import all_configs
 from stacks.stage import MlPlatformStage
-from tests.handlers.conftest import aws_env, function_env, load_handler  # noqa: F401  (fixtures for these tests)
-from tests.helpers import build_app
-
-ALL_UNITS = {config.unit_name: config for config in all_configs()}
+from tests.handlers.conftest import function_env, load_handler  # noqa: F401  (fixtures for these tests)
+from tests.helpers import synthesized_unit
 
 
-@cache
 def unit(unit_name: str) -> MlPlatformStage:
-    """The stage of one unit, synthesized once per session (cdk-nag included, as `cdk synth` runs it)."""
-    app, stage = build_app(ALL_UNITS[unit_name], Path(mkdtemp(prefix="contracts-")))
-    app.synth()
-    return stage
+    """The stage of one unit, synthesized once per test process (shared with tests/infra)."""
+    return synthesized_unit(unit_name).stage
 
 
 def template(stage_stack: Any) -> dict[str, Any]:

@@ -15,8 +15,9 @@ import pytest
 from pipeline_defs import contract, definitions
 from pipeline_defs.contract import DeployTimeValue
 from pipeline_defs.local import local_values
-from tests.contracts.conftest import ALL_UNITS, pipeline_definitions, template, unit
+from tests.contracts.conftest import pipeline_definitions, template, unit
 from tests.handlers.conftest import marker_event
+from tests.helpers import ALL_UNITS
 
 SCHEDULED_UNITS = [name for name, config in ALL_UNITS.items() if config.evaluation_schedule is not None]
 _SUB_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")

@@ -31,19 +31,6 @@ CONTEXT = SimpleNamespace(aws_request_id="6f1c2d3e-0000-4000-8000-000000000001",
 
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials and a region; no profile or config file can point a client at a real account."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-
-
-@pytest.fixture
 def function_env(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> dict[str, str]:
     values = {
         "PIPELINE_NAME": PIPELINE_NAME,
@@ -64,12 +51,9 @@ def load_handler(monkeypatch: pytest.MonkeyPatch, function_env: dict[str, str]) 
         monkeypatch.setitem(
             sys.modules, "event_pattern", load_module("event_pattern", FUNCTION_DIR / "event_pattern.py")
         )
-        # The handler's dataclasses look their module up in sys.modules while it executes, and load_module does
-        # not register it: an empty stand-in answers that lookup until the real module replaces it.
+        # monkeypatch restores sys.modules after the test; load_module registers the module while it runs.
         monkeypatch.setitem(sys.modules, "start_pipeline_handler", ModuleType("start_pipeline_handler"))
-        module = load_module("start_pipeline_handler", FUNCTION_DIR / "handler.py")
-        monkeypatch.setitem(sys.modules, "start_pipeline_handler", module)
-        return module
+        return load_module("start_pipeline_handler", FUNCTION_DIR / "handler.py")
 
     return load
 

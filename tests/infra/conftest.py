@@ -1,4 +1,4 @@
-"""Synthesizes every unit once per test session, the way `cdk synth` does (same context and feature flags)."""
+"""Every unit synthesized once per test session, the way `cdk synth` does (same context and feature flags)."""
 
 from __future__ import annotations
 
@@ -8,25 +8,17 @@ from typing import Any
 import pytest
 from aws_cdk.cx_api import CloudAssembly
 
-from config import all_configs
 from stacks.stage import MlPlatformStage
-from tests.helpers import build_app
-
-ALL_UNITS = {config.unit_name: config for config in all_configs()}
+from tests.helpers import ALL_UNITS, synthesized_unit
 
 
 @pytest.fixture(scope="session")
-def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[MlPlatformStage, CloudAssembly]]:
-    """`synthesized(unit_name)` -> (stage, its cloud assembly); each unit is synthesized once."""
-    cache: dict[str, tuple[MlPlatformStage, CloudAssembly]] = {}
+def synthesized() -> Callable[[str], tuple[MlPlatformStage, CloudAssembly]]:
+    """`synthesized(unit_name)` -> (stage, its cloud assembly); each unit is synthesized once per test process."""
 
     def synth(unit_name: str) -> tuple[MlPlatformStage, CloudAssembly]:
-        if unit_name not in cache:
-            outdir = tmp_path_factory.mktemp(unit_name.replace("/", "-").replace("=", "-"))
-            app, stage = build_app(ALL_UNITS[unit_name], outdir)
-            app.synth()  # raises on any unacknowledged cdk-nag finding
-            cache[unit_name] = (stage, stage.synth())
-        return cache[unit_name]
+        unit = synthesized_unit(unit_name)
+        return unit.stage, unit.assembly
 
     return synth
 

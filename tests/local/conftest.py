@@ -1,6 +1,6 @@
 """The local engine's fixtures.
 
-One synthesized dev assembly per session (in-process, like tests/infra) and helpers that change a copy of it; and,
+The dev assembly (`assembly_dir`, `dev_config`: tests/conftest.py) read once, helpers that change a copy of it; and,
 for the hand-written definitions of `builders.py`, a state dir holding their tiny step scripts, a clock the tests
 move, and `run` (one execution of a definition).
 """
@@ -16,26 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from config import EnvironmentConfig, load_config
+from config import EnvironmentConfig
 from pipeline_defs.local import Assembly, LocalRunner, LocalS3, RunResult, load_assembly
-from tests.helpers import REPO_ROOT, STEPS_DIR, build_app
+from tests.helpers import REPO_ROOT, STEPS_DIR
 from tests.local.builders import FIT_SCRIPT, REPORT_SCRIPT, Clock
 
 SAMPLE_DATA = REPO_ROOT / "pipeline_defs" / "sample_data"
-
-
-@pytest.fixture(scope="session")
-def dev_config() -> EnvironmentConfig:
-    return load_config("dev")
-
-
-@pytest.fixture(scope="session")
-def assembly_dir(tmp_path_factory: pytest.TempPathFactory, dev_config: EnvironmentConfig) -> Path:
-    """`cdk synth -c env=dev`, done in-process with cdk.json's context: the assembly the runner reads."""
-    outdir = tmp_path_factory.mktemp("cdk.out")
-    app, _ = build_app(dev_config, outdir)
-    app.synth()
-    return outdir
 
 
 @pytest.fixture(scope="session")

@@ -107,15 +107,7 @@ class Request:
         if kind == "map":
             return {}
         if kind == "string":
-            if metadata.get("enum"):
-                return metadata["enum"][0]
-            s3_first = sorted(DUMMY_STRINGS, key=lambda candidate: not candidate.startswith("s3://"))
-            length = max(metadata.get("min", 0), 1)
-            for candidate in (*(s3_first if "S3" in shape.name else DUMMY_STRINGS), "a" * length, "1" * length):
-                if not _literal_problems(candidate, shape):
-                    return candidate
-            self.problems.append(f"{path}: no dummy fits {shape.name} (pattern {metadata.get('pattern')!r})")
-            return "dummy"
+            return self._dummy_string(shape, path)
         if kind in ("integer", "long"):
             return metadata.get("min", 1)
         if kind in ("float", "double"):
@@ -123,6 +115,18 @@ class Request:
         if kind == "boolean":
             return True
         return datetime(2024, 1, 1, tzinfo=UTC)  # timestamp
+
+    def _dummy_string(self, shape: Shape, path: str) -> str:
+        metadata = shape.metadata
+        if metadata.get("enum"):
+            return str(metadata["enum"][0])
+        s3_first = sorted(DUMMY_STRINGS, key=lambda candidate: not candidate.startswith("s3://"))
+        length = max(metadata.get("min", 0), 1)
+        for candidate in (*(s3_first if "S3" in shape.name else DUMMY_STRINGS), "a" * length, "1" * length):
+            if not _literal_problems(candidate, shape):
+                return candidate
+        self.problems.append(f"{path}: no dummy fits {shape.name} (pattern {metadata.get('pattern')!r})")
+        return "dummy"
 
     def _check_literal(self, value: Any, shape: Shape, path: str) -> None:
         self.problems.extend(f"{path}: {problem}" for problem in _literal_problems(value, shape))

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from config import all_configs, load_config
+from pipeline_defs.contract import CACHE_KEY_ATTRIBUTES
 from pipeline_defs.definitions import build_definitions
-from pipeline_defs.graph import CACHE_KEY_ATTRIBUTES, steps
+from pipeline_defs.graph import steps
 from pipeline_defs.packaging import STEPS_DIR, content_addressed_uris
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
