@@ -72,6 +72,7 @@ bench: deps
 	$(PYTHON) bench/definition_time.py
 	$(PYTHON) bench/handler_cold_start.py
 	$(PYTHON) bench/local_run.py
+	$(PYTHON) bench/endpoint.py
 
 ## lock: re-pin the full transitive dependency set after editing requirements*.txt.
 lock:

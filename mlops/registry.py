@@ -65,6 +65,8 @@ def _roc_auc(package: Mapping[str, Any], s3: LocalS3) -> float | None:
     """The candidate ROC AUC the Evaluate step recorded for this version, if its report is still here."""
     uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
     report = read_json(s3, uri) if isinstance(uri, str) else None
+    if not isinstance(report, dict):
+        return None
     try:
         return float(report["binary_classification_metrics"]["auc"]["value"])
     except (KeyError, TypeError, ValueError):
