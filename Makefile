@@ -17,9 +17,19 @@ CDK := cdk --no-notices
 
 .PHONY: deps synth demo test lint snapshots review bench lock clean
 
+# A venv is tied to its folder (absolute paths in its scripts, the editable install's mapping): when the checkout has
+# moved, both venvs are rebuilt from the pins.
+ifneq ($(wildcard $(VENV)),)
+ifneq ($(shell cat $(VENV)/.location 2>/dev/null),$(CURDIR))
+$(info the checkout moved to $(CURDIR): rebuilding $(VENV) and $(TOOLS_VENV))
+$(shell rm -rf $(VENV) $(TOOLS_VENV))
+endif
+endif
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	echo "$(CURDIR)" > $(VENV)/.location
 	touch $@
 
 $(TOOLS_VENV)/.installed: requirements-tools.txt constraints-tools.txt
