@@ -12,7 +12,7 @@ Every invocation writes exactly one JSON log line and returns {"status": "starte
   because moto and the idempotency window of ClientRequestToken are not enough on their own).
 - Errors from SageMaker are re-raised, so Lambda retries and finally hands the event to its failure
   destination: transient ones (throttling, 5xx, conflict, limits, network) log a WARNING, the rest
-  (missing pipeline, validation, access) an ERROR. Nothing is dropped; tools/dlq_replay.py re-sends it.
+  (missing pipeline, validation, access) an ERROR. Nothing is dropped; `mlops dlq replay` re-sends it.
 """
 
 from __future__ import annotations
