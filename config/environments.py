@@ -27,6 +27,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "model_approval_status": "Approved",
         "evaluation_schedule": "cron(0 6 ? * MON *)",
         "log_retention_days": 30,
+        "capture_sampling_percentage": 100,
     },
     "staging": {
         "account": "222222222222",
@@ -40,6 +41,10 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "model_approval_status": "PendingManualApproval",
         "evaluation_schedule": "cron(0 6 ? * MON *)",
         "log_retention_days": 90,
+        "serving_instance_count": 1,
+        "serving_max_instance_count": 2,
+        "capture_sampling_percentage": 50,
+        "safe_rollout": True,
     },
     "prod": {
         "account": "333333333333",
@@ -53,6 +58,11 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "model_approval_status": "PendingManualApproval",
         "evaluation_schedule": "cron(0 6 ? * * *)",
         "log_retention_days": 365,
+        "serving_instance_type": "ml.m5.xlarge",
+        "serving_instance_count": 2,
+        "serving_max_instance_count": 4,
+        "capture_sampling_percentage": 20,
+        "safe_rollout": True,
     },
 }
 
@@ -68,6 +78,11 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "evaluation_schedule": None,
     "trigger_reserved_concurrency": 1,
     "log_retention_days": 7,
+    "serving_instance_type": "ml.m5.large",
+    "serving_instance_count": 1,
+    "serving_max_instance_count": None,
+    "capture_sampling_percentage": 100,
+    "safe_rollout": False,
 }
 
 
