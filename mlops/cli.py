@@ -6,12 +6,14 @@
     mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...]
     mlops demo [--assembly cdk.out] [--state-dir .local/demo]
     mlops dlq replay --env <env> [--dry-run] [--max N] [--queue-url URL --function-name NAME]
-    mlops serve --local [--version N] [--port 8080] [--sampling-percentage 100] [--state-dir .local]
+    mlops promote --env <env> (--version N | --latest-approved | --arn ARN) [--local [--state-dir .local]]
+    mlops serve --local [--version N | --promoted] [--port 8080] [--sampling-percentage 100] [--state-dir .local]
     mlops invoke (--local [--port 8080] | --env <env>) [--endpoint NAME] [--content-type T] [--accept T]
                  [--inference-id ID] [FILE | -]
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
-account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start` and `dlq` call AWS.
+account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without
+--local) and `invoke --env` call AWS.
 Every command takes `--json` for scripts. Progress goes to stderr, results to stdout.
 Exit codes: 0 done (`demo`: the demonstration went as expected), 1 a pipeline run or an AWS call failed,
 2 bad usage or input (one `error:` line on stderr).
@@ -31,6 +33,7 @@ from mlops.demo import command_demo
 from mlops.dlq import command_dlq
 from mlops.graph import command_graph
 from mlops.invoke import command_invoke
+from mlops.promote import command_promote
 from mlops.registry import command_registry
 from mlops.run import command_run
 from mlops.serve import command_serve
@@ -45,6 +48,7 @@ COMMANDS: dict[str, Command] = {
     "start": command_start,
     "demo": command_demo,
     "dlq": command_dlq,
+    "promote": command_promote,
     "serve": command_serve,
     "invoke": command_invoke,
 }
@@ -102,9 +106,24 @@ def parser() -> argparse.ArgumentParser:
     dlq.add_argument("--max", type=int, default=100, dest="max_messages", help="most messages to handle (100)")
     dlq.add_argument("--dry-run", action="store_true", help="report what would be replayed; change nothing")
 
+    promote = command("promote", "pin an Approved version as what the unit serves (config/deployments.json)")
+    chosen = promote.add_mutually_exclusive_group()
+    chosen.add_argument("--version", type=int, help="the version of the unit's model package group")
+    chosen.add_argument("--latest-approved", action="store_true", help="the newest Approved version")
+    chosen.add_argument("--arn", help="a model package version ARN")
+    promote.add_argument("--local", action="store_true", help="from the local registry, into <state dir>")
+    promote.add_argument(
+        "--deployments", type=Path, help="the pin file (default: config/deployments.json; --local: <state dir>)"
+    )
+    state_dir_option(promote)
+
     serve = command("serve", "serve a registered model version on 127.0.0.1 like its endpoint, with data capture")
     serve.add_argument("--local", action="store_true", help="required: serve on this machine")
-    serve.add_argument("--version", type=int, help="model package version (default: the newest Approved one)")
+    served = serve.add_mutually_exclusive_group()
+    served.add_argument("--version", type=int, help="model package version (default: the newest Approved one)")
+    served.add_argument(
+        "--promoted", action="store_true", help="the version mlops promote --local pinned in <state dir>"
+    )
     serve.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
     serve.add_argument(
         "--sampling-percentage", type=int, default=100, help="data capture sampling, 0..100 (default 100; 0: off)"
