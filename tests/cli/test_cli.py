@@ -14,6 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from mlops import start as start_command
+from mlops.capture import read_capture
 from mlops.cli import main
 from pipeline_defs.local import LocalModelRegistry
 
@@ -246,6 +247,19 @@ def test_demo_trains_approves_retrains_and_flags_drift(assembly_dir, tmp_path, c
     assert "Evaluate re-ran because one of its inputs changed" in err
     assert report["runs"]["evaluation"]["failure_reason"].startswith("step ModelUnhealthy: Model package ")
     assert "baseline_drift_check" in err
+    # Then it served the approved version and sent it every complete row of both samples, each one captured.
+    sent = sum(
+        1
+        for sample in ("churn", "churn-drifted")
+        for line in (REPO_ROOT / "pipeline_defs" / "sample_data" / sample / "part-0000.csv")
+        .read_text()
+        .splitlines()[1:]
+        if "?" not in line
+    )
+    assert report["served"]["version"] == 1 and report["served"]["sent"] == sent
+    records = list(read_capture(Path(report["served"]["capture_folder"]).parent.parent))
+    assert len(records) == sent
+    assert {record.endpoint_input.observed_content_type for _, record in records} == {"text/csv"}
 
 
 def test_demo_never_wipes_a_folder_that_is_not_a_local_state_dir(assembly_dir, tmp_path, capsys) -> None:
