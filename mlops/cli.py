@@ -1,7 +1,7 @@
 """mlops: run the pipelines locally, manage the local model registry, render graphs, start runs, replay dead letters.
 
     mlops run training|evaluation --local [--param K=V ...] [--assembly cdk.out] [--env dev] [--state-dir .local]
-    mlops registry list|approve|reject [--version N] [--description TEXT] [--env dev] [--state-dir .local]
+    mlops registry list|show N|approve [N] --reason TEXT|reject [N] --reason TEXT|diff N M (--env E | --local)
     mlops graph training|evaluation [--assembly cdk.out] [--env dev]
     mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...]
     mlops demo [--assembly cdk.out] [--state-dir .local/demo]
@@ -22,6 +22,7 @@ Exit codes: 0 done (`demo`: the demonstration went as expected), 1 a pipeline ru
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -79,10 +80,14 @@ def parser() -> argparse.ArgumentParser:
     assembly_option(run)
     state_dir_option(run)
 
-    registry = command("registry", "list, approve or reject model versions in the local registry")
-    registry.add_argument("action", choices=("list", "approve", "reject"))
-    registry.add_argument("--version", type=int, help="default: the newest version pending approval")
-    registry.add_argument("--description", help="ApprovalDescription to record")
+    registry = command("registry", "list, show, approve, reject or diff model versions (SageMaker, or --local)")
+    registry.add_argument("action", choices=("list", "show", "approve", "reject", "diff"))
+    registry.add_argument("versions", nargs="*", type=int, metavar="N", help="version(s): show N, diff N M")
+    registry.add_argument("--version", type=int, help="same as N (approve/reject default: newest pending)")
+    registry.add_argument(
+        "--reason", "--description", dest="reason", help="ApprovalDescription to record (required with --env)"
+    )
+    registry.add_argument("--local", action="store_true", help="the local registry under --state-dir")
     registry.add_argument("--group", help="model package group (default: the unit's)")
     state_dir_option(registry)
 
@@ -152,6 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except AwsCallFailed as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `mlops ... | head`: the reader left; no traceback, and none at exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 

@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from config import EnvironmentConfig
 from config.deployments import ModelPin, read_pins, unit_key, write_pin
 from mlops.aws import AwsCallFailed, client
-from mlops.common import UsageError, project_root, shown, unit_context
+from mlops.common import UsageError, dig, project_root, shown, unit_context
 from mlops.local import read_json
 from pipeline_defs.contract import ApprovalStatus
 from pipeline_defs.local import LocalModelRegistry, LocalS3
@@ -72,7 +72,7 @@ def pin_from_package(package: Mapping[str, Any], config: EnvironmentConfig, acco
         )
     container = (package.get("InferenceSpecification", {}).get("Containers") or [{}])[0]
     environment = container.get("Environment", {})
-    missing = [what for what, path in _REQUIRED.items() if not isinstance(_dig(package, path), str)] + [
+    missing = [what for what, path in _REQUIRED.items() if not isinstance(dig(package, path), str)] + [
         what
         for what, value in (
             ("inference image", container.get("Image")),
@@ -86,7 +86,7 @@ def pin_from_package(package: Mapping[str, Any], config: EnvironmentConfig, acco
             f"refusing to promote {label}: it has no {', no '.join(missing)} - only versions registered by "
             f"{config.training_pipeline_name} can be served and monitored"
         )
-    statistics_uri = _dig(package, _REQUIRED["model quality statistics (the evaluation metrics)"])
+    statistics_uri = dig(package, _REQUIRED["model quality statistics (the evaluation metrics)"])
     pin = ModelPin(
         model_package_arn=arn,
         version=int(package.get("ModelPackageVersion", 0)),
@@ -96,10 +96,10 @@ def pin_from_package(package: Mapping[str, Any], config: EnvironmentConfig, acco
         supported_instance_types=tuple(
             package.get("InferenceSpecification", {}).get("SupportedRealtimeInferenceInstanceTypes", ())
         ),
-        data_quality_statistics_uri=_dig(package, _REQUIRED["data quality statistics baseline"]),
-        data_quality_constraints_uri=_dig(package, _REQUIRED["data quality constraints baseline"]),
+        data_quality_statistics_uri=dig(package, _REQUIRED["data quality statistics baseline"]),
+        data_quality_constraints_uri=dig(package, _REQUIRED["data quality constraints baseline"]),
         model_quality_statistics_uri=statistics_uri,
-        model_quality_constraints_uri=_dig(package, _MODEL_QUALITY_CONSTRAINTS),
+        model_quality_constraints_uri=dig(package, _MODEL_QUALITY_CONSTRAINTS),
         promoted_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     problems = pin.problems(config, account)
@@ -217,10 +217,3 @@ def _report(
         "Roll back: git revert that commit, then cdk deploy again.",
     ]
     return "\n".join(lines)
-
-
-def _dig(document: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = document
-    for key in path:
-        value = value.get(key) if isinstance(value, Mapping) else None
-    return value
