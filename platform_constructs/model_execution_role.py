@@ -56,7 +56,7 @@ class ModelExecutionRole(Construct):
             ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             [repository_arn(image_uri, partition)],
         )
-        allow("ReadModelAndCode", ["s3:GetObject"], [_object_arn(uri, partition) for uri in model_objects])
+        allow("ReadModelAndCode", ["s3:GetObject"], [object_arn(uri, partition) for uri in model_objects])
         capture_objects = f"{artifacts_bucket_arn_export}/{capture_prefix}*"
         allow(
             "WriteDataCapture",
@@ -92,7 +92,7 @@ class ModelExecutionRole(Construct):
         )
 
 
-def _object_arn(uri: str, partition: str) -> str:
+def object_arn(uri: str, partition: str) -> str:
     """arn:<partition>:s3:::<bucket>/<key> of s3://<bucket>/<key>."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket or not key:
