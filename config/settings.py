@@ -27,7 +27,7 @@ _MARKER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 # Model Monitor's cron grammar (CreateMonitoringSchedule): minute 0, then hourly `*`, daily `H`, or every N hours `H/N`.
 _MONITORING_CRON_PATTERN = re.compile(r"^cron\(0 (?P<hour>\*|\d{1,2})(?:/(?P<every>\d{1,2}))? \? \* \* \*\)$")
 # A StartTimeOffset/EndTimeOffset: a negative ISO 8601 duration in days, hours and minutes, at most 15 characters.
-_OFFSET_PATTERN = re.compile(r"^-P(?=\d|T\d)(?:\d+D)?(?:T(?=\d)(?:\d+H)?(?:\d+M)?)?$")
+_OFFSET_PATTERN = re.compile(r"^-P(?=\d|T\d)(?:\d{1,4}D)?(?:T(?=\d)(?:\d{1,5}H)?(?:\d{1,6}M)?)?$")
 # Hourly model-quality executions run a merge job and an analysis job within the hour (Model Monitor docs).
 HOURLY_MONITORING_MAX_RUNTIME_SECONDS = 1800
 MODEL_QUALITY_PROBLEM_TYPES = ("BinaryClassification",)
@@ -112,7 +112,7 @@ class EnvironmentConfig:
     # Model Monitor schedules on the endpoint (only when a version is pinned). Off where the account may not have
     # Model Monitor: it is closed to new customers since 2026-07-30.
     model_monitor: bool = False
-    # When both monitors run (UTC): cron(0 * ? * * *) hourly, cron(0 H ? * * *) daily, cron(0 H/N ? * * *) every N hours.
+    # When both monitors run (UTC): cron(0 * ? * * *) hourly, cron(0 H ? * * *) daily, cron(0 H/N ? * * *) every N h.
     monitoring_schedule: str = "cron(0 0 ? * * *)"
     monitoring_instance_type: str = "ml.m5.large"
     # Per execution; an hourly schedule allows at most 1800 s (the model-quality merge and analysis share it).
@@ -344,7 +344,7 @@ class EnvironmentConfig:
             "monitoring_schedule",
             self.monitoring_interval_hours is not None,
             f"'{self.monitoring_schedule}' is not a Model Monitor schedule",
-            "use cron(0 * ? * * *) (hourly), cron(0 H ? * * *) (daily at hour H) or cron(0 H/N ? * * *) (every N hours)",
+            "use cron(0 * ? * * *) (hourly), cron(0 H ? * * *) (daily at hour H) or cron(0 H/N ? * * *) (every N h)",
         )
         _require(
             unit,
@@ -384,7 +384,9 @@ class EnvironmentConfig:
                 f"'{value}' is not a Model Monitor time offset",
                 "use a negative ISO 8601 duration of days/hours/minutes such as -P1D or -PT1H (15 characters at most)",
             )
-        start, end = (parse_duration(offset[1:]) for offset in (self.model_quality_start_offset, self.model_quality_end_offset))
+        start, end = (
+            parse_duration(value[1:]) for value in (self.model_quality_start_offset, self.model_quality_end_offset)
+        )
         _require(
             unit,
             "model_quality_start_offset",

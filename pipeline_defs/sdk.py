@@ -125,8 +125,8 @@ __all__ = [
     "StoppingCondition",
     "Tag",
     "TrainingStep",
-    "offline_build",
     "model_monitor_image_uri",
+    "offline_build",
     "offline_session",
     "sklearn_image_uri",
 ]

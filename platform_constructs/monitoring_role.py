@@ -77,7 +77,11 @@ class MonitoringRole(Construct):
         allow(
             "WriteReports",
             ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
-            [objects(artifacts_bucket_arn_export, reports_prefix, "Each execution writes under its schedule and hour.")],
+            [
+                objects(
+                    artifacts_bucket_arn_export, reports_prefix, "Each execution writes under its schedule and hour."
+                )
+            ],
         )
         allow(
             "ListMonitoredData",

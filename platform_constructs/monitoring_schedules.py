@@ -202,7 +202,9 @@ class ModelMonitorSchedules(Construct):
             # Tags are create-only too: given here, they are part of the content the name is derived from.
             tags=[CfnTag(key=key, value=value) for key, value in sorted(tags.items())],
         )
-        definition.job_definition_name = content_name(name_prefix, "mq", Stack.of(self).resolve(definition_content(definition)))
+        definition.job_definition_name = content_name(
+            name_prefix, "mq", Stack.of(self).resolve(definition_content(definition))
+        )
         return definition
 
 

@@ -102,7 +102,10 @@ class MonitoringStack(Stack):
             tags=config.tags,
             role_policy=role.policy,
         )
-        schedules = [self.schedules.data_quality, *([self.schedules.model_quality] if self.schedules.model_quality else [])]
+        schedules = [
+            self.schedules.data_quality,
+            *([self.schedules.model_quality] if self.schedules.model_quality else []),
+        ]
         monitoring_alarms = MonitoringAlarms(
             self,
             "Alarms",

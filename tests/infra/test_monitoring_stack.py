@@ -109,7 +109,9 @@ def test_both_monitors_run_the_analyzer_image_of_the_units_region(region: str, r
     mq = job_definition(template)["Properties"]["ModelQualityAppSpecification"]
     assert dq["MonitoringAppSpecification"]["ImageUri"] == mq["ImageUri"] == model_monitor_image_uri(region)
     [pull] = [s for s in statements(template, _role_id(template)) if s["Sid"] == "PullAnalyzerImage"]
-    assert pull["Resource"] == f"arn:aws:ecr:{region}:{registry.split('.')[0]}:repository/sagemaker-model-monitor-analyzer"
+    assert (
+        pull["Resource"] == f"arn:aws:ecr:{region}:{registry.split('.')[0]}:repository/sagemaker-model-monitor-analyzer"
+    )
 
 
 def test_data_quality_is_inline_with_the_pinned_baselines_metrics_kms_and_a_window_of_one_interval() -> None:
@@ -174,8 +176,11 @@ def test_the_model_quality_schedule_names_its_job_definition_and_is_created_afte
     [(definition_id, definition)] = of_type(template, "AWS::SageMaker::ModelQualityJobDefinition").items()
     name = definition["Properties"]["JobDefinitionName"]
     assert re.fullmatch(r"churn-prod-mq-[0-9a-f]{12}", name)
-    [schedule] = [s for s in of_type(template, "AWS::SageMaker::MonitoringSchedule").values() if "DependsOn" in s
-                  and definition_id in s["DependsOn"]]
+    [schedule] = [
+        s
+        for s in of_type(template, "AWS::SageMaker::MonitoringSchedule").values()
+        if "DependsOn" in s and definition_id in s["DependsOn"]
+    ]
     config = schedule["Properties"]["MonitoringScheduleConfig"]
     assert (config["MonitoringType"], config["MonitoringJobDefinitionName"]) == ("ModelQuality", name)
     assert schedule["Properties"]["MonitoringScheduleName"] == "churn-prod-mq"
@@ -189,9 +194,12 @@ def test_the_job_definition_name_changes_with_its_content_and_only_then() -> Non
     name = job_definition(template_of())["Properties"]["JobDefinitionName"]
     assert job_definition(template_of())["Properties"]["JobDefinitionName"] == name
     # A setting that only the schedules use leaves the definition (and its name) alone.
-    assert job_definition(template_of(dataclasses.replace(PROD, drift_alarm_threshold=0.2)))["Properties"][
-        "JobDefinitionName"
-    ] == name
+    assert (
+        job_definition(template_of(dataclasses.replace(PROD, drift_alarm_threshold=0.2)))["Properties"][
+            "JobDefinitionName"
+        ]
+        == name
+    )
     for changed in (
         dataclasses.replace(PROD, model_quality_probability_threshold=0.4),
         dataclasses.replace(PROD, model_quality_start_offset="-PT26H"),
@@ -250,7 +258,11 @@ def test_the_role_reads_capture_baselines_and_labels_and_writes_only_the_endpoin
     assert prefix(granted["WriteReports"]) == ("churn-prod-artifacts-bucket-arn", "/monitoring/churn-prod-endpoint/*")
     assert sorted(granted["ReadBaselines"]["Resource"]) == sorted(
         "arn:aws:s3:::" + uri.removeprefix("s3://")
-        for uri in (pin.data_quality_statistics_uri, pin.data_quality_constraints_uri, pin.model_quality_constraints_uri)
+        for uri in (
+            pin.data_quality_statistics_uri,
+            pin.data_quality_constraints_uri,
+            pin.model_quality_constraints_uri,
+        )
         if uri
     )
     assert granted["UseDataKey"]["Resource"] == KEY_ARN
@@ -269,7 +281,9 @@ def test_alarms_on_failed_executions_drift_and_quality_below_the_evaluated_score
     assert sorted(ref["Fn::GetAtt"][0] for ref in pattern["detail"]["MonitoringScheduleArn"]) == sorted(
         of_type(template, "AWS::SageMaker::MonitoringSchedule")
     )
-    alarms = {a["Properties"]["MetricName"]: a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()}
+    alarms = {
+        a["Properties"]["MetricName"]: a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()
+    }
     assert set(alarms) == {"MatchedEvents", "feature_baseline_drift_churn_probability", "auc", "f1"}
     drift = alarms["feature_baseline_drift_churn_probability"]
     assert (drift["Namespace"], drift["Threshold"], drift["ComparisonOperator"]) == (
