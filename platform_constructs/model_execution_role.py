@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 from aws_cdk import Acknowledgment, Fn, Stack, Validations
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
-from platform_constructs.pipeline_execution_role import repository_arn
+from platform_constructs.pipeline_execution_role import grant, repository_arn, sagemaker_role
 
 
 class ModelExecutionRole(Construct):
@@ -34,21 +35,10 @@ class ModelExecutionRole(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         partition = RegionInfo.get(stack.region).partition or stack.partition
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal(
-                "sagemaker.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
-            description=f"Runs the model behind the endpoint {endpoint_name} and writes its data capture",
+        self.role = sagemaker_role(
+            self, "Role", f"Runs the model behind the endpoint {endpoint_name} and writes its data capture"
         )
-
-        def allow(
-            sid: str, actions: list[str], resources: list[str], conditions: dict[str, object] | None = None
-        ) -> None:
-            self.role.add_to_policy(
-                iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
-            )
+        allow = functools.partial(grant, self.role)
 
         allow("PullInferenceImageToken", ["ecr:GetAuthorizationToken"], ["*"])
         allow(

@@ -28,7 +28,7 @@ class MonitoringAlarms(Construct):
         construct_id: str,
         *,
         endpoint_name: str,
-        schedule_arns: Sequence[str],
+        monitoring_role_arn: str,
         data_quality_schedule_name: str,
         drift_features: Sequence[str],
         drift_threshold: float,
@@ -41,8 +41,9 @@ class MonitoringAlarms(Construct):
         # One datapoint per execution: the period spans the schedule's interval (CloudWatch allows at most a day).
         self.period = Duration.hours(interval_hours)
         self.alarms: list[cloudwatch.Alarm] = []
-        # SageMaker publishes no metric for a failed monitoring execution; each one is a processing job whose
-        # state-change event names its schedule. The rule's MatchedEvents count is the metric.
+        # SageMaker publishes no metric for a failed monitoring execution. Each execution is a processing job run
+        # with the monitoring role, and its state-change event carries the job's RoleArn (the event's detail is the
+        # job's description): the rule's MatchedEvents count is the metric.
         self.failed_executions = events.Rule(
             self,
             "FailedExecutionsRule",
@@ -50,7 +51,7 @@ class MonitoringAlarms(Construct):
             event_pattern=events.EventPattern(
                 source=["aws.sagemaker"],
                 detail_type=["SageMaker Processing Job State Change"],
-                detail={"ProcessingJobStatus": ["Failed"], "MonitoringScheduleArn": list(schedule_arns)},
+                detail={"ProcessingJobStatus": ["Failed"], "RoleArn": [monitoring_role_arn]},
             ),
         )
         self._alarm(

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+import functools
+from collections.abc import Sequence
 
 from aws_cdk import Acknowledgment, Fn, Stack, Validations
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
 from platform_constructs.model_execution_role import object_arn
-from platform_constructs.pipeline_execution_role import repository_arn
+from platform_constructs.pipeline_execution_role import grant, repository_arn, sagemaker_role
 
 
 class MonitoringRole(Construct):
@@ -43,21 +42,8 @@ class MonitoringRole(Construct):
         stack = Stack.of(self)
         partition = RegionInfo.get(stack.region).partition or stack.partition
         self._wildcards: dict[str, str] = {}
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal(
-                "sagemaker.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
-            description=f"Runs the Model Monitor jobs of the endpoint {endpoint_name}",
-        )
-
-        def allow(
-            sid: str, actions: list[str], resources: list[str], conditions: Mapping[str, Any] | None = None
-        ) -> None:
-            self.role.add_to_policy(
-                iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
-            )
+        self.role = sagemaker_role(self, "Role", f"Runs the Model Monitor jobs of the endpoint {endpoint_name}")
+        allow = functools.partial(grant, self.role)
 
         def objects(bucket_arn_export: str, prefix: str, reason: str) -> str:
             self._wildcards[f"{bucket_arn_export}/{prefix}*"] = reason

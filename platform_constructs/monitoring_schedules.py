@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aws_cdk import CfnTag, Stack
 from aws_cdk import aws_sagemaker as sagemaker
@@ -130,24 +131,8 @@ class ModelMonitorSchedules(Construct):
                 statistics_resource=_Schedule.StatisticsResourceProperty(s3_uri=statistics_uri),
                 constraints_resource=_Schedule.ConstraintsResourceProperty(s3_uri=constraints_uri),
             ),
-            monitoring_output_config=_Schedule.MonitoringOutputConfigProperty(
-                kms_key_id=job.data_key_arn,
-                monitoring_outputs=[
-                    _Schedule.MonitoringOutputProperty(
-                        s3_output=_Schedule.S3OutputProperty(
-                            s3_uri=job.output_uri, local_path=OUTPUT_PATH, s3_upload_mode="EndOfJob"
-                        )
-                    )
-                ],
-            ),
-            monitoring_resources=_Schedule.MonitoringResourcesProperty(
-                cluster_config=_Schedule.ClusterConfigProperty(
-                    instance_count=1,
-                    instance_type=job.instance_type,
-                    volume_size_in_gb=VOLUME_SIZE_GB,
-                    volume_kms_key_id=job.data_key_arn,
-                )
-            ),
+            monitoring_output_config=_output_config(_Schedule, job),
+            monitoring_resources=_resources(_Schedule, job),
             environment={"publish_cloudwatch_metrics": "Enabled"},
             stopping_condition=_Schedule.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_seconds),
         )
@@ -180,24 +165,8 @@ class ModelMonitorSchedules(Construct):
             model_quality_baseline_config=_ModelQuality.ModelQualityBaselineConfigProperty(
                 constraints_resource=_ModelQuality.ConstraintsResourceProperty(s3_uri=settings.constraints_uri)
             ),
-            model_quality_job_output_config=_ModelQuality.MonitoringOutputConfigProperty(
-                kms_key_id=job.data_key_arn,
-                monitoring_outputs=[
-                    _ModelQuality.MonitoringOutputProperty(
-                        s3_output=_ModelQuality.S3OutputProperty(
-                            s3_uri=job.output_uri, local_path=OUTPUT_PATH, s3_upload_mode="EndOfJob"
-                        )
-                    )
-                ],
-            ),
-            job_resources=_ModelQuality.MonitoringResourcesProperty(
-                cluster_config=_ModelQuality.ClusterConfigProperty(
-                    instance_count=1,
-                    instance_type=job.instance_type,
-                    volume_size_in_gb=VOLUME_SIZE_GB,
-                    volume_kms_key_id=job.data_key_arn,
-                )
-            ),
+            model_quality_job_output_config=_output_config(_ModelQuality, job),
+            job_resources=_resources(_ModelQuality, job),
             stopping_condition=_ModelQuality.StoppingConditionProperty(max_runtime_in_seconds=job.max_runtime_seconds),
             # Tags are create-only too: given here, they are part of the content the name is derived from.
             tags=[CfnTag(key=key, value=value) for key, value in sorted(tags.items())],
@@ -206,6 +175,32 @@ class ModelMonitorSchedules(Construct):
             name_prefix, "mq", Stack.of(self).resolve(definition_content(definition))
         )
         return definition
+
+
+def _output_config(resource: Any, job: MonitoringJob) -> Any:
+    """The reports' S3 output, encrypted with the data key (`resource`: the L1 class whose property types to use)."""
+    return resource.MonitoringOutputConfigProperty(
+        kms_key_id=job.data_key_arn,
+        monitoring_outputs=[
+            resource.MonitoringOutputProperty(
+                s3_output=resource.S3OutputProperty(
+                    s3_uri=job.output_uri, local_path=OUTPUT_PATH, s3_upload_mode="EndOfJob"
+                )
+            )
+        ],
+    )
+
+
+def _resources(resource: Any, job: MonitoringJob) -> Any:
+    """One instance whose ML storage volume is encrypted with the data key."""
+    return resource.MonitoringResourcesProperty(
+        cluster_config=resource.ClusterConfigProperty(
+            instance_count=1,
+            instance_type=job.instance_type,
+            volume_size_in_gb=VOLUME_SIZE_GB,
+            volume_kms_key_id=job.data_key_arn,
+        )
+    )
 
 
 def definition_content(definition: _ModelQuality) -> dict[str, object]:

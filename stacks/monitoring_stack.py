@@ -102,15 +102,11 @@ class MonitoringStack(Stack):
             tags=config.tags,
             role_policy=role.policy,
         )
-        schedules = [
-            self.schedules.data_quality,
-            *([self.schedules.model_quality] if self.schedules.model_quality else []),
-        ]
         monitoring_alarms = MonitoringAlarms(
             self,
             "Alarms",
             endpoint_name=endpoint,
-            schedule_arns=[schedule.attr_monitoring_schedule_arn for schedule in schedules],
+            monitoring_role_arn=role.role.role_arn,
             data_quality_schedule_name=dq_schedule,
             drift_features=[SCORE_COLUMN],
             drift_threshold=config.drift_alarm_threshold,

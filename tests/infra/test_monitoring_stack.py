@@ -278,9 +278,12 @@ def test_alarms_on_failed_executions_drift_and_quality_below_the_evaluated_score
     pattern = rule["Properties"]["EventPattern"]
     assert pattern["detail-type"] == ["SageMaker Processing Job State Change"]
     assert pattern["detail"]["ProcessingJobStatus"] == ["Failed"]
-    assert sorted(ref["Fn::GetAtt"][0] for ref in pattern["detail"]["MonitoringScheduleArn"]) == sorted(
-        of_type(template, "AWS::SageMaker::MonitoringSchedule")
-    )
+    # Every monitoring job (data quality; model quality's merge and analysis) runs with the monitoring role.
+    assert pattern["detail"]["RoleArn"] == [{"Fn::GetAtt": [_role_id(template), "Arn"]}]
+    for schedule in of_type(template, "AWS::SageMaker::MonitoringSchedule").values():
+        job = schedule["Properties"]["MonitoringScheduleConfig"].get("MonitoringJobDefinition")
+        assert job is None or job["RoleArn"] == {"Fn::GetAtt": [_role_id(template), "Arn"]}
+    assert job_definition(template)["Properties"]["RoleArn"] == {"Fn::GetAtt": [_role_id(template), "Arn"]}
     alarms = {
         a["Properties"]["MetricName"]: a["Properties"] for a in of_type(template, "AWS::CloudWatch::Alarm").values()
     }
