@@ -14,7 +14,7 @@
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without
---local) and `invoke --env` call AWS.
+--local), `invoke --env` and `ground-truth put --env` call AWS.
 Every command takes `--json` for scripts. Progress goes to stderr, results to stdout.
 Exit codes: 0 done (`demo`: the demonstration went as expected), 1 a pipeline run or an AWS call failed,
 2 bad usage or input (one `error:` line on stderr).
