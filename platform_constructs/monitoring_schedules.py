@@ -221,6 +221,6 @@ def definition_content(definition: _ModelQuality) -> dict[str, object]:
 
 def content_name(prefix: str, kind: str, content: object) -> str:
     """`<prefix>-<kind>-<12 hex digits of the content's SHA-256>`, the prefix shortened to fit 63 characters."""
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:_DIGEST_LENGTH]
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:_DIGEST_LENGTH]
     suffix = f"-{kind}-{digest}"
     return f"{prefix[: JOB_DEFINITION_NAME_LIMIT - len(suffix)].rstrip('-')}{suffix}"

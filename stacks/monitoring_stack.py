@@ -41,7 +41,7 @@ class MonitoringStack(Stack):
         landing_bucket_arn_export: str,
         **kwargs: Any,
     ) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+        super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
         endpoint = config.endpoint_name
         interval_hours = config.monitoring_interval_hours
         assert interval_hours is not None  # validated by the config

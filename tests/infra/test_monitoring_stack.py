@@ -16,7 +16,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Annotations, Match, Template
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
-from config import EnvironmentConfig
+from config import EnvironmentConfig, load_config
 from config.deployments import ModelPin, pin_for
 from pipeline_defs.sdk import model_monitor_image_uri
 from platform_constructs.monitoring_schedules import definition_content
@@ -90,6 +90,7 @@ def test_prod_monitors_its_endpoint_after_the_serving_stack_is_deployed(synthesi
     for properties in schedules(template).values():
         assert properties["EndpointName"] == "churn-prod-endpoint"
     assert stage.monitoring.alarms  # the hook the notifications topic will act on
+    assert stage.monitoring.termination_protection is True  # like every prod stack
 
 
 # The schedules --------------------------------------------------------------------------------------------------------
@@ -216,9 +217,10 @@ def test_the_hash_covers_every_property_but_the_name_and_long_prefixes_still_fit
     definition = monitoring_stack().schedules.model_quality_definition
     assert definition is not None
     assert set(definition_content(definition)) == writable - {"JobDefinitionName"}
-    long_unit = dataclasses.replace(PROD, sandbox=None, project="p" * 20)
-    name = job_definition(template_of(long_unit))["Properties"]["JobDefinitionName"]
-    assert len(name) <= 63 and _NAME.match(name)
+    longest = load_config(sandbox="s" * 46)  # the longest prefix the config allows (56 characters)
+    name = job_definition(template_of(longest))["Properties"]["JobDefinitionName"]
+    assert len(name) == 63 and _NAME.match(name) and name.startswith("churn-dev-sss")
+    assert re.fullmatch(r"churn-dev-s+-mq-[0-9a-f]{12}", name)
 
 
 def test_without_a_model_quality_baseline_only_data_quality_runs_and_synth_warns() -> None:
