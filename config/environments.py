@@ -28,6 +28,8 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "evaluation_schedule": "cron(0 6 ? * MON *)",
         "log_retention_days": 30,
         "capture_sampling_percentage": 100,
+        "model_monitor": False,
+        "monitoring_schedule": "cron(0 0 ? * * *)",
     },
     "staging": {
         "account": "222222222222",
@@ -45,6 +47,8 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "serving_max_instance_count": 2,
         "capture_sampling_percentage": 50,
         "safe_rollout": True,
+        "model_monitor": True,
+        "monitoring_schedule": "cron(0 0 ? * * *)",
     },
     "prod": {
         "account": "333333333333",
@@ -63,6 +67,12 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "serving_max_instance_count": 4,
         "capture_sampling_percentage": 20,
         "safe_rollout": True,
+        "model_monitor": True,
+        "monitoring_schedule": "cron(0 * ? * * *)",
+        "monitoring_instance_type": "ml.m5.xlarge",
+        # Hourly: the hour of traffic a day ago, whose labels have arrived by then.
+        "model_quality_start_offset": "-PT25H",
+        "model_quality_end_offset": "-PT24H",
     },
 }
 
@@ -83,6 +93,7 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "serving_max_instance_count": None,
     "capture_sampling_percentage": 100,
     "safe_rollout": False,
+    "model_monitor": False,
 }
 
 

@@ -24,6 +24,13 @@ _TAG_VALUE_PATTERN = re.compile(r"^[\w\s.:/=+\-@]{1,256}$")
 _INSTANCE_TYPE_PATTERN = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
 _DATASET_PREFIX_PATTERN = re.compile(r"^(?:[A-Za-z0-9._-]+/)+$")
 _MARKER_NAME_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
+# Model Monitor's cron grammar (CreateMonitoringSchedule): minute 0, then hourly `*`, daily `H`, or every N hours `H/N`.
+_MONITORING_CRON_PATTERN = re.compile(r"^cron\(0 (?P<hour>\*|\d{1,2})(?:/(?P<every>\d{1,2}))? \? \* \* \*\)$")
+# A StartTimeOffset/EndTimeOffset: a negative ISO 8601 duration in days, hours and minutes, at most 15 characters.
+_OFFSET_PATTERN = re.compile(r"^-P(?=\d|T\d)(?:\d{1,4}D)?(?:T(?=\d)(?:\d{1,5}H)?(?:\d{1,6}M)?)?$")
+# Hourly model-quality executions run a merge job and an analysis job within the hour (Model Monitor docs).
+HOURLY_MONITORING_MAX_RUNTIME_SECONDS = 1800
+MODEL_QUALITY_PROBLEM_TYPES = ("BinaryClassification",)
 _SCHEDULE_PATTERN = re.compile(r"^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 # The only retention periods CloudWatch Logs accepts (RetentionInDays).
 # fmt: off
@@ -102,6 +109,25 @@ class EnvironmentConfig:
     rollout_bake_seconds: int = 600
     # The latency rollback/alarm threshold: ModelLatency p99 over this many milliseconds.
     latency_alarm_p99_ms: int = 500
+    # Model Monitor schedules on the endpoint (only when a version is pinned). Off where the account may not have
+    # Model Monitor: it is closed to new customers since 2026-07-30.
+    model_monitor: bool = False
+    # When both monitors run (UTC): cron(0 * ? * * *) hourly, cron(0 H ? * * *) daily, cron(0 H/N ? * * *) every N h.
+    monitoring_schedule: str = "cron(0 0 ? * * *)"
+    monitoring_instance_type: str = "ml.m5.large"
+    # Per execution; an hourly schedule allows at most 1800 s (the model-quality merge and analysis share it).
+    monitoring_max_runtime_seconds: int = HOURLY_MONITORING_MAX_RUNTIME_SECONDS
+    # The model is a binary classifier answering the churn probability: the analyzer thresholds it into a label.
+    model_quality_problem_type: str = "BinaryClassification"
+    model_quality_probability_threshold: float = 0.5
+    # The model-quality window, relative to each execution: inferences from start to end offset are merged with
+    # the ground truth that has arrived by then (labels arriving later are never counted).
+    model_quality_start_offset: str = "-P2D"
+    model_quality_end_offset: str = "-P1D"
+    # Relative drop of an evaluation metric that counts as a model-quality violation (constraints and alarms).
+    model_quality_tolerance: float = 0.05
+    # A feature_baseline_drift_* metric above this alarms: the baseline's comparison_threshold.
+    drift_alarm_threshold: float = 0.1
 
     @classmethod
     def create(cls, **values: Any) -> EnvironmentConfig:
@@ -251,6 +277,7 @@ class EnvironmentConfig:
             f"use one of {', '.join(map(str, LOG_RETENTION_DAYS))}",
         )
         self._check_serving()
+        self._check_monitoring()
         self._check_names()
 
     def _check_types(self) -> None:
@@ -309,6 +336,79 @@ class EnvironmentConfig:
         ):
             value = getattr(self, field)
             _require(unit, field, low <= value <= high, f"{value} is outside {low}..{high}", "use a value in range")
+
+    def _check_monitoring(self) -> None:
+        unit = self.unit_name
+        _require(
+            unit,
+            "monitoring_schedule",
+            self.monitoring_interval_hours is not None,
+            f"'{self.monitoring_schedule}' is not a Model Monitor schedule",
+            "use cron(0 * ? * * *) (hourly), cron(0 H ? * * *) (daily at hour H) or cron(0 H/N ? * * *) (every N h)",
+        )
+        _require(
+            unit,
+            "monitoring_instance_type",
+            bool(_INSTANCE_TYPE_PATTERN.match(self.monitoring_instance_type)),
+            f"'{self.monitoring_instance_type}' is not a SageMaker instance type",
+            "use a type such as ml.m5.large",
+        )
+        limit = HOURLY_MONITORING_MAX_RUNTIME_SECONDS if self.monitoring_interval_hours == 1 else 86_400
+        _require(
+            unit,
+            "monitoring_max_runtime_seconds",
+            1 <= self.monitoring_max_runtime_seconds <= limit,
+            f"{self.monitoring_max_runtime_seconds} is outside 1..{limit} seconds for this monitoring_schedule",
+            "hourly executions get at most 1800 s, others at most 86400 s",
+        )
+        _require(
+            unit,
+            "model_quality_problem_type",
+            self.model_quality_problem_type in MODEL_QUALITY_PROBLEM_TYPES,
+            f"'{self.model_quality_problem_type}' is not what the model solves",
+            "use BinaryClassification: the endpoint answers a churn probability",
+        )
+        _require(
+            unit,
+            "model_quality_probability_threshold",
+            0.0 < self.model_quality_probability_threshold < 1.0,
+            f"{self.model_quality_probability_threshold} is not a probability threshold",
+            "use a value strictly between 0 and 1, e.g. 0.5",
+        )
+        for field in ("model_quality_start_offset", "model_quality_end_offset"):
+            value = getattr(self, field)
+            _require(
+                unit,
+                field,
+                bool(_OFFSET_PATTERN.match(value)) and len(value) <= 15,
+                f"'{value}' is not a Model Monitor time offset",
+                "use a negative ISO 8601 duration of days/hours/minutes such as -P1D or -PT1H (15 characters at most)",
+            )
+        start, end = (
+            parse_duration(value[1:]) for value in (self.model_quality_start_offset, self.model_quality_end_offset)
+        )
+        _require(
+            unit,
+            "model_quality_start_offset",
+            start > end,
+            f"the window {self.model_quality_start_offset}..{self.model_quality_end_offset} is empty",
+            "start further back than the end, e.g. -P2D and -P1D",
+        )
+        for field, low, high in (("model_quality_tolerance", 0.0, 0.5), ("drift_alarm_threshold", 0.0, 1.0)):
+            value = getattr(self, field)
+            _require(unit, field, low < value <= high, f"{value} is outside ({low}, {high}]", "use a value in range")
+
+    @property
+    def monitoring_interval_hours(self) -> int | None:
+        """Hours between two monitoring executions (1 hourly, 24 daily), None if the schedule is not Model Monitor's."""
+        match = _MONITORING_CRON_PATTERN.match(self.monitoring_schedule)
+        if not match:
+            return None
+        hour, every = match["hour"], match["every"]
+        if hour == "*":
+            return None if every else 1
+        interval = int(every) if every else 24
+        return interval if int(hour) <= 23 and 1 <= interval <= 24 else None
 
     def _check_names(self) -> None:
         for field, limit in NAME_LIMITS.items():

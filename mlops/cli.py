@@ -10,10 +10,11 @@
     mlops serve --local [--version N | --promoted] [--port 8080] [--sampling-percentage 100] [--state-dir .local]
     mlops invoke (--local [--port 8080] | --env <env>) [--endpoint NAME] [--content-type T] [--accept T]
                  [--inference-id ID] [FILE | -]
+    mlops ground-truth put FILE (--env <env> | --local [--state-dir .local]) [--hour YYYY-MM-DDTHH]
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without
---local) and `invoke --env` call AWS.
+--local), `invoke --env` and `ground-truth put --env` call AWS.
 Every command takes `--json` for scripts. Progress goes to stderr, results to stdout.
 Exit codes: 0 done (`demo`: the demonstration went as expected), 1 a pipeline run or an AWS call failed,
 2 bad usage or input (one `error:` line on stderr).
@@ -33,6 +34,7 @@ from mlops.common import PIPELINES, UsageError, default_assembly, default_state_
 from mlops.demo import command_demo
 from mlops.dlq import command_dlq
 from mlops.graph import command_graph
+from mlops.ground_truth import command_ground_truth
 from mlops.invoke import command_invoke
 from mlops.promote import command_promote
 from mlops.registry import command_registry
@@ -52,6 +54,7 @@ COMMANDS: dict[str, Command] = {
     "promote": command_promote,
     "serve": command_serve,
     "invoke": command_invoke,
+    "ground-truth": command_ground_truth,
 }
 
 
@@ -144,6 +147,14 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("--content-type", help="default: application/json for a .json file, else text/csv")
     invoke.add_argument("--accept", help="response type (default: the content type)")
     invoke.add_argument("--inference-id", help="InferenceId: recorded in the data capture, joins ground truth")
+
+    ground_truth = command("ground-truth", "put labels (by inference id) where model-quality monitoring reads them")
+    ground_truth.add_argument("action", choices=("put",))
+    ground_truth.add_argument("file", help=".jsonl ground-truth records or .csv with the header inference_id,label")
+    ground_truth.add_argument("--local", action="store_true", help="into the local landing bucket (<state dir>)")
+    ground_truth.add_argument("--hour", help="UTC hour the labels were collected, YYYY-MM-DDTHH (default: now)")
+    ground_truth.set_defaults(env=None)  # --env or --local: neither is assumed
+    state_dir_option(ground_truth)
     return root
 
 

@@ -19,6 +19,15 @@ SENTINELS_PREFIX: Final = f"{ARTIFACTS_PREFIX}sentinels/"
 # An endpoint's data capture: s3://<artifacts bucket>/data-capture/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl
 # (SageMaker appends everything after the prefix; the local endpoint writes the same layout).
 DATA_CAPTURE_PREFIX: Final = "data-capture/"
+# Labels for model quality, written by producers (mlops ground-truth put):
+# s3://<landing bucket>/ground-truth/<endpoint>/yyyy/mm/dd/hh/<file>.jsonl (hour the labels were collected, UTC).
+GROUND_TRUTH_PREFIX: Final = "ground-truth/"
+# Model Monitor's reports: s3://<artifacts bucket>/monitoring/<endpoint>/<schedule>/yyyy/mm/dd/hh/ (SageMaker appends
+# <endpoint>/<schedule>/... to the job's output URI).
+MONITORING_PREFIX: Final = "monitoring/"
+# Column 0 of the data-quality baseline: the endpoint's own output (Model Monitor lays captured CSV out as the output
+# column(s) first, then the request's features), so its drift metric is feature_baseline_drift_churn_probability.
+SCORE_COLUMN: Final = "churn_probability"
 # The one production variant of every endpoint: blue/green updates require the name to stay the same.
 VARIANT_NAME: Final = "AllTraffic"
 # The endpoint config's CaptureContentTypeHeader: payloads of these types are captured as text with this encoding,

@@ -125,6 +125,7 @@ __all__ = [
     "StoppingCondition",
     "Tag",
     "TrainingStep",
+    "model_monitor_image_uri",
     "offline_build",
     "offline_session",
     "sklearn_image_uri",
@@ -242,4 +243,14 @@ def sklearn_image_uri(region: str) -> str:
             instance_type="ml.m5.large",
             image_scope="training",
         )
+    return uri
+
+
+def model_monitor_image_uri(region: str) -> str:
+    """Model Monitor's analyzer image (`sagemaker-model-monitor-analyzer`) in `region`, from the SDK's image config.
+
+    The registry account differs per region (eu-west-1: 468650794304); the SDK adds no tag.
+    """
+    with offline_build():
+        uri: str = image_uris.retrieve("model-monitor", region=region)
     return uri

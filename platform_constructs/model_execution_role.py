@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+
 from aws_cdk import Acknowledgment, Fn, Stack, Validations
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
-from platform_constructs.pipeline_execution_role import repository_arn
+from platform_constructs.pipeline_execution_role import grant, repository_arn, sagemaker_role
 
 
 class ModelExecutionRole(Construct):
@@ -34,21 +35,10 @@ class ModelExecutionRole(Construct):
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
         partition = RegionInfo.get(stack.region).partition or stack.partition
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal(
-                "sagemaker.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
-            description=f"Runs the model behind the endpoint {endpoint_name} and writes its data capture",
+        self.role = sagemaker_role(
+            self, "Role", f"Runs the model behind the endpoint {endpoint_name} and writes its data capture"
         )
-
-        def allow(
-            sid: str, actions: list[str], resources: list[str], conditions: dict[str, object] | None = None
-        ) -> None:
-            self.role.add_to_policy(
-                iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
-            )
+        allow = functools.partial(grant, self.role)
 
         allow("PullInferenceImageToken", ["ecr:GetAuthorizationToken"], ["*"])
         allow(
@@ -56,7 +46,7 @@ class ModelExecutionRole(Construct):
             ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
             [repository_arn(image_uri, partition)],
         )
-        allow("ReadModelAndCode", ["s3:GetObject"], [_object_arn(uri, partition) for uri in model_objects])
+        allow("ReadModelAndCode", ["s3:GetObject"], [object_arn(uri, partition) for uri in model_objects])
         capture_objects = f"{artifacts_bucket_arn_export}/{capture_prefix}*"
         allow(
             "WriteDataCapture",
@@ -92,7 +82,7 @@ class ModelExecutionRole(Construct):
         )
 
 
-def _object_arn(uri: str, partition: str) -> str:
+def object_arn(uri: str, partition: str) -> str:
     """arn:<partition>:s3:::<bucket>/<key> of s3://<bucket>/<key>."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     if not bucket or not key:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,13 +46,8 @@ class PipelineExecutionRole(Construct):
         # (an environment-agnostic stack gets the AWS::Partition pseudo parameter instead).
         partition = RegionInfo.get(stack.region).partition or stack.partition
         self._wildcards: dict[str, str] = {}
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal(
-                "sagemaker.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
-            ),
-            description="Runs the SageMaker pipelines of this unit and their processing and training jobs",
+        self.role = sagemaker_role(
+            self, "Role", "Runs the SageMaker pipelines of this unit and their processing and training jobs"
         )
 
         def sagemaker_arn(resource: str, name: str) -> str:
@@ -67,12 +63,7 @@ class PipelineExecutionRole(Construct):
             self._wildcards[resource] = reason
             return resource
 
-        def allow(
-            sid: str, actions: list[str], resources: list[str], conditions: Mapping[str, Any] | None = None
-        ) -> None:
-            self.role.add_to_policy(
-                iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions)
-            )
+        allow = functools.partial(grant, self.role)
 
         generated_job_names = (
             f"SageMaker Pipelines names each job {job_name_prefix}<execution id>-<step>-<suffix> at run time."
@@ -203,3 +194,23 @@ def repository_arn(image_uri: str, partition: str) -> str:
             f"{image_uri!r} is not an ECR image URI: <account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>"
         )
     return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"
+
+
+def sagemaker_role(scope: Construct, construct_id: str, description: str) -> iam.Role:
+    """A role only SageMaker, acting for this account, may assume (no managed policies: add statements to it)."""
+    account = Stack.of(scope).account
+    return iam.Role(
+        scope,
+        construct_id,
+        assumed_by=iam.ServicePrincipal(
+            "sagemaker.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": account}}
+        ),
+        description=description,
+    )
+
+
+def grant(
+    role: iam.Role, sid: str, actions: list[str], resources: list[str], conditions: Mapping[str, Any] | None = None
+) -> None:
+    """One named statement on `role`'s default policy."""
+    role.add_to_policy(iam.PolicyStatement(sid=sid, actions=actions, resources=resources, conditions=conditions))

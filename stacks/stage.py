@@ -9,6 +9,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from config.deployments import ModelPin
 from platform_constructs.tagging import apply_tags
+from stacks.monitoring_stack import MonitoringStack
 from stacks.orchestration_stack import OrchestrationStack
 from stacks.pipelines_stack import PipelinesStack
 from stacks.serving_stack import ServingStack
@@ -55,6 +56,23 @@ class MlPlatformStage(Stage):
                 artifacts_bucket_arn_export=self.storage.artifacts_bucket_arn_export,
                 description=_describe(config, f"endpoint serving model version {pin.version}, data capture"),
             )
+        # Model Monitor schedules on that endpoint, where the account has Model Monitor (config.model_monitor).
+        self.monitoring: MonitoringStack | None = None
+        if pin is not None and self.serving is not None and config.model_monitor:
+            self.monitoring = MonitoringStack(
+                self,
+                "Monitoring",
+                config=config,
+                pin=pin,
+                data_key=self.storage.data_key,
+                artifacts_bucket_name=self.storage.artifacts_bucket.bucket_name,
+                landing_bucket_name=self.storage.training_data_bucket.bucket_name,
+                artifacts_bucket_arn_export=self.storage.artifacts_bucket_arn_export,
+                landing_bucket_arn_export=self.storage.training_data_bucket_arn_export,
+                description=_describe(config, f"Model Monitor schedules on {config.endpoint_name}, their alarms"),
+            )
+            # The schedules name the endpoint: CreateMonitoringSchedule refuses an endpoint that does not exist.
+            self.monitoring.add_stack_dependency(self.serving, "the schedules monitor its endpoint by name")
         apply_tags(self, config.tags)
 
 

@@ -100,3 +100,79 @@ def test_missing_required_field(field):
 )
 def test_invalid_values(field, value, fragment):
     expect_error(field, fragment, values=dev_values(**{field: value}))
+
+
+# Model Monitor -------------------------------------------------------------------------------------------------------
+def test_model_monitor_runs_in_staging_and_prod_hourly_in_prod_daily_elsewhere():
+    configs = {config.unit_name: config for config in all_configs()}
+    assert {name: c.model_monitor for name, c in configs.items()} == {
+        "dev": False,
+        "staging": True,
+        "prod": True,
+        "dev/sandbox=ci": False,
+    }
+    assert configs["prod"].monitoring_interval_hours == 1
+    assert configs["dev"].monitoring_interval_hours == configs["staging"].monitoring_interval_hours == 24
+    assert configs["prod"].monitoring_max_runtime_seconds <= 1800
+
+
+@pytest.mark.parametrize(
+    ("schedule", "hours"),
+    [("cron(0 * ? * * *)", 1), ("cron(0 12 ? * * *)", 24), ("cron(0 0/6 ? * * *)", 6), ("cron(0 17/12 ? * * *)", 12)],
+)
+def test_model_monitor_schedules_in_its_cron_grammar(schedule, hours):
+    assert EnvironmentConfig.create(**dev_values(monitoring_schedule=schedule)).monitoring_interval_hours == hours
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    ["cron(30 * ? * * *)", "cron(0 24 ? * * *)", "cron(0 */2 ? * * *)", "cron(0 0/25 ? * * *)", "rate(1 hour)", "NOW"],
+)
+def test_a_schedule_model_monitor_does_not_accept(schedule):
+    expect_error(
+        "monitoring_schedule",
+        "not a Model Monitor schedule",
+        "cron(0 * ? * * *)",
+        values=dev_values(monitoring_schedule=schedule),
+    )
+
+
+def test_an_hourly_schedule_allows_at_most_1800_seconds_a_run():
+    hourly = dev_values(monitoring_schedule="cron(0 * ? * * *)")
+    expect_error(
+        "monitoring_max_runtime_seconds", "outside 1..1800", values={**hourly, "monitoring_max_runtime_seconds": 3600}
+    )
+    daily = EnvironmentConfig.create(**dev_values(monitoring_max_runtime_seconds=3600))
+    assert daily.monitoring_max_runtime_seconds == 3600
+
+
+@pytest.mark.parametrize("offset", ["PT1H", "-1H", "-P", "-PT", "-P1W", "-PT1S", "+PT1H", "-P1000000000D"])
+def test_model_quality_offsets_must_be_negative_day_hour_minute_durations(offset):
+    expect_error(
+        "model_quality_end_offset",
+        "not a Model Monitor time offset",
+        values=dev_values(model_quality_end_offset=offset),
+    )
+
+
+def test_the_model_quality_window_must_not_be_empty():
+    values = dev_values(model_quality_start_offset="-PT1H", model_quality_end_offset="-P1D")
+    expect_error("model_quality_start_offset", "the window -PT1H..-P1D is empty", values=values)
+    ok = EnvironmentConfig.create(**dev_values(model_quality_start_offset="-P1DT1H", model_quality_end_offset="-PT90M"))
+    assert ok.model_quality_start_offset == "-P1DT1H"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("model_quality_problem_type", "Regression", "BinaryClassification"),
+        ("model_quality_probability_threshold", 1.0, "strictly between 0 and 1"),
+        ("model_quality_probability_threshold", 0.0, "strictly between 0 and 1"),
+        ("model_quality_tolerance", 0.0, "outside (0.0, 0.5]"),
+        ("drift_alarm_threshold", 1.5, "outside (0.0, 1.0]"),
+        ("monitoring_instance_type", "m5.large", "not a SageMaker instance type"),
+        ("model_monitor", "yes", "is a str, not bool"),
+    ],
+)
+def test_bad_model_monitor_settings(field, value, fragment):
+    expect_error(field, fragment, values=dev_values(**{field: value}))
