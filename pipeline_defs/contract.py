@@ -7,6 +7,7 @@ CLI can all depend on it without pulling in the SageMaker SDK or CDK.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from enum import StrEnum
 from typing import Final
@@ -105,3 +106,69 @@ def parse_duration(value: object) -> timedelta:
         raise ValueError(f"{value!r} is not an ISO 8601 duration such as P30D or PT12H")
     years, months, weeks, days, hours, minutes, seconds = (int(group or 0) for group in match.groups())
     return timedelta(days=365 * years + 30 * months + 7 * weeks + days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+# Pipeline parameter values --------------------------------------------------------------------------------------
+# ExperimentId is a tag value and a segment of every output path: letters, digits and . _ - (never a path like ../..).
+EXPERIMENT_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_S3_FOLDER = re.compile(r"s3://([^/]+)/(.+)")
+
+
+def input_data_uri(uri: object) -> str:
+    """The one rule for InputDataUri: an S3 folder, so it ends with "/" (added when missing).
+
+    S3 reads a prefix, so without the "/" `datasets/sample-v1` would also read `datasets/sample-v10/`. `mlops run`,
+    `mlops start` and the dataset trigger (which builds `<prefix><dataset id>/`; tests/handlers check that it is
+    already in this form) all pass what this returns. ValueError names the expected form.
+    """
+    if not isinstance(uri, str) or not _S3_FOLDER.fullmatch(uri):
+        raise ValueError(f"{uri!r} is not an S3 folder URI such as s3://<bucket>/datasets/<dataset-id>/")
+    return uri if uri.endswith("/") else f"{uri}/"
+
+
+def experiment_id(value: object) -> str:
+    """An ExperimentId as it is (ValueError naming the rule otherwise)."""
+    if not isinstance(value, str) or not EXPERIMENT_ID_PATTERN.fullmatch(value):
+        raise ValueError(f"{value!r}: use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
+
+
+def _score_between_0_and_1(value: object) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:  # also refuses NaN
+        raise ValueError(f"{value!r} is not a score between 0 and 1")
+    return float(value)
+
+
+def _finite_at_least_0(value: object) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):  # also refuses NaN
+        raise ValueError(f"{value!r} must be a number >= 0")
+    return float(value)
+
+
+def _approval_status(value: object) -> str:
+    if value not in APPROVAL_STATUSES:
+        raise ValueError(f"{value!r} is not one of {', '.join(APPROVAL_STATUSES)}")
+    return str(value)
+
+
+# What each parameter's value must be; checked before a run starts (locally and by `mlops start`). A parameter not
+# listed here has no rule beyond its declared type.
+PARAMETER_RULES: Final[dict[str, Callable[[object], object]]] = {
+    Parameter.EXPERIMENT_ID.value: experiment_id,
+    Parameter.INPUT_DATA_URI.value: input_data_uri,
+    Parameter.MAX_REGRESSION.value: _finite_at_least_0,
+    Parameter.MINIMUM_SCORE.value: _score_between_0_and_1,
+    Parameter.MODEL_APPROVAL_STATUS.value: _approval_status,
+    Parameter.MAX_DRIFT_VIOLATIONS.value: _finite_at_least_0,
+}
+
+
+def checked_parameter(name: str, value: object) -> object:
+    """`value` of parameter `name`, checked and normalised by its rule; ValueError names the parameter and the rule."""
+    rule = PARAMETER_RULES.get(name)
+    if rule is None:
+        return value
+    try:
+        return rule(value)
+    except ValueError as error:
+        raise ValueError(f"parameter {name} {error}") from None

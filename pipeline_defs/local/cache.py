@@ -3,21 +3,27 @@
 The key is the SHA-256 of the step type's documented cache-key attributes (`contract.CACHE_KEY_ATTRIBUTES`) after
 evaluating expressions: tags, instance types and output paths are not among them, a per-run value in any of them
 defeats the cache. `CacheConfig.ExpireAfter` (`contract.parse_duration`) bounds how old a hit may be. The index of
-one pipeline is `cache/<pipeline>.json` in the state dir: {step, key, execution_id, finished, properties} per run.
+one pipeline is `cache/<pipeline>.json` in the state dir: {step, key, execution_id, finished, properties, inputs} per
+run; `mlops cache clear` empties it.
+
+Locally, where reading the data is cheap, the index also holds a content fingerprint of each input a run read. In
+SageMaker a changed file under an already-used URI is a silent false hit (the key only has the URI); here that hit
+is refused before the step reuses anything: the step fails naming the URI and the two ways out (a new dataset id,
+or `--no-cache`, which re-runs every step and records fresh entries that later runs then hit).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pipeline_defs.contract import CACHE_KEY_ATTRIBUTES, parse_duration
-from pipeline_defs.local.errors import DefinitionError
+from pipeline_defs.local.errors import DefinitionError, LocalRunError, StepFailed
+from pipeline_defs.local.files import locked, read_json, write_atomically
 
 
 def cache_key(step_type: str, arguments: Mapping[str, Any]) -> str:
@@ -38,37 +44,78 @@ def expire_after(cache_config: Mapping[str, Any]) -> timedelta | None:
 
 
 class CacheIndex:
-    """Successful step runs of one pipeline: {step, key, execution_id, finished, properties}, in a JSON file."""
+    """Successful step runs of one pipeline: {step, key, execution_id, finished, properties, inputs}, in a JSON file.
 
-    def __init__(self, path: Path) -> None:
+    `inputs` holds the fingerprint of every S3 input the run read (`LocalS3.fingerprint`): a hit whose inputs have
+    changed since is refused (`InputChanged`). Records are appended under the index's lock.
+    """
+
+    def __init__(self, path: Path, pipeline: str) -> None:
         self.path = path
+        self.pipeline = pipeline
 
     def lookup(self, step: str, key: str, not_before: datetime | None) -> dict[str, Any] | None:
         """The newest successful run of `step` with `key` that finished at or after `not_before`."""
         matching = [
             entry
-            for entry in self._entries()
+            for entry in self.entries()
             if entry["step"] == step
             and entry["key"] == key
             and (not_before is None or datetime.fromisoformat(entry["finished"]) >= not_before)
         ]
         return max(matching, key=lambda entry: str(entry["finished"]), default=None)
 
-    def record(self, step: str, key: str, execution_id: str, finished: datetime, properties: dict[str, Any]) -> None:
+    def record(
+        self,
+        step: str,
+        key: str,
+        execution_id: str,
+        finished: datetime,
+        properties: dict[str, Any],
+        inputs: Mapping[str, str] | None = None,
+    ) -> None:
         entry = {
             "step": step,
             "key": key,
             "execution_id": execution_id,
             "finished": finished.isoformat(),
             "properties": properties,
+            "inputs": dict(inputs or {}),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"entries": [*self._entries(), entry]}, indent=1, sort_keys=True))
-        os.replace(temporary, self.path)
+        with locked(self.path):
+            document = {"entries": [*self.entries(), entry]}
+            write_atomically(self.path, json.dumps(document, indent=1, sort_keys=True) + "\n")
 
-    def _entries(self) -> list[dict[str, Any]]:
+    def clear(self) -> int:
+        """Forget every entry (the outputs they point to stay where they are); returns how many there were."""
+        with locked(self.path):
+            count = len(self.entries())
+            self.path.unlink(missing_ok=True)
+        return count
+
+    def entries(self) -> list[dict[str, Any]]:
+        """Every entry; LocalRunError with the fix when the index is damaged."""
         if not self.path.is_file():
             return []
-        entries: list[dict[str, Any]] = json.loads(self.path.read_text())["entries"]
+        fix = f"run `mlops cache clear --pipeline {self.pipeline}` (the next run re-runs its steps)"
+        document = read_json(self.path, "the cache index", fix)
+        entries = document.get("entries") if isinstance(document, dict) else None
+        fields = {"step", "key", "execution_id", "finished", "properties"}
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and fields <= e.keys() for e in entries):
+            raise LocalRunError(f"the cache index {self.path} is corrupt (not a list of entries): {fix}")
         return entries
+
+
+class InputChanged(StepFailed):
+    """A cache hit would reuse results computed from an input whose content has changed since."""
+
+
+def check_inputs_unchanged(step: str, hit: Mapping[str, Any], inputs: Mapping[str, str]) -> None:
+    """InputChanged when an input of the run that `hit` records has other content now than it had then."""
+    changed = [uri for uri, fingerprint in hit.get("inputs", {}).items() if inputs.get(uri, fingerprint) != fingerprint]
+    if changed:
+        raise InputChanged(
+            f"{changed[0]} changed since execution {hit['execution_id']} read it, so {step} would reuse results "
+            "computed from the old content: data under one URI must never change - put the new data under a new "
+            "dataset id (e.g. datasets/<id>-v2/), or re-run with --no-cache"
+        )

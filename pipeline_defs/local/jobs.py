@@ -7,22 +7,31 @@
 - Training (script mode): `training.py`.
 
 A job is named as SageMaker names the jobs a pipeline starts (`contract.PIPELINE_JOB_PREFIX` + execution + step).
-A step with CacheConfig.Enabled first looks for a cache hit (`cache.py`); a hit reuses that run's properties.
+A step with CacheConfig.Enabled first looks for a cache hit (`cache.py`, unless the runner runs with `use_cache`
+off); a hit reuses that run's properties, unless an input's content changed since (`InputChanged`).
+
+Each job's process leads its own process group (a new session: the terminal's Ctrl-C reaches `mlops`, not the step).
+`Stopping` turns SIGINT/SIGTERM during a run into a stop: every running step's group gets SIGTERM, then SIGKILL after
+`STOP_GRACE_SECONDS` (or at a second signal), the step ends as `RunStopped`, and no later step starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from pipeline_defs.contract import PIPELINE_JOB_PREFIX, PROCESSING_ROOT
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
-from pipeline_defs.local.cache import cache_key, expire_after
+from pipeline_defs.local.cache import cache_key, check_inputs_unchanged, expire_after
 from pipeline_defs.local.errors import StepFailed
 from pipeline_defs.local.execution import Execution
 from pipeline_defs.local.expressions import evaluate
@@ -31,6 +40,11 @@ from pipeline_defs.local.results import StepResult
 _CONTAINER_PATH = re.compile(rf"(^|=){re.escape(PROCESSING_ROOT)}(?=/|$)")
 # What runs a job: (execution, step name, evaluated arguments, job name, work dir, result) -> the job's properties.
 Job = Callable[[Execution, str, dict[str, Any], str, Path, StepResult], dict[str, Any]]
+# How long a stopped step may take to exit on SIGTERM before its process group is killed (SageMaker's StopProcessingJob
+# likewise sends SIGTERM, then SIGKILL).
+STOP_GRACE_SECONDS = 5.0
+# How often a waiting runner looks whether a stop's grace period is over.
+_POLL_SECONDS = 0.2
 
 
 def job_name(execution_id: str, step: str) -> str:
@@ -46,10 +60,12 @@ def run_job(execution: Execution, name: str, step: dict[str, Any], result: StepR
     cache = step.get("CacheConfig") or {}
     key = cache_key(step["Type"], arguments) if cache.get("Enabled") else None
     result.cacheable = key is not None
-    if key is not None:
+    inputs = input_fingerprints(execution, step["Type"], arguments) if key is not None else {}
+    if key is not None and runner.use_cache:
         expiry = expire_after(cache)
         hit = runner.cache.lookup(name, key, runner.clock() - expiry if expiry is not None else None)
         if hit:
+            check_inputs_unchanged(name, hit, inputs)
             execution.properties[name] = hit["properties"]
             result.cache_hit, result.cache_source = True, hit["execution_id"]
             result.outputs = outputs(step["Type"], hit["properties"])
@@ -62,7 +78,29 @@ def run_job(execution: Execution, name: str, step: dict[str, Any], result: StepR
     execution.properties[name] = properties
     result.outputs = outputs(step["Type"], properties)
     if key is not None:
-        runner.cache.record(name, key, execution.id, runner.clock(), properties)
+        runner.cache.record(name, key, execution.id, runner.clock(), properties, inputs)
+
+
+def input_copies(step_type: str, arguments: Mapping[str, Any], work: Path) -> dict[Path, str]:
+    """{local folder: S3 URI} of every input a job reads: processing inputs, or training channels."""
+    if step_type == "Training":
+        return {
+            work / "input" / "data" / str(channel.get("ChannelName")): channel["DataSource"]["S3DataSource"]["S3Uri"]
+            for channel in arguments.get("InputDataConfig", [])
+            if isinstance(channel.get("DataSource", {}).get("S3DataSource", {}).get("S3Uri"), str)
+        }
+    return {
+        container_path(item["S3Input"].get("LocalPath"), work): item["S3Input"]["S3Uri"]
+        for item in arguments.get("ProcessingInputs", [])
+        if isinstance(item.get("S3Input", {}).get("S3Uri"), str)
+    }
+
+
+def input_fingerprints(execution: Execution, step_type: str, arguments: Mapping[str, Any]) -> dict[str, str]:
+    """{URI: content fingerprint} of the local objects a job reads (assets are content-addressed already)."""
+    uris = input_copies(step_type, arguments, execution.dir).values()
+    found = {uri: execution.runner.s3.fingerprint(uri) for uri in uris}
+    return {uri: fingerprint for uri, fingerprint in found.items() if fingerprint is not None}
 
 
 # Processing ------------------------------------------------------------------------------------------------------
@@ -142,20 +180,105 @@ def execute(
     log_path = work / "log.txt"
     begin = time.perf_counter()
     with log_path.open("w") as log:
-        process = subprocess.Popen(command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
         try:
-            _, errors = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            _, errors = process.communicate()
-            raise StepFailed(f"stopped after MaxRuntimeInSeconds={timeout} (log: {log_path})") from None
+            errors, timed_out = runner.stopping.wait(process, timeout)
         finally:
             result.job_seconds = time.perf_counter() - begin
         log.write(errors)
+    runner.stopping.check()
+    if timed_out:
+        raise StepFailed(f"stopped after MaxRuntimeInSeconds={timeout} (log: {log_path})")
     if process.returncode != 0:
         last = next((line for line in reversed(errors.splitlines()) if line.strip()), "no error output")
-        raise StepFailed(f"exited with code {process.returncode}: {last.strip()} (log: {log_path})")
+        last = in_s3_terms(last.strip(), result.type, arguments, work)
+        raise StepFailed(f"exited with code {process.returncode}: {last} (log: {log_path})")
     return log_path.read_text()
+
+
+def in_s3_terms(message: str, step_type: str, arguments: Mapping[str, Any], work: Path) -> str:
+    """`message` with each local copy of an input named by the S3 object it was copied from."""
+    copies = sorted(input_copies(step_type, arguments, work).items(), key=lambda item: -len(str(item[0])))
+    for local, uri in copies:  # the deepest folder first
+        message = message.replace(f"{local}/", f"{uri.rstrip('/')}/").replace(str(local), uri)
+    return message
+
+
+# Stopping a run --------------------------------------------------------------------------------------------------
+class RunStopped(StepFailed):
+    """The run was asked to stop (SIGINT/SIGTERM) while this step ran or before it started."""
+
+
+class Stopping:
+    """SIGINT/SIGTERM during a run: stop every running job's process group; no later step starts."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+        self.requested_at = 0.0
+        self._groups: set[int] = set()
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Handle SIGINT and SIGTERM for the block (only the main thread can install signal handlers)."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {number: signal.signal(number, self._handle) for number in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+
+    def _handle(self, number: int, frame: FrameType | None) -> None:
+        again = self.signal_name is not None
+        if not again:
+            self.signal_name, self.requested_at = signal.Signals(number).name, time.monotonic()
+        self._signal_groups(signal.SIGKILL if again else signal.SIGTERM)
+
+    def check(self) -> None:
+        """RunStopped once a stop was asked for."""
+        if self.signal_name is not None:
+            raise RunStopped(f"stopped by {self.signal_name}")
+
+    def wait(self, process: subprocess.Popen[str], timeout: float | None) -> tuple[str, bool]:
+        """(the job's stderr, whether it ran out of time) once its process group is gone.
+
+        The group is killed at the timeout, after a stop's grace period, and when the job's own process has exited
+        (so a background process it left behind can neither hold its stderr open nor outlive the step).
+        """
+        with self._lock:
+            self._groups.add(process.pid)
+        deadline = None if timeout is None else time.monotonic() + float(timeout)
+        timed_out = False
+        try:
+            while True:
+                try:
+                    return process.communicate(timeout=_POLL_SECONDS)[1], timed_out
+                except subprocess.TimeoutExpired:
+                    now = time.monotonic()
+                    timed_out = timed_out or (deadline is not None and now >= deadline and process.poll() is None)
+                    stop_overdue = self.signal_name is not None and now - self.requested_at >= STOP_GRACE_SECONDS
+                    if timed_out or stop_overdue or process.poll() is not None:
+                        _kill_group(process.pid, signal.SIGKILL)
+        finally:
+            with self._lock:
+                self._groups.discard(process.pid)
+            _kill_group(process.pid, signal.SIGKILL)  # nothing a step started outlives it
+
+    def _signal_groups(self, number: signal.Signals) -> None:
+        with self._lock:
+            groups = list(self._groups)
+        for group in groups:
+            _kill_group(group, number)
+
+
+def _kill_group(group: int, number: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group, number)
 
 
 def arn(execution: Execution, kind: str, name: str) -> str:

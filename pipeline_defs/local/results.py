@@ -10,7 +10,7 @@ from typing import Any
 class StepResult:
     name: str
     type: str
-    status: str = "Executing"  # Succeeded | Failed
+    status: str = "Executing"  # Succeeded | Failed | Stopped
     cacheable: bool = False  # CacheConfig.Enabled on a step type that caches
     cache_hit: bool = False
     cache_source: str | None = None  # the execution whose outputs a cache hit reused
@@ -28,10 +28,13 @@ class RunResult:
     parameters: dict[str, Any]
     started: str
     execution_dir: str
-    status: str = "Executing"  # Succeeded | Failed
+    status: str = "Executing"  # Succeeded | Failed | Stopped
     failure_reason: str | None = None
     seconds: float = 0.0
     steps: list[StepResult] = field(default_factory=list)
+    # {"<step>.<report>.<key>": number} from each step's property files, {"<step>.<metric>": value} from training jobs.
+    metrics: dict[str, float] = field(default_factory=dict)
+    registered: dict[str, Any] | None = None  # {group, version, status, arn} of the model package it registered
 
     @property
     def succeeded(self) -> bool:
@@ -45,3 +48,15 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def numbers(document: Any, prefix: str) -> dict[str, float]:
+    """{"<prefix>.<key>[.<key>...]": value} of every number in a JSON document (booleans are not numbers)."""
+    if isinstance(document, dict):
+        found: dict[str, float] = {}
+        for key, value in document.items():
+            found |= numbers(value, f"{prefix}.{key}")
+        return found
+    if isinstance(document, (int, float)) and not isinstance(document, bool):
+        return {prefix: float(document)}
+    return {}

@@ -12,30 +12,40 @@ Everything lives in the state dir:
     registry/<group>/<version>.json     the model registry (`registry.py`)
     executions/<pipeline>/<id>/         execution.json, and steps/<step>/ with each job's dirs and log.txt
     cache/<pipeline>.json               the step cache index (`cache.py`)
+    executions.lock                     held (shared) by every run: `mlops executions prune` waits for none
 
 Steps run in dependency order (`planning.py`), one at a time, each by the handler of its type (`HANDLERS`):
 processing and training jobs (`jobs.py`, `training.py`); Condition, Fail and RegisterModel are evaluated here
 (RegisterModel writes a version into the local registry). Any other step type is an error, before any step runs,
 that names the step and its type: nothing is skipped silently.
+
+Before any step runs, the parameters are checked by their rules (`contract.PARAMETER_RULES`: enums, ranges, the
+ExperimentId and InputDataUri forms), the state dir must be a writable folder and the cache index readable. SIGINT or
+SIGTERM during a run stops it (`jobs.Stopping`): the run is recorded as Stopped in its execution.json.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline_defs.contract import checked_parameter
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
 from pipeline_defs.local.cache import CacheIndex
-from pipeline_defs.local.errors import StepFailed
+from pipeline_defs.local.errors import DefinitionError, LocalRunError, StepFailed
 from pipeline_defs.local.execution import Execution, Handler
 from pipeline_defs.local.expressions import condition_holds, evaluate, resolve_parameters, text
-from pipeline_defs.local.jobs import run_processing
+from pipeline_defs.local.files import locked, write_atomically
+from pipeline_defs.local.jobs import Stopping, run_processing
 from pipeline_defs.local.planning import plan
 from pipeline_defs.local.registry import LocalModelRegistry
-from pipeline_defs.local.results import RunResult, StepResult
+from pipeline_defs.local.results import RunResult, StepResult, numbers
 from pipeline_defs.local.s3 import LocalS3
 from pipeline_defs.local.training import run_training
 
@@ -64,6 +74,12 @@ def run_register_model(execution: Execution, name: str, step: dict[str, Any], re
     execution.properties[name] = package
     group, version = package["ModelPackageGroupName"], package["ModelPackageVersion"]
     result.message = f"{group} version {version} ({package['ModelApprovalStatus']})"
+    execution.result.registered = {
+        "group": group,
+        "version": version,
+        "status": package["ModelApprovalStatus"],
+        "arn": package["ModelPackageArn"],
+    }
     result.outputs = {"model package": str(registry.path(group, version))}
 
 
@@ -91,6 +107,7 @@ class LocalRunner:
         progress: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         python: str = sys.executable,
+        use_cache: bool = True,
     ) -> None:
         self.definition = definition
         self.pipeline_name = pipeline_name
@@ -98,11 +115,13 @@ class LocalRunner:
         self.region = region
         self.s3 = LocalS3(self.state_dir / "s3", assets)
         self.registry = LocalModelRegistry(self.state_dir / "registry", region)
-        self.cache = CacheIndex(self.state_dir / "cache" / f"{pipeline_name}.json")
+        self.cache = CacheIndex(self.state_dir / "cache" / f"{pipeline_name}.json", pipeline_name)
         self.progress: Callable[[str], None] = progress or (lambda line: None)
         self.clock = clock
         self.python = python
-        self.handlers = HANDLERS
+        self.use_cache = use_cache  # False: every step runs (and records fresh cache entries)
+        self.stopping = Stopping()
+        self.handlers = {kind: _reporting(handler) for kind, handler in HANDLERS.items()}
         self.plan = plan(definition, runnable=tuple(self.handlers))
 
     @property
@@ -112,4 +131,58 @@ class LocalRunner:
     def run(self, parameters: Mapping[str, Any] | None = None) -> RunResult:
         """One execution. Raises DefinitionError before any step runs when the definition or a parameter is bad."""
         values = resolve_parameters(self.definition.get("Parameters", []), parameters or {})
-        return Execution(self, values).run()
+        try:
+            values = {name: checked_parameter(name, value) for name, value in values.items()}
+        except ValueError as error:
+            raise DefinitionError(str(error)) from None
+        check_state_dir(self.state_dir)
+        self.cache.entries()  # a damaged index stops the run here, with the fix, rather than in some step
+        self.stopping = Stopping()
+        with locked(self.state_dir / "executions", shared=True), self.stopping.installed():
+            result = Execution(self, values).run()
+        if self.stopping.signal_name is not None and not result.succeeded:
+            _record_stopped(result, f"stopped by {self.stopping.signal_name}")
+        return result
+
+
+def _reporting(handler: Handler) -> Handler:
+    """`handler`, started only while the run is not stopping, that adds the numbers of the step's reports to the run."""
+
+    @functools.wraps(handler)
+    def run_step(execution: Execution, name: str, step: dict[str, Any], result: StepResult) -> None:
+        execution.runner.stopping.check()
+        handler(execution, name, step, result)
+        for metric in execution.properties.get(name, {}).get("FinalMetricDataList", []):
+            execution.result.metrics[f"{name}.{metric['MetricName']}"] = metric["Value"]
+        for declared in step.get("PropertyFiles", []):
+            try:
+                document, _ = execution.property_file(name, str(declared.get("PropertyFileName")))
+            except LocalRunError:
+                continue  # a missing report fails the step that reads it, with its own message
+            execution.result.metrics |= numbers(document, f"{name}.{declared.get('PropertyFileName')}")
+
+    return run_step
+
+
+def _record_stopped(result: RunResult, reason: str) -> None:
+    """The run (and the step a signal interrupted) as Stopped, in the result and in its execution.json."""
+    result.status, result.failure_reason = "Stopped", reason
+    for step in result.steps:
+        if step.status == "Failed" and step.message == reason:
+            step.status = "Stopped"
+    write_atomically(Path(result.execution_dir) / "execution.json", json.dumps(result.to_dict(), indent=2) + "\n")
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """LocalRunError (one line, with the fix) unless `state_dir` is, or can become, a folder this process can write."""
+    existing = next((folder for folder in (state_dir, *state_dir.parents) if folder.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise LocalRunError(f"the state dir {state_dir} cannot be a folder ({existing} is a file): pick another one")
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=state_dir):
+            pass
+    except OSError as error:
+        raise LocalRunError(
+            f"the state dir {state_dir} is not writable ({error.strerror}): pick another --state-dir"
+        ) from None

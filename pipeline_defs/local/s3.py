@@ -3,10 +3,15 @@
 s3 = LocalS3(state_dir / "s3", assembly.assets)
 s3.download("s3://local-landing/datasets/sample-v1/", work / "input")   # S3Prefix semantics
 s3.upload(work / "output", "s3://local-artifacts/pipelines/...")         # a file, or every file of a folder
+
+A key is a path below its bucket's folder and never leaves it: keys with `.` or `..` segments or a leading `/`
+(S3 would take them literally) are refused rather than resolved, so no URI reaches outside the state dir.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import shutil
 import tarfile
 from collections.abc import Mapping
@@ -14,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline_defs.local.errors import StepFailed
+
+# S3's bucket naming rule (3-63 characters): also what keeps a bucket name from being a path.
+_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 
 
 def split_uri(uri: Any) -> tuple[str, str]:
@@ -37,19 +45,37 @@ class LocalS3:
         bucket, key = split_uri(uri)
         if bucket in self.asset_buckets:
             raise StepFailed(f"{uri}: the CDK asset bucket is read-only")
-        return self.root / bucket / key
+        return self._bucket_root(uri, bucket, key) / key
 
     def objects(self, uri: str) -> list[tuple[str, Path]]:
         """(key, file) of every object whose key starts with the URI's key, as S3 lists them, sorted by key."""
         bucket, prefix = split_uri(uri)
         if bucket in self.asset_buckets:
             return sorted((split_uri(u)[1], path) for u, path in self.assets.items() if u.startswith(uri))
-        bucket_root = self.root / bucket
+        bucket_root = self._bucket_root(uri, bucket, prefix)
         folder = bucket_root / prefix.rpartition("/")[0]
         if not folder.is_dir():
             return []
         found = ((path.relative_to(bucket_root).as_posix(), path) for path in folder.rglob("*") if path.is_file())
         return sorted((key, path) for key, path in found if key.startswith(prefix))
+
+    def fingerprint(self, uri: str) -> str | None:
+        """SHA-256 over the keys and contents of the objects under `uri`; None for the (content-addressed) assets."""
+        if split_uri(uri)[0] in self.asset_buckets:
+            return None
+        digest = hashlib.sha256()
+        for key, path in self.objects(uri):
+            with path.open("rb") as handle:
+                digest.update(f"{key}\0{hashlib.file_digest(handle, 'sha256').hexdigest()}\n".encode())
+        return digest.hexdigest()
+
+    def _bucket_root(self, uri: str, bucket: str, key: str) -> Path:
+        """The folder of a local bucket, once `key` is known to stay inside it."""
+        if not _BUCKET_NAME.fullmatch(bucket):
+            raise StepFailed(f"{uri}: {bucket!r} is not an S3 bucket name")
+        if key.startswith("/") or any(segment in (".", "..") for segment in key.split("/")):
+            raise StepFailed(f"{uri}: a key with '.' or '..' segments or a leading '/' would leave the local bucket")
+        return self.root / bucket
 
     def download(self, uri: str, destination: Path) -> int:
         """Copy every object under the prefix `uri` into `destination` (S3Prefix semantics); returns the count."""
