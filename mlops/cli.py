@@ -1,6 +1,9 @@
 """mlops: run the pipelines locally, manage the local model registry, render graphs, start runs, replay dead letters.
 
-    mlops run training|evaluation --local [--param K=V ...] [--assembly cdk.out] [--env dev] [--state-dir .local]
+    mlops run training|evaluation --local [--param K=V ...] [--no-cache] [--assembly cdk.out] [--env dev]
+              [--state-dir .local]
+    mlops cache clear [--pipeline training|evaluation] [--state-dir .local]
+    mlops executions prune --keep N [--pipeline training|evaluation] [--dry-run] [--state-dir .local]
     mlops registry list|show N|approve [N] --reason TEXT|reject [N] --reason TEXT|diff N M (--env E | --local)
     mlops graph training|evaluation [--assembly cdk.out] [--env dev]
     mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...]
@@ -30,9 +33,11 @@ from pathlib import Path
 
 from config import ConfigError, EnvironmentConfig, load_config
 from mlops.aws import AwsCallFailed
+from mlops.cache import command_cache
 from mlops.common import PIPELINES, UsageError, default_assembly, default_state_dir
 from mlops.demo import command_demo
 from mlops.dlq import command_dlq
+from mlops.executions import command_executions
 from mlops.graph import command_graph
 from mlops.ground_truth import command_ground_truth
 from mlops.invoke import command_invoke
@@ -55,6 +60,8 @@ COMMANDS: dict[str, Command] = {
     "serve": command_serve,
     "invoke": command_invoke,
     "ground-truth": command_ground_truth,
+    "cache": command_cache,
+    "executions": command_executions,
 }
 
 
@@ -80,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("pipeline", choices=PIPELINES)
     run.add_argument("--local", action="store_true", help="required: run locally (mlops start runs in AWS)")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter")
+    run.add_argument("--no-cache", action="store_true", help="run every step (and record fresh cache entries)")
     assembly_option(run)
     state_dir_option(run)
 
@@ -155,6 +163,18 @@ def parser() -> argparse.ArgumentParser:
     ground_truth.add_argument("--hour", help="UTC hour the labels were collected, YYYY-MM-DDTHH (default: now)")
     ground_truth.set_defaults(env=None)  # --env or --local: neither is assumed
     state_dir_option(ground_truth)
+
+    cache = command("cache", "forget the local step cache: the next run re-runs every step")
+    cache.add_argument("action", choices=("clear",))
+    cache.add_argument("--pipeline", choices=PIPELINES, help="default: both pipelines")
+    state_dir_option(cache)
+
+    executions = command("executions", "delete all but the newest N local executions (their work dirs and logs)")
+    executions.add_argument("action", choices=("prune",))
+    executions.add_argument("--keep", type=int, required=True, metavar="N", help="executions to keep per pipeline")
+    executions.add_argument("--pipeline", choices=PIPELINES, help="default: both pipelines")
+    executions.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
+    state_dir_option(executions)
     return root
 
 
@@ -171,6 +191,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:  # `mlops ... | head`: the reader left; no traceback, and none at exit either
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:  # outside a run (a run handles SIGINT itself and records the run as Stopped)
+        print("error: interrupted", file=sys.stderr)
+        return 1
+    except OSError as error:  # the file system refused something (full disk, permissions): no traceback for that
+        where = f" ({error.filename})" if error.filename else ""
+        print(f"error: {error.strerror or error}{where}", file=sys.stderr)
         return 1
 
 

@@ -21,10 +21,13 @@ from mlops.local import read_json, result_json, run_summary, runner_for
 from mlops.promote import pin_from_package
 from mlops.serve import local_endpoint
 from pipeline_defs.contract import ApprovalStatus, DeployTimeValue, Parameter
-from pipeline_defs.local import STATE_MARKER, LocalModelRegistry, LocalS3, RunResult, local_values
+from pipeline_defs.local import LocalModelRegistry, LocalS3, RunResult, executions_in_use, local_values
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
 
 DEMO_DATASET = "sample-v1"
+# Written into each state dir the demo creates: the demo re-creates such a folder and never deletes any other.
+DEMO_MARKER = ".mlops-demo"
+DEMO_MARKER_TEXT = "Created by `mlops demo`: the next demo with this --state-dir deletes and re-creates this folder.\n"
 DEMO_EXPERIMENT = "demo"
 
 
@@ -167,13 +170,23 @@ def _invoke_rows(url: str, rows: list[bytes]) -> list[float]:
 
 
 def fresh_state_dir(state_dir: Path) -> None:
-    """Empty `state_dir` for the demo; refuses to delete a non-empty folder that is not a local state dir."""
+    """An empty `state_dir` for the demo, marked as the demo's own (DEMO_MARKER).
+
+    Only a folder that a demo created (it holds the marker) is deleted and re-created: any other non-empty folder,
+    such as a state dir that runs have used, is refused, however much it looks like local state.
+    """
+    if state_dir.exists() and not state_dir.is_dir():
+        raise UsageError(f"--state-dir {shown(state_dir)} is a file: pick a folder, e.g. .local/demo")
     if state_dir.exists() and any(state_dir.iterdir()):
-        if not (state_dir / STATE_MARKER).exists():
-            raise UsageError(f"{shown(state_dir)} is not empty and is not a local state dir: pick another --state-dir")
-        shutil.rmtree(state_dir)
+        if not (state_dir / DEMO_MARKER).is_file():
+            raise UsageError(
+                f"{shown(state_dir)} was not created by mlops demo, so the demo will not delete it: "
+                "pick another --state-dir (e.g. .local/demo), or remove that folder yourself"
+            )
+        with executions_in_use(state_dir, exclusive=True):  # refuses while a run uses it
+            shutil.rmtree(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / STATE_MARKER).touch()
+    (state_dir / DEMO_MARKER).write_text(DEMO_MARKER_TEXT)
 
 
 def copy_sample(source: Path, destination: Path, marker: str | None = None) -> None:

@@ -10,16 +10,37 @@ from typing import Any
 from config import EnvironmentConfig
 from mlops.common import UsageError, pipeline_name, shown, stderr_progress, unit_context
 from pipeline_defs.local import Assembly, LocalRunError, LocalRunner, LocalS3, RunResult, load_assembly
+from pipeline_defs.packaging import STEPS_DIR, code_bytes
+
+# stacks/pipelines_stack.py names the asset of each step code object `Code-<code name>` (its display name in cdk.out).
+CODE_ASSET_PREFIX = "Code-"
 
 
-def read_assembly(directory: Path, config: EnvironmentConfig) -> Assembly:
-    """The synthesized unit in `directory`; one line saying how to make it when there is none."""
+def read_assembly(directory: Path, config: EnvironmentConfig, steps_dir: Path = STEPS_DIR) -> Assembly:
+    """The synthesized unit in `directory`; one line saying how to make it when there is none or it is stale."""
     if not (directory / "manifest.json").is_file():
         raise UsageError(
             f"{shown(directory)} holds no synthesized unit (no manifest.json): run `make synth` "
             f"(or `cdk synth {unit_context(config)} --output {shown(directory)}`) first"
         )
-    return load_assembly(directory, config.region)
+    assembly = load_assembly(directory, config.region)
+    check_code_current(assembly, steps_dir)
+    return assembly
+
+
+def check_code_current(assembly: Assembly, steps_dir: Path = STEPS_DIR) -> None:
+    """UsageError when the step code staged in the assembly is not what `steps_dir` ships now (or was truncated).
+
+    The definitions name their code by content hash, so a script edited after the synth would silently run the old
+    code: its staged asset is compared, byte for byte, with what packaging builds from the checkout today.
+    """
+    for name, data in code_bytes(steps_dir).items():
+        staged = assembly.named_assets.get(f"{CODE_ASSET_PREFIX}{name}")
+        if staged is not None and staged.read_bytes() != data:
+            raise UsageError(
+                f"re-synthesize: steps changed since the last synth ({name} is not what {shown(staged)} holds): "
+                "run `make synth`"
+            )
 
 
 def runner_for(
@@ -28,6 +49,8 @@ def runner_for(
     pipeline: str,
     state_dir: Path,
     progress: Callable[[str], None] = stderr_progress,
+    *,
+    use_cache: bool = True,
 ) -> LocalRunner:
     assembly = read_assembly(assembly_dir, config)
     name = pipeline_name(config, pipeline)
@@ -43,6 +66,7 @@ def runner_for(
         region=config.region,
         assets=assembly.assets,
         progress=progress,
+        use_cache=use_cache,
     )
 
 
@@ -65,9 +89,15 @@ def run_summary(result: RunResult, s3: LocalS3) -> str:
         lines.append("Outputs and reports:")
         width = max(len(label) for label, _ in outputs)
         lines += [f"  {label.ljust(width)}  {shown(local_location(s3, where))}" for label, where in outputs]
+    headline = {key: value for key, value in result.metrics.items() if key.count(".") <= 2}  # no nested details
+    if headline:
+        lines.append("Metrics: " + ", ".join(f"{key} {value:.4g}" for key, value in headline.items()))
+    if result.registered:
+        registered = result.registered
+        lines.append(f"Registered: {registered['group']} version {registered['version']} ({registered['status']})")
     lines.append(f"Logs: {shown(Path(result.execution_dir) / 'steps')}/<step>/log.txt")
     if result.failure_reason:
-        lines.append(f"Failed: {result.failure_reason}")
+        lines.append(f"{result.status}: {result.failure_reason}")
     return "\n".join(lines)
 
 

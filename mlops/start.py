@@ -13,9 +13,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed, client
 from mlops.common import UsageError, pipeline_name
+from pipeline_defs import contract
 from pipeline_defs.contract import Parameter
 
-EXPERIMENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _DISPLAY_NAME_LIMIT = 82
 
 
@@ -23,13 +23,15 @@ def start_request(
     config: EnvironmentConfig, pipeline: str, experiment_id: str, input_data_uri: str | None, token: str
 ) -> dict[str, Any]:
     """The StartPipelineExecution request for a deployed pipeline (the token makes a retried call idempotent)."""
-    if not EXPERIMENT_ID.fullmatch(experiment_id):
-        raise UsageError(
-            f"experiment id {experiment_id!r}: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    if input_data_uri is not None and not input_data_uri.startswith("s3://"):
-        raise UsageError(f"--input-data-uri {input_data_uri!r} is not an s3:// URI")
+    try:
+        experiment_id = contract.experiment_id(experiment_id)
+    except ValueError as error:
+        raise UsageError(f"--experiment {error}") from None
+    if input_data_uri is not None:  # the one rule of `mlops run` and the trigger: a folder, ending with "/"
+        try:
+            input_data_uri = contract.input_data_uri(input_data_uri)
+        except ValueError as error:
+            raise UsageError(f"--input-data-uri {error}") from None
     if pipeline == "training" and input_data_uri is None:
         raise UsageError("the training pipeline needs --input-data-uri s3://<landing bucket>/datasets/<dataset-id>/")
     parameters = [{"Name": Parameter.EXPERIMENT_ID.value, "Value": experiment_id}]

@@ -133,16 +133,25 @@ def experiment_id(value: object) -> str:
     return value
 
 
-def _score_between_0_and_1(value: object) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:  # also refuses NaN
-        raise ValueError(f"{value!r} is not a score between 0 and 1")
+def _number(value: object) -> float:
+    """`value` as a float; a bool or a non-number is a ValueError (NaN passes: the range checks below refuse it)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a number")
     return float(value)
+
+
+def _score_between_0_and_1(value: object) -> float:
+    number = _number(value)
+    if not 0 <= number <= 1:  # also refuses NaN
+        raise ValueError(f"{value!r} is not a score between 0 and 1")
+    return number
 
 
 def _finite_at_least_0(value: object) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):  # also refuses NaN
+    number = _number(value)
+    if not 0 <= number < float("inf"):  # also refuses NaN
         raise ValueError(f"{value!r} must be a number >= 0")
-    return float(value)
+    return number
 
 
 def _approval_status(value: object) -> str:

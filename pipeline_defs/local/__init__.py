@@ -13,16 +13,18 @@ expressions (Get / Std:Join / Std:JsonGet, conditions, parameter types), results
 """
 
 from pipeline_defs.local.assembly import Assembly, load_assembly, local_values
+from pipeline_defs.local.cache import CacheIndex
 from pipeline_defs.local.errors import DefinitionError, ExpressionError, LocalRunError, StepFailed
 from pipeline_defs.local.execution import STATE_MARKER
 from pipeline_defs.local.registry import LocalModelRegistry
 from pipeline_defs.local.results import RunResult, StepResult
-from pipeline_defs.local.runner import LocalRunner
+from pipeline_defs.local.runner import LocalRunner, executions_in_use
 from pipeline_defs.local.s3 import LocalS3
 
 __all__ = [
     "STATE_MARKER",
     "Assembly",
+    "CacheIndex",
     "DefinitionError",
     "ExpressionError",
     "LocalModelRegistry",
@@ -32,6 +34,7 @@ __all__ = [
     "RunResult",
     "StepFailed",
     "StepResult",
+    "executions_in_use",
     "load_assembly",
     "local_values",
 ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +41,24 @@ def local_values(region: str) -> dict[DeployTimeValue, str]:
 
 
 # The assembly ----------------------------------------------------------------------------------------------------
+# What to do about a damaged or incomplete assembly (a synth that was interrupted, a file edited by hand).
+RESYNTHESIZE = "re-synthesize it (`make synth`)"
+
+
 @dataclass(frozen=True)
 class Assembly:
     directory: Path
     definitions: dict[str, dict[str, Any]]  # {pipeline name: definition with local values}
     assets: dict[str, Path]  # {s3://bucket/key it is published to: the staged file}
+    named_assets: dict[str, Path] = field(default_factory=dict)  # {asset display name (construct id): staged file}
 
 
 def load_assembly(directory: Path, region: str) -> Assembly:
-    """Every pipeline definition and file asset of a `cdk synth` output directory."""
+    """Every pipeline definition and file asset of a `cdk synth` output directory.
+
+    LocalRunError (one line: which file, and to re-synthesize) for a truncated or malformed manifest, template or
+    asset manifest, and for a staged file asset that is missing.
+    """
     directory = Path(directory)
     if not (directory / "manifest.json").is_file():
         raise LocalRunError(f"{directory} is not a cloud assembly (no manifest.json): run `cdk synth` first")
@@ -57,29 +66,59 @@ def load_assembly(directory: Path, region: str) -> Assembly:
     definitions: dict[str, dict[str, Any]] = {}
     for template in stack_templates(directory).values():
         try:
-            definitions |= pipeline_definitions(json.loads(template.read_text()), variables)
+            definitions |= pipeline_definitions(_read(template, "template"), variables)
         except DefinitionError as error:
             raise DefinitionError(f"{template.name}: {error}") from error
     assets: dict[str, Path] = {}
+    named: dict[str, Path] = {}
     for manifest in sorted(directory.rglob("*.assets.json")):
-        for asset in json.loads(manifest.read_text()).get("files", {}).values():
-            source = (manifest.parent / asset["source"].get("path", "")).resolve()
-            if asset["source"].get("packaging", "file") != "file" or not source.is_file():
-                continue  # directories are zipped on upload (Lambda code): no pipeline reads them
-            for destination in asset.get("destinations", {}).values():
-                assets[f"s3://{destination['bucketName']}/{destination['objectKey']}"] = source
-    return Assembly(directory, definitions, assets)
+        try:
+            for asset in _read(manifest, "asset manifest").get("files", {}).values():
+                source = _staged_file(manifest, asset)
+                if source is None:
+                    continue  # directories are zipped on upload (Lambda code): no pipeline reads them
+                named[str(asset.get("displayName", source.name))] = source
+                for destination in asset.get("destinations", {}).values():
+                    assets[f"s3://{destination['bucketName']}/{destination['objectKey']}"] = source
+        except (KeyError, TypeError, AttributeError) as error:
+            raise LocalRunError(f"asset manifest {manifest} is malformed (at {error}): {RESYNTHESIZE}") from None
+    return Assembly(directory, definitions, assets, named)
+
+
+def _staged_file(manifest: Path, asset: Mapping[str, Any]) -> Path | None:
+    """The staged file of a file asset (None for a directory asset); LocalRunError when it is missing."""
+    if asset["source"].get("packaging", "file") != "file":
+        return None
+    source = (manifest.parent / str(asset["source"]["path"])).resolve()
+    if source.is_dir():
+        return None
+    if not source.is_file():
+        raise LocalRunError(f"asset {source.name}, named in {manifest.name}, is missing: {RESYNTHESIZE}")
+    return source
+
+
+def _read(path: Path, what: str) -> Any:
+    """A JSON file of the assembly; LocalRunError naming it when it is missing, truncated or not JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LocalRunError(f"{what} {path} is missing: {RESYNTHESIZE}") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise LocalRunError(f"{what} {path} is damaged ({error}): {RESYNTHESIZE}") from None
 
 
 def stack_templates(assembly_dir: Path) -> dict[str, Path]:
     """{stack display name: template file} of an assembly, including the nested assemblies of Stages."""
     templates: dict[str, Path] = {}
-    manifest = json.loads((assembly_dir / "manifest.json").read_text())
-    for artifact in manifest.get("artifacts", {}).values():
-        if artifact["type"] == "cdk:cloud-assembly":  # a Stage: its stacks live in a nested assembly
-            templates |= stack_templates(assembly_dir / artifact["properties"]["directoryName"])
-        elif artifact["type"] == "aws:cloudformation:stack":
-            templates[artifact["displayName"]] = assembly_dir / artifact["properties"]["templateFile"]
+    manifest = assembly_dir / "manifest.json"
+    try:
+        for artifact in _read(manifest, "cloud assembly manifest").get("artifacts", {}).values():
+            if artifact["type"] == "cdk:cloud-assembly":  # a Stage: its stacks live in a nested assembly
+                templates |= stack_templates(assembly_dir / artifact["properties"]["directoryName"])
+            elif artifact["type"] == "aws:cloudformation:stack":
+                templates[artifact["displayName"]] = assembly_dir / artifact["properties"]["templateFile"]
+    except (KeyError, TypeError, AttributeError) as error:
+        raise LocalRunError(f"cloud assembly manifest {manifest} is malformed (at {error}): {RESYNTHESIZE}") from None
     return templates
 
 

@@ -54,6 +54,11 @@ class CacheIndex:
         self.path = path
         self.pipeline = pipeline
 
+    @classmethod
+    def of(cls, state_dir: Path, pipeline: str) -> CacheIndex:
+        """The index of `pipeline` in a state dir."""
+        return cls(state_dir / "cache" / f"{pipeline}.json", pipeline)
+
     def lookup(self, step: str, key: str, not_before: datetime | None) -> dict[str, Any] | None:
         """The newest successful run of `step` with `key` that finished at or after `not_before`."""
         matching = [
@@ -86,10 +91,13 @@ class CacheIndex:
             document = {"entries": [*self.entries(), entry]}
             write_atomically(self.path, json.dumps(document, indent=1, sort_keys=True) + "\n")
 
-    def clear(self) -> int:
-        """Forget every entry (the outputs they point to stay where they are); returns how many there were."""
+    def clear(self) -> int | None:
+        """Forget every entry (the outputs they point to stay); returns how many there were (None: it was damaged)."""
         with locked(self.path):
-            count = len(self.entries())
+            try:
+                count: int | None = len(self.entries())
+            except LocalRunError:
+                count = None
             self.path.unlink(missing_ok=True)
         return count
 

@@ -31,6 +31,7 @@ import json
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ class LocalRunner:
         self.region = region
         self.s3 = LocalS3(self.state_dir / "s3", assets)
         self.registry = LocalModelRegistry(self.state_dir / "registry", region)
-        self.cache = CacheIndex(self.state_dir / "cache" / f"{pipeline_name}.json", pipeline_name)
+        self.cache = CacheIndex.of(self.state_dir, pipeline_name)
         self.progress: Callable[[str], None] = progress or (lambda line: None)
         self.clock = clock
         self.python = python
@@ -138,11 +139,16 @@ class LocalRunner:
         check_state_dir(self.state_dir)
         self.cache.entries()  # a damaged index stops the run here, with the fix, rather than in some step
         self.stopping = Stopping()
-        with locked(self.state_dir / "executions", shared=True), self.stopping.installed():
+        with executions_in_use(self.state_dir), self.stopping.installed():
             result = Execution(self, values).run()
         if self.stopping.signal_name is not None and not result.succeeded:
             _record_stopped(result, f"stopped by {self.stopping.signal_name}")
         return result
+
+
+def executions_in_use(state_dir: Path, *, exclusive: bool = False) -> AbstractContextManager[None]:
+    """Every run holds this lock shared; whatever deletes executions holds it exclusively, or stops (LocalRunError)."""
+    return locked(state_dir / "executions", shared=not exclusive, wait=not exclusive)
 
 
 def _reporting(handler: Handler) -> Handler:

@@ -291,7 +291,7 @@ def test_demo_trains_approves_retrains_and_flags_drift(assembly_dir, tmp_path, c
 def test_demo_never_wipes_a_folder_that_is_not_a_local_state_dir(assembly_dir, tmp_path, capsys) -> None:
     (tmp_path / "notes.txt").write_text("keep me")
     code, _, err = cli(capsys, "demo", "--assembly", str(assembly_dir), "--state-dir", str(tmp_path))
-    assert code == 2 and "is not empty and is not a local state dir" in err
+    assert code == 2 and "was not created by mlops demo, so the demo will not delete it" in err
     assert (tmp_path / "notes.txt").read_text() == "keep me"
 
 
