@@ -279,6 +279,8 @@ def client_request_token(marker: MarkerEvent) -> str:
 
 def start_request(marker: MarkerEvent, settings: Settings) -> dict[str, Any]:
     """The StartPipelineExecution request for a dataset's marker."""
+    # The dataset's folder, ending with "/": the InputDataUri rule of pipeline_defs/contract.py (which this asset
+    # cannot import; tests/handlers/test_input_data_uri_rule.py checks that the two agree).
     data_uri = f"s3://{marker.bucket}/{settings.dataset_prefix}{marker.dataset_id}/"
     written = f"version {marker.version_id}" if marker.version_id else f"etag {marker.etag}"
     return {

@@ -68,7 +68,8 @@ class CacheIndex:
             and entry["key"] == key
             and (not_before is None or datetime.fromisoformat(entry["finished"]) >= not_before)
         ]
-        return max(matching, key=lambda entry: str(entry["finished"]), default=None)
+        # Among equal times, the entry recorded last wins (max keeps the first maximum it meets).
+        return max(reversed(matching), key=lambda entry: str(entry["finished"]), default=None)
 
     def record(
         self,

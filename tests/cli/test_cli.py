@@ -268,6 +268,8 @@ def test_demo_trains_approves_retrains_and_flags_drift(assembly_dir, tmp_path, c
     assert code == 0, err
     report = json.loads(out)
     assert report["expected"] is True and report["approved_version"] == 1
+    first = report["runs"]["training-1"]
+    assert first["registered"]["version"] == 1 and 0.7 <= first["metrics"]["Evaluate.Evaluation.candidate_score"] <= 1
     second = {step["name"]: step for step in report["runs"]["training-2"]["steps"]}
     assert [name for name, step in second.items() if step["cache_hit"]] == ["Preprocess", "Train", "Baseline"]
     assert "Evaluate re-ran because one of its inputs changed" in err
