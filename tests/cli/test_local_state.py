@@ -255,10 +255,8 @@ def test_a_state_dir_that_is_a_file_is_one_line(local, capsys, tmp_path) -> None
     (tmp_path / "file").write_text("x")
     code, out, err = cli(capsys, "run", "training", "--local", *options, "--state-dir", str(tmp_path / "file"))
     assert (code, out) == (2, "")
-    assert (
-        err
-        == f"error: the state dir {tmp_path / 'file'} cannot be a folder ({tmp_path / 'file'} is a file): pick another one\n"
-    )
+    file = tmp_path / "file"
+    assert err == f"error: the state dir {file} cannot be a folder ({file} is a file): pick another one\n"
 
 
 def test_the_demo_never_deletes_a_used_state_dir_only_the_folders_it_created(local, capsys) -> None:

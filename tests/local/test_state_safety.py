@@ -86,7 +86,7 @@ def test_an_input_data_uri_without_a_trailing_slash_reads_that_folder_only(state
 )
 def test_local_s3_keys_never_resolve_outside_their_bucket(tmp_path, uri) -> None:
     s3 = LocalS3(tmp_path / "state" / "s3")
-    with pytest.raises(StepFailed, match="would leave the local bucket|is not an S3 bucket name"):
+    with pytest.raises(StepFailed, match=r"would leave the local bucket|is not an S3 bucket name"):
         s3.path(uri)
     with pytest.raises(StepFailed):
         s3.objects(uri)
