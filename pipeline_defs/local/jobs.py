@@ -24,7 +24,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -36,6 +36,7 @@ from pipeline_defs.local.errors import StepFailed
 from pipeline_defs.local.execution import Execution
 from pipeline_defs.local.expressions import evaluate
 from pipeline_defs.local.results import StepResult
+from pipeline_defs.local.s3 import LocalS3, split_uri
 
 _CONTAINER_PATH = re.compile(rf"(^|=){re.escape(PROCESSING_ROOT)}(?=/|$)")
 # What runs a job: (execution, step name, evaluated arguments, job name, work dir, result) -> the job's properties.
@@ -194,6 +195,9 @@ def execute(
     if process.returncode != 0:
         last = next((line for line in reversed(errors.splitlines()) if line.strip()), "no error output")
         last = in_s3_terms(last.strip(), result.type, arguments, work)
+        if "codec can't decode" in last:  # the script did not say which file: name the data objects that are not text
+            undecodable = not_utf8_csv(runner.s3, input_copies(result.type, arguments, work).values())
+            last += f" ({', '.join(undecodable)}: not UTF-8 text)" if undecodable else ""
         raise StepFailed(f"exited with code {process.returncode}: {last} (log: {log_path})")
     return log_path.read_text()
 
@@ -204,6 +208,21 @@ def in_s3_terms(message: str, step_type: str, arguments: Mapping[str, Any], work
     for local, uri in copies:  # the deepest folder first
         message = message.replace(f"{local}/", f"{uri.rstrip('/')}/").replace(str(local), uri)
     return message
+
+
+def not_utf8_csv(s3: LocalS3, uris: Iterable[str]) -> list[str]:
+    """The CSV objects under `uris` (in local buckets) whose bytes are not UTF-8 text, as S3 URIs."""
+    found = []
+    for uri in uris:
+        if split_uri(uri)[0] in s3.asset_buckets:
+            continue
+        for key, path in s3.objects(uri):
+            try:
+                if key.endswith(".csv"):
+                    path.read_bytes().decode("utf-8")
+            except UnicodeDecodeError:
+                found.append(f"s3://{split_uri(uri)[0]}/{key}")
+    return found
 
 
 # Stopping a run --------------------------------------------------------------------------------------------------

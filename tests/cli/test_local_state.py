@@ -358,3 +358,28 @@ def test_start_refuses_what_run_refuses(capsys, option, value, message) -> None:
     arguments = {"--experiment": "exp-1", "--input-data-uri": "s3://landing/datasets/x/", option: value}
     code, _, err = cli(capsys, "start", "training", *[item for pair in arguments.items() for item in pair])
     assert code == 2 and err.startswith(message)
+
+
+# Data files that are not text ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "content",
+    [bytes(range(256)) * 8, "tenure_months,contract,churned\n3,month-to-mönth,1\n".encode("latin-1")],
+    ids=["binary", "latin-1"],
+)
+def test_a_data_file_that_is_not_utf8_fails_the_run_naming_the_s3_object(
+    assembly_dir, tmp_path, capsys, content
+) -> None:
+    dataset = tmp_path / "s" / "s3" / "local-landing" / "datasets" / "bad-v1"
+    dataset.mkdir(parents=True)
+    (dataset / "part-0.csv").write_bytes(content)
+    uri = "s3://local-landing/datasets/bad-v1/"
+
+    code, out, err = cli(
+        capsys, "run", "training", "--local", "--assembly", str(assembly_dir), "--state-dir", str(tmp_path / "s"),
+        "--param", f"InputDataUri={uri}",
+    )  # fmt: skip
+
+    assert code == 1 and "Traceback" not in out + err
+    failure = out.splitlines()[-1]
+    assert failure.startswith("Failed: step Preprocess: exited with code 1: ")
+    assert f"{uri}part-0.csv" in failure and "/input/" not in failure  # the S3 object, not the step's local copy
