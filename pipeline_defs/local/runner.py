@@ -12,7 +12,8 @@ Everything lives in the state dir:
     registry/<group>/<version>.json     the model registry (`registry.py`)
     executions/<pipeline>/<id>/         execution.json, and steps/<step>/ with each job's dirs and log.txt
     cache/<pipeline>.json               the step cache index (`cache.py`)
-    executions.lock                     held (shared) by every run: `mlops executions prune` waits for none
+    executions.lock                     held shared by each run while it runs; pruning executions (and the demo
+                                        re-creating its folder) takes it exclusively, so refuses during a run
 
 Steps run in dependency order (`planning.py`), one at a time, each by the handler of its type (`HANDLERS`):
 processing and training jobs (`jobs.py`, `training.py`); Condition, Fail and RegisterModel are evaluated here
