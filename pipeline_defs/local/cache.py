@@ -89,7 +89,10 @@ class CacheIndex:
             "inputs": dict(inputs or {}),
         }
         with locked(self.path):
-            document = {"entries": [*self.entries(), entry]}
+            # An older entry of the same step and key can never be a hit again (the newest one wins): dropping it
+            # keeps the index as small as the number of distinct step runs.
+            kept = [old for old in self.entries() if (old["step"], old["key"]) != (step, key)]
+            document = {"entries": [*kept, entry]}
             write_atomically(self.path, json.dumps(document, indent=1, sort_keys=True) + "\n")
 
     def clear(self) -> int | None:
