@@ -180,8 +180,8 @@ def fresh_state_dir(state_dir: Path) -> None:
     if state_dir.exists() and any(state_dir.iterdir()):
         if not (state_dir / DEMO_MARKER).is_file():
             raise UsageError(
-                f"{shown(state_dir)} was not created by mlops demo, so the demo will not delete it: "
-                "pick another --state-dir (e.g. .local/demo), or remove that folder yourself"
+                f"{shown(state_dir)} was not created by mlops demo, so the demo will not delete it: pick another "
+                f"--state-dir, or delete it yourself if nothing in it is needed (rm -r {shown(state_dir)})"
             )
         with executions_in_use(state_dir, exclusive=True):  # refuses while a run uses it
             shutil.rmtree(state_dir)
