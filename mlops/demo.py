@@ -23,6 +23,7 @@ from mlops.serve import local_endpoint
 from pipeline_defs.contract import ApprovalStatus, DeployTimeValue, Parameter
 from pipeline_defs.local import LocalModelRegistry, LocalS3, RunResult, executions_in_use, local_values
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
+from pipeline_defs.local.runner import check_state_dir
 
 DEMO_DATASET = "sample-v1"
 # Written into each state dir the demo creates: the demo re-creates such a folder and never deletes any other.
@@ -185,7 +186,7 @@ def fresh_state_dir(state_dir: Path) -> None:
             )
         with executions_in_use(state_dir, exclusive=True):  # refuses while a run uses it
             shutil.rmtree(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    check_state_dir(state_dir)  # creates it; one line (exit 2) when it cannot be written
     (state_dir / DEMO_MARKER).write_text(DEMO_MARKER_TEXT)
 
 

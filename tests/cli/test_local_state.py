@@ -272,6 +272,12 @@ def test_the_demo_never_deletes_a_used_state_dir_only_the_folders_it_created(loc
     assert sorted(path.relative_to(state) for path in state.rglob("*")) == before
 
 
+def test_the_demo_refuses_a_state_dir_inside_a_file_in_one_line(tmp_path, capsys) -> None:
+    (tmp_path / "file").write_text("x")
+    code, _, err = cli(capsys, "demo", "--state-dir", str(tmp_path / "file" / "demo"))
+    assert code == 2 and err.startswith("error: the state dir ") and err.count("\n") == 1
+
+
 def test_the_demo_re_creates_its_own_folder(tmp_path) -> None:
     demo = tmp_path / "demo"
     fresh_state_dir(demo)
