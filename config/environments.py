@@ -11,6 +11,8 @@ _COMMON: dict[str, object] = {
     "cost_center": "cc-1234",
     "incomplete_upload_days": 7,
     "cache_expire_after": "P30D",
+    # Replace with the team's list; every address receives one confirmation mail after the first deploy.
+    "notification_emails": ("ml-platform@example.com",),
 }
 
 # Replace the account ids with your own before the first deploy.
@@ -27,6 +29,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "model_approval_status": "Approved",
         "evaluation_schedule": "cron(0 6 ? * MON *)",
         "log_retention_days": 30,
+        "monthly_budget_usd": 200,
     },
     "staging": {
         "account": "222222222222",
@@ -40,6 +43,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "model_approval_status": "PendingManualApproval",
         "evaluation_schedule": "cron(0 6 ? * MON *)",
         "log_retention_days": 90,
+        "monthly_budget_usd": 300,
     },
     "prod": {
         "account": "333333333333",
@@ -53,6 +57,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "model_approval_status": "PendingManualApproval",
         "evaluation_schedule": "cron(0 6 ? * * *)",
         "log_retention_days": 365,
+        "monthly_budget_usd": 1000,
     },
 }
 
