@@ -7,11 +7,13 @@
     mlops demo [--assembly cdk.out] [--state-dir .local/demo]
     mlops dlq replay --env <env> [--dry-run] [--max N] [--queue-url URL --function-name NAME]
     mlops serve --local [--version N] [--port 8080] [--sampling-percentage 100] [--state-dir .local]
+    mlops cost execution|experiment|summary|prices|tags [ARN | EXPERIMENT] [--pipeline P --latest] [--since D]
+               [--reconcile] [--csv] [--html FILE] [--refresh --region R] [--activate]
     mlops invoke (--local [--port 8080] | --env <env>) [--endpoint NAME] [--content-type T] [--accept T]
                  [--inference-id ID] [FILE | -]
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
-account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start` and `dlq` call AWS.
+account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq` and `cost` call AWS.
 Every command takes `--json` for scripts. Progress goes to stderr, results to stdout.
 Exit codes: 0 done (`demo`: the demonstration went as expected), 1 a pipeline run or an AWS call failed,
 2 bad usage or input (one `error:` line on stderr).
@@ -27,6 +29,8 @@ from pathlib import Path
 from config import ConfigError, EnvironmentConfig, load_config
 from mlops.aws import AwsCallFailed
 from mlops.common import PIPELINES, UsageError, default_assembly, default_state_dir
+from mlops.cost.command import add_arguments as add_cost_arguments
+from mlops.cost.command import command_cost
 from mlops.demo import command_demo
 from mlops.dlq import command_dlq
 from mlops.graph import command_graph
@@ -47,6 +51,7 @@ COMMANDS: dict[str, Command] = {
     "dlq": command_dlq,
     "serve": command_serve,
     "invoke": command_invoke,
+    "cost": command_cost,
 }
 
 
@@ -120,6 +125,10 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("--content-type", help="default: application/json for a .json file, else text/csv")
     invoke.add_argument("--accept", help="response type (default: the content type)")
     invoke.add_argument("--inference-id", help="InferenceId: recorded in the data capture, joins ground truth")
+
+    cost = command("cost", "estimate what runs, experiments and the endpoint cost; reconcile with the bill (AWS)")
+    add_cost_arguments(cost)
+    state_dir_option(cost)
     return root
 
 
