@@ -62,5 +62,7 @@ class UnitBudget(Construct):
                 for notification_type, percent in ALERTS
             ],
         )
-        # Budgets checks at creation that it may publish: create the topic policy and key policy first.
-        self.budget.node.add_dependency(topic)
+        # Budgets checks at creation that it may publish: create the topic policy and the key (its policy) first.
+        # (The topic itself is referenced already; depending on it too is redundant, cfn-lint W3005.)
+        topic_policy = topic.topic.node.try_find_child("Policy")
+        self.budget.node.add_dependency(topic.key, *([topic_policy] if topic_policy is not None else []))

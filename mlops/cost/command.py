@@ -33,6 +33,7 @@ ACTIONS = ("execution", "experiment", "summary", "prices", "tags")
 DEFAULT_DAYS = 30
 _EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/([^/]+)/execution/[A-Za-z0-9]+$")
 _SINCE = re.compile(r"^(\d+)d$")
+_ACTIVE_STEPS = ("Starting", "Executing", "Stopping")
 
 
 def utc_now() -> datetime:
@@ -138,14 +139,15 @@ def estimate_execution(
         described = describe_job(sagemaker, job)
         price = estimate.training_cost if job.kind == "Training" else estimate.processing_cost
         costs.append(price(job.step, described, prices, now))
-    ends = [step.get("EndTime") or now for step in steps]
+    # Billing lags behind the latest step end; a step still going counts as now.
+    ends = [s.get("EndTime") or (now if s.get("StepStatus") in _ACTIVE_STEPS else None) for s in steps]
     return ExecutionCost(
         arn=arn,
         pipeline=pipeline,
         experiment_id=experiment,
         status=str(summary.get("PipelineExecutionStatus", "?")),
         started=summary.get("StartTime") or now,
-        last_activity=max(ends, default=summary.get("StartTime") or now),
+        last_activity=max([end for end in ends if end is not None], default=summary.get("StartTime") or now),
         steps=tuple(costs),
     )
 
