@@ -6,7 +6,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed, client
 from mlops.common import PIPELINES, UsageError, pipeline_name, shown
-from mlops.cost import estimate, explorer, report
+from mlops.cost import estimate, explorer, paging, report
 from mlops.cost.estimate import EndpointCost, ExecutionCost, JobStep, MalformedAnswer
 from mlops.cost.prices import (
     PriceSnapshot,
@@ -27,7 +27,7 @@ from mlops.cost.prices import (
     write_snapshot,
 )
 from mlops.endpoint import endpoint_name
-from pipeline_defs.contract import Parameter
+from pipeline_defs.contract import DEFAULT_EXPERIMENT_ID, Parameter
 
 ACTIONS = ("execution", "experiment", "summary", "prices", "tags")
 DEFAULT_DAYS = 30
@@ -45,19 +45,6 @@ def pricing_client(region: str) -> Any:
     import boto3
 
     return boto3.client("pricing", region_name=pricing_endpoint_region(region))
-
-
-def _pages(call: Callable[..., dict[str, Any]], key: str, what: str, **request: Any) -> Iterator[dict[str, Any]]:
-    """Every item under `key` of every page (NextToken); AWS errors become one line naming `what`."""
-    while True:
-        try:
-            page = call(**request)
-        except (BotoCoreError, ClientError) as error:
-            raise AwsCallFailed(f"{what} failed: {error}") from None
-        yield from page.get(key, [])
-        if not page.get("NextToken"):
-            return
-        request["NextToken"] = page["NextToken"]
 
 
 def parse_since(text: str | None, now: datetime) -> datetime:
@@ -79,7 +66,7 @@ def parse_since(text: str | None, now: datetime) -> datetime:
 def list_executions(sagemaker: Any, pipeline: str, since: datetime) -> list[dict[str, Any]]:
     try:
         return list(
-            _pages(
+            paging.items(
                 sagemaker.list_pipeline_executions,
                 "PipelineExecutionSummaries",
                 f"listing the executions of {pipeline}",
@@ -96,13 +83,16 @@ def list_executions(sagemaker: Any, pipeline: str, since: datetime) -> list[dict
 
 
 def experiment_of(sagemaker: Any, arn: str) -> str:
-    parameters = _pages(
+    parameters = paging.items(
         sagemaker.list_pipeline_parameters_for_execution,
         "PipelineParameters",
         f"reading the parameters of {arn}",
         PipelineExecutionArn=arn,
     )
-    return next((p.get("Value", "") for p in parameters if p.get("Name") == Parameter.EXPERIMENT_ID), "")
+    # A run started without the parameter ran (and tagged its jobs) with the declared default.
+    return next(
+        (p.get("Value", "") for p in parameters if p.get("Name") == Parameter.EXPERIMENT_ID), DEFAULT_EXPERIMENT_ID
+    )
 
 
 def describe_job(sagemaker: Any, job: JobStep) -> dict[str, Any]:
@@ -124,7 +114,7 @@ def estimate_execution(
     """Price every Training/Processing step of one execution (reused steps need no describe call)."""
     arn = summary["PipelineExecutionArn"]
     steps = list(
-        _pages(
+        paging.items(
             sagemaker.list_pipeline_execution_steps,
             "PipelineExecutionSteps",
             f"listing the steps of {arn}",
@@ -206,6 +196,7 @@ def _output(
 def _reconcile(
     args: argparse.Namespace, config: EnvironmentConfig, executions: list[ExecutionCost], since: datetime, now: datetime
 ) -> explorer.Reconciliation:
+    """One Cost Explorer query over the window; a summary shows every experiment billed, the others theirs only."""
     start = min([since, *(e.started for e in executions)]).date()
     request = explorer.cost_and_usage_request(config, start, now.date() + timedelta(days=1))
     pages = explorer.fetch_cost_and_usage(client("ce", config), request, args.state_dir / "cost", now)
@@ -213,7 +204,8 @@ def _reconcile(
     for execution in executions:
         estimated[execution.experiment_id] = estimated.get(execution.experiment_id, 0.0) + execution.total_usd
     last_usage = max((e.last_activity for e in executions), default=None)
-    return explorer.reconcile(estimated, explorer.billed_by_experiment(pages), last_usage, now)
+    billed = explorer.billed_by_experiment(pages)
+    return explorer.reconcile(estimated, billed, last_usage, now, only_estimated=args.action != "summary")
 
 
 def _execution(args: argparse.Namespace, config: EnvironmentConfig) -> int:
@@ -326,7 +318,10 @@ def _summary(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         page = report.html_page(
             f"{config.name_prefix} cost since {since:%Y-%m-%d}", executions, endpoints, report.label(prices), now
         )
-        args.html.write_text(page)
+        try:
+            args.html.write_text(page)
+        except OSError as error:
+            raise UsageError(f"--html {args.html}: cannot write it ({error.strerror})") from None
         print(f"wrote {shown(args.html)}", file=sys.stderr)
     _output(args, record, lines, executions)
     return 0
@@ -358,12 +353,7 @@ def _prices(args: argparse.Namespace, config: EnvironmentConfig) -> int:
 
 def _tags(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     ce = client("ce", config)
-    try:
-        statuses = explorer.tag_statuses(ce)
-    except ClientError as error:
-        raise AwsCallFailed(explorer.explain_activation_error(error)) from None
-    except BotoCoreError as error:
-        raise AwsCallFailed(f"listing cost allocation tags failed: {error}") from None
+    statuses = explorer.tag_statuses(ce)
     inactive = [key for key, status in statuses.items() if status == "Inactive"]
     problems = explorer.activate_tags(ce, inactive) if args.activate and inactive else []
     activated = [key for key in inactive if args.activate and not any(p.startswith(f"{key}:") for p in problems)]
@@ -388,6 +378,8 @@ def command_cost(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         raise UsageError("choose one of --json and --csv")
     if args.html and args.action != "summary":
         raise UsageError("--html draws the summary: mlops cost summary --html FILE")
+    if args.html and not args.html.parent.is_dir():
+        raise UsageError(f"--html {args.html}: folder {args.html.parent} does not exist")
     handlers = {
         "execution": _execution,
         "experiment": _experiment,

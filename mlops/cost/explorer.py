@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed
-from mlops.cost import COST_TAG_KEYS
+from mlops.cost import COST_TAG_KEYS, paging
 from pipeline_defs.contract import EXPERIMENT_TAG
 
 # The SERVICE dimension value of SageMaker in Cost Explorer (what public code filters on; if AWS renames it,
@@ -132,11 +132,21 @@ class Reconciliation:
 
 
 def reconcile(
-    estimated: Mapping[str, float], billed: Billed, last_usage: datetime | None, now: datetime
+    estimated: Mapping[str, float],
+    billed: Billed,
+    last_usage: datetime | None,
+    now: datetime,
+    *,
+    only_estimated: bool = False,
 ) -> Reconciliation:
-    """Estimate beside bill per experiment, with the warnings an operator needs to read the gap."""
+    """Estimate beside bill per experiment, with the warnings an operator needs to read the gap.
+
+    `only_estimated` keeps the rows of the estimated experiments (an `experiment` or `execution` report); otherwise
+    experiments that only the bill knows (runs before the window, other tools) get a row too.
+    """
     rows = []
-    for experiment in sorted(set(estimated) | {e for e in billed.usd if e != UNTAGGED}):
+    billed_only = set() if only_estimated else {e for e in billed.usd if e != UNTAGGED}
+    for experiment in sorted(set(estimated) | billed_only):
         estimate, bill = estimated.get(experiment, 0.0), billed.usd.get(experiment, 0.0)
         rows.append(
             {
@@ -173,15 +183,18 @@ def reconcile(
 def tag_statuses(ce: Any) -> dict[str, str]:
     """{tag key: Active | Inactive | not seen yet} for the cost tags the pipelines put on jobs."""
     statuses = dict.fromkeys(COST_TAG_KEYS, "not seen yet")
-    request: dict[str, Any] = {"TagKeys": list(COST_TAG_KEYS), "Type": "UserDefined"}
-    while True:
-        page = ce.list_cost_allocation_tags(**request)
-        for tag in page.get("CostAllocationTags", []):
-            if tag.get("TagKey") in statuses:
-                statuses[tag["TagKey"]] = tag.get("Status", "?")
-        if not page.get("NextToken"):
-            return statuses
-        request["NextToken"] = page["NextToken"]
+    tags = paging.items(
+        ce.list_cost_allocation_tags,
+        "CostAllocationTags",
+        "listing cost allocation tags",
+        explain=lambda error: explain_tag_error(error, "listing"),
+        TagKeys=list(COST_TAG_KEYS),
+        Type="UserDefined",
+    )
+    for tag in tags:
+        if tag.get("TagKey") in statuses:
+            statuses[tag["TagKey"]] = tag.get("Status", "?")
+    return statuses
 
 
 def activate_tags(ce: Any, keys: list[str]) -> list[str]:
@@ -192,17 +205,20 @@ def activate_tags(ce: Any, keys: list[str]) -> list[str]:
         try:
             errors = ce.update_cost_allocation_tags_status(CostAllocationTagsStatus=batch).get("Errors", [])
         except ClientError as error:
-            raise AwsCallFailed(explain_activation_error(error)) from None
+            raise AwsCallFailed(explain_tag_error(error, "activating")) from None
+        except BotoCoreError as error:
+            raise AwsCallFailed(f"activating cost allocation tags failed: {error}") from None
         problems += [f"{e.get('TagKey')}: {e.get('Code')} {e.get('Message', '')}".strip() for e in errors]
     return problems
 
 
-def explain_activation_error(error: ClientError) -> str:
+def explain_tag_error(error: ClientError, doing: str) -> str:
+    """What a refusal of the cost allocation tag manager means and what to do (`doing`: listing or activating)."""
     code = error.response.get("Error", {}).get("Code", "")
     message = error.response.get("Error", {}).get("Message", str(error))
     if code == "AccessDeniedException":
         return (
-            f"activating cost allocation tags was refused ({message}): only the management (payer) account of the "
+            f"{doing} cost allocation tags was refused ({message}): only the management (payer) account of the "
             "organization can activate them; run this with its credentials"
         )
     if "not found" in message.lower() or code == "ValidationException":
@@ -210,4 +226,4 @@ def explain_activation_error(error: ClientError) -> str:
             f"Cost Explorer does not know these tag keys yet ({message}): a key becomes activatable up to 24 h after "
             "it first appears on billed usage; retry tomorrow"
         )
-    return f"activating cost allocation tags failed: {message}"
+    return f"{doing} cost allocation tags failed: {message}"

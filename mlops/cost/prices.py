@@ -18,6 +18,7 @@ from typing import Any
 
 from mlops.aws import AwsCallFailed
 from mlops.common import UsageError, project_root
+from mlops.cost import paging
 
 COMPONENTS = ("Training", "Processing", "Hosting")
 SERVICE_CODE = "AmazonSageMaker"
@@ -130,19 +131,20 @@ def storage_filters(region: str) -> list[dict[str, str]]:
 def fetch_products(pricing: Any, filters: list[dict[str, str]]) -> list[dict[str, Any]]:
     """Every product of every GetProducts page (PriceList items are JSON strings)."""
     products = []
-    request: dict[str, Any] = {"ServiceCode": SERVICE_CODE, "Filters": filters, "FormatVersion": "aws_v1"}
-    while True:
-        page = pricing.get_products(**request)
-        for item in page.get("PriceList", []):
-            try:
-                products.append(json.loads(item))
-            except (TypeError, ValueError):
-                raise AwsCallFailed(
-                    f"the Price List API returned a product that is not JSON: {str(item)[:80]}"
-                ) from None
-        if not page.get("NextToken"):
-            return products
-        request["NextToken"] = page["NextToken"]
+    listed = paging.items(
+        pricing.get_products,
+        "PriceList",
+        f"Price List GetProducts ({', '.join(f['Value'] for f in filters)})",
+        ServiceCode=SERVICE_CODE,
+        Filters=filters,
+        FormatVersion="aws_v1",
+    )
+    for item in listed:
+        try:
+            products.append(json.loads(item))
+        except (TypeError, ValueError):
+            raise AwsCallFailed(f"the Price List API returned a product that is not JSON: {str(item)[:80]}") from None
+    return products
 
 
 def on_demand_price(product: dict[str, Any]) -> tuple[str, float]:

@@ -454,6 +454,7 @@ def test_malformed_answer_names_the_job_and_exits_1(aws, capsys, tmp_path):
         (["summary", "--since", "last week"], "--since 'last week': use a date"),
         (["summary", "--json", "--csv"], "choose one of --json and --csv"),
         (["execution", "--html", "x.html"], "--html draws the summary"),
+        (["summary", "--html", "/nonexistent/folder/cost.html"], "--html /nonexistent/folder/cost.html: folder"),
     ],
 )
 def test_bad_usage_is_one_error_line_and_exit_2(aws, capsys, tmp_path, argv, message):
@@ -484,3 +485,14 @@ def test_a_missing_price_is_exit_2_naming_the_type_and_the_refresh(aws, capsys, 
     code, _, err = cli(capsys, tmp_path, "execution", arn)
     assert code == 2
     assert "no Processing price for ml.m5.24xlarge in eu-west-1" in err and "mlops cost prices --refresh" in err
+
+
+def test_a_run_started_without_the_parameter_belongs_to_the_default_experiment(aws):
+    sm = aws["sagemaker"]
+    arn = execution_arn(TRAINING, "bare")
+    sm.add_response(
+        "list_pipeline_parameters_for_execution",
+        {"PipelineParameters": [{"Name": "InputDataUri", "Value": "s3://x/"}]},
+        {"PipelineExecutionArn": arn},
+    )
+    assert command.experiment_of(command.client("sagemaker", None), arn) == "adhoc"

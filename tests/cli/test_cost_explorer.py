@@ -220,7 +220,7 @@ def test_partial_activation_failures_are_reported_and_exit_1(ce, monkeypatch, ca
 )
 def test_activation_refusals_are_explained(code, message, explanation):
     error = ClientError({"Error": {"Code": code, "Message": message}}, "UpdateCostAllocationTagsStatus")
-    assert re.search(explanation, explorer.explain_activation_error(error))
+    assert re.search(explanation, explorer.explain_tag_error(error, "activating"))
 
 
 def test_a_member_account_gets_one_explained_error_line(ce, monkeypatch, capsys):
@@ -228,4 +228,11 @@ def test_a_member_account_gets_one_explained_error_line(ce, monkeypatch, capsys)
     stubber.add_client_error("list_cost_allocation_tags", "AccessDeniedException", "Linked account doesn't have access")
     code, out, err = run_tags(monkeypatch, client, capsys)
     assert code == 1 and out == ""
-    assert err.startswith("error: activating cost allocation tags was refused") and err.count("\n") == 1
+    assert err.startswith("error: listing cost allocation tags was refused") and err.count("\n") == 1
+
+
+def test_an_experiment_report_keeps_only_its_own_rows():
+    billed = explorer.billed_by_experiment(PAGES)
+    result = explorer.reconcile({"exp-42": 0.1}, billed, None, NOW, only_estimated=True)
+    assert [row["experiment"] for row in result.rows] == ["exp-42"]
+    assert result.untagged_usd == pytest.approx(3.072)

@@ -177,3 +177,18 @@ def test_the_pricing_endpoint_follows_the_region():
     assert prices.pricing_endpoint_region("eu-west-1") == "eu-central-1"
     assert prices.pricing_endpoint_region("ap-southeast-2") == "ap-south-1"
     assert prices.pricing_endpoint_region("us-west-2") == "us-east-1"
+
+
+def test_a_price_list_failure_is_one_line_and_keeps_the_old_snapshot(pricing, tmp_path, monkeypatch, capsys):
+    client, stubber = pricing
+    (tmp_path / f"{REGION}.json").write_text("previous")
+    stubber.add_client_error("get_products", "AccessDeniedException", "not authorized to perform pricing:GetProducts")
+    monkeypatch.setattr(command, "pricing_client", lambda region: client)
+    code = main(["cost", "prices", "--refresh", "--prices-dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert (code, out) == (1, "")
+    assert (
+        err.startswith("error: Price List GetProducts (eu-west-1, ML Instance, Training) failed")
+        and err.count("\n") == 1
+    )
+    assert (tmp_path / f"{REGION}.json").read_text() == "previous"
