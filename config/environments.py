@@ -73,6 +73,8 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "evaluation_schedule": None,
     "trigger_reserved_concurrency": 1,
     "log_retention_days": 7,
+    # No team mail for every developer's deploy: a sandbox's topic has no subscribers unless its owner adds some.
+    "notification_emails": (),
 }
 
 
