@@ -6,12 +6,15 @@ import sys
 from aws_cdk import App
 
 from config import ConfigError, load_config
+from config.deployments import pin_for
 from stacks.stage import build_unit
 
 app = App()
 try:
     config = load_config(env=app.node.try_get_context("env"), sandbox=app.node.try_get_context("sandbox"))
+    # What the unit serves: committed by `mlops promote`, reviewed like code; nothing pinned, no endpoint.
+    pin = pin_for(config)
 except ConfigError as error:
     sys.exit(str(error))
-build_unit(app, config)
+build_unit(app, config, pin)
 app.synth()

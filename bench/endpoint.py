@@ -24,15 +24,14 @@ from pathlib import Path
 
 from mlops.cli import main as mlops
 from mlops.common import default_assembly, project_root, sample_data_dir
+from mlops.endpoint import request_rows
 
 SAMPLE = sample_data_dir() / "churn" / "part-0000.csv"
 WARM_UP = 50
 
 
 def rows() -> list[bytes]:
-    """Single-row CSV bodies: the sample's feature columns (the label, last, dropped), without its '?' cells."""
-    lines = [line for line in SAMPLE.read_text().splitlines()[1:] if "?" not in line]
-    return [(line.rsplit(",", 1)[0] + "\n").encode() for line in lines]
+    return request_rows(SAMPLE)
 
 
 def start_server(state_dir: Path, assembly: Path, sampling: int) -> tuple[subprocess.Popen[str], int]:

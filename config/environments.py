@@ -30,6 +30,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "evaluation_schedule": "cron(0 6 ? * MON *)",
         "log_retention_days": 30,
         "monthly_budget_usd": 200,
+        "capture_sampling_percentage": 100,
     },
     "staging": {
         "account": "222222222222",
@@ -44,6 +45,10 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "evaluation_schedule": "cron(0 6 ? * MON *)",
         "log_retention_days": 90,
         "monthly_budget_usd": 300,
+        "serving_instance_count": 1,
+        "serving_max_instance_count": 2,
+        "capture_sampling_percentage": 50,
+        "safe_rollout": True,
     },
     "prod": {
         "account": "333333333333",
@@ -58,6 +63,11 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "evaluation_schedule": "cron(0 6 ? * * *)",
         "log_retention_days": 365,
         "monthly_budget_usd": 1000,
+        "serving_instance_type": "ml.m5.xlarge",
+        "serving_instance_count": 2,
+        "serving_max_instance_count": 4,
+        "capture_sampling_percentage": 20,
+        "safe_rollout": True,
     },
 }
 
@@ -75,6 +85,11 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "log_retention_days": 7,
     # No team mail for every developer's deploy: a sandbox's topic has no subscribers unless its owner adds some.
     "notification_emails": (),
+    "serving_instance_type": "ml.m5.large",
+    "serving_instance_count": 1,
+    "serving_max_instance_count": None,
+    "capture_sampling_percentage": 100,
+    "safe_rollout": False,
 }
 
 

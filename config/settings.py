@@ -92,6 +92,22 @@ class EnvironmentConfig:
     monthly_budget_usd: int = 100
     # Email subscriptions of the unit's notifications topic (budget alerts; each address confirms once by mail).
     notification_emails: tuple[str, ...] = ()
+    # Serving: used only when config/deployments.json pins a model version for this unit (mlops promote).
+    serving_instance_type: str = "ml.m5.large"
+    serving_instance_count: int = 1
+    # Application Auto Scaling between serving_instance_count and this; None: a fixed fleet.
+    serving_max_instance_count: int | None = None
+    # Target tracking: invocations per instance per minute (SageMakerVariantInvocationsPerInstance).
+    serving_invocations_per_instance: int = 300
+    # Share of requests the endpoint writes to data capture (the monitors read it).
+    capture_sampling_percentage: int = 100
+    # Blue/green with a canary and auto-rollback on the stack's alarms; False: SageMaker's all-at-once default.
+    safe_rollout: bool = False
+    rollout_canary_percent: int = 10
+    # How long each traffic step bakes while the rollback alarms watch it.
+    rollout_bake_seconds: int = 600
+    # The latency rollback/alarm threshold: ModelLatency p99 over this many milliseconds.
+    latency_alarm_p99_ms: int = 500
 
     @classmethod
     def create(cls, **values: Any) -> EnvironmentConfig:
@@ -255,6 +271,7 @@ class EnvironmentConfig:
                 f"{email!r} is not an email address",
                 "list addresses such as ml-platform@example.com",
             )
+        self._check_serving()
         self._check_names()
 
     def _check_types(self) -> None:
@@ -289,6 +306,40 @@ class EnvironmentConfig:
                     f"give {field.name} a {names} value",
                 )
 
+    def _check_serving(self) -> None:
+        unit = self.unit_name
+        _require(
+            unit,
+            "serving_instance_type",
+            bool(_INSTANCE_TYPE_PATTERN.match(self.serving_instance_type)),
+            f"'{self.serving_instance_type}' is not a SageMaker instance type",
+            "use a type such as ml.m5.large",
+        )
+        _require(
+            unit,
+            "serving_instance_count",
+            1 <= self.serving_instance_count <= 100,
+            f"{self.serving_instance_count} is outside 1..100 instances",
+            "serve with at least one instance",
+        )
+        maximum = self.serving_max_instance_count
+        _require(
+            unit,
+            "serving_max_instance_count",
+            maximum is None or self.serving_instance_count <= maximum <= 100,
+            f"{maximum} is below serving_instance_count ({self.serving_instance_count}) or above 100",
+            "use None (no autoscaling) or a maximum between serving_instance_count and 100",
+        )
+        for field, low, high in (
+            ("capture_sampling_percentage", 0, 100),
+            ("rollout_canary_percent", 1, 50),
+            ("rollout_bake_seconds", 0, 3600),
+            ("serving_invocations_per_instance", 1, 100_000),
+            ("latency_alarm_p99_ms", 1, 60_000),
+        ):
+            value = getattr(self, field)
+            _require(unit, field, low <= value <= high, f"{value} is outside {low}..{high}", "use a value in range")
+
     def _check_names(self) -> None:
         for field, limit in NAME_LIMITS.items():
             name = getattr(self, field)
@@ -322,6 +373,11 @@ class EnvironmentConfig:
     @property
     def model_package_group_name(self) -> str:
         return self.resource_name("models")
+
+    @property
+    def endpoint_name(self) -> str:
+        """The unit's real-time endpoint (fixed: clients, alarms and monitors call it by this name)."""
+        return self.resource_name("endpoint")
 
     @property
     def training_pipeline_name(self) -> str:

@@ -33,10 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-CAPTURE_PREFIX = "data-capture"
-VARIANT = "AllTraffic"
-# The Serving stack's CaptureContentTypeHeader: payloads of these types are stored as text, all others base64.
-TEXT_ENCODINGS = {"text/csv": "CSV", "application/json": "JSON"}
+from pipeline_defs.contract import CAPTURE_TEXT_ENCODINGS as TEXT_ENCODINGS
+from pipeline_defs.contract import DATA_CAPTURE_PREFIX
+
+CAPTURE_PREFIX = DATA_CAPTURE_PREFIX.rstrip("/")
 ENCODINGS = ("CSV", "JSON", "BASE64")
 EVENT_VERSION = "0"
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"

@@ -1,19 +1,21 @@
 """mlops: run the pipelines locally, manage the local model registry, render graphs, start runs, replay dead letters.
 
     mlops run training|evaluation --local [--param K=V ...] [--assembly cdk.out] [--env dev] [--state-dir .local]
-    mlops registry list|approve|reject [--version N] [--description TEXT] [--env dev] [--state-dir .local]
+    mlops registry list|show N|approve [N] --reason TEXT|reject [N] --reason TEXT|diff N M (--env E | --local)
     mlops graph training|evaluation [--assembly cdk.out] [--env dev]
     mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...]
     mlops demo [--assembly cdk.out] [--state-dir .local/demo]
     mlops dlq replay --env <env> [--dry-run] [--max N] [--queue-url URL --function-name NAME]
-    mlops serve --local [--version N] [--port 8080] [--sampling-percentage 100] [--state-dir .local]
+    mlops promote --env <env> (--version N | --latest-approved | --arn ARN) [--local [--state-dir .local]]
+    mlops serve --local [--version N | --promoted] [--port 8080] [--sampling-percentage 100] [--state-dir .local]
     mlops cost execution|experiment|summary|prices|tags [ARN | EXPERIMENT] [--pipeline P --latest] [--since D]
                [--reconcile] [--csv] [--html FILE] [--refresh --region R] [--activate]
     mlops invoke (--local [--port 8080] | --env <env>) [--endpoint NAME] [--content-type T] [--accept T]
                  [--inference-id ID] [FILE | -]
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
-account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq` and `cost` call AWS.
+account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without
+--local), `invoke --env` and `cost` call AWS.
 Every command takes `--json` for scripts. Progress goes to stderr, results to stdout.
 Exit codes: 0 done (`demo`: the demonstration went as expected), 1 a pipeline run or an AWS call failed,
 2 bad usage or input (one `error:` line on stderr).
@@ -22,6 +24,7 @@ Exit codes: 0 done (`demo`: the demonstration went as expected), 1 a pipeline ru
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +38,7 @@ from mlops.demo import command_demo
 from mlops.dlq import command_dlq
 from mlops.graph import command_graph
 from mlops.invoke import command_invoke
+from mlops.promote import command_promote
 from mlops.registry import command_registry
 from mlops.run import command_run
 from mlops.serve import command_serve
@@ -49,6 +53,7 @@ COMMANDS: dict[str, Command] = {
     "start": command_start,
     "demo": command_demo,
     "dlq": command_dlq,
+    "promote": command_promote,
     "serve": command_serve,
     "invoke": command_invoke,
     "cost": command_cost,
@@ -80,10 +85,14 @@ def parser() -> argparse.ArgumentParser:
     assembly_option(run)
     state_dir_option(run)
 
-    registry = command("registry", "list, approve or reject model versions in the local registry")
-    registry.add_argument("action", choices=("list", "approve", "reject"))
-    registry.add_argument("--version", type=int, help="default: the newest version pending approval")
-    registry.add_argument("--description", help="ApprovalDescription to record")
+    registry = command("registry", "list, show, approve, reject or diff model versions (SageMaker, or --local)")
+    registry.add_argument("action", choices=("list", "show", "approve", "reject", "diff"))
+    registry.add_argument("versions", nargs="*", type=int, metavar="N", help="version(s): show N, diff N M")
+    registry.add_argument("--version", type=int, help="same as N (approve/reject default: newest pending)")
+    registry.add_argument(
+        "--reason", "--description", dest="reason", help="ApprovalDescription to record (required with --env)"
+    )
+    registry.add_argument("--local", action="store_true", help="the local registry under --state-dir")
     registry.add_argument("--group", help="model package group (default: the unit's)")
     state_dir_option(registry)
 
@@ -107,9 +116,24 @@ def parser() -> argparse.ArgumentParser:
     dlq.add_argument("--max", type=int, default=100, dest="max_messages", help="most messages to handle (100)")
     dlq.add_argument("--dry-run", action="store_true", help="report what would be replayed; change nothing")
 
+    promote = command("promote", "pin an Approved version as what the unit serves (config/deployments.json)")
+    chosen = promote.add_mutually_exclusive_group()
+    chosen.add_argument("--version", type=int, help="the version of the unit's model package group")
+    chosen.add_argument("--latest-approved", action="store_true", help="the newest Approved version")
+    chosen.add_argument("--arn", help="a model package version ARN")
+    promote.add_argument("--local", action="store_true", help="from the local registry, into <state dir>")
+    promote.add_argument(
+        "--deployments", type=Path, help="the pin file (default: config/deployments.json; --local: <state dir>)"
+    )
+    state_dir_option(promote)
+
     serve = command("serve", "serve a registered model version on 127.0.0.1 like its endpoint, with data capture")
     serve.add_argument("--local", action="store_true", help="required: serve on this machine")
-    serve.add_argument("--version", type=int, help="model package version (default: the newest Approved one)")
+    served = serve.add_mutually_exclusive_group()
+    served.add_argument("--version", type=int, help="model package version (default: the newest Approved one)")
+    served.add_argument(
+        "--promoted", action="store_true", help="the version mlops promote --local pinned in <state dir>"
+    )
     serve.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (default 8080; 0 picks a free one)")
     serve.add_argument(
         "--sampling-percentage", type=int, default=100, help="data capture sampling, 0..100 (default 100; 0: off)"
@@ -142,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except AwsCallFailed as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `mlops ... | head`: the reader left; no traceback, and none at exit either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
 
 

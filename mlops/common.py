@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from config import EnvironmentConfig
 
@@ -68,3 +69,14 @@ def parse_parameters(items: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--param {item!r}: expected NAME=VALUE, e.g. --param ExperimentId=exp-1")
         parameters[name.strip()] = value
     return parameters
+
+
+def dig(document: Any, path: Sequence[str | int]) -> Any:
+    """`document[path[0]][path[1]]...` through dicts (str keys) and lists (int indexes); None where one is missing."""
+    value = document
+    for key in path:
+        if isinstance(key, int):
+            value = value[key] if isinstance(value, list) and -len(value) <= key < len(value) else None
+        else:
+            value = value.get(key) if isinstance(value, Mapping) else None
+    return value

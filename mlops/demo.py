@@ -1,20 +1,28 @@
-"""`mlops demo`: train on the bundled sample, approve, re-train (cached), then evaluate on a drifted sample."""
+"""`mlops demo`: train on the bundled sample, approve, re-train (cached), evaluate on a drifted sample, then promote
+the approved version, serve it locally and send both samples through it (captured as the endpoint would)."""
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import shutil
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from config import EnvironmentConfig
+from config.deployments import write_pin
 from mlops.common import UsageError, sample_data_dir, shown
+from mlops.endpoint import request_rows
 from mlops.local import read_json, result_json, run_summary, runner_for
+from mlops.promote import pin_from_package
+from mlops.serve import local_endpoint
 from pipeline_defs.contract import ApprovalStatus, DeployTimeValue, Parameter
-from pipeline_defs.local import STATE_MARKER, LocalS3, RunResult, local_values
+from pipeline_defs.local import STATE_MARKER, LocalModelRegistry, LocalS3, RunResult, local_values
+from pipeline_defs.local.assembly import LOCAL_ACCOUNT
 
 DEMO_DATASET = "sample-v1"
 DEMO_EXPERIMENT = "demo"
@@ -76,12 +84,19 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         for violation in _drift_violations(third, s3):
             say(f"  {violation['feature_name']}: {violation['constraint_check_type']}: {violation['description']}")
 
+    say("\n5. Promote the approved version, serve it locally, send it the sample's rows, then the drifted rows")
+    served = _serve_sample_traffic(args, config, say) if registered is not None else None
+    if served is None:
+        say("nothing was approved, so there is nothing to serve")
+
     expected = (
         first.succeeded
         and registered == 1
         and second.succeeded
         and {"Preprocess", "Train", "Baseline"} <= set(hits)
         and failed_by_gate
+        and served is not None
+        and served["captured"] == served["sent"]
     )
     say(
         "\nDemo finished as expected."
@@ -91,8 +106,64 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if args.json:
         runs = {"training-1": first, "training-2": second, "evaluation": third}
         document = {name: result_json(result, s3) for name, result in runs.items()}
-        print(json.dumps({"expected": expected, "approved_version": registered, "runs": document}, indent=2))
+        summary = {"expected": expected, "approved_version": registered, "runs": document, "served": served}
+        print(json.dumps(summary, indent=2))
     return 0 if expected else 1
+
+
+def _serve_sample_traffic(
+    args: argparse.Namespace, config: EnvironmentConfig, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Promote the newest Approved version into the state dir, serve it, send both samples; what was captured."""
+    state_dir: Path = args.state_dir
+    package = LocalModelRegistry(state_dir / "registry", config.region).latest(
+        config.model_package_group_name, ApprovalStatus.APPROVED.value
+    )
+    if package is None:
+        raise UsageError("the demo approved a version but the local registry has no Approved one")
+    pins = state_dir / "deployments.json"
+    pin = pin_from_package(package, config, LOCAL_ACCOUNT, lambda uri: read_json(LocalS3(state_dir / "s3"), uri))
+    write_pin(pins, config, pin)
+    say(f"promoted version {pin.version} in {shown(pins)} (mlops promote --local --latest-approved)")
+    samples = {name: request_rows(sample_data_dir() / name / "part-0000.csv") for name in ("churn", "churn-drifted")}
+    with local_endpoint(config, state_dir, args.assembly, pin.version, port=0, sampling=100) as (server, started):
+        serving = threading.Thread(target=server.serve_forever, daemon=True)
+        serving.start()
+        try:
+            scores = {name: _invoke_rows(server.url, rows) for name, rows in samples.items()}
+        finally:
+            server.shutdown()
+            server.stop()
+    for name, values in scores.items():
+        say(f"  {len(values)} rows of the {name} sample: mean churn probability {sum(values) / len(values):.3f}")
+    captured = server.capture.written if server.capture else 0
+    say(f"{captured} requests captured in SageMaker's data capture format under {shown(started['capture_folder'])}")
+    return {
+        "version": pin.version,
+        "sent": sum(len(rows) for rows in samples.values()),
+        "captured": captured,
+        "capture_folder": started["capture_folder"],
+    }
+
+
+def _invoke_rows(url: str, rows: list[bytes]) -> list[float]:
+    """POST each row to the local endpoint's /invocations over one keep-alive connection; the churn probabilities."""
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    scores = []
+    try:
+        for row in rows:
+            connection.request(
+                "POST", "/invocations", body=row, headers={"Content-Type": "text/csv", "Accept": "text/csv"}
+            )
+            response = connection.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise UsageError(f"the local endpoint answered {response.status}: {body.decode(errors='replace')}")
+            scores.append(float(body))
+    finally:
+        connection.close()
+    return scores
 
 
 def fresh_state_dir(state_dir: Path) -> None:

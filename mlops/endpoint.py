@@ -35,8 +35,8 @@ from types import ModuleType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from config import EnvironmentConfig
-from mlops.capture import VARIANT, CaptureWriter, record
+from mlops.capture import CaptureWriter, record
+from pipeline_defs.contract import VARIANT_NAME
 from pipeline_defs.local import LocalRunError, LocalS3
 
 MAX_PAYLOAD = 6 * 1024 * 1024  # InvokeEndpoint's limit for a real-time request body
@@ -45,9 +45,11 @@ _RUNTIME_PATH = re.compile(r"/endpoints/(?P<name>[^/]+)/invocations")
 _FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
 
 
-def endpoint_name(config: EnvironmentConfig) -> str:
-    """The unit's endpoint: a fixed name per unit (`churn-dev-endpoint`), the one clients, alarms and monitors use."""
-    return config.resource_name("endpoint")
+def request_rows(csv_file: Path) -> list[bytes]:
+    """One request body per data row of a dataset file, as the inference contract has them: the feature columns in
+    training order, no header, no label (the last column); rows with a missing value ('?') are left out."""
+    lines = csv_file.read_text().splitlines()[1:]
+    return [(line.rsplit(",", 1)[0] + "\n").encode() for line in lines if line and "?" not in line]
 
 
 # The model -------------------------------------------------------------------------------------------------------
@@ -172,7 +174,7 @@ class LocalEndpoint(ThreadingHTTPServer):
             if self.capture is not None and self.capture.sampled():
                 captured = record((body, content_type), (response, response_type), now, inference_id)
                 self.capture.write(captured, now)
-        extra = {"x-Amzn-Invoked-Production-Variant": VARIANT} if runtime else {}
+        extra = {"x-Amzn-Invoked-Production-Variant": VARIANT_NAME} if runtime else {}
         return Reply(200, response, response_type, extra)
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed, client
 from mlops.common import UsageError, shown
-from mlops.endpoint import INFERENCE_ID, MAX_PAYLOAD, endpoint_name
+from mlops.endpoint import INFERENCE_ID, MAX_PAYLOAD
 
 # Errors about the request itself: bad input (exit 2), not a failing service.
 _REQUEST_ERRORS = ("ValidationError", "ModelError")
@@ -46,7 +46,7 @@ def command_invoke(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     body = read_body(args.file)
     content_type = args.content_type or ("application/json" if str(args.file).endswith(".json") else "text/csv")
     request = invoke_request(
-        args.endpoint or endpoint_name(config), body, content_type, args.accept or content_type, args.inference_id
+        args.endpoint or config.endpoint_name, body, content_type, args.accept or content_type, args.inference_id
     )
     where = f"http://127.0.0.1:{args.port}" if args.local else config.region
     runtime = local_runtime(where, config) if args.local else client("sagemaker-runtime", config)

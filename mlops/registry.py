@@ -1,73 +1,268 @@
-"""`mlops registry list|approve|reject`: the local model registry the local runs register into."""
+"""`mlops registry list|show|approve|reject|diff`: the unit's model registry in SageMaker (`--env`) or `--local`.
+
+Both sides answer in DescribeModelPackage's shape, so one set of commands reads them: SageMaker through boto3
+(ListModelPackages paginated, DescribeModelPackage, UpdateModelPackage, the metrics report from S3), the local
+registry under the state dir that local runs register into.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from config import EnvironmentConfig
-from mlops.common import UsageError, shown
+from config.deployments import read_pins
+from mlops.aws import AwsCallFailed, client
+from mlops.common import UsageError, dig, project_root, shown
 from mlops.local import read_json
 from pipeline_defs.contract import ApprovalStatus
-from pipeline_defs.local import LocalModelRegistry, LocalS3
+from pipeline_defs.local import LocalModelRegistry, LocalRunError, LocalS3
 
 _DECISIONS = {"approve": ApprovalStatus.APPROVED, "reject": ApprovalStatus.REJECTED}
+_METRICS_PATH = ("ModelMetrics", "ModelQuality", "Statistics", "S3Uri")
+
+
+class Registry(Protocol):
+    """What the commands need from a model registry, in SageMaker's shapes."""
+
+    where: str
+
+    def versions(self, group: str) -> Iterator[dict[str, Any]]: ...  # newest first, described
+
+    def describe(self, group: str, version: int) -> dict[str, Any]: ...
+
+    def set_approval(self, package: Mapping[str, Any], status: str, reason: str | None) -> None: ...
+
+    def read_report(self, uri: str) -> Any: ...
+
+
+class LocalRegistry:
+    def __init__(self, state_dir: Path, region: str) -> None:
+        self._registry = LocalModelRegistry(state_dir / "registry", region)
+        self._s3 = LocalS3(state_dir / "s3")
+        self.where = f"local registry {shown(self._registry.root)}"
+
+    def versions(self, group: str) -> Iterator[dict[str, Any]]:
+        return iter(reversed(self._registry.versions(group)))
+
+    def describe(self, group: str, version: int) -> dict[str, Any]:
+        try:
+            return self._registry.describe(group, version)
+        except LocalRunError as error:
+            raise UsageError(str(error)) from None
+
+    def set_approval(self, package: Mapping[str, Any], status: str, reason: str | None) -> None:
+        self._registry.set_approval(package["ModelPackageGroupName"], package["ModelPackageVersion"], status, reason)
+
+    def read_report(self, uri: str) -> Any:
+        return read_json(self._s3, uri)
+
+
+class SageMakerRegistry:
+    def __init__(self, config: EnvironmentConfig) -> None:
+        self._config = config
+        self._sagemaker = client("sagemaker", config)
+        self._s3 = client("s3", config)
+        self.where = f"SageMaker in {config.account}/{config.region}"
+
+    def versions(self, group: str) -> Iterator[dict[str, Any]]:
+        pages = self._call(
+            lambda: list(
+                self._sagemaker.get_paginator("list_model_packages").paginate(
+                    ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Descending"
+                )
+            )
+        )
+        for page in pages:
+            for summary in page["ModelPackageSummaryList"]:
+                yield self._describe_arn(summary["ModelPackageArn"])
+
+    def describe(self, group: str, version: int) -> dict[str, Any]:
+        return self._describe_arn(self.arn(group, version))
+
+    def set_approval(self, package: Mapping[str, Any], status: str, reason: str | None) -> None:
+        request = {"ModelPackageArn": package["ModelPackageArn"], "ModelApprovalStatus": status}
+        self._call(lambda: self._sagemaker.update_model_package(**request, ApprovalDescription=reason or ""))
+
+    def read_report(self, uri: str) -> Any:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        try:
+            return json.loads(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "AccessDenied", "403", "404"):
+                return None  # the report is gone or unreadable: show the version without it
+            raise AwsCallFailed(f"reading {uri} failed: {error}") from None
+        except (BotoCoreError, json.JSONDecodeError, UnicodeDecodeError):
+            return None
+
+    def arn(self, group: str, version: int) -> str:
+        config = self._config
+        return f"arn:aws:sagemaker:{config.region}:{config.account}:model-package/{group}/{version}"
+
+    def _describe_arn(self, arn: str) -> dict[str, Any]:
+        described: dict[str, Any] = self._call(lambda: self._sagemaker.describe_model_package(ModelPackageName=arn))
+        return described
+
+    @staticmethod
+    def _call(request: Callable[[], Any]) -> Any:
+        try:
+            return request()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ValidationException":
+                raise UsageError(error.response["Error"].get("Message", str(error))) from None
+            raise AwsCallFailed(f"the model registry call failed: {error}") from None
+        except NoCredentialsError:
+            raise AwsCallFailed("no AWS credentials: configure them, or pass --local for the local registry") from None
+        except BotoCoreError as error:
+            raise AwsCallFailed(f"the model registry call failed: {error}") from None
 
 
 def command_registry(args: argparse.Namespace, config: EnvironmentConfig) -> int:
-    registry = LocalModelRegistry(args.state_dir / "registry", config.region)
+    registry: Registry = LocalRegistry(args.state_dir, config.region) if args.local else SageMakerRegistry(config)
     group = args.group or config.model_package_group_name
+    versions = [*args.versions, *([args.version] if args.version is not None else [])]
     if args.action == "list":
-        return _list(registry, group, LocalS3(args.state_dir / "s3"), as_json=args.json)
-    version = args.version
-    if version is None:
-        pending = registry.latest(group, ApprovalStatus.PENDING)
-        if pending is None:
-            raise UsageError(f"no version of {group} is {ApprovalStatus.PENDING}: pass --version N")
-        version = pending["ModelPackageVersion"]
+        return _list(registry, group, as_json=args.json)
+    if args.action == "diff":
+        if len(versions) != 2:
+            raise UsageError("mlops registry diff N M: name the two versions to compare")
+        return _diff(registry, group, versions[0], versions[1], as_json=args.json)
+    if len(versions) > 1:
+        raise UsageError(f"mlops registry {args.action} takes one version, got {len(versions)}")
+    if args.action == "show":
+        if not versions:
+            raise UsageError("mlops registry show N: name the version")
+        return _show(registry, group, versions[0], as_json=args.json)
+    return _decide(registry, group, args, versions[0] if versions else None)
+
+
+def _decide(registry: Registry, group: str, args: argparse.Namespace, version: int | None) -> int:
     status = _DECISIONS[args.action]
-    package = registry.set_approval(group, version, status, args.description)
+    reason = args.reason
+    if not args.local and not reason:
+        raise UsageError(f'mlops registry {args.action} --env: say why with --reason "..." (ApprovalDescription)')
+    if version is None:
+        pending = next(
+            (p for p in registry.versions(group) if p["ModelApprovalStatus"] == ApprovalStatus.PENDING), None
+        )
+        if pending is None:
+            raise UsageError(f"no version of {group} is {ApprovalStatus.PENDING}: name the version")
+        version = int(pending["ModelPackageVersion"])
+    package = registry.describe(group, version)
+    if package.get("ModelApprovalStatus") == status:
+        raise UsageError(f"{group} version {version} is already {status}: nothing to do")
+    registry.set_approval(package, status, reason)
     if args.json:
-        print(json.dumps(package, indent=2))
+        print(json.dumps({"group": group, "version": version, "status": status, "reason": reason}, indent=2))
     else:
-        print(f"{group} version {version}: {status} ({package['ModelPackageArn']})")
+        previous = package.get("ModelApprovalStatus")
+        print(f"{group} version {version}: {previous} -> {status} ({package['ModelPackageArn']})")
     return 0
 
 
-def _list(registry: LocalModelRegistry, group: str, s3: LocalS3, *, as_json: bool) -> int:
-    rows = [
-        {
-            "version": package["ModelPackageVersion"],
-            "status": package["ModelApprovalStatus"],
-            "created": package["CreationTime"],
-            "roc_auc": _roc_auc(package, s3),
-            "experiment_id": package.get("CustomerMetadataProperties", {}).get("experiment-id"),
-            "arn": package["ModelPackageArn"],
-        }
-        for package in registry.versions(group)
-    ]
+def _list(registry: Registry, group: str, *, as_json: bool) -> int:
+    rows = [_summary(package, _metrics(package, registry)) for package in registry.versions(group)]
     if as_json:
         print(json.dumps({"group": group, "versions": rows}, indent=2))
         return 0
-    print(f"Model package group {group} (local registry {shown(registry.root)}): {len(rows)} version(s)")
+    print(f"Model package group {group} ({registry.where}): {len(rows)} version(s), newest first")
     for row in rows:
         auc = f"{row['roc_auc']:.4f}" if row["roc_auc"] is not None else "-"
         print(
-            f"  {row['version']:>3}  {row['status']:<22}  roc_auc {auc:<7}  "
-            f"experiment {row['experiment_id'] or '-'}  created {row['created'][:19]}"
+            f"  {row['version']:>3}  {row['status']:<22}  roc_auc {auc:<7}  experiment {row['experiment_id'] or '-'}  "
+            f"dataset {row['dataset'] or '-'}  created {str(row['created'])[:19]}"
         )
     return 0
 
 
-def _roc_auc(package: Mapping[str, Any], s3: LocalS3) -> float | None:
-    """The candidate ROC AUC the Evaluate step recorded for this version, if its report is still here."""
-    uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
-    report = read_json(s3, uri) if isinstance(uri, str) else None
-    if not isinstance(report, dict):
-        return None
-    try:
-        return float(report["binary_classification_metrics"]["auc"]["value"])
-    except (KeyError, TypeError, ValueError):
-        return None
+def _show(registry: Registry, group: str, version: int, *, as_json: bool) -> int:
+    package = registry.describe(group, version)
+    metrics = _metrics(package, registry)
+    details = {
+        **_summary(package, metrics),
+        "approval_description": package.get("ApprovalDescription"),
+        "pinned_by": _pinned_by(package["ModelPackageArn"]),
+        "metadata": package.get("CustomerMetadataProperties", {}),
+        "metrics": {name: round(value, 4) for name, value in metrics.items()},
+        "baselines": {
+            kind: dig(package, ("DriftCheckBaselines", "ModelDataQuality", kind, "S3Uri"))
+            for kind in ("Statistics", "Constraints")
+        },
+        "container": dig(package, ("InferenceSpecification", "Containers", 0)) or {},
+    }
+    if as_json:
+        print(json.dumps(details, indent=2, default=str))
+        return 0
+    print(f"{group} version {version} ({registry.where})")
+    for key, value in details.items():
+        if isinstance(value, dict):
+            print(f"  {key}:")
+            for name, item in sorted(value.items()):
+                print(f"    {name}: {item}")
+        else:
+            print(f"  {key}: {value if value not in (None, []) else '-'}")
+    return 0
+
+
+def _diff(registry: Registry, group: str, first: int, second: int, *, as_json: bool) -> int:
+    old, new = (_lineage(registry.describe(group, version), registry) for version in (first, second))
+    changes = {name: [old.get(name), new.get(name)] for name in sorted(old | new) if old.get(name) != new.get(name)}
+    if as_json:
+        print(json.dumps({"group": group, "from": first, "to": second, "changes": changes}, indent=2, default=str))
+        return 0
+    print(f"{group} version {first} -> {second}: {len(changes)} change(s)")
+    for name, (before, after) in changes.items():
+        print(f"  {name}: {before if before is not None else '-'} -> {after if after is not None else '-'}")
+    return 0
+
+
+def _lineage(package: Mapping[str, Any], registry: Registry) -> dict[str, Any]:
+    """What `diff` compares, flattened: approval, recorded metadata (data, code, hyperparameters), scores, artifacts."""
+    container = ("InferenceSpecification", "Containers", 0)
+    return {
+        "status": package.get("ModelApprovalStatus"),
+        **{f"metadata.{key}": value for key, value in package.get("CustomerMetadataProperties", {}).items()},
+        **{f"metrics.{name}": round(value, 4) for name, value in _metrics(package, registry).items()},
+        "model_data": dig(package, (*container, "ModelDataUrl")),
+        "inference_code": dig(package, (*container, "Environment", "SAGEMAKER_SUBMIT_DIRECTORY")),
+        "image": dig(package, (*container, "Image")),
+        "baselines.statistics": dig(package, ("DriftCheckBaselines", "ModelDataQuality", "Statistics", "S3Uri")),
+    }
+
+
+def _summary(package: Mapping[str, Any], metrics: Mapping[str, float]) -> dict[str, Any]:
+    metadata = package.get("CustomerMetadataProperties", {})
+    return {
+        "version": package["ModelPackageVersion"],
+        "status": package["ModelApprovalStatus"],
+        "created": package.get("CreationTime"),
+        "roc_auc": metrics.get("auc"),
+        "experiment_id": metadata.get("experiment-id"),
+        "dataset": metadata.get("dataset"),
+        "arn": package["ModelPackageArn"],
+    }
+
+
+def _metrics(package: Mapping[str, Any], registry: Registry) -> dict[str, float]:
+    """The evaluation metrics the version was registered with ({} when its report is gone)."""
+    uri = dig(package, _METRICS_PATH)
+    report = registry.read_report(uri) if isinstance(uri, str) else None
+    metrics = report.get("binary_classification_metrics") if isinstance(report, dict) else None
+    if not isinstance(metrics, dict):
+        return {}
+    return {
+        name: float(entry["value"])
+        for name, entry in metrics.items()
+        if isinstance(entry, dict) and isinstance(entry.get("value"), int | float)
+    }
+
+
+def _pinned_by(arn: str) -> list[str]:
+    """The units whose committed pin (config/deployments.json) serves this version."""
+    pins = read_pins(project_root() / "config" / "deployments.json")
+    return sorted(unit for unit, pin in pins.items() if isinstance(pin, dict) and pin.get("model_package_arn") == arn)

@@ -1,6 +1,7 @@
-"""`mlops serve --local [--version N] [--port P]`: serve a registered model version on 127.0.0.1, with data capture.
+"""`mlops serve --local [--version N | --promoted] [--port P]`: serve a registered version on 127.0.0.1, with capture.
 
-The version comes from the local registry under the state dir (default: the newest Approved one); its model and
+The version comes from the local registry under the state dir (default: the newest Approved one; `--promoted`: the one
+`mlops promote --local` pinned in `<state dir>/deployments.json`, as the Serving stack serves its pin); its model and
 inference code are loaded as the scikit-learn container loads them (mlops/endpoint.py). Requests are captured in
 SageMaker's format and layout into the local artifacts bucket (mlops/capture.py). Ctrl-C or SIGTERM stops the server
 after the requests in flight are answered and captured; the exit code is then 0.
@@ -9,22 +10,26 @@ after the requests in flight are answered and captured; the exit code is then 0.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from config import EnvironmentConfig
-from mlops.capture import CAPTURE_PREFIX, VARIANT, CaptureWriter
+from config.deployments import pin_for, unit_key
+from mlops.capture import CAPTURE_PREFIX, CaptureWriter
 from mlops.common import UsageError, shown
-from mlops.endpoint import LocalEndpoint, endpoint_name, load_package
+from mlops.endpoint import LocalEndpoint, load_package
 from mlops.local import read_assembly
-from pipeline_defs.contract import ApprovalStatus, DeployTimeValue
+from pipeline_defs.contract import VARIANT_NAME, ApprovalStatus, DeployTimeValue
 from pipeline_defs.local import LocalModelRegistry, LocalS3, local_values
+from pipeline_defs.local.assembly import LOCAL_ACCOUNT
 
 
 class _Stop(Exception):
@@ -39,35 +44,58 @@ def command_serve(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         )
     if not 0 <= args.sampling_percentage <= 100:
         raise UsageError(f"--sampling-percentage {args.sampling_percentage}: use 0..100 (0 captures nothing)")
-    state_dir: Path = args.state_dir
+    version = promoted_version(config, args.state_dir) if args.promoted else args.version
+    with local_endpoint(config, args.state_dir, args.assembly, version, args.port, args.sampling_percentage) as (
+        server,
+        started,
+    ):
+        print(json.dumps(started) if args.json else _started_line(started), flush=True)
+        signal_name = serve_until_stopped(server)
+    written = server.capture.written if server.capture else 0
+    print(f"stopped ({signal_name}): {written} request(s) captured", file=sys.stderr, flush=True)
+    return 0
+
+
+@contextlib.contextmanager
+def local_endpoint(
+    config: EnvironmentConfig, state_dir: Path, assembly_dir: Path, version: int | None, port: int, sampling: int
+) -> Iterator[tuple[LocalEndpoint, dict[str, Any]]]:
+    """A bound (not yet serving) local endpoint of `version` (None: the newest Approved), and what it serves."""
     group = config.model_package_group_name
-    package = choose_package(LocalModelRegistry(state_dir / "registry", config.region), group, args.version, state_dir)
-    assembly = read_assembly(args.assembly, config)
+    package = choose_package(LocalModelRegistry(state_dir / "registry", config.region), group, version, state_dir)
+    assembly = read_assembly(assembly_dir, config)
     s3 = LocalS3(state_dir / "s3", assembly.assets)
-    name = endpoint_name(config)
+    name = config.endpoint_name
     capture_uri = (
-        f"s3://{local_values(config.region)[DeployTimeValue.ARTIFACTS_BUCKET]}/{CAPTURE_PREFIX}/{name}/{VARIANT}/"
+        f"s3://{local_values(config.region)[DeployTimeValue.ARTIFACTS_BUCKET]}/{CAPTURE_PREFIX}/{name}/{VARIANT_NAME}/"
     )
     capture_folder = s3.path(capture_uri)
-    capture = CaptureWriter(capture_folder, args.sampling_percentage) if args.sampling_percentage else None
+    capture = CaptureWriter(capture_folder, sampling) if sampling else None
     with tempfile.TemporaryDirectory(prefix="mlops-serve-") as work:
         code = load_package(package, s3, Path(work))
-        server = _bind(code, name, args.port, capture)
+        server = _bind(code, name, port, capture)
         started = {
             "url": server.url,
             "endpoint": name,
-            "variant": VARIANT,
+            "variant": VARIANT_NAME,
             "model_package_arn": package["ModelPackageArn"],
             "version": package["ModelPackageVersion"],
             "capture_uri": capture_uri,
             "capture_folder": str(capture_folder),
-            "sampling_percentage": args.sampling_percentage,
+            "sampling_percentage": sampling,
         }
-        print(json.dumps(started) if args.json else _started_line(started), flush=True)
-        signal_name = serve_until_stopped(server)
-    written = capture.written if capture else 0
-    print(f"stopped ({signal_name}): {written} request(s) captured", file=sys.stderr, flush=True)
-    return 0
+        yield server, started
+
+
+def promoted_version(config: EnvironmentConfig, state_dir: Path) -> int:
+    """The version `mlops promote --local` pinned for this unit in the state dir."""
+    pins = state_dir / "deployments.json"
+    pin = pin_for(config, pins, account=LOCAL_ACCOUNT)
+    if pin is None:
+        raise UsageError(
+            f"nothing is promoted for {unit_key(config)} in {shown(pins)}: run mlops promote --local --latest-approved"
+        )
+    return pin.version
 
 
 def choose_package(registry: LocalModelRegistry, group: str, version: int | None, state_dir: Path) -> dict[str, Any]:

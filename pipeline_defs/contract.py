@@ -16,6 +16,14 @@ from typing import Final
 ARTIFACTS_PREFIX: Final = "pipelines/"
 # With no approved model, Evaluate reads this fixed prefix, so its cache key stays stable on first runs.
 SENTINELS_PREFIX: Final = f"{ARTIFACTS_PREFIX}sentinels/"
+# An endpoint's data capture: s3://<artifacts bucket>/data-capture/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl
+# (SageMaker appends everything after the prefix; the local endpoint writes the same layout).
+DATA_CAPTURE_PREFIX: Final = "data-capture/"
+# The one production variant of every endpoint: blue/green updates require the name to stay the same.
+VARIANT_NAME: Final = "AllTraffic"
+# The endpoint config's CaptureContentTypeHeader: payloads of these types are captured as text with this encoding,
+# every other type as BASE64.
+CAPTURE_TEXT_ENCODINGS: Final = {"text/csv": "CSV", "application/json": "JSON"}
 
 # Jobs -----------------------------------------------------------------------------------------------------------
 # SageMaker names every job a pipeline starts `pipelines-<execution id>-<step>-...`; the execution role is scoped

@@ -7,16 +7,18 @@ from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
 from config import EnvironmentConfig
+from config.deployments import ModelPin
 from platform_constructs.tagging import apply_tags
 from stacks.orchestration_stack import OrchestrationStack
 from stacks.pipelines_stack import PipelinesStack
+from stacks.serving_stack import ServingStack
 from stacks.storage_stack import StorageStack
 
 
 class MlPlatformStage(Stage):
     """`cdk deploy '<prefix>/*'` deploys this; stack names are `<prefix>-<Stack>` (e.g. churn-prod-Storage)."""
 
-    def __init__(self, scope: Construct, *, config: EnvironmentConfig) -> None:
+    def __init__(self, scope: Construct, *, config: EnvironmentConfig, pin: ModelPin | None) -> None:
         super().__init__(scope, config.name_prefix, env=Environment(account=config.account, region=config.region))
         self.config = config
         self.storage = StorageStack(self, "Storage", config=config, description=_describe(config, "stateful storage"))
@@ -40,6 +42,19 @@ class MlPlatformStage(Stage):
         )
         # The trigger and the schedule start pipelines by name: deploy the pipelines first.
         self.orchestration.add_stack_dependency(self.pipelines, "the trigger and the schedule start its pipelines")
+        # Only a unit that serves a pinned version (config/deployments.json, written by mlops promote) has one.
+        self.serving: ServingStack | None = None
+        if pin is not None:
+            self.serving = ServingStack(
+                self,
+                "Serving",
+                config=config,
+                pin=pin,
+                data_key=self.storage.data_key,
+                artifacts_bucket_name=self.storage.artifacts_bucket.bucket_name,
+                artifacts_bucket_arn_export=self.storage.artifacts_bucket_arn_export,
+                description=_describe(config, f"endpoint serving model version {pin.version}, data capture"),
+            )
         apply_tags(self, config.tags)
 
 
@@ -47,11 +62,11 @@ def _describe(config: EnvironmentConfig, purpose: str) -> str:
     return f"{config.project} ML platform ({config.unit_name}): {purpose}"
 
 
-def build_unit(app: App, config: EnvironmentConfig) -> MlPlatformStage:
-    """Add the unit of `config` to `app`, with cdk-nag's AwsSolutions checks as a synth-time gate.
+def build_unit(app: App, config: EnvironmentConfig, pin: ModelPin | None = None) -> MlPlatformStage:
+    """Add the unit of `config` (serving `pin`, if any) to `app`, with cdk-nag's AwsSolutions checks as a synth gate.
 
     Any unacknowledged cdk-nag finding makes `app.synth()` fail.
     """
-    stage = MlPlatformStage(app, config=config)
+    stage = MlPlatformStage(app, config=config, pin=pin)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return stage

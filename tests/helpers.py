@@ -18,12 +18,16 @@ from aws_cdk import App
 from aws_cdk.cx_api import CloudAssembly
 
 from config import EnvironmentConfig, all_configs
+from config.deployments import pin_for
 from stacks.stage import MlPlatformStage, build_unit
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = REPO_ROOT / "lambda" / "start_pipeline"
 STEPS_DIR = REPO_ROOT / "pipeline_defs" / "steps"
 ALL_UNITS = {config.unit_name: config for config in all_configs()}
+# The tests serve a fixture version in prod (safe rollout, autoscaling) and in the sandbox (one small instance);
+# dev and staging stay unpinned, as a fresh environment is: no serving resources.
+FIXTURE_PINS = REPO_ROOT / "tests" / "fixtures" / "deployments.json"
 
 
 def cdk_json_context() -> dict[str, Any]:
@@ -32,10 +36,10 @@ def cdk_json_context() -> dict[str, Any]:
     return context
 
 
-def build_app(config: EnvironmentConfig, outdir: Path) -> tuple[App, MlPlatformStage]:
-    """An App with cdk.json's context and the unit of `config` (cdk-nag included), writing into `outdir`."""
+def build_app(config: EnvironmentConfig, outdir: Path, pins: Path = FIXTURE_PINS) -> tuple[App, MlPlatformStage]:
+    """An App with cdk.json's context and the unit of `config` (cdk-nag included, serving its pin in `pins`)."""
     app = App(context=cdk_json_context(), outdir=str(outdir))
-    return app, build_unit(app, config)
+    return app, build_unit(app, config, pin_for(config, pins))
 
 
 def load_module(module_name: str, path: Path) -> ModuleType:

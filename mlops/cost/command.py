@@ -26,7 +26,6 @@ from mlops.cost.prices import (
     snapshot_path,
     write_snapshot,
 )
-from mlops.endpoint import endpoint_name
 from pipeline_defs.contract import DEFAULT_EXPERIMENT_ID, Parameter
 
 ACTIONS = ("execution", "experiment", "summary", "prices", "tags")
@@ -146,7 +145,7 @@ def endpoint_estimate(
     sagemaker: Any, config: EnvironmentConfig, prices: PriceSnapshot, since: datetime, now: datetime
 ) -> list[EndpointCost]:
     """The unit's endpoint (if deployed): its variants' instance-hours in the window."""
-    name = endpoint_name(config)
+    name = config.endpoint_name
     try:
         endpoint = sagemaker.describe_endpoint(EndpointName=name)
     except ClientError as error:
@@ -307,7 +306,7 @@ def _summary(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     lines += [""] + (
         report.table(("endpoint", "variant", "instance", "count now", "instance-h", "estimate"), endpoint_rows)
         if endpoints
-        else [f"endpoint {endpoint_name(config)}: not deployed"]
+        else [f"endpoint {config.endpoint_name}: not deployed"]
     )
     lines.append(report.label(prices))
     if args.reconcile:

@@ -14,6 +14,7 @@ import pytest
 from botocore.stub import Stubber
 
 from mlops import start as start_command
+from mlops.capture import read_capture
 from mlops.cli import main
 from pipeline_defs.local import LocalModelRegistry
 
@@ -47,10 +48,11 @@ def test_registry_approve_and_reject_default_to_the_newest_pending_version(tmp_p
     registry = LocalModelRegistry(tmp_path / "registry", REGION)
     for experiment in ("a", "b", "c"):
         register(registry, experiment)
-    state = ["--state-dir", str(tmp_path)]
+    state = ["--local", "--state-dir", str(tmp_path)]
 
     assert cli(capsys, "registry", "approve", *state)[1] == (
-        f"{GROUP} version 3: Approved (arn:aws:sagemaker:{REGION}:000000000000:model-package/{GROUP}/3)\n"
+        f"{GROUP} version 3: PendingManualApproval -> Approved "
+        f"(arn:aws:sagemaker:{REGION}:000000000000:model-package/{GROUP}/3)\n"
     )
     assert cli(capsys, "registry", "reject", "--version", "1", "--description", "too old", *state)[0] == 0
     code, out, _ = cli(capsys, "registry", "list", "--json", *state)
@@ -71,16 +73,41 @@ def test_registry_errors_are_one_line(tmp_path, capsys) -> None:
     registry = LocalModelRegistry(tmp_path / "registry", REGION)
     register(registry)
     registry.set_approval(GROUP, 1, "Approved")
-    state = ["--state-dir", str(tmp_path)]
+    state = ["--local", "--state-dir", str(tmp_path)]
 
     assert cli(capsys, "registry", "approve", *state) == (
         2,
         "",
-        f"error: no version of {GROUP} is PendingManualApproval: pass --version N\n",
+        f"error: no version of {GROUP} is PendingManualApproval: name the version\n",
     )
-    assert cli(capsys, "registry", "reject", "--version", "7", *state)[2] == (
-        f"error: {GROUP} has no version 7 (versions: 1)\n"
+    assert cli(capsys, "registry", "reject", "7", *state)[2] == f"error: {GROUP} has no version 7 (versions: 1)\n"
+    assert (
+        cli(capsys, "registry", "approve", "1", *state)[2]
+        == f"error: {GROUP} version 1 is already Approved: nothing to do\n"
     )
+    assert (
+        cli(capsys, "registry", "diff", "1", *state)[2]
+        == "error: mlops registry diff N M: name the two versions to compare\n"
+    )
+    assert cli(capsys, "registry", "show", *state)[0] == 2
+
+
+def test_registry_show_and_diff_read_the_local_versions(tmp_path, capsys) -> None:
+    registry = LocalModelRegistry(tmp_path / "registry", REGION)
+    for experiment in ("a", "b"):
+        register(registry, experiment)
+    state = ["--local", "--state-dir", str(tmp_path), "--json"]
+
+    code, out, _ = cli(capsys, "registry", "show", "2", *state)
+    shown = json.loads(out)
+    assert code == 0 and shown["version"] == 2 and shown["metadata"] == {"experiment-id": "b"}
+    assert shown["status"] == "PendingManualApproval" and shown["pinned_by"] == []
+
+    code, out, _ = cli(capsys, "registry", "diff", "1", "2", *state)
+    assert code == 0 and json.loads(out)["changes"] == {
+        "metadata.experiment-id": ["a", "b"],
+        "model_data": ["s3://local-artifacts/a/model.tar.gz", "s3://local-artifacts/b/model.tar.gz"],
+    }
 
 
 def test_the_resolve_model_step_finds_what_the_local_registry_wrote(tmp_path) -> None:
@@ -246,6 +273,19 @@ def test_demo_trains_approves_retrains_and_flags_drift(assembly_dir, tmp_path, c
     assert "Evaluate re-ran because one of its inputs changed" in err
     assert report["runs"]["evaluation"]["failure_reason"].startswith("step ModelUnhealthy: Model package ")
     assert "baseline_drift_check" in err
+    # Then it served the approved version and sent it every complete row of both samples, each one captured.
+    sent = sum(
+        1
+        for sample in ("churn", "churn-drifted")
+        for line in (REPO_ROOT / "pipeline_defs" / "sample_data" / sample / "part-0000.csv")
+        .read_text()
+        .splitlines()[1:]
+        if "?" not in line
+    )
+    assert report["served"]["version"] == 1 and report["served"]["sent"] == sent
+    records = list(read_capture(Path(report["served"]["capture_folder"]).parent.parent))
+    assert len(records) == sent
+    assert {record.endpoint_input.observed_content_type for _, record in records} == {"text/csv"}
 
 
 def test_demo_never_wipes_a_folder_that_is_not_a_local_state_dir(assembly_dir, tmp_path, capsys) -> None:

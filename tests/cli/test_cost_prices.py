@@ -140,13 +140,14 @@ def test_cli_refresh_writes_the_snapshot_the_cost_commands_then_read(pricing, tm
 
 
 def test_the_committed_snapshot_prices_what_every_unit_runs():
-    """dev, staging, prod and sandboxes run these types; the snapshot says where its figures came from."""
+    """dev, staging, prod and sandboxes train, process and serve on these types; the snapshot names its sources."""
     from tests.helpers import ALL_UNITS
 
     snapshot = prices.load_snapshot(REGION)
     for config in ALL_UNITS.values():
         assert snapshot.hourly("Training", config.training_instance_type) > 0
         assert snapshot.hourly("Processing", config.processing_instance_type) > 0
+        assert snapshot.hourly("Hosting", config.serving_instance_type) > 0
     raw = json.loads(snapshot.path.read_text())
     assert "Sample_Costs.md" in raw["source"] and "--refresh" in raw["howToRefresh"]
     assert any("Inferred" in note for note in raw["notes"])

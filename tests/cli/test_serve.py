@@ -7,6 +7,7 @@ import http.client
 import io
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from mlops.cli import main
 from mlops.demo import copy_sample
 from mlops.endpoint import InferenceCode, LocalEndpoint, load_package
 from mlops.local import runner_for
+from mlops.serve import local_endpoint, promoted_version
 from pipeline_defs.local import LocalModelRegistry, LocalS3, load_assembly
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -362,3 +364,37 @@ def test_a_signal_stops_the_server_cleanly_with_every_capture_line_flushed(
     capture_root = Path(started["capture_folder"]).parent.parent
     mine = [record.inference_id for _, record in read_capture(capture_root) if record.inference_id in ids]
     assert sorted(mine) == sorted(ids)
+
+
+# Promotion, locally: the pin in the state dir is what `serve --promoted` serves ------------------------------------
+@pytest.fixture
+def state_copy(trained, tmp_path) -> Path:
+    """The trained state dir, copied: these tests change its registry and pins."""
+    return Path(shutil.copytree(trained, tmp_path / "state"))
+
+
+def test_promote_local_pins_the_approved_version_and_serve_promoted_serves_it(
+    state_copy, assembly_dir, dev_config, capsys
+) -> None:
+    state = ["--state-dir", str(state_copy)]
+    assert main(["serve", "--local", "--promoted", *state, "--assembly", str(assembly_dir)]) == 2
+    assert "nothing is promoted for dev" in capsys.readouterr().err
+
+    assert main(["promote", "--local", "--latest-approved", *state]) == 0
+    out = capsys.readouterr().out
+    assert "Pinned churn-dev-models version 1 for dev" in out and "mlops serve --local --promoted" in out
+    pin = json.loads((state_copy / "deployments.json").read_text())["dev"]
+    assert pin["model_package_arn"].endswith(":model-package/churn-dev-models/1")
+    assert pin["metrics"]["auc"] > 0.7
+
+    version = promoted_version(dev_config, state_copy)
+    with local_endpoint(dev_config, state_copy, assembly_dir, version, port=0, sampling=0) as (server, started):
+        server.server_close()
+    assert started["version"] == 1
+
+
+def test_promote_local_refuses_a_version_that_is_no_longer_approved(state_copy, dev_config, capsys) -> None:
+    LocalModelRegistry(state_copy / "registry", dev_config.region).set_approval(GROUP, 1, "Rejected", "bad data")
+    assert main(["promote", "--local", "--version", "1", "--state-dir", str(state_copy)]) == 2
+    assert "refusing to promote churn-dev-models version 1: it is Rejected, not Approved" in capsys.readouterr().err
+    assert not (state_copy / "deployments.json").exists()

@@ -1,0 +1,81 @@
+"""Stateless serving: the pinned model version behind the unit's endpoint, with data capture and safe rollout."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from config import EnvironmentConfig
+from config.deployments import ModelPin
+from pipeline_defs.contract import DATA_CAPTURE_PREFIX
+from platform_constructs.endpoint_autoscaling import EndpointAutoscaling
+from platform_constructs.model_endpoint import ModelEndpoint, Rollout
+from platform_constructs.model_execution_role import ModelExecutionRole
+
+
+class ServingStack(Stack):
+    """Exists only when `config/deployments.json` pins a version for the unit (written by `mlops promote`)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        pin: ModelPin,
+        data_key: kms.IKey,
+        artifacts_bucket_name: str,
+        artifacts_bucket_arn_export: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
+        endpoint_name = config.endpoint_name
+        model_role = ModelExecutionRole(
+            self,
+            "ModelRole",
+            endpoint_name=endpoint_name,
+            image_uri=pin.image_uri,
+            model_objects=[pin.model_data_url, pin.inference_code_url],
+            data_key=data_key,
+            artifacts_bucket_arn_export=artifacts_bucket_arn_export,
+            capture_prefix=f"{DATA_CAPTURE_PREFIX}{endpoint_name}/",
+        )
+        self.endpoint = ModelEndpoint(
+            self,
+            "Serving",
+            endpoint_name=endpoint_name,
+            model_package_arn=pin.model_package_arn,
+            version=pin.version,
+            role_arn=model_role.role.role_arn,
+            instance_type=config.serving_instance_type,
+            instance_count=config.serving_instance_count,
+            data_key=data_key,
+            # SageMaker appends <endpoint>/<variant>/yyyy/mm/dd/hh/ to this.
+            capture_destination=f"s3://{artifacts_bucket_name}/{DATA_CAPTURE_PREFIX.rstrip('/')}",
+            capture_sampling_percentage=config.capture_sampling_percentage,
+            latency_p99_ms=config.latency_alarm_p99_ms,
+            rollout=Rollout(config.rollout_canary_percent, config.rollout_bake_seconds)
+            if config.safe_rollout
+            else None,
+        )
+        # The model role's permissions must be in place before SageMaker validates the role at CreateModel.
+        self.endpoint.node.add_dependency(model_role.policy)
+        if config.serving_max_instance_count is not None:
+            EndpointAutoscaling(
+                self,
+                "Autoscaling",
+                endpoint=self.endpoint.endpoint,
+                min_instances=config.serving_instance_count,
+                max_instances=config.serving_max_instance_count,
+                invocations_per_instance=config.serving_invocations_per_instance,
+            )
+        outputs = {
+            "EndpointName": endpoint_name,
+            "ServedModelPackageArn": pin.model_package_arn,
+            "ServedModelVersion": str(pin.version),
+        }
+        for output_id, value in outputs.items():
+            CfnOutput(self, output_id, value=value)

@@ -1,0 +1,247 @@
+"""`mlops promote` against SageMaker and S3 (botocore Stubber: exact requests): the pin it writes and its refusals."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from config import load_config
+from config.deployments import pin_for
+from mlops import promote
+from mlops.cli import main
+
+CONFIG = load_config("dev")
+GROUP = CONFIG.model_package_group_name
+ARN = f"arn:aws:sagemaker:eu-west-1:{CONFIG.account}:model-package/{GROUP}/4"
+RUN = "s3://churn-dev-storage-artifactsbucket1a2b3c/pipelines/churn-dev-training/exp-7/abc123"
+CODE_BUCKET = f"s3://cdk-hnb659fds-assets-{CONFIG.account}-eu-west-1"
+METRICS = {
+    "binary_classification_metrics": {"auc": {"value": 0.86123, "standard_deviation": 0.01}, "f1": {"value": 0.7}}
+}
+
+
+def package(**changes: Any) -> dict[str, Any]:
+    """What DescribeModelPackage returns for a version the training pipeline registered."""
+    described: dict[str, Any] = {
+        "ModelPackageGroupName": GROUP,
+        "ModelPackageVersion": 4,
+        "ModelPackageArn": ARN,
+        "ModelPackageName": GROUP,
+        "ModelPackageStatus": "Completed",
+        "ModelPackageStatusDetails": {"ValidationStatuses": []},
+        "ModelApprovalStatus": "Approved",
+        "CreationTime": "2026-11-20T10:00:00Z",
+        "InferenceSpecification": {
+            "Containers": [
+                {
+                    "Image": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.4-2-cpu-py3",
+                    "ModelDataUrl": f"{RUN}/Train/model/output/model.tar.gz",
+                    "Environment": {
+                        "SAGEMAKER_PROGRAM": "inference.py",
+                        "SAGEMAKER_SUBMIT_DIRECTORY": f"{CODE_BUCKET}/{'e' * 64}.gz",
+                    },
+                }
+            ],
+            "SupportedContentTypes": ["text/csv", "application/json"],
+            "SupportedResponseMIMETypes": ["application/json", "text/csv"],
+            "SupportedRealtimeInferenceInstanceTypes": ["ml.m5.large", "ml.m5.xlarge"],
+        },
+        "ModelMetrics": {
+            "ModelQuality": {
+                "Statistics": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"{RUN}/Evaluate/evaluation/model_quality.json",
+                }
+            }
+        },
+        "DriftCheckBaselines": {
+            "ModelDataQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": f"{RUN}/Baseline/baseline/statistics.json"},
+                "Constraints": {
+                    "ContentType": "application/json",
+                    "S3Uri": f"{RUN}/Baseline/baseline/constraints.json",
+                },
+            }
+        },
+    }
+    described.update(changes)
+    return described
+
+
+@pytest.fixture
+def aws(aws_env: None, monkeypatch: pytest.MonkeyPatch):
+    """Stubbed sagemaker and s3 clients, handed to the command in place of real ones."""
+    clients = {name: boto3.client(name, region_name="eu-west-1") for name in ("sagemaker", "s3")}
+    stubbers = {name: Stubber(client) for name, client in clients.items()}
+    monkeypatch.setattr(promote, "client", lambda service, config: clients[service])
+    for stubber in stubbers.values():
+        stubber.activate()
+    yield stubbers
+    for stubber in stubbers.values():
+        stubber.assert_no_pending_responses()
+        stubber.deactivate()
+
+
+def expect_describe(aws: dict[str, Stubber], described: dict[str, Any], arn: str = ARN) -> None:
+    aws["sagemaker"].add_response("describe_model_package", described, {"ModelPackageName": arn})
+
+
+def expect_metrics(aws: dict[str, Stubber]) -> None:
+    body = json.dumps(METRICS).encode()
+    aws["s3"].add_response(
+        "get_object",
+        {"Body": StreamingBody(io.BytesIO(body), len(body))},
+        {
+            "Bucket": "churn-dev-storage-artifactsbucket1a2b3c",
+            "Key": RUN.split("/", 3)[3] + "/Evaluate/evaluation/model_quality.json",
+        },
+    )
+
+
+def run(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, str]:
+    code = main(["promote", *arguments])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_promote_a_version_writes_the_pin_and_says_what_to_run_next(aws, tmp_path: Path, capsys) -> None:
+    deployments = tmp_path / "deployments.json"
+    deployments.write_text(json.dumps({"prod": {"keep": "me"}}))
+    expect_describe(aws, package())
+    expect_metrics(aws)
+
+    code, out, err = run(capsys, "--env", "dev", "--version", "4", "--deployments", str(deployments))
+
+    assert code == 0, err
+    pin = pin_for(CONFIG, deployments)
+    assert pin is not None and pin.version == 4 and pin.model_package_arn == ARN
+    assert pin.data_quality_constraints_uri == f"{RUN}/Baseline/baseline/constraints.json"
+    assert pin.model_quality_statistics_uri == f"{RUN}/Evaluate/evaluation/model_quality.json"
+    assert pin.model_data_url == f"{RUN}/Train/model/output/model.tar.gz"
+    assert pin.metrics == {"auc": 0.8612, "f1": 0.7}
+    assert json.loads(deployments.read_text())["prod"] == {"keep": "me"}  # other units' pins are untouched
+    assert "cdk diff -c env=dev 'churn-dev/*'" in out and "cdk deploy -c env=dev 'churn-dev/*'" in out
+    assert "git revert" in out
+
+
+def test_latest_approved_asks_the_registry_for_the_newest_approved_version(aws, tmp_path: Path, capsys) -> None:
+    aws["sagemaker"].add_response(
+        "list_model_packages",
+        {
+            "ModelPackageSummaryList": [
+                {
+                    "ModelPackageArn": ARN,
+                    "ModelPackageGroupName": GROUP,
+                    "ModelPackageVersion": 4,
+                    "CreationTime": "2026-11-20T10:00:00Z",
+                    "ModelPackageStatus": "Completed",
+                    "ModelApprovalStatus": "Approved",
+                }
+            ]
+        },
+        {
+            "ModelPackageGroupName": GROUP,
+            "ModelApprovalStatus": "Approved",
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": 1,
+        },
+    )
+    expect_describe(aws, package())
+    expect_metrics(aws)
+    deployments = tmp_path / "deployments.json"
+
+    code, _, err = run(capsys, "--latest-approved", "--deployments", str(deployments), "--json")
+
+    assert code == 0, err
+    assert json.loads(deployments.read_text())["dev"]["version"] == 4
+
+
+@pytest.mark.parametrize(
+    ("described", "reason"),
+    [
+        (package(ModelApprovalStatus="PendingManualApproval"), "it is PendingManualApproval, not Approved"),
+        (package(ModelApprovalStatus="Rejected"), "it is Rejected, not Approved"),
+        (package(DriftCheckBaselines={}), "no data quality statistics baseline, no data quality constraints baseline"),
+        (package(ModelMetrics={}), "no model quality statistics"),
+    ],
+    ids=["pending", "rejected", "no-baselines", "no-metrics"],
+)
+def test_refuses_an_unapproved_or_incomplete_version(aws, tmp_path: Path, capsys, described, reason) -> None:
+    expect_describe(aws, described)
+    deployments = tmp_path / "deployments.json"
+
+    code, out, err = run(capsys, "--version", "4", "--deployments", str(deployments))
+
+    assert code == 2 and out == ""
+    assert err.startswith("error: refusing to promote churn-dev-models version 4: ") and reason in err
+    assert err.count("\n") == 1
+    assert not deployments.exists()
+
+
+@pytest.mark.parametrize(
+    ("arn", "reason"),
+    [
+        (f"arn:aws:sagemaker:eu-west-1:{CONFIG.account}:model-package/churn-prod-models/4", "group churn-prod-models"),
+        (f"arn:aws:sagemaker:us-east-1:{CONFIG.account}:model-package/{GROUP}/4", "region us-east-1"),
+        (f"arn:aws:sagemaker:eu-west-1:999999999999:model-package/{GROUP}/4", "account 999999999999"),
+    ],
+    ids=["group", "region", "account"],
+)
+def test_refuses_a_version_of_another_group_region_or_account(aws, tmp_path: Path, capsys, arn, reason) -> None:
+    group = arn.split("/")[-2]
+    expect_describe(aws, package(ModelPackageArn=arn, ModelPackageGroupName=group), arn=arn)
+    deployments = tmp_path / "deployments.json"
+
+    code, _, err = run(capsys, "--arn", arn, "--deployments", str(deployments))
+
+    assert code == 2
+    assert "refusing to promote" in err and f"the package is from another {reason}" in err
+    assert not deployments.exists()
+
+
+def test_refuses_a_version_that_does_not_support_the_units_instance_type(aws, tmp_path: Path, capsys) -> None:
+    spec = {**package()["InferenceSpecification"], "SupportedRealtimeInferenceInstanceTypes": ["ml.g5.xlarge"]}
+    expect_describe(aws, package(InferenceSpecification=spec))
+
+    code, _, err = run(capsys, "--version", "4", "--deployments", str(tmp_path / "d.json"))
+
+    assert code == 2 and "not the unit's serving_instance_type ml.m5.large" in err
+
+
+def test_an_unknown_version_is_bad_input(aws, tmp_path: Path, capsys) -> None:
+    aws["sagemaker"].add_client_error(
+        "describe_model_package",
+        "ValidationException",
+        "Model package does not exist",
+        400,
+        expected_params={"ModelPackageName": ARN.replace("/4", "/40")},
+    )
+    code, _, err = run(capsys, "--version", "40", "--deployments", str(tmp_path / "d.json"))
+    assert code == 2 and err.startswith("error: no model package ") and "does not exist" in err
+
+
+def test_promoting_the_pinned_version_again_changes_nothing(aws, tmp_path: Path, capsys) -> None:
+    deployments = tmp_path / "deployments.json"
+    for _ in range(2):
+        expect_describe(aws, package())
+        expect_metrics(aws)
+    assert run(capsys, "--version", "4", "--deployments", str(deployments))[0] == 0
+    before = deployments.read_text()
+
+    code, out, _ = run(capsys, "--version", "4", "--deployments", str(deployments))
+
+    assert code == 0 and "already serves version 4" in out and "nothing changed" in out
+    assert deployments.read_text() == before  # promoted_at is not rewritten either
+
+
+def test_exactly_one_selector_is_required(capsys) -> None:
+    code, _, err = run(capsys, "--env", "dev")
+    assert code == 2 and "exactly one of --version N, --latest-approved, --arn ARN" in err
