@@ -11,6 +11,8 @@ _COMMON: dict[str, object] = {
     "cost_center": "cc-1234",
     "incomplete_upload_days": 7,
     "cache_expire_after": "P30D",
+    # Replace with the team's list; every address receives one confirmation mail after the first deploy.
+    "notification_emails": ("ml-platform@example.com",),
 }
 
 # Replace the account ids with your own before the first deploy.
@@ -27,6 +29,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "model_approval_status": "Approved",
         "evaluation_schedule": "cron(0 6 ? * MON *)",
         "log_retention_days": 30,
+        "monthly_budget_usd": 200,
         "capture_sampling_percentage": 100,
         "model_monitor": False,
         "monitoring_schedule": "cron(0 0 ? * * *)",
@@ -43,6 +46,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "model_approval_status": "PendingManualApproval",
         "evaluation_schedule": "cron(0 6 ? * MON *)",
         "log_retention_days": 90,
+        "monthly_budget_usd": 300,
         "serving_instance_count": 1,
         "serving_max_instance_count": 2,
         "capture_sampling_percentage": 50,
@@ -62,6 +66,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "model_approval_status": "PendingManualApproval",
         "evaluation_schedule": "cron(0 6 ? * * *)",
         "log_retention_days": 365,
+        "monthly_budget_usd": 1000,
         "serving_instance_type": "ml.m5.xlarge",
         "serving_instance_count": 2,
         "serving_max_instance_count": 4,
@@ -88,6 +93,8 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "evaluation_schedule": None,
     "trigger_reserved_concurrency": 1,
     "log_retention_days": 7,
+    # No team mail for every developer's deploy: a sandbox's topic has no subscribers unless its owner adds some.
+    "notification_emails": (),
     "serving_instance_type": "ml.m5.large",
     "serving_instance_count": 1,
     "serving_max_instance_count": None,

@@ -31,6 +31,7 @@ _OFFSET_PATTERN = re.compile(r"^-P(?=\d|T\d)(?:\d{1,4}D)?(?:T(?=\d)(?:\d{1,5}H)?
 # Hourly model-quality executions run a merge job and an analysis job within the hour (Model Monitor docs).
 HOURLY_MONITORING_MAX_RUNTIME_SECONDS = 1800
 MODEL_QUALITY_PROBLEM_TYPES = ("BinaryClassification",)
+_EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SCHEDULE_PATTERN = re.compile(r"^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 # The only retention periods CloudWatch Logs accepts (RetentionInDays).
 # fmt: off
@@ -93,6 +94,11 @@ class EnvironmentConfig:
     trigger_reserved_concurrency: int = 2
     # CloudWatch Logs retention of the platform's functions (the dataset trigger).
     log_retention_days: int = 30
+    # AWS Budgets limit of the unit (USD a month; alerts at 80 %/100 % actual and 100 % forecast). Sandboxes share
+    # dev's account and its budget, so they get none of their own.
+    monthly_budget_usd: int = 100
+    # Email subscriptions of the unit's notifications topic (budget alerts; each address confirms once by mail).
+    notification_emails: tuple[str, ...] = ()
     # Serving: used only when config/deployments.json pins a model version for this unit (mlops promote).
     serving_instance_type: str = "ml.m5.large"
     serving_instance_count: int = 1
@@ -276,6 +282,21 @@ class EnvironmentConfig:
             f"{self.log_retention_days} is not a CloudWatch Logs retention period",
             f"use one of {', '.join(map(str, LOG_RETENTION_DAYS))}",
         )
+        _require(
+            unit,
+            "monthly_budget_usd",
+            1 <= self.monthly_budget_usd <= 1_000_000,
+            f"{self.monthly_budget_usd} is outside 1..1000000 USD",
+            "give the unit a monthly cost limit in whole dollars, e.g. 200",
+        )
+        for email in self.notification_emails:
+            _require(
+                unit,
+                "notification_emails",
+                bool(_EMAIL_PATTERN.match(email)),
+                f"{email!r} is not an email address",
+                "list addresses such as ml-platform@example.com",
+            )
         self._check_serving()
         self._check_monitoring()
         self._check_names()
@@ -285,6 +306,15 @@ class EnvironmentConfig:
         for field in dataclasses.fields(self):
             expected = hints[field.name]
             value = getattr(self, field.name)
+            if typing.get_origin(expected) is tuple:  # tuple[str, ...]: a tuple of strings (a list would be mutable)
+                if not (isinstance(value, tuple) and all(isinstance(item, str) for item in value)):
+                    raise ConfigError(
+                        self.unit_name,
+                        field.name,
+                        f"{value!r} is not a tuple of strings",
+                        f"give {field.name} a tuple such as ('ml-platform@example.com',)",
+                    )
+                continue
             allowed = typing.get_args(expected) or (expected,)
             if value is None and type(None) in allowed:
                 continue

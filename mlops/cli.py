@@ -11,13 +11,15 @@
     mlops dlq replay --env <env> [--dry-run] [--max N] [--queue-url URL --function-name NAME]
     mlops promote --env <env> (--version N | --latest-approved | --arn ARN) [--local [--state-dir .local]]
     mlops serve --local [--version N | --promoted] [--port 8080] [--sampling-percentage 100] [--state-dir .local]
+    mlops cost execution|experiment|summary|prices|tags [ARN | EXPERIMENT] [--pipeline P --latest] [--since D]
+               [--reconcile] [--csv] [--html FILE] [--refresh --region R] [--activate]
     mlops invoke (--local [--port 8080] | --env <env>) [--endpoint NAME] [--content-type T] [--accept T]
                  [--inference-id ID] [FILE | -]
     mlops ground-truth put FILE (--env <env> | --local [--state-dir .local]) [--hour YYYY-MM-DDTHH]
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without
---local), `invoke --env` and `ground-truth put --env` call AWS.
+--local), `invoke --env`, `ground-truth put --env` and `cost` call AWS.
 Every command takes `--json` for scripts. Progress goes to stderr, results to stdout.
 Exit codes: 0 done (`demo`: the demonstration went as expected), 1 a pipeline run or an AWS call failed,
 2 bad usage or input (one `error:` line on stderr).
@@ -35,6 +37,8 @@ from config import ConfigError, EnvironmentConfig, load_config
 from mlops.aws import AwsCallFailed
 from mlops.cache import command_cache
 from mlops.common import PIPELINES, UsageError, default_assembly, default_state_dir
+from mlops.cost.command import add_arguments as add_cost_arguments
+from mlops.cost.command import command_cost
 from mlops.demo import command_demo
 from mlops.dlq import command_dlq
 from mlops.executions import command_executions
@@ -62,6 +66,7 @@ COMMANDS: dict[str, Command] = {
     "ground-truth": command_ground_truth,
     "cache": command_cache,
     "executions": command_executions,
+    "cost": command_cost,
 }
 
 
@@ -175,6 +180,9 @@ def parser() -> argparse.ArgumentParser:
     executions.add_argument("--pipeline", choices=PIPELINES, help="default: both pipelines")
     executions.add_argument("--dry-run", action="store_true", help="report what would be removed; remove nothing")
     state_dir_option(executions)
+    cost = command("cost", "estimate what runs, experiments and the endpoint cost; reconcile with the bill (AWS)")
+    add_cost_arguments(cost)
+    state_dir_option(cost)
     return root
 
 

@@ -1,4 +1,4 @@
-"""Stateless orchestration: the dataset trigger of the training pipeline and the eval-only pipeline's schedule."""
+"""Stateless orchestration: the dataset trigger, the eval-only schedule, the notifications topic and the budget."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from pipeline_defs.contract import Parameter
+from platform_constructs.budget import UnitBudget
 from platform_constructs.evaluation_schedule import EvaluationSchedule
+from platform_constructs.notification_topic import NotificationTopic
 from platform_constructs.training_trigger import TrainingTrigger
 
 # Every scheduled run shares one experiment id, so the cost report shows scheduled evaluation as one line.
@@ -57,6 +59,26 @@ class OrchestrationStack(Stack):
                 pipeline_parameters={Parameter.EXPERIMENT_ID: SCHEDULED_EXPERIMENT_ID},
             )
             outputs["EvaluationScheduleDeadLetterQueueUrl"] = self.evaluation_schedule.dead_letter_queue.queue_url
+
+        # One topic per unit; budgets publish to it now, approvals and alarms can later.
+        self.notification_topic = NotificationTopic(
+            self,
+            "Notifications",
+            emails=config.notification_emails,
+            removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+        )
+        outputs["NotificationTopicArn"] = self.notification_topic.topic.topic_arn
+        # Sandboxes share dev's account (and its `environment=dev` tag): dev's budget already covers them.
+        self.budget: UnitBudget | None = None
+        if config.sandbox is None:
+            self.budget = UnitBudget(
+                self,
+                "Budget",
+                budget_name=config.resource_name("monthly"),
+                monthly_limit_usd=config.monthly_budget_usd,
+                environment=config.env_name,
+                topic=self.notification_topic,
+            )
 
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)

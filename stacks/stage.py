@@ -39,7 +39,7 @@ class MlPlatformStage(Stage):
             "Orchestration",
             config=config,
             landing_bucket=self.storage.training_data_bucket,
-            description=_describe(config, "dataset trigger of the training pipeline, evaluation schedule"),
+            description=_describe(config, "dataset trigger, evaluation schedule, notifications topic, budget"),
         )
         # The trigger and the schedule start pipelines by name: deploy the pipelines first.
         self.orchestration.add_stack_dependency(self.pipelines, "the trigger and the schedule start its pipelines")

@@ -386,3 +386,33 @@ def test_log_retention_must_be_a_cloudwatch_retention_period(days):
     with pytest.raises(ConfigError, match="is not a CloudWatch Logs retention period") as caught:
         EnvironmentConfig.create(**{**environment_values("dev"), "log_retention_days": days})
     assert caught.value.field == "log_retention_days"
+
+
+@pytest.mark.parametrize("unit", sorted(ALL_UNITS))
+def test_each_unit_has_a_topic_and_each_environment_but_sandboxes_a_budget(synthesized, unit):
+    config = ALL_UNITS[unit]
+    template = orchestration(synthesized, unit)
+    topic_id, _ = only(template.find_resources("AWS::SNS::Topic"))
+    assert template.to_json()["Outputs"]["NotificationTopicArn"]["Value"] == {"Ref": topic_id}
+    emails = [s["Properties"]["Endpoint"] for s in template.find_resources("AWS::SNS::Subscription").values()]
+    assert emails == list(config.notification_emails)
+    budgets = template.find_resources("AWS::Budgets::Budget")
+    if config.sandbox:
+        assert budgets == {}  # dev's budget covers the sandboxes in its account
+        return
+    _, budget = only(budgets)
+    assert budget["Properties"]["Budget"]["BudgetLimit"] == {"Amount": config.monthly_budget_usd, "Unit": "USD"}
+    assert budget["Properties"]["Budget"]["CostFilters"] == {"TagKeyValue": [f"user:environment${config.env_name}"]}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("monthly_budget_usd", 0, "outside 1..1000000 USD"),
+        ("notification_emails", ("not-an-address",), "is not an email address"),
+        ("notification_emails", ["a@example.com"], "is not a tuple of strings"),
+    ],
+)
+def test_budget_and_email_config_is_validated(field, value, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        EnvironmentConfig.create(**{**environment_values("dev"), field: value})

@@ -1,0 +1,408 @@
+"""`mlops cost execution|experiment|summary|prices|tags`: the AWS calls, handed to the pure cost functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from config import EnvironmentConfig
+from mlops.aws import AwsCallFailed, client
+from mlops.common import PIPELINES, UsageError, pipeline_name, shown
+from mlops.cost import estimate, explorer, paging, report
+from mlops.cost.estimate import EndpointCost, ExecutionCost, JobStep, MalformedAnswer
+from mlops.cost.prices import (
+    PriceSnapshot,
+    load_snapshot,
+    pricing_endpoint_region,
+    refresh,
+    snapshot_path,
+    write_snapshot,
+)
+from pipeline_defs.contract import DEFAULT_EXPERIMENT_ID, Parameter
+
+ACTIONS = ("execution", "experiment", "summary", "prices", "tags")
+DEFAULT_DAYS = 30
+_EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/([^/]+)/execution/[A-Za-z0-9]+$")
+_SINCE = re.compile(r"^(\d+)d$")
+_ACTIVE_STEPS = ("Starting", "Executing", "Stopping")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def pricing_client(region: str) -> Any:
+    """The Price List API lives in three regions only (us-east-1, eu-central-1, ap-south-1)."""
+    import boto3
+
+    return boto3.client("pricing", region_name=pricing_endpoint_region(region))
+
+
+def parse_since(text: str | None, now: datetime) -> datetime:
+    """`YYYY-MM-DD` (UTC midnight) or `<N>d` (N days ago); default 30 days ago."""
+    if text is None:
+        return now - timedelta(days=DEFAULT_DAYS)
+    days = _SINCE.match(text)
+    if days:
+        return now - timedelta(days=int(days.group(1)))
+    try:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
+    except ValueError:
+        raise UsageError(f"--since {text!r}: use a date (2026-11-01) or a number of days (7d)") from None
+
+
+# --- AWS reads ------------------------------------------------------------------------------------------------------
+
+
+def list_executions(sagemaker: Any, pipeline: str, since: datetime) -> list[dict[str, Any]]:
+    try:
+        return list(
+            paging.items(
+                sagemaker.list_pipeline_executions,
+                "PipelineExecutionSummaries",
+                f"listing the executions of {pipeline}",
+                PipelineName=pipeline,
+                CreatedAfter=since,
+                SortBy="CreationTime",
+                SortOrder="Descending",
+            )
+        )
+    except AwsCallFailed as error:
+        if "ResourceNotFound" in str(error) or "does not exist" in str(error):
+            raise UsageError(f"pipeline {pipeline} is not deployed (cdk deploy the unit, or check --env)") from None
+        raise
+
+
+def experiment_of(sagemaker: Any, arn: str) -> str:
+    parameters = paging.items(
+        sagemaker.list_pipeline_parameters_for_execution,
+        "PipelineParameters",
+        f"reading the parameters of {arn}",
+        PipelineExecutionArn=arn,
+    )
+    # A run started without the parameter ran (and tagged its jobs) with the declared default.
+    return next(
+        (p.get("Value", "") for p in parameters if p.get("Name") == Parameter.EXPERIMENT_ID), DEFAULT_EXPERIMENT_ID
+    )
+
+
+def describe_job(sagemaker: Any, job: JobStep) -> dict[str, Any]:
+    try:
+        if job.kind == "Training":
+            answer: dict[str, Any] = sagemaker.describe_training_job(TrainingJobName=job.job_name)
+        else:
+            answer = sagemaker.describe_processing_job(ProcessingJobName=job.job_name)
+    except (BotoCoreError, ClientError) as error:
+        raise AwsCallFailed(
+            f"describing {job.kind.lower()} job {job.job_name} (step {job.step}) failed: {error}"
+        ) from None
+    return answer
+
+
+def estimate_execution(
+    sagemaker: Any, summary: dict[str, Any], pipeline: str, experiment: str, prices: PriceSnapshot, now: datetime
+) -> ExecutionCost:
+    """Price every Training/Processing step of one execution (reused steps need no describe call)."""
+    arn = summary["PipelineExecutionArn"]
+    steps = list(
+        paging.items(
+            sagemaker.list_pipeline_execution_steps,
+            "PipelineExecutionSteps",
+            f"listing the steps of {arn}",
+            PipelineExecutionArn=arn,
+        )
+    )
+    costs = []
+    for job in estimate.job_steps(steps):
+        if job.reused_from:
+            costs.append(estimate.reused_step(job))
+            continue
+        described = describe_job(sagemaker, job)
+        price = estimate.training_cost if job.kind == "Training" else estimate.processing_cost
+        costs.append(price(job.step, described, prices, now))
+    # Billing lags behind the latest step end; a step still going counts as now.
+    ends = [s.get("EndTime") or (now if s.get("StepStatus") in _ACTIVE_STEPS else None) for s in steps]
+    return ExecutionCost(
+        arn=arn,
+        pipeline=pipeline,
+        experiment_id=experiment,
+        status=str(summary.get("PipelineExecutionStatus", "?")),
+        started=summary.get("StartTime") or now,
+        last_activity=max([end for end in ends if end is not None], default=summary.get("StartTime") or now),
+        steps=tuple(costs),
+    )
+
+
+def endpoint_estimate(
+    sagemaker: Any, config: EnvironmentConfig, prices: PriceSnapshot, since: datetime, now: datetime
+) -> list[EndpointCost]:
+    """The unit's endpoint (if deployed): its variants' instance-hours in the window."""
+    name = config.endpoint_name
+    try:
+        endpoint = sagemaker.describe_endpoint(EndpointName=name)
+    except ClientError as error:
+        if "Could not find endpoint" in str(error):
+            return []
+        raise AwsCallFailed(f"describing endpoint {name} failed: {error}") from None
+    except BotoCoreError as error:
+        raise AwsCallFailed(f"describing endpoint {name} failed: {error}") from None
+    config_name = endpoint.get("EndpointConfigName")
+    if not config_name:
+        raise MalformedAnswer(f"endpoint {name}: DescribeEndpoint has no EndpointConfigName")
+    try:
+        endpoint_config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
+    except (BotoCoreError, ClientError) as error:
+        raise AwsCallFailed(f"describing endpoint config {config_name} failed: {error}") from None
+    return estimate.endpoint_costs(endpoint, endpoint_config, prices, since, now)
+
+
+def executions_since(
+    sagemaker: Any, config: EnvironmentConfig, pipelines: Sequence[str], since: datetime, experiment: str | None
+) -> list[tuple[dict[str, Any], str, str]]:
+    """(summary, pipeline name, experiment id) of every execution since `since` (of `experiment`, if given)."""
+    found = []
+    for pipeline in pipelines:
+        name = pipeline_name(config, pipeline)
+        for summary in list_executions(sagemaker, name, since):
+            experiment_id = experiment_of(sagemaker, summary["PipelineExecutionArn"])
+            if experiment is None or experiment_id == experiment:
+                found.append((summary, name, experiment_id))
+    return found
+
+
+# --- the actions ----------------------------------------------------------------------------------------------------
+
+
+def _output(
+    args: argparse.Namespace, record: dict[str, Any], lines: list[str], executions: list[ExecutionCost]
+) -> None:
+    if args.json:
+        print(json.dumps(record, indent=2, default=str))
+    elif args.csv:
+        print(report.steps_csv(executions), end="")
+    else:
+        print("\n".join(lines))
+
+
+def _reconcile(
+    args: argparse.Namespace, config: EnvironmentConfig, executions: list[ExecutionCost], since: datetime, now: datetime
+) -> explorer.Reconciliation:
+    """One Cost Explorer query over the window; a summary shows every experiment billed, the others theirs only."""
+    start = min([since, *(e.started for e in executions)]).date()
+    request = explorer.cost_and_usage_request(config, start, now.date() + timedelta(days=1))
+    pages = explorer.fetch_cost_and_usage(client("ce", config), request, args.state_dir / "cost", now)
+    estimated: dict[str, float] = {}
+    for execution in executions:
+        estimated[execution.experiment_id] = estimated.get(execution.experiment_id, 0.0) + execution.total_usd
+    last_usage = max((e.last_activity for e in executions), default=None)
+    billed = explorer.billed_by_experiment(pages)
+    return explorer.reconcile(estimated, billed, last_usage, now, only_estimated=args.action != "summary")
+
+
+def _execution(args: argparse.Namespace, config: EnvironmentConfig) -> int:
+    now, prices = utc_now(), load_snapshot(config.region, args.prices_dir)
+    sagemaker = client("sagemaker", config)
+    if args.target and args.latest:
+        raise UsageError("give an execution ARN or --pipeline P --latest, not both")
+    if args.target:
+        match = _EXECUTION_ARN.match(args.target)
+        if not match:
+            raise UsageError(
+                f"{args.target!r} is not a pipeline execution ARN (arn:aws:sagemaker:...:pipeline/P/execution/ID)"
+            )
+        try:
+            described = sagemaker.describe_pipeline_execution(PipelineExecutionArn=args.target)
+        except (BotoCoreError, ClientError) as error:
+            raise AwsCallFailed(f"describing {args.target} failed: {error}") from None
+        summary = {**described, "StartTime": described.get("CreationTime")}
+        name = match.group(1)
+    elif args.latest and args.pipeline:
+        name = pipeline_name(config, args.pipeline)
+        latest = list_executions(sagemaker, name, parse_since(args.since, now))[:1]
+        if not latest:
+            raise UsageError(f"{name} has no execution since {parse_since(args.since, now):%Y-%m-%d} (try --since 90d)")
+        summary = latest[0]
+    else:
+        raise UsageError("give an execution ARN, or --pipeline training|evaluation --latest")
+    experiment = experiment_of(sagemaker, summary["PipelineExecutionArn"])
+    execution = estimate_execution(sagemaker, summary, name, experiment, prices, now)
+    record: dict[str, Any] = {"label": report.label(prices), **report.execution_record(execution)}
+    lines = [*report.execution_lines(execution), report.label(prices)]
+    if args.reconcile:
+        reconciliation = _reconcile(args, config, [execution], execution.started, now)
+        record["reconciliation"] = report.reconciliation_record(reconciliation)
+        lines += report.reconciliation_lines(reconciliation)
+    _output(args, record, lines, [execution])
+    return 0
+
+
+def _experiment(args: argparse.Namespace, config: EnvironmentConfig) -> int:
+    if not args.target:
+        raise UsageError("name the experiment: mlops cost experiment <experiment-id>")
+    now, prices = utc_now(), load_snapshot(config.region, args.prices_dir)
+    since = parse_since(args.since, now)
+    sagemaker = client("sagemaker", config)
+    pipelines = [args.pipeline] if args.pipeline else list(PIPELINES)
+    found = executions_since(sagemaker, config, pipelines, since, args.target)
+    executions = [estimate_execution(sagemaker, s, name, e, prices, now) for s, name, e in found]
+    total = sum(e.total_usd for e in executions)
+    record: dict[str, Any] = {
+        "label": report.label(prices),
+        "experiment": args.target,
+        "since": since.isoformat(),
+        "total_usd": round(total, 6),
+        "executions": [report.execution_record(e) for e in executions],
+    }
+    lines = [
+        f"experiment {args.target}: {len(executions)} execution(s) since {since:%Y-%m-%d}, total {report.money(total)}"
+    ]
+    for execution in executions:
+        lines += ["", *report.execution_lines(execution)]
+    lines.append(report.label(prices))
+    if args.reconcile:
+        reconciliation = _reconcile(args, config, executions, since, now)
+        record["reconciliation"] = report.reconciliation_record(reconciliation)
+        lines += report.reconciliation_lines(reconciliation)
+    _output(args, record, lines, executions)
+    return 0
+
+
+def _summary(args: argparse.Namespace, config: EnvironmentConfig) -> int:
+    now, prices = utc_now(), load_snapshot(config.region, args.prices_dir)
+    since = parse_since(args.since, now)
+    sagemaker = client("sagemaker", config)
+    pipelines = [args.pipeline] if args.pipeline else list(PIPELINES)
+    found = executions_since(sagemaker, config, pipelines, since, None)
+    executions = [estimate_execution(sagemaker, s, name, e, prices, now) for s, name, e in found]
+    endpoints = endpoint_estimate(sagemaker, config, prices, since, now)
+    by_pipeline, by_experiment = report.Totals.of(executions, "pipeline"), report.Totals.of(executions, "experiment_id")
+    endpoint_usd = sum(c.usd for c in endpoints)
+    total = sum(e.total_usd for e in executions) + endpoint_usd
+    record: dict[str, Any] = {
+        "label": report.label(prices),
+        "since": since.isoformat(),
+        "total_usd": round(total, 6),
+        "by_pipeline": [{"pipeline": k, "executions": c, "usd": round(u, 6)} for k, c, u in by_pipeline.rows],
+        "by_experiment": [{"experiment": k, "executions": c, "usd": round(u, 6)} for k, c, u in by_experiment.rows],
+        "endpoint": [report.endpoint_record(c) for c in endpoints],
+        "executions": [report.execution_record(e) for e in executions],
+    }
+    money = report.money
+    lines = [f"{config.name_prefix} since {since:%Y-%m-%d}: {len(executions)} execution(s), total {money(total)}", ""]
+    lines += report.table(("pipeline", "executions", "estimate"), [(k, c, money(u)) for k, c, u in by_pipeline.rows])
+    experiment_rows = [(k, c, money(u)) for k, c, u in by_experiment.rows]
+    lines += ["", *report.table(("experiment", "executions", "estimate"), experiment_rows)]
+    endpoint_rows = [
+        (c.endpoint, c.variant, c.instance_type, c.instance_count, f"{c.hours:.1f}", money(c.usd)) for c in endpoints
+    ]
+    lines += [""] + (
+        report.table(("endpoint", "variant", "instance", "count now", "instance-h", "estimate"), endpoint_rows)
+        if endpoints
+        else [f"endpoint {config.endpoint_name}: not deployed"]
+    )
+    lines.append(report.label(prices))
+    if args.reconcile:
+        reconciliation = _reconcile(args, config, executions, since, now)
+        record["reconciliation"] = report.reconciliation_record(reconciliation)
+        lines += report.reconciliation_lines(reconciliation)
+    if args.html:
+        page = report.html_page(
+            f"{config.name_prefix} cost since {since:%Y-%m-%d}", executions, endpoints, report.label(prices), now
+        )
+        try:
+            args.html.write_text(page)
+        except OSError as error:
+            raise UsageError(f"--html {args.html}: cannot write it ({error.strerror})") from None
+        print(f"wrote {shown(args.html)}", file=sys.stderr)
+    _output(args, record, lines, executions)
+    return 0
+
+
+def _prices(args: argparse.Namespace, config: EnvironmentConfig) -> int:
+    region = args.region or config.region
+    if args.refresh:
+        snapshot = refresh(pricing_client(region), region, utc_now())
+        path = snapshot_path(region, args.prices_dir)
+        write_snapshot(snapshot, path)
+        print(
+            f"wrote {shown(path)} (prices published {snapshot['publicationDate']}): review it with git diff",
+            file=sys.stderr,
+        )
+    prices = load_snapshot(region, args.prices_dir)
+    if args.json:
+        print(json.dumps(json.loads(prices.path.read_text()), indent=2))
+        return 0
+    rows = [
+        (c, t, f"${p:.4f}/h") for c, types in sorted(prices.instance_hour.items()) for t, p in sorted(types.items())
+    ]
+    rows += [(c, "ML storage", f"${p:.3f}/GB-month") for c, p in sorted(prices.storage_gb_month.items())]
+    print(f"{region} on-demand prices, published {prices.publication_date} ({shown(prices.path)})")
+    print(f"source: {prices.source}")
+    print("\n".join(report.table(("component", "instance", "price"), rows)))
+    return 0
+
+
+def _tags(args: argparse.Namespace, config: EnvironmentConfig) -> int:
+    ce = client("ce", config)
+    statuses = explorer.tag_statuses(ce)
+    inactive = [key for key, status in statuses.items() if status == "Inactive"]
+    problems = explorer.activate_tags(ce, inactive) if args.activate and inactive else []
+    activated = [key for key in inactive if args.activate and not any(p.startswith(f"{key}:") for p in problems)]
+    if args.json:
+        print(json.dumps({"statuses": statuses, "activated": activated, "errors": problems}, indent=2))
+    else:
+        print("\n".join(report.table(("tag key", "status"), sorted(statuses.items()))))
+        unseen = [key for key, status in statuses.items() if status == "not seen yet"]
+        if unseen:
+            print(f"not seen yet: {', '.join(unseen)} - keys appear up to 24 h after they first tag billed usage")
+        if inactive and not args.activate:
+            print(f"inactive: {', '.join(inactive)} - activate with: mlops cost tags --activate (payer account)")
+        if activated:
+            print(f"activated: {', '.join(activated)} (takes up to 24 h; not retroactive)")
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def command_cost(args: argparse.Namespace, config: EnvironmentConfig) -> int:
+    if args.json and args.csv:
+        raise UsageError("choose one of --json and --csv")
+    if args.html and args.action != "summary":
+        raise UsageError("--html draws the summary: mlops cost summary --html FILE")
+    if args.html and not args.html.parent.is_dir():
+        raise UsageError(f"--html {args.html}: folder {args.html.parent} does not exist")
+    handlers = {
+        "execution": _execution,
+        "experiment": _experiment,
+        "summary": _summary,
+        "prices": _prices,
+        "tags": _tags,
+    }
+    return handlers[args.action](args, config)
+
+
+def add_arguments(cost: argparse.ArgumentParser) -> None:
+    cost.add_argument("action", choices=ACTIONS)
+    cost.add_argument("target", nargs="?", help="execution: its ARN; experiment: the experiment id")
+    cost.add_argument("--pipeline", choices=PIPELINES, help="one pipeline (default: both)")
+    cost.add_argument("--latest", action="store_true", help="execution: the pipeline's newest execution")
+    cost.add_argument("--since", help=f"window start: YYYY-MM-DD or Nd (default {DEFAULT_DAYS}d)")
+    cost.add_argument("--reconcile", action="store_true", help="add one Cost Explorer query ($0.01 a page, cached)")
+    cost.add_argument("--csv", action="store_true", help="step rows as CSV on stdout")
+    cost.add_argument(
+        "--html", type=Path, metavar="FILE", help="summary: write a page with cost per experiment over time"
+    )
+    cost.add_argument(
+        "--refresh", action="store_true", help="prices: fetch from the Price List API, rewrite the snapshot"
+    )
+    cost.add_argument("--region", help="prices: the region (default: the unit's)")
+    cost.add_argument("--activate", action="store_true", help="tags: activate the inactive cost tags (payer account)")
+    cost.add_argument("--prices-dir", type=Path, help="where the price snapshots are (default: config/prices)")

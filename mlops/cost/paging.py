@@ -1,0 +1,32 @@
+"""Every page of a paginated AWS list call, with AWS errors turned into one line that says what was being done."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from mlops.aws import AwsCallFailed
+
+
+def items(
+    call: Callable[..., dict[str, Any]],
+    key: str,
+    what: str,
+    *,
+    explain: Callable[[ClientError], str] | None = None,
+    **request: Any,
+) -> Iterator[Any]:
+    """The items under `key` of every page, following NextToken; `explain` words a ClientError for the operator."""
+    while True:
+        try:
+            page = call(**request)
+        except ClientError as error:
+            raise AwsCallFailed(explain(error) if explain else f"{what} failed: {error}") from None
+        except BotoCoreError as error:
+            raise AwsCallFailed(f"{what} failed: {error}") from None
+        yield from page.get(key, [])
+        if not page.get("NextToken"):
+            return
+        request["NextToken"] = page["NextToken"]
