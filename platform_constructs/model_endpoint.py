@@ -118,6 +118,7 @@ class ModelEndpoint(Construct):
             deployment_config=self._deployment_config(rollout) if rollout else None,
         )
         self.endpoint_name = endpoint_name
+        self.alarms = [self.errors_alarm, self.latency_alarm]
 
     def _alarm(
         self,

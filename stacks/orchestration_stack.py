@@ -12,6 +12,7 @@ from config import EnvironmentConfig
 from pipeline_defs.contract import Parameter
 from platform_constructs.budget import UnitBudget
 from platform_constructs.evaluation_schedule import EvaluationSchedule
+from platform_constructs.lifecycle_notifications import LifecycleNotifications
 from platform_constructs.notification_topic import NotificationTopic
 from platform_constructs.training_trigger import TrainingTrigger
 
@@ -68,6 +69,15 @@ class OrchestrationStack(Stack):
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
         )
         outputs["NotificationTopicArn"] = self.notification_topic.topic.topic_arn
+        self.lifecycle_notifications = LifecycleNotifications(
+            self,
+            "LifecycleNotifications",
+            topic=self.notification_topic,
+            training_pipeline=config.training_pipeline_name,
+            evaluation_pipeline=config.evaluation_pipeline_name,
+            model_package_group=config.model_package_group_name,
+            cli_options=f"--env {config.env_name}" + (f" --sandbox {config.sandbox}" if config.sandbox else ""),
+        )
         # Sandboxes share dev's account (and its `environment=dev` tag): dev's budget already covers them.
         self.budget: UnitBudget | None = None
         if config.sandbox is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import App, Environment, Stage, Validations
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from cdk_nag import AwsSolutionsChecks
 from constructs import Construct
 
@@ -73,7 +74,25 @@ class MlPlatformStage(Stage):
             )
             # The schedules name the endpoint: CreateMonitoringSchedule refuses an endpoint that does not exist.
             self.monitoring.add_stack_dependency(self.serving, "the schedules monitor its endpoint by name")
+        self._notify_on_alarms()
         apply_tags(self, config.tags)
+
+    def _notify_on_alarms(self) -> None:
+        """Every alarm of the serving and monitoring stacks tells the unit's notifications topic."""
+        alarms = [
+            *(self.serving.endpoint.alarms if self.serving else []),
+            *(self.monitoring.alarms if self.monitoring else []),
+        ]
+        if not alarms:
+            return
+        topic = self.orchestration.notification_topic
+        topic.allow_service_to_publish(
+            "cloudwatch.amazonaws.com",
+            source_arn_pattern=f"arn:aws:cloudwatch:{self.config.region}:{self.config.account}:alarm:*",
+        )
+        for alarm in alarms:
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic.topic))
+            alarm.add_ok_action(cloudwatch_actions.SnsAction(topic.topic))
 
 
 def _describe(config: EnvironmentConfig, purpose: str) -> str:

@@ -83,11 +83,17 @@ def as_list(value: str | list[str]) -> list[str]:
 # --- the rule -------------------------------------------------------------------------------------------------
 
 
+def trigger_rules(template):
+    """The dataset trigger's rule(s); the lifecycle notification rules are tested in test_notifications.py."""
+    rules = template.find_resources("AWS::Events::Rule")
+    return {key: value for key, value in rules.items() if key.startswith("TrainingTrigger")}
+
+
 @pytest.mark.parametrize("unit", sorted(ALL_UNITS))
 def test_rule_matches_exactly_the_shared_marker_pattern_of_the_landing_bucket(synthesized, unit):
     config = ALL_UNITS[unit]
     template = orchestration(synthesized, unit)
-    _, rule = only(template.find_resources("AWS::Events::Rule"))
+    _, rule = only(trigger_rules(template))
     expected = load_event_pattern_module().marker_event_pattern(
         landing_bucket_reference(synthesized, unit), config.dataset_prefix, config.marker_name
     )
@@ -100,7 +106,7 @@ def test_rule_matches_exactly_the_shared_marker_pattern_of_the_landing_bucket(sy
 
 def test_rule_target_retries_then_dead_letters_into_the_queue(synthesized):
     template = orchestration(synthesized, "dev")
-    rule_id, rule = only(template.find_resources("AWS::Events::Rule"))
+    rule_id, rule = only(trigger_rules(template))
     function_id, _ = function_of(template)
     queue_id = trigger_queue_id(template)
     assert rule["Properties"]["Targets"] == [
