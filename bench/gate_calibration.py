@@ -1,0 +1,193 @@
+"""The training gate's error rates, measured with the sample generator: false rejections and power.
+
+    .venv/bin/python bench/gate_calibration.py [--trials 200] [--incumbents 20] [--rows 2000] [--confidence 0.95]
+
+Each trial draws a fresh dataset of --rows customers from the bundled sample's distribution (generate.customers, no
+dirt) and runs the real step code in-process: preprocess.py (the hash split: ~20 % test rows), train.py twice on the
+same split - a *same-distribution* candidate with the pipeline's hyperparameters and a *worse* candidate (--worse:
+hyperparameters that make it clearly weaker) - and evaluate.py's paired DeLong comparison of each candidate with an
+incumbent on the candidate's test slice, as the pipeline does. Incumbents are trained the same way on their own
+datasets (--incumbents of them, used in turn). The gate rejects when the interval's lower bound exceeds
+--max-regression (the pipeline's default MaxRegression 0.01).
+
+Every model's true ROC AUC is measured on a 50,000-row population sample, so each trial's true regression is known.
+Prints: the false-rejection rate of same-distribution candidates (all of them, and those whose true regression is at
+most MaxRegression, which the gate must pass) against the nominal rate (1 - confidence) / 2, the power against the
+worse candidates with their mean true regression, what the old point-estimate gate (regression > MaxRegression) did
+on the same trials, and 95 % Wilson intervals for each rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import math
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+STEPS = REPO_ROOT / "pipeline_defs" / "steps"
+sys.path.insert(0, str(REPO_ROOT / "pipeline_defs" / "sample_data"))
+import generate  # noqa: E402  (the sample generator is a script folder, not a package)
+
+PIPELINE_HYPERPARAMETERS = ["--n-estimators", "150", "--max-depth", "3", "--learning-rate", "0.1", "--seed", "42"]
+WORSE_HYPERPARAMETERS = "--n-estimators 8 --max-depth 1 --learning-rate 0.1 --seed 42"
+POPULATION_ROWS = 50_000
+
+
+def step(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_step_{name}", STEPS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+PREPROCESS, TRAIN, EVALUATE = step("preprocess"), step("train"), step("evaluate")
+CONTRACT = EVALUATE.read_contract(STEPS / "feature_contract.json")
+
+
+def quietly(main, arguments: list[str]) -> None:
+    with contextlib.redirect_stdout(io.StringIO()):
+        code = main([str(argument) for argument in arguments])
+    if code != 0:
+        raise SystemExit(f"{main.__module__} {arguments} exited {code}")
+
+
+def dataset(seed: int, rows: int, folder: Path) -> Path:
+    """A preprocessed split of `rows` fresh customers drawn with `seed`."""
+    raw = folder / "raw"
+    raw.mkdir(parents=True)
+    (raw / "part-0000.csv").write_bytes(
+        generate.to_csv(generate.customers(np.random.default_rng(seed), rows, drifted=False))
+    )
+    quietly(PREPROCESS.main, ["--input-dir", raw, "--output-dir", folder / "prepared"])
+    return folder / "prepared"
+
+
+def train(prepared: Path, model_dir: Path, hyperparameters: list[str]):
+    quietly(
+        TRAIN.main,
+        ["--train", prepared / "train", "--validation", prepared / "validation", "--model-dir", model_dir]
+        + ["--output-data-dir", model_dir.parent / f"{model_dir.name}-output", *hyperparameters],
+    )
+    return EVALUATE.load_model(model_dir)[0]
+
+
+def probabilities(model, features: pd.DataFrame) -> np.ndarray:
+    return EVALUATE.churn_probabilities(model, features, "model")
+
+
+def population() -> tuple[pd.DataFrame, np.ndarray]:
+    rows = generate.customers(np.random.default_rng(10**6), POPULATION_ROWS, drifted=False)
+    frame = pd.DataFrame(rows, columns=generate.COLUMNS)
+    categories = {f["name"] for f in CONTRACT["features"] if f["type"] == "category"}
+    for feature in CONTRACT["features"]:
+        if feature["name"] not in categories:
+            frame[feature["name"]] = pd.to_numeric(frame[feature["name"]])
+    return frame.drop(columns=[CONTRACT["label"]]), frame[CONTRACT["label"]].astype(int).to_numpy()
+
+
+def wilson(hits: int, trials: int) -> str:
+    """The rate with its 95 % Wilson score interval."""
+    if trials == 0:
+        return "n/a (no trials)"
+    z, rate = 1.96, hits / trials
+    centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return f"{rate:6.1%} ({hits}/{trials}; 95% CI {max(centre - half, 0):.1%} to {min(centre + half, 1):.1%})"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--incumbents", type=int, default=20)
+    parser.add_argument("--rows", type=int, default=2000, help="customers per dataset (the bundled sample: 2,000)")
+    parser.add_argument("--confidence", type=float, default=0.95)
+    parser.add_argument("--max-regression", type=float, default=0.01)
+    parser.add_argument("--worse", default=WORSE_HYPERPARAMETERS, help="the worse candidate's hyperparameters")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    begin = time.perf_counter()
+    features, labels = population()
+    work = Path(tempfile.mkdtemp(prefix="gate-calibration-"))
+    try:
+        incumbents = []
+        for i in range(args.incumbents):
+            model = train(
+                dataset(1_000 + i, args.rows, work / f"incumbent-{i}"),
+                work / f"incumbent-{i}" / "model",
+                PIPELINE_HYPERPARAMETERS,
+            )
+            incumbents.append((model, roc_auc_score(labels, probabilities(model, features))))
+        results: dict[str, list[tuple[float, bool, bool, int]]] = {"same": [], "worse": []}
+        for trial in range(args.trials):
+            folder = work / f"trial-{trial}"
+            prepared = dataset(50_000 + trial, args.rows, folder)
+            with contextlib.redirect_stdout(io.StringIO()):
+                test_features, test_labels, _ = EVALUATE.load_test_data(prepared / "test", CONTRACT)
+            incumbent, incumbent_true = incumbents[trial % len(incumbents)]
+            for kind, hyperparameters in (("same", PIPELINE_HYPERPARAMETERS), ("worse", args.worse.split())):
+                candidate = train(prepared, folder / f"{kind}-model", hyperparameters)
+                comparison = EVALUATE.paired_regression(
+                    test_labels,
+                    probabilities(incumbent, test_features),
+                    probabilities(candidate, test_features),
+                    args.confidence,
+                )
+                true_regression = incumbent_true - roc_auc_score(labels, probabilities(candidate, features))
+                paired_rejects = comparison["lower_bound"] > args.max_regression
+                point_rejects = comparison["regression"] > args.max_regression
+                results[kind].append((true_regression, paired_rejects, point_rejects, comparison["rows"]))
+            shutil.rmtree(folder)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    report(args, results, time.perf_counter() - begin)
+    return 0
+
+
+def report(args: argparse.Namespace, results: dict[str, list[tuple[float, bool, bool, int]]], seconds: float) -> None:
+    same, worse = results["same"], results["worse"]
+    nominal = (1 - args.confidence) / 2
+    within = [r for r in same if r[0] <= args.max_regression]
+    print(
+        f"gate calibration: {args.trials} trials, {args.rows} rows a dataset, {args.incumbents} incumbents, "
+        f"{seconds:.0f} s"
+    )
+    print(f"  test slice: {np.mean([r[3] for r in same]):.0f} rows on average (hash split, 20 %)")
+    print(
+        f"  method: DeLong paired interval at {args.confidence:.0%}, reject when its lower bound > "
+        f"MaxRegression {args.max_regression}; nominal false-rejection rate at most {nominal:.1%}"
+    )
+    print(
+        f"  same-distribution candidates: true regression mean {np.mean([r[0] for r in same]):+.4f}, "
+        f"max {max(r[0] for r in same):+.4f}"
+    )
+    print(f"    false rejections, all:                     {wilson(sum(r[1] for r in same), len(same))}")
+    print(
+        f"    false rejections, true regression <= {args.max_regression}: {wilson(sum(r[1] for r in within), len(within))}"
+    )
+    print(f"    old point-estimate gate, all:              {wilson(sum(r[2] for r in same), len(same))}")
+    print(
+        f"  worse candidates ({args.worse}): true regression mean {np.mean([r[0] for r in worse]):+.4f}, "
+        f"min {min(r[0] for r in worse):+.4f}"
+    )
+    print(f"    power (rejected):                          {wilson(sum(r[1] for r in worse), len(worse))}")
+    print(f"    old point-estimate gate:                   {wilson(sum(r[2] for r in worse), len(worse))}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
