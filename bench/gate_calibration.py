@@ -78,8 +78,10 @@ def dataset(seed: int, rows: int, folder: Path) -> Path:
 def train(prepared: Path, model_dir: Path, hyperparameters: list[str]):
     quietly(
         TRAIN.main,
-        ["--train", prepared / "train", "--validation", prepared / "validation", "--model-dir", model_dir]
-        + ["--output-data-dir", model_dir.parent / f"{model_dir.name}-output", *hyperparameters],
+        [
+            *("--train", prepared / "train", "--validation", prepared / "validation", "--model-dir", model_dir),
+            *("--output-data-dir", model_dir.parent / f"{model_dir.name}-output", *hyperparameters),
+        ],
     )
     return EVALUATE.load_model(model_dir)[0]
 
@@ -177,9 +179,8 @@ def report(args: argparse.Namespace, results: dict[str, list[tuple[float, bool, 
         f"max {max(r[0] for r in same):+.4f}"
     )
     print(f"    false rejections, all:                     {wilson(sum(r[1] for r in same), len(same))}")
-    print(
-        f"    false rejections, true regression <= {args.max_regression}: {wilson(sum(r[1] for r in within), len(within))}"
-    )
+    within_rate = wilson(sum(r[1] for r in within), len(within))
+    print(f"    false rejections, true regression <= {args.max_regression}: {within_rate}")
     print(f"    old point-estimate gate, all:              {wilson(sum(r[2] for r in same), len(same))}")
     print(
         f"  worse candidates ({args.worse}): true regression mean {np.mean([r[0] for r in worse]):+.4f}, "

@@ -20,8 +20,9 @@ or the folder holding the one *.json the pipeline mounts; the contract's label c
 
 The baseline covers the contract's features in its order: integer features are Integral, number features Fractional,
 category features String with the declared categories as their domain. Every number written is finite (JSON without
-NaN or Infinity): a feature whose statistics would not be fails the step, naming it. Numeric buckets are 10 equal-width ranges [lower, upper) from min to max (the last one
-includes max); the KLL sketch holds the sorted values, halved into a higher level until at most k = 2048 remain.
+NaN or Infinity): a feature whose statistics would not be fails the step, naming it. Numeric buckets are 10
+equal-width ranges [lower, upper) from min to max (the last one includes max); the KLL sketch holds the sorted
+values, halved into a higher level until at most k = 2048 remain.
 
 Checks: missing_column_check / extra_column_check (features absent from / new to the data), data_type_check (share of
 values not of the baseline type > datatype_check_threshold), completeness_check (completeness below the baseline's),
@@ -141,16 +142,18 @@ def feature_statistics(name: str, inferred_type: str, cells: pd.Series) -> dict:
             },
         }
     values = np.sort(numbers(present).dropna().to_numpy(dtype=float))
-    if not len(values) or not np.isfinite([values.sum(), values.std()]).all():
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, naming the feature
+        total, spread = (float(values.sum()), float(values.std())) if len(values) else (math.nan, math.nan)
+    if not (math.isfinite(total) and math.isfinite(spread)):
         raise StepError(f"feature '{name}' has no finite statistics: check its values against the feature contract")
     return {
         "name": name,
         "inferred_type": inferred_type,
         "numerical_statistics": {
             "common": common,
-            "mean": float(values.mean()),
-            "sum": float(values.sum()),
-            "std_dev": float(values.std()),
+            "mean": total / len(values),
+            "sum": total,
+            "std_dev": spread,
             "min": float(values[0]),
             "max": float(values[-1]),
             "distribution": {"kll": kll(values)},

@@ -2,7 +2,7 @@
 
 Inputs:  --model-dir         the candidate: model.tar.gz (a training job's output) or a folder with model.joblib
          --incumbent-dir     the approved model, same shapes, or a NO_INCUMBENT marker file when none is approved yet;
-                             a directory that does not exist also means no incumbent (the eval-only pipeline mounts none)
+                             a directory that does not exist also means no incumbent (the eval-only pipeline has none)
          --test-dir          test.csv (the contract's features and label) and row_keys.txt (preprocess.py: one row
                              key hash a line, in the order of test.csv; optional)
          --contract          the feature contract (a file, or the folder holding the one *.json the pipeline mounts)

@@ -97,4 +97,3 @@ def output_fn(prediction: np.ndarray, accept: str | None) -> tuple[str, str]:
 def media(content_type: str | None) -> str:
     """The media type without parameters such as charset."""
     return (content_type or "").split(";")[0].strip().lower()
-

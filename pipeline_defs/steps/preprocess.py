@@ -176,7 +176,9 @@ def enforce(data: pd.DataFrame, contract: dict, report: dict) -> pd.DataFrame:
     invalid = pd.concat(reasons.values(), axis=1).ne("").any(axis=1) if reasons else pd.Series(False, data.index)
     policy, share = contract["invalid_values"], float(invalid.mean()) if len(data) else 0.0
     details = "; ".join(
-        f"{name}: {count} rows {reason}" for name, found in report["invalid_values"].items() for reason, count in found.items()
+        f"{name}: {count} rows {reason}"
+        for name, found in report["invalid_values"].items()
+        for reason, count in found.items()
     )
     if invalid.any() and (policy["policy"] == "fail" or share > policy["max_share"]):
         allowed = "none allowed (policy fail)" if policy["policy"] == "fail" else f"max_share {policy['max_share']:.1%}"
@@ -184,7 +186,7 @@ def enforce(data: pd.DataFrame, contract: dict, report: dict) -> pd.DataFrame:
             f"{int(invalid.sum())} of {len(data)} rows ({share:.1%}) break the feature contract, {allowed}: {details}"
         )
     report["invalid_rows_dropped"] = int(invalid.sum())
-    print(f"dropped {report['invalid_rows_dropped']} rows that break the feature contract{': ' if details else ''}{details}")
+    print(f"dropped {report['invalid_rows_dropped']} rows that break the feature contract: {details or 'none'}")
     return data[~invalid].reset_index(drop=True)
 
 

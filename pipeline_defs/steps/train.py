@@ -2,8 +2,8 @@
 
 Inputs:  --train        directory of *.csv training rows      (default: $SM_CHANNEL_TRAIN)
          --validation   directory of *.csv validation rows    (default: $SM_CHANNEL_VALIDATION)
-         --contract     the feature contract: a file, or the folder holding the one *.json (default: $SM_CHANNEL_CONTRACT,
-                        else feature_contract.json beside this script)
+         --contract     the feature contract: a file, or the folder holding the one *.json
+                        (default: $SM_CHANNEL_CONTRACT, else feature_contract.json beside this script)
          Both data folders hold preprocess.py's output: a header row, the contract's features and label (0/1), and
          row_keys.txt. The contract's number and integer features are imputed with their median, its category
          features one-hot encoded (categories unseen in training are ignored); nothing else is a feature.
@@ -141,7 +141,9 @@ def save(model: Pipeline, roc_auc: float, args: argparse.Namespace) -> None:
     args.model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, args.model_dir / "model.joblib")
     keys = [
-        (channel / KEYS_FILE).read_text() for channel in (args.train, args.validation) if (channel / KEYS_FILE).is_file()
+        (channel / KEYS_FILE).read_text()
+        for channel in (args.train, args.validation)
+        if (channel / KEYS_FILE).is_file()
     ]
     if keys:
         (args.model_dir / TRAINING_KEYS_FILE).write_text("".join(keys))
