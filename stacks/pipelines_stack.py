@@ -97,9 +97,7 @@ class PipelinesStack(Stack):
 
     def _step_code_assets(self) -> dict[str, s3_assets.Asset]:
         """One content-addressed asset per script, the feature contract and per source tarball (hash = content hash)."""
-        assets = {
-            name: s3_assets.Asset(self, f"Code-{name}", path=str(STEPS_DIR / name)) for name in FILE_ASSETS
-        }
+        assets = {name: s3_assets.Asset(self, f"Code-{name}", path=str(STEPS_DIR / name)) for name in FILE_ASSETS}
         # The tarballs are staged into the cloud assembly by the Asset; the build folder can go afterwards.
         with tempfile.TemporaryDirectory() as build_dir:
             for name, path in write_tarballs(Path(build_dir)).items():
