@@ -68,7 +68,7 @@ def input_fn(body: str | bytes, content_type: str | None) -> pd.DataFrame:
         header = feature_names()
         widths = sorted({len(row) for row in rows if len(row) != len(header)})
         if widths:
-            raise ValueError(f"a CSV row is the {len(header)} features {header} in this order, got {widths[0]} cells")
+            raise ValueError(f"expected {len(header)} columns (the features {header} in this order), got {widths[0]}")
     return pd.DataFrame(rows, columns=header).replace("", np.nan)
 
 
