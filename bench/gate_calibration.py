@@ -28,19 +28,17 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
 from types import ModuleType
+from typing import Any
 
 import numpy as np
-import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STEPS = REPO_ROOT / "pipeline_defs" / "steps"
-sys.path.insert(0, str(REPO_ROOT / "pipeline_defs" / "sample_data"))
-import generate  # noqa: E402  (the sample generator is a script folder, not a package)
 
 PIPELINE_HYPERPARAMETERS = ["--n-estimators", "150", "--max-depth", "3", "--learning-rate", "0.1", "--seed", "42"]
 # Clearly weaker models: a few stumps instead of 150 depth-3 trees (true regressions of about 0.03 to 0.12).
@@ -51,37 +49,46 @@ WORSE_HYPERPARAMETERS = [
 POPULATION_ROWS = 50_000
 
 
-def step(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_step_{name}", STEPS / f"{name}.py")
+def script(path: Path) -> ModuleType:
+    """A step script (or the sample generator) as a module: they are files shipped alone, not a package."""
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-PREPROCESS, TRAIN, EVALUATE = step("preprocess"), step("train"), step("evaluate")
+PREPROCESS, TRAIN, EVALUATE = (script(STEPS / f"{name}.py") for name in ("preprocess", "train", "evaluate"))
+GENERATE = script(REPO_ROOT / "pipeline_defs" / "sample_data" / "generate.py")
 CONTRACT = EVALUATE.read_contract(STEPS / "feature_contract.json")
+roc_auc_score = EVALUATE.roc_auc_score  # the evaluator's own metric
 
 
-def quietly(main, arguments: list[str]) -> None:
+def quietly(main: Any, arguments: list[object]) -> None:
     with contextlib.redirect_stdout(io.StringIO()):
         code = main([str(argument) for argument in arguments])
     if code != 0:
         raise SystemExit(f"{main.__module__} {arguments} exited {code}")
 
 
-def dataset(seed: int, rows: int, folder: Path) -> Path:
-    """A preprocessed split of `rows` fresh customers drawn with `seed`."""
+def dataset(seed: int, rows: int, folder: Path, mode: str = "split") -> Path:
+    """`rows` fresh customers drawn with `seed`, preprocessed (split, or all of them in test/ for mode evaluate)."""
     raw = folder / "raw"
     raw.mkdir(parents=True)
     (raw / "part-0000.csv").write_bytes(
-        generate.to_csv(generate.customers(np.random.default_rng(seed), rows, drifted=False))
+        GENERATE.to_csv(GENERATE.customers(np.random.default_rng(seed), rows, drifted=False))
     )
-    quietly(PREPROCESS.main, ["--input-dir", raw, "--output-dir", folder / "prepared"])
+    quietly(PREPROCESS.main, ["--input-dir", raw, "--output-dir", folder / "prepared", "--mode", mode])
     return folder / "prepared"
 
 
-def train(prepared: Path, model_dir: Path, hyperparameters: list[str]):
+def test_slice(prepared: Path) -> tuple[Any, np.ndarray]:
+    with contextlib.redirect_stdout(io.StringIO()):
+        features, labels, _ = EVALUATE.load_test_data(prepared / "test", CONTRACT)
+    return features, labels
+
+
+def train(prepared: Path, model_dir: Path, hyperparameters: list[str]) -> Any:
     quietly(
         TRAIN.main,
         [
@@ -92,18 +99,9 @@ def train(prepared: Path, model_dir: Path, hyperparameters: list[str]):
     return EVALUATE.load_model(model_dir)[0]
 
 
-def probabilities(model, features: pd.DataFrame) -> np.ndarray:
-    return EVALUATE.churn_probabilities(model, features, "model")
-
-
-def population() -> tuple[pd.DataFrame, np.ndarray]:
-    rows = generate.customers(np.random.default_rng(10**6), POPULATION_ROWS, drifted=False)
-    frame = pd.DataFrame(rows, columns=generate.COLUMNS)
-    categories = {f["name"] for f in CONTRACT["features"] if f["type"] == "category"}
-    for feature in CONTRACT["features"]:
-        if feature["name"] not in categories:
-            frame[feature["name"]] = pd.to_numeric(frame[feature["name"]])
-    return frame.drop(columns=[CONTRACT["label"]]), frame[CONTRACT["label"]].astype(int).to_numpy()
+def probabilities(model: Any, features: Any) -> np.ndarray:
+    probabilities: np.ndarray = EVALUATE.churn_probabilities(model, features, "model")
+    return probabilities
 
 
 def wilson(hits: int, trials: int) -> str:
@@ -139,11 +137,12 @@ class Trial:
         return self.regression - NormalDist().inv_cdf(0.5 + confidence / 2) * self.standard_error > max_regression
 
 
-def trial(number: int, args: argparse.Namespace, work: Path, incumbent, population_rows) -> dict[str, Trial]:
-    features, labels = population_rows
+def trial(
+    number: int, args: argparse.Namespace, work: Path, incumbent: tuple[Any, float], population: tuple[Any, np.ndarray]
+) -> dict[str, Trial]:
+    features, labels = population
     prepared = dataset(50_000 + number, args.rows, work)
-    with contextlib.redirect_stdout(io.StringIO()):
-        test_features, test_labels, _ = EVALUATE.load_test_data(prepared / "test", CONTRACT)
+    test_features, test_labels = test_slice(prepared)
     model, incumbent_true = incumbent
     trials = {}
     worse = args.worse[number % len(args.worse)].split()
@@ -164,10 +163,11 @@ def trial(number: int, args: argparse.Namespace, work: Path, incumbent, populati
 def main() -> int:
     args = parse_args()
     begin = time.perf_counter()
-    population_rows = population()
-    features, labels = population_rows
     work = Path(tempfile.mkdtemp(prefix="gate-calibration-"))
     try:
+        # True ROC AUCs: on a large sample of the same distribution, through the same preprocessing.
+        population = test_slice(dataset(10**6, POPULATION_ROWS, work / "population", mode="evaluate"))
+        features, labels = population
         incumbents = []
         for i in range(args.incumbents):
             folder = work / f"incumbent-{i}"
@@ -175,9 +175,7 @@ def main() -> int:
             incumbents.append((model, roc_auc_score(labels, probabilities(model, features))))
         results: dict[str, list[Trial]] = {"same": [], "worse": []}
         for number in range(args.trials):
-            outcome = trial(
-                number, args, work / f"trial-{number}", incumbents[number % len(incumbents)], population_rows
-            )
+            outcome = trial(number, args, work / f"trial-{number}", incumbents[number % len(incumbents)], population)
             for kind, result in outcome.items():
                 results[kind].append(result)
             shutil.rmtree(work / f"trial-{number}")
@@ -187,7 +185,7 @@ def main() -> int:
     return 0
 
 
-def rate(trials: list[Trial], rejected) -> str:
+def rate(trials: list[Trial], rejected: Callable[[Trial], bool]) -> str:
     return wilson(sum(bool(rejected(t)) for t in trials), len(trials))
 
 
