@@ -88,7 +88,7 @@ def predict_fn(data: pd.DataFrame, model) -> np.ndarray:
 def output_fn(prediction: np.ndarray, accept: str | None) -> tuple[str, str]:
     media_type = media(accept)
     if media_type in (JSON, "*/*", ""):
-        return json.dumps({"churn_probability": [float(p) for p in prediction]}), JSON
+        return json.dumps({"churn_probability": [float(p) for p in prediction]}, allow_nan=False), JSON
     if media_type == CSV:
         return "".join(f"{float(p)}\n" for p in prediction), CSV
     raise ValueError(f"unsupported accept type '{accept}': ask for {JSON} or {CSV}")

@@ -172,7 +172,7 @@ def test_a_worse_candidate_is_rejected_with_both_scores(story: Story) -> None:
     candidate, incumbent, _, regression, lower, upper = map(float, found.groups())
     assert all(re.fullmatch(r"0\.\d{1,4}", score) for score in found.groups()[:2])  # 4 significant digits
     assert incumbent == pytest.approx(story.evaluation_report(story.first)["candidate_score"], abs=5e-5)
-    assert 0.01 < lower < regression < upper
+    assert candidate < incumbent - 0.01 and 0.01 < lower < regression < upper
     report = story.evaluation_report(result)["comparison"]
     assert report["incumbent_trained_on_test_rows"] == 0  # the split rule keeps version 1's training rows out
     assert len(story.registry.versions(story.group)) == versions_before
@@ -241,5 +241,7 @@ def test_undeclared_columns_never_reach_the_model_and_a_first_run_failure_names_
     assert report["unknown_columns_dropped"] == ["customer_id", "notes", "churned_copy"]
     evaluation = json.loads(runner.s3.read_bytes(result.step("Evaluate").outputs["evaluation"] + "/evaluation.json"))
     assert 0.7 < evaluation["candidate_score"] < 0.95  # trained on the declared features only: no leak
-    assert re.search(r"candidate roc_auc 0\.\d{1,4} on \d+ test rows; no approved model\. Limits:", result.failure_reason)
+    assert re.search(
+        r"candidate roc_auc 0\.\d{1,4} on \d+ test rows; no approved model\. Limits:", result.failure_reason
+    )
     assert "approved model roc_auc" not in result.failure_reason

@@ -297,5 +297,7 @@ def test_inference_reads_a_headerless_row_in_contract_order(tmp_path: Path, caps
     expected = model.predict_proba(row.astype({f: float for f in FEATURES if f not in inference.categories()}))[:, 1]
     body = ",".join(row.iloc[0]) + "\n"
     assert inference.predict_fn(inference.input_fn(body, "text/csv"), model) == pytest.approx(expected)
-    with pytest.raises(ValueError, match=r"expected 7 columns \(the features \['tenure_months', .*\] in this order\), got 8"):
+    with pytest.raises(
+        ValueError, match=r"expected 7 columns \(the features \['tenure_months', .*\] in this order\), got 8"
+    ):
         inference.input_fn(body.strip() + ",1\n", "text/csv")
