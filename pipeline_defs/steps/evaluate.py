@@ -232,7 +232,14 @@ def seen_in_training(test_keys: list[str] | None, training_keys: set[str] | None
     return np.array([key in training_keys for key in test_keys], dtype=bool)
 
 
-def compare(labels, keys, candidate: np.ndarray, incumbent_dir: Path, features, confidence: float | None) -> dict:
+def compare(
+    labels: np.ndarray,
+    keys: list[str] | None,
+    candidate: np.ndarray,
+    incumbent_dir: Path,
+    features: pd.DataFrame,
+    confidence: float | None,
+) -> dict:
     """The incumbent's metrics and the paired comparison, on the test rows the incumbent was not trained on."""
     model, training_keys = load_model(incumbent_dir)
     incumbent = churn_probabilities(model, features, "incumbent")

@@ -78,8 +78,11 @@ def predict_fn(data: pd.DataFrame, model) -> np.ndarray:
     if missing:
         raise ValueError(f"missing feature columns: {missing}")
     data = data[features].copy()
-    numeric = [name for name in features if name not in categories()]
-    data[numeric] = data[numeric].apply(pd.to_numeric, errors="raise")
+    for name in (name for name in features if name not in categories()):
+        try:
+            data[name] = pd.to_numeric(data[name])
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"feature {name} must be a number: {error}") from None
     for name in categories():
         data[name] = data[name].map(lambda value: np.nan if value is None or pd.isna(value) else str(value))
     return model.predict_proba(data)[:, 1]

@@ -10,7 +10,7 @@ Outputs: --output-dir  train/train.csv, validation/validation.csv, test/test.csv
 Enforcing the contract (identical in both modes), in this order:
 - a declared column (feature, label, row key) missing from the header fails the step; undeclared columns are dropped
   and reported: nothing undeclared is ever trained on;
-- exact duplicate rows are dropped; rows whose label is missing or not 0/1 are dropped;
+- exact duplicate rows (over the declared columns) are dropped; rows whose label is missing or not 0/1 are dropped;
 - a value that is not of its feature's type (text in a number column, 2.5 in an integer column, an undeclared
   category), non-finite (nan, inf, 1e309), outside the declared [min, max], or missing in a non-nullable feature
   breaks the contract: the contract's `invalid_values` policy then drops its row (`drop_row`, failing when more than
