@@ -302,4 +302,4 @@ def test_inference_reads_a_headerless_row_in_contract_order(tmp_path: Path, caps
     ):
         inference.input_fn(body.strip() + ",1\n", "text/csv")
     with pytest.raises(ValueError, match="feature tenure_months must be a number"):
-        inference.predict_fn(inference.input_fn("n/a" + body[body.index(","):], "text/csv"), model)
+        inference.predict_fn(inference.input_fn("n/a" + body[body.index(",") :], "text/csv"), model)
