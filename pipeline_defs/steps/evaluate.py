@@ -198,8 +198,8 @@ def delong(labels: np.ndarray, scores: list[np.ndarray]) -> tuple[np.ndarray, np
 
 def paired_regression(labels: np.ndarray, incumbent: np.ndarray, candidate: np.ndarray, confidence: float) -> dict:
     """The regression (incumbent - candidate ROC AUC) on the same rows, with its DeLong interval at `confidence`."""
-    if set(np.unique(labels)) != {0, 1}:
-        raise StepError("the rows left to compare the models on do not contain both classes")
+    if min(int((labels == 0).sum()), int((labels == 1).sum())) < 2:  # DeLong's variances need two of each class
+        raise StepError(f"the {len(labels)} rows left to compare the models on need at least two of each class")
     (incumbent_auc, candidate_auc), covariance = delong(labels, [incumbent, candidate])
     standard_error = math.sqrt(max(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1], 0.0))
     regression = float(incumbent_auc - candidate_auc)

@@ -153,3 +153,9 @@ def test_resamples_of_one_sample_are_compared_fairly(tmp_path: Path, capsys) -> 
     assert comparison["incumbent_trained_on_test_rows"] == 0  # a row's split is the same in every resample
     assert abs(comparison["regression"]) < 0.05  # no inflated incumbent (the issue saw 0.92 vs 0.84)
     assert comparison["lower_bound"] <= 0.01  # not credibly worse: the gate passes
+
+
+def test_too_few_rows_of_a_class_to_compare_fail_with_one_line() -> None:
+    labels, scores = np.array([0, 0, 0, 1]), np.array([0.1, 0.2, 0.3, 0.9])
+    with pytest.raises(evaluate.StepError, match="the 4 rows left to compare the models on need at least two of each"):
+        evaluate.paired_regression(labels, scores, scores, 0.95)
