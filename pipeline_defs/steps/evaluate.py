@@ -307,6 +307,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.confidence_level is not None:  # checked on every run, also the first one without an incumbent
+        checked_confidence(args.confidence_level)
     features, labels, keys = load_test_data(args.test_dir, read_contract(args.contract))
     candidate_probabilities = churn_probabilities(load_model(args.model_dir)[0], features, "candidate")
     candidate = summary(labels, candidate_probabilities)

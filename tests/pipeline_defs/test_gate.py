@@ -133,6 +133,10 @@ def test_the_report_is_deterministic_and_the_level_is_required_and_checked(tmp_p
     assert "--confidence-level is needed to compare the candidate with an incumbent" in error
     _, error = _evaluate(tmp_path, tmp_path / "incumbent", capsys, "--confidence-level", 1, expect=1)
     assert "ConfidenceLevel 1.0 is out of range" in error
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "NO_INCUMBENT").touch()
+    _, error = _evaluate(tmp_path, tmp_path / "none", capsys, "--confidence-level", 0.3, expect=1)
+    assert "ConfidenceLevel 0.3 is out of range" in error  # a first run does not hide a bad level
 
 
 def test_resamples_of_one_sample_are_compared_fairly(tmp_path: Path, capsys) -> None:
