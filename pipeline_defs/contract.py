@@ -69,9 +69,15 @@ class Parameter(StrEnum):
     MODEL_APPROVAL_STATUS = "ModelApprovalStatus"
     MODEL_PACKAGE_ARN = "ModelPackageArn"
     MAX_DRIFT_VIOLATIONS = "MaxDriftViolations"
+    CONFIDENCE_LEVEL = "ConfidenceLevel"
 
 
 DEFAULT_EXPERIMENT_ID: Final = "adhoc"
+# The training gate rejects a candidate when the lower bound of this two-sided interval on its regression exceeds
+# MaxRegression: a candidate exactly MaxRegression worse is then rejected with probability (1 - level) / 2 = 2.5 %.
+# Evaluate accepts 0.5 <= level < 1.
+DEFAULT_CONFIDENCE_LEVEL: Final = 0.95
+CONFIDENCE_LEVEL_RANGE: Final = (0.5, 1.0)  # [low, high)
 
 
 class DeployTimeValue(StrEnum):

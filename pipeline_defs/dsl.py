@@ -208,9 +208,13 @@ class PipelineBuilder:
         channels: Mapping[str, Any],
         hyperparameters: Mapping[str, str | int | float],
         metrics: Mapping[str, str] | None = None,
+        content_types: Mapping[str, str] | None = None,
         cache: bool = True,
     ) -> Step:
-        """Script mode without the SDK's code upload: the tarball holds `script` at its root."""
+        """Script mode without the SDK's code upload: the tarball holds `script` at its root.
+
+        Channels are text/csv unless `content_types` ({channel: type}) says otherwise.
+        """
         trainer = ModelTrainer(
             sagemaker_session=self._session,
             role=self.settings.role_arn,
@@ -244,7 +248,11 @@ class PipelineBuilder:
             name=name,
             step_args=trainer.train(
                 input_data_config=[
-                    InputData(channel_name=channel, data_source=uri, content_type="text/csv")
+                    InputData(
+                        channel_name=channel,
+                        data_source=uri,
+                        content_type=(content_types or {}).get(channel, "text/csv"),
+                    )
                     for channel, uri in channels.items()
                 ]
             ),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pipeline_defs.contract import Parameter
-from pipeline_defs.dsl import PipelineBuilder, PipelineSettings, cli, input_dir, output_dir
+from pipeline_defs.dsl import PipelineBuilder, PipelineSettings, input_dir
 from pipeline_defs.sdk import ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
-from pipeline_defs.shared_steps import evaluate, preprocess, resolve_model
+from pipeline_defs.shared_steps import data_quality, evaluate, preprocess, resolve_model
 
 
 def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
@@ -22,15 +22,14 @@ def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilde
     model = resolve_model(p, "ResolveModel", model_package=model_package, require=True)
     prepared = preprocess(p, input_data, mode="evaluate", outputs=["test"], cache=False)
     evaluated = evaluate(p, model=model.report("Resolved", "model_data_url"), test=prepared.output("test"), cache=False)
-    drift = p.processing(
+    drift = data_quality(
+        p,
         "CheckDrift",
-        script="data_quality.py",
+        "check",
         cache=False,
         inputs={"test": prepared.output("test"), "baseline": model.report("Resolved", "baseline_uri")},
-        outputs=["drift"],
-        arguments=cli(
-            "check", data_dir=input_dir("test"), baseline_dir=input_dir("baseline"), output_dir=output_dir("drift")
-        ),
+        output="drift",
+        baseline_dir=input_dir("baseline"),
         reports={"Drift": ("drift", "drift_report.json")},
     )
     unhealthy = p.fail(

@@ -14,10 +14,15 @@ from pathlib import Path
 
 STEPS_DIR = Path(__file__).resolve().parent / "steps"
 
+# The one declared feature contract (features, label, row key, policies): every job step that reads it mounts this
+# file as an input, the serving code carries it in its tarball, so a contract change re-runs exactly those steps.
+FEATURE_CONTRACT = "feature_contract.json"
 # Processing steps run one file: `python3 /opt/ml/processing/input/code/<asset hash>.py`.
 PROCESSING_SCRIPTS = ("resolve_model.py", "preprocess.py", "data_quality.py", "evaluate.py")
+# Shipped as they are, one content-addressed asset each.
+FILE_ASSETS = (*PROCESSING_SCRIPTS, FEATURE_CONTRACT)
 # Training and serving containers unpack a source tarball and run the named script from it.
-SOURCE_TARBALLS = {"train.tar.gz": ("train.py",), "inference.tar.gz": ("inference.py",)}
+SOURCE_TARBALLS = {"train.tar.gz": ("train.py",), "inference.tar.gz": ("inference.py", FEATURE_CONTRACT)}
 
 
 def tarball_bytes(files: tuple[str, ...], steps_dir: Path = STEPS_DIR) -> bytes:
@@ -44,7 +49,7 @@ def write_tarballs(destination: Path, steps_dir: Path = STEPS_DIR) -> dict[str, 
 
 def code_bytes(steps_dir: Path = STEPS_DIR) -> dict[str, bytes]:
     """{code name: bytes} of every step code object, exactly as it is shipped."""
-    code = {script: (steps_dir / script).read_bytes() for script in PROCESSING_SCRIPTS}
+    code = {name: (steps_dir / name).read_bytes() for name in FILE_ASSETS}
     return code | {name: tarball_bytes(files, steps_dir) for name, files in SOURCE_TARBALLS.items()}
 
 

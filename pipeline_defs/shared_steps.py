@@ -1,10 +1,16 @@
-"""Steps both pipelines run, defined once: model resolution, preprocessing and the one evaluator."""
+"""Steps both pipelines run, defined once: model resolution, preprocessing, the one evaluator, data quality."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pipeline_defs.dsl import PROCESSING_ROOT, PipelineBuilder, Step, cli, input_dir, output_dir
+from pipeline_defs.packaging import FEATURE_CONTRACT
+
+
+def feature_contract(p: PipelineBuilder) -> str:
+    """The S3 URI of the feature contract asset: an input of every step that reads it (so it is in their cache key)."""
+    return p.settings.code_uri(FEATURE_CONTRACT)
 
 
 def resolve_model(p: PipelineBuilder, name: str, *, model_package: Any, **options: Any) -> Step:
@@ -32,30 +38,70 @@ def resolve_model(p: PipelineBuilder, name: str, *, model_package: Any, **option
 
 
 def preprocess(p: PipelineBuilder, data: Any, *, mode: str, outputs: list[str], cache: bool) -> Step:
+    """Enforces the feature contract; `outputs` are the data splits, plus `report` (what was dropped and why)."""
     return p.processing(
         "Preprocess",
         script="preprocess.py",
         cache=cache,
-        inputs={"data": data},
-        outputs=outputs,
-        arguments=cli(mode=mode, input_dir=input_dir("data"), output_dir=f"{PROCESSING_ROOT}/output"),
+        inputs={"data": data, "contract": feature_contract(p)},
+        outputs=[*outputs, "report"],
+        arguments=cli(
+            mode=mode,
+            input_dir=input_dir("data"),
+            contract=input_dir("contract"),
+            output_dir=f"{PROCESSING_ROOT}/output",
+        ),
     )
 
 
-def evaluate(p: PipelineBuilder, *, model: Any, test: Any, incumbent: Any = None, cache: bool) -> Step:
-    """The one evaluator: candidate (and incumbent, if any) on the same rows; report `Evaluation`."""
+def evaluate(
+    p: PipelineBuilder, *, model: Any, test: Any, incumbent: Any = None, confidence_level: Any = None, cache: bool
+) -> Step:
+    """The one evaluator: candidate (and incumbent, if any, with its paired interval) on the same rows."""
     inputs = {"model": model} | ({"incumbent": incumbent} if incumbent is not None else {}) | {"test": test}
+    confidence = {"confidence_level": confidence_level.to_string()} if confidence_level is not None else {}
     return p.processing(
         "Evaluate",
         script="evaluate.py",
         cache=cache,
-        inputs=inputs,
+        inputs=inputs | {"contract": feature_contract(p)},
         outputs=["evaluation"],
         arguments=cli(
             model_dir=input_dir("model"),
             incumbent_dir=input_dir("incumbent"),
             test_dir=input_dir("test"),
+            contract=input_dir("contract"),
+            **confidence,
             output_dir=output_dir("evaluation"),
         ),
         reports={"Evaluation": ("evaluation", "evaluation.json")},
+    )
+
+
+def data_quality(
+    p: PipelineBuilder,
+    name: str,
+    command: str,
+    *,
+    inputs: dict[str, Any],
+    output: str,
+    cache: bool = True,
+    reports: dict[str, tuple[str, str]] | None = None,
+    **options: Any,
+) -> Step:
+    """data_quality.py `command` on the `test` input, with the feature contract; its files go to `output`."""
+    return p.processing(
+        name,
+        script="data_quality.py",
+        cache=cache,
+        inputs=inputs | {"contract": feature_contract(p)},
+        outputs=[output],
+        arguments=cli(
+            command,
+            data_dir=input_dir("test"),
+            contract=input_dir("contract"),
+            **options,
+            output_dir=output_dir(output),
+        ),
+        reports=reports,
     )

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pipeline_defs.contract import SENTINELS_PREFIX, Parameter
-from pipeline_defs.dsl import PipelineBuilder, PipelineSettings, cli, input_dir, output_dir
+from pipeline_defs.contract import DEFAULT_CONFIDENCE_LEVEL, SENTINELS_PREFIX, Parameter
+from pipeline_defs.dsl import PipelineBuilder, PipelineSettings
 from pipeline_defs.sdk import (
     ConditionEquals,
     ConditionGreaterThanOrEqualTo,
     ConditionLessThanOrEqualTo,
     ConditionOr,
 )
-from pipeline_defs.shared_steps import evaluate, preprocess, resolve_model
+from pipeline_defs.shared_steps import data_quality, evaluate, feature_contract, preprocess, resolve_model
 
 HYPERPARAMETERS = {"n-estimators": 150, "max-depth": 3, "learning-rate": 0.1, "seed": 42}
 
@@ -21,6 +21,7 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
     max_regression = p.float_parameter(Parameter.MAX_REGRESSION, 0.01)
     minimum_score = p.float_parameter(Parameter.MINIMUM_SCORE, settings.minimum_score)
     approval_status = p.parameter(Parameter.MODEL_APPROVAL_STATUS, settings.default_approval_status)
+    confidence_level = p.float_parameter(Parameter.CONFIDENCE_LEVEL, DEFAULT_CONFIDENCE_LEVEL)
 
     # With no approved model, Evaluate reads a fixed sentinel prefix, so its cache key stays stable on first runs.
     no_incumbent = f"s3://{settings.artifacts_bucket}/{SENTINELS_PREFIX}{name}/no-incumbent"
@@ -30,23 +31,24 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
         "Train",
         script="train.py",
         source_tarball="train.tar.gz",
-        channels={"train": prepared.output("train"), "validation": prepared.output("validation")},
+        channels={
+            "train": prepared.output("train"),
+            "validation": prepared.output("validation"),
+            "contract": feature_contract(p),
+        },
+        content_types={"contract": "application/json"},
         hyperparameters=HYPERPARAMETERS,
         metrics={"validation:roc_auc": r"validation_roc_auc=([0-9.]+)"},
     )
     # Drift baselines come from the same held-out slice the models are compared on.
-    baseline = p.processing(
-        "Baseline",
-        script="data_quality.py",
-        inputs={"test": prepared.output("test")},
-        outputs=["baseline"],
-        arguments=cli("baseline", data_dir=input_dir("test"), output_dir=output_dir("baseline")),
-    )
+    baseline = data_quality(p, "Baseline", "baseline", inputs={"test": prepared.output("test")}, output="baseline")
+    # The confidence level is an argument of Evaluate (its interval), MaxRegression only of the gate.
     evaluated = evaluate(
         p,
         model=trained.model_artifacts,
         incumbent=incumbent.report("Resolved", "model_data_url"),
         test=prepared.output("test"),
+        confidence_level=confidence_level,
         cache=True,
     )
 
@@ -65,26 +67,22 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
     )
     rejected = p.fail(
         "RejectCandidate",
-        "Candidate not registered: candidate roc_auc",
-        score("candidate_score"),
-        "vs approved model roc_auc",
-        score("incumbent_score"),
-        "(regression",
-        score("regression"),
-        "allowed MaxRegression",
+        "Candidate not registered:",
+        score("summary"),
+        "Limits: the interval's lower bound at most MaxRegression",
         max_regression,
-        "; MinimumScore",
+        "and candidate roc_auc at least MinimumScore",
         minimum_score,
-        ")",
     )
     p.gate(
         "CandidateNotWorse",
         all_of=[
-            # MaxRegression is compared here, not passed to Evaluate, so changing it keeps Evaluate's cache.
+            # Rejected only when the regression is credibly above the margin: the interval's lower bound exceeds
+            # it. MaxRegression is compared here, not passed to Evaluate, so changing it keeps Evaluate's cache.
             ConditionOr(
                 conditions=[
                     ConditionEquals(left=score("has_incumbent"), right=False),
-                    ConditionLessThanOrEqualTo(left=score("regression"), right=max_regression),
+                    ConditionLessThanOrEqualTo(left=score("regression_lower_bound"), right=max_regression),
                 ]
             ),
             ConditionGreaterThanOrEqualTo(left=score("candidate_score"), right=minimum_score),

@@ -15,7 +15,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from pipeline_defs import contract, definitions
 from pipeline_defs.contract import DeployTimeValue
-from pipeline_defs.packaging import PROCESSING_SCRIPTS, STEPS_DIR, write_tarballs
+from pipeline_defs.packaging import FILE_ASSETS, STEPS_DIR, write_tarballs
 from pipeline_defs.sdk import sklearn_image_uri
 from platform_constructs.pipeline_execution_role import PipelineExecutionRole
 from platform_constructs.sagemaker_pipeline import INLINE_DEFINITION_LIMIT_BYTES, SageMakerPipeline
@@ -96,11 +96,8 @@ class PipelinesStack(Stack):
         CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn)
 
     def _step_code_assets(self) -> dict[str, s3_assets.Asset]:
-        """One content-addressed asset per script and per source tarball (asset hash = content hash)."""
-        assets = {
-            script: s3_assets.Asset(self, f"Code-{script}", path=str(STEPS_DIR / script))
-            for script in PROCESSING_SCRIPTS
-        }
+        """One content-addressed asset per script, the feature contract and per source tarball (hash = content hash)."""
+        assets = {name: s3_assets.Asset(self, f"Code-{name}", path=str(STEPS_DIR / name)) for name in FILE_ASSETS}
         # The tarballs are staged into the cloud assembly by the Asset; the build folder can go afterwards.
         with tempfile.TemporaryDirectory() as build_dir:
             for name, path in write_tarballs(Path(build_dir)).items():

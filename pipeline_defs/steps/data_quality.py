@@ -1,7 +1,8 @@
 """Data-quality step: Model Monitor style baselines and drift checks, without the Model Monitor container.
 
-Subcommands (each reads every *.csv under --data-dir recursively, sorted; the label column `churned` is skipped):
-  baseline --data-dir DIR --output-dir DIR
+Subcommands (each reads every *.csv under --data-dir recursively, sorted, and the feature contract --contract: a file,
+or the folder holding the one *.json the pipeline mounts; the contract's label column is skipped):
+  baseline --data-dir DIR --contract PATH --output-dir DIR
       statistics.json   Model Monitor data-quality statistics: {"version", "dataset": {"item_count"}, "features": [
                         {"name", "inferred_type": "Integral" | "Fractional", "numerical_statistics": {"common":
                         {"num_present", "num_missing"}, "mean", "sum", "std_dev", "min", "max", "distribution": {"kll":
@@ -11,15 +12,17 @@ Subcommands (each reads every *.csv under --data-dir recursively, sorted; the la
       constraints.json  Model Monitor constraints: {"version", "features": [{"name", "inferred_type", "completeness",
                         "num_constraints": {"is_non_negative"} | "string_constraints": {"domains"}}],
                         "monitoring_config": {...}}
-  check --data-dir DIR --baseline-dir DIR --output-dir DIR
+  check --data-dir DIR --contract PATH --baseline-dir DIR --output-dir DIR
       statistics.json            the statistics of the new data (same format)
       constraint_violations.json {"violations": [{"feature_name", "constraint_check_type", "description"}]}
       drift_report.json          {"violations": count, "features_checked", "max_distance", "per_feature": {name:
                                  {"inferred_type", "distance", "threshold", "drifted"}}}
 
-A value's type is Integral (a whole number), Fractional (another number) or String; a feature is numeric when all its
-present values are numbers. Numeric buckets are 10 equal-width ranges [lower, upper) from min to max (the last one
-includes max); the KLL sketch holds the sorted values, halved into a higher level until at most k = 2048 remain.
+The baseline covers the contract's features in its order: integer features are Integral, number features Fractional,
+category features String with the declared categories as their domain. Every number written is finite (JSON without
+NaN or Infinity): a feature whose statistics would not be fails the step, naming it. Numeric buckets are 10
+equal-width ranges [lower, upper) from min to max (the last one includes max); the KLL sketch holds the sorted
+values, halved into a higher level until at most k = 2048 remain.
 
 Checks: missing_column_check / extra_column_check (features absent from / new to the data), data_type_check (share of
 values not of the baseline type > datatype_check_threshold), completeness_check (completeness below the baseline's),
@@ -42,10 +45,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-LABEL = "churned"
 BUCKETS = 10
+INFERRED_TYPES = {"integer": "Integral", "number": "Fractional", "category": "String"}
 KLL_PARAMETERS = {"c": 0.64, "k": 2048}
-MAX_DOMAIN_SIZE = 20
 KS_COEFFICIENT = 1.358  # c(alpha) of the two-sample Kolmogorov-Smirnov test at alpha = 0.05
 MONITORING_CONFIG = {
     "evaluate_constraints": "Enabled",
@@ -66,8 +68,14 @@ class StepError(Exception):
     """Expected bad input: reported as one line on stderr with exit code 1."""
 
 
-def read_features(data_dir: Path) -> pd.DataFrame:
-    """Every feature cell as stripped text; "" is a missing value."""
+def read_contract(path: Path) -> dict:
+    """The feature contract: the file, or the one *.json in the folder the pipeline mounts it in."""
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    return json.loads(files[0].read_text())
+
+
+def read_features(data_dir: Path, label: str) -> pd.DataFrame:
+    """Every cell but the label's as stripped text; "" is a missing value."""
     paths = sorted(path for path in data_dir.rglob("*.csv") if path.is_file())
     if not paths:
         raise StepError(f"no *.csv files found under {data_dir}")
@@ -75,7 +83,7 @@ def read_features(data_dir: Path) -> pd.DataFrame:
     if data.empty:
         raise StepError(f"the *.csv files under {data_dir} have no rows")
     print(f"read {len(data)} rows from {len(paths)} file(s) under {data_dir}")
-    return data.drop(columns=[LABEL], errors="ignore").apply(lambda column: column.str.strip())
+    return data.drop(columns=[label], errors="ignore").apply(lambda column: column.str.strip())
 
 
 def read_text_csv(path: Path) -> pd.DataFrame:
@@ -99,12 +107,6 @@ def conforming(present: pd.Series, inferred_type: str) -> pd.Series:
     return parsed.notna() & (parsed % 1 == 0) if inferred_type == "Integral" else parsed.notna()
 
 
-def infer_type(present: pd.Series) -> str:
-    if present.empty or not conforming(present, "Fractional").all():
-        return "String"
-    return "Integral" if conforming(present, "Integral").all() else "Fractional"
-
-
 def kll(values: np.ndarray) -> dict:
     """Equal-width buckets and a KLL sketch (levels of weight 2**level) of sorted `values`."""
     low, high = float(values[0]), float(values[-1])
@@ -123,9 +125,8 @@ def kll(values: np.ndarray) -> dict:
     return {"buckets": buckets, "sketch": {"parameters": KLL_PARAMETERS, "data": levels}}
 
 
-def feature_statistics(name: str, cells: pd.Series) -> dict:
+def feature_statistics(name: str, inferred_type: str, cells: pd.Series) -> dict:
     present = cells[cells != ""]
-    inferred_type = infer_type(present)
     common = {"num_present": len(present), "num_missing": len(cells) - len(present)}
     if inferred_type == "String":
         counts = present.value_counts().sort_index()
@@ -140,15 +141,19 @@ def feature_statistics(name: str, cells: pd.Series) -> dict:
                 },
             },
         }
-    values = np.sort(numbers(present).to_numpy(dtype=float))
+    values = np.sort(numbers(present).dropna().to_numpy(dtype=float))
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, naming the feature
+        total, spread = (float(values.sum()), float(values.std())) if len(values) else (math.nan, math.nan)
+    if not (math.isfinite(total) and math.isfinite(spread)):
+        raise StepError(f"feature '{name}' has no finite statistics: check its values against the feature contract")
     return {
         "name": name,
         "inferred_type": inferred_type,
         "numerical_statistics": {
             "common": common,
-            "mean": float(values.mean()),
-            "sum": float(values.sum()),
-            "std_dev": float(values.std()),
+            "mean": total / len(values),
+            "sum": total,
+            "std_dev": spread,
             "min": float(values[0]),
             "max": float(values[-1]),
             "distribution": {"kll": kll(values)},
@@ -156,22 +161,24 @@ def feature_statistics(name: str, cells: pd.Series) -> dict:
     }
 
 
-def statistics(features: pd.DataFrame) -> dict:
+def statistics(features: pd.DataFrame, contract: dict) -> dict:
+    """Statistics of the contract's features that the data has, in the contract's order."""
     return {
         "version": 0.0,
         "dataset": {"item_count": len(features)},
-        "features": [feature_statistics(name, features[name]) for name in features.columns],
+        "features": [
+            feature_statistics(f["name"], INFERRED_TYPES[f["type"]], features[f["name"]])
+            for f in contract["features"]
+            if f["name"] in features.columns
+        ],
     }
 
 
-def feature_constraints(feature: dict, item_count: int) -> dict:
+def feature_constraints(feature: dict, item_count: int, declared: dict) -> dict:
     constraint = {"name": feature["name"], "inferred_type": feature["inferred_type"]}
     if feature["inferred_type"] == "String":
-        string_statistics = feature["string_statistics"]
-        constraint["completeness"] = string_statistics["common"]["num_present"] / item_count
-        if string_statistics["distinct_count"] <= MAX_DOMAIN_SIZE:
-            buckets = string_statistics["distribution"]["categorical"]["buckets"]
-            constraint["string_constraints"] = {"domains": [bucket["value"] for bucket in buckets]}
+        constraint["completeness"] = feature["string_statistics"]["common"]["num_present"] / item_count
+        constraint["string_constraints"] = {"domains": list(declared["categories"])}
     else:
         numerical_statistics = feature["numerical_statistics"]
         constraint["completeness"] = numerical_statistics["common"]["num_present"] / item_count
@@ -179,11 +186,15 @@ def feature_constraints(feature: dict, item_count: int) -> dict:
     return constraint
 
 
-def constraints(baseline_statistics: dict) -> dict:
+def constraints(baseline_statistics: dict, contract: dict) -> dict:
     item_count = baseline_statistics["dataset"]["item_count"]
+    declared = {feature["name"]: feature for feature in contract["features"]}
     return {
         "version": 0.0,
-        "features": [feature_constraints(feature, item_count) for feature in baseline_statistics["features"]],
+        "features": [
+            feature_constraints(feature, item_count, declared[feature["name"]])
+            for feature in baseline_statistics["features"]
+        ],
         "monitoring_config": MONITORING_CONFIG,
     }
 
@@ -280,7 +291,7 @@ def load_json(path: Path) -> dict:
 
 def write_json(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
     print(f"wrote {path}")
 
 
@@ -292,17 +303,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     baseline_parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/baseline"))
     check_parser = commands.add_parser("check", help="check new data against a baseline")
     check_parser.add_argument("--data-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
+    for command in (baseline_parser, check_parser):
+        command.add_argument("--contract", type=Path, default=Path(__file__).with_name("feature_contract.json"))
     check_parser.add_argument("--baseline-dir", type=Path, default=Path("/opt/ml/processing/input/baseline"))
     check_parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/drift"))
     return parser.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> None:
-    features = read_features(args.data_dir)
-    current = statistics(features)
+    contract = read_contract(args.contract)
+    features = read_features(args.data_dir, contract["label"])
+    missing = [f["name"] for f in contract["features"] if f["name"] not in features.columns]
+    if missing and args.command == "baseline":
+        raise StepError(f"feature(s) {missing} of the feature contract are missing from the data")
+    current = statistics(features, contract)
     write_json(args.output_dir / "statistics.json", current)
     if args.command == "baseline":
-        write_json(args.output_dir / "constraints.json", constraints(current))
+        write_json(args.output_dir / "constraints.json", constraints(current, contract))
         return
     baseline_statistics = load_json(args.baseline_dir / "statistics.json")
     baseline_constraints = load_json(args.baseline_dir / "constraints.json")

@@ -1,17 +1,22 @@
 """Evaluation step (the one evaluator of both pipelines): scores a candidate and the incumbent on the same rows.
 
-Inputs:  --model-dir      the candidate: model.tar.gz (a training job's output) or model.joblib
-         --incumbent-dir  the approved model, same shapes, or a NO_INCUMBENT marker file when none is approved yet;
-                          a directory that does not exist also means no incumbent (the eval-only pipeline mounts none)
-         --test-dir       test.csv with the label column `churned` (0/1) and the model's feature columns
-Outputs: --output-dir     evaluation.json   {"metric": "roc_auc", "candidate": {metrics}, "incumbent": {metrics} | null,
-                                             "has_incumbent", "candidate_score", "incumbent_score" (0.0 without an
-                                             incumbent), "delta" (candidate - incumbent, or null), "regression"
-                                             (incumbent - candidate, 0.0 without an incumbent: a pipeline condition
-                                             compares it to the allowed regression directly)}
-                                             with metrics = {"roc_auc", "accuracy", "f1", "precision", "recall", "rows"}
-                          model_quality.json the candidate's metrics in SageMaker Model Monitor's model-quality
-                                             statistics format (binary classification), for the model registry.
+Inputs:  --model-dir         the candidate: model.tar.gz (a training job's output) or a folder with model.joblib
+         --incumbent-dir     the approved model, same shapes, or a NO_INCUMBENT marker file when none is approved yet;
+                             a directory that does not exist also means no incumbent (the eval-only pipeline has none)
+         --test-dir          test.csv (the contract's features and label) and row_keys.txt (preprocess.py: one row
+                             key hash a line, in the order of test.csv; optional)
+         --contract          the feature contract (a file, or the folder holding the one *.json the pipeline mounts)
+         --confidence-level  of the interval on the regression (0.5 <= level < 1); needed only with an incumbent
+Outputs: --output-dir        evaluation.json    see `report`; model_quality.json: the candidate's metrics in SageMaker
+                                                Model Monitor's model-quality statistics format (binary classification).
+
+The gate (method): candidate and incumbent are scored on the same rows, so their ROC AUCs are compared with DeLong's
+paired test (DeLong, DeLong & Clarke-Pearson 1988, in Sun & Xu's 2014 midrank form): the regression (incumbent -
+candidate AUC) gets a two-sided normal interval at --confidence-level from the covariance of the two AUCs' structural
+components. It is closed form, so the same inputs always give the same report (the step stays cacheable). The pipeline
+rejects a candidate only when the interval's lower bound exceeds MaxRegression: when the true regression is exactly
+MaxRegression, that happens with probability (1 - level) / 2. Test rows the incumbent saw in training (its model
+archive lists their key hashes in training_row_keys.txt) are left out of the comparison and counted in the report.
 
 Labels are predicted at a 0.5 probability threshold. Each standard deviation follows Model Monitor's recipe (the
 metric over 5 random 80% subsamples) with a fixed seed and stratified subsamples, so it is deterministic and never NaN.
@@ -22,55 +27,83 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import sys
 import tarfile
 from pathlib import Path
+from statistics import NormalDist
 
 import joblib
 import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, confusion_matrix, fbeta_score, precision_score, recall_score, roc_auc_score
 
-LABEL = "churned"
 MODEL_FILE = "model.joblib"
+TRAINING_KEYS_FILE = "training_row_keys.txt"
+TEST_KEYS_FILE = "row_keys.txt"
 NO_INCUMBENT = "NO_INCUMBENT"
 THRESHOLD = 0.5
 SUBSAMPLES = 5
 SUBSAMPLE_SHARE = 0.8
 SEED = 0
+METHOD = "DeLong paired test of ROC AUC on the same rows, two-sided normal interval"
 
 
 class StepError(Exception):
     """Expected bad input: reported as one line on stderr with exit code 1."""
 
 
-def load_model(directory: Path):
-    """The fitted Pipeline in `directory`: model.joblib, or the model.joblib inside model.tar.gz."""
+def read_contract(path: Path) -> dict:
+    """The feature contract: the file, or the one *.json in the folder the pipeline mounts it in."""
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    return json.loads(files[0].read_text())
+
+
+def model_files(directory: Path) -> dict[str, bytes]:
+    """model.joblib (and training_row_keys.txt, if recorded) from a folder or the model.tar.gz a training job wrote."""
+    wanted = (MODEL_FILE, TRAINING_KEYS_FILE)
     if (directory / MODEL_FILE).is_file():
-        return joblib.load(directory / MODEL_FILE)
+        return {name: (directory / name).read_bytes() for name in wanted if (directory / name).is_file()}
     archive = directory / "model.tar.gz"
     if not archive.is_file():
         raise StepError(f"neither {MODEL_FILE} nor model.tar.gz found in {directory}")
-    # Only the model member is read, so no archive path is ever written to disk.
+    # Only the wanted members are read, so no archive path is ever written to disk.
     with tarfile.open(archive, "r:gz") as tar:
-        member = next((m for m in tar.getmembers() if m.isfile() and Path(m.name).name == MODEL_FILE), None)
-        if member is None:
-            raise StepError(f"{archive} contains no {MODEL_FILE}")
-        return joblib.load(io.BytesIO(tar.extractfile(member).read()))
+        files = {
+            Path(m.name).name: tar.extractfile(m).read()
+            for m in tar.getmembers()
+            if m.isfile() and Path(m.name).name in wanted
+        }
+    if MODEL_FILE not in files:
+        raise StepError(f"{archive} contains no {MODEL_FILE}")
+    return files
 
 
-def load_test_data(test_dir: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    path = test_dir / "test.csv"
+def load_model(directory: Path) -> tuple[object, set[str] | None]:
+    """The fitted Pipeline in `directory` and the key hashes of the rows it was trained on (None: not recorded)."""
+    files = model_files(directory)
+    keys = files.get(TRAINING_KEYS_FILE)
+    return joblib.load(io.BytesIO(files[MODEL_FILE])), (set(keys.decode().split()) if keys is not None else None)
+
+
+def load_test_data(test_dir: Path, contract: dict) -> tuple[pd.DataFrame, np.ndarray, list[str] | None]:
+    """(features, labels, row key hashes or None) of test.csv; categories are read as text, as train.py reads them."""
+    path, label = test_dir / "test.csv", contract["label"]
     if not path.is_file():
         raise StepError(f"{path} not found")
-    data = pd.read_csv(path)
-    if LABEL not in data.columns:
-        raise StepError(f"label column '{LABEL}' not found in {path}")
-    labels = data[LABEL].to_numpy()
+    categories = {f["name"]: str for f in contract["features"] if f["type"] == "category"}
+    data = pd.read_csv(path, dtype=categories, keep_default_na=False, na_values=[""])
+    if label not in data.columns:
+        raise StepError(f"label column '{label}' not found in {path}")
+    labels = data[label].to_numpy()
     if set(np.unique(labels)) != {0, 1}:
-        raise StepError(f"'{LABEL}' in {path} must be 0/1 with both classes present (ROC AUC needs both)")
+        raise StepError(f"'{label}' in {path} must be 0/1 with both classes present (ROC AUC needs both)")
+    keys_path = test_dir / TEST_KEYS_FILE
+    keys = keys_path.read_text().split() if keys_path.is_file() else None
+    if keys is not None and len(keys) != len(data):
+        raise StepError(f"{keys_path} has {len(keys)} keys for the {len(data)} rows of {path}")
     print(f"read {len(data)} rows from {path}")
-    return data.drop(columns=[LABEL]), labels
+    return data.drop(columns=[label]), labels, keys
 
 
 def churn_probabilities(model, features: pd.DataFrame, role: str) -> np.ndarray:
@@ -138,9 +171,127 @@ def model_quality(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     return {"version": 0.0, "dataset": {"item_count": len(labels)}, "binary_classification_metrics": metrics}
 
 
+def midranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of `values`, ties sharing their average rank."""
+    order = np.argsort(values, kind="mergesort")
+    _, first, counts = np.unique(values[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(values))
+    ranks[order] = np.repeat(first + (counts + 1) / 2, counts)
+    return ranks
+
+
+def delong(labels: np.ndarray, scores: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """ROC AUCs of several models scored on the same rows, and their covariance matrix (DeLong, fast midrank form)."""
+    positive, negative = labels == 1, labels == 0
+    m, n = int(positive.sum()), int(negative.sum())
+    aucs, positive_components, negative_components = [], [], []
+    for score in scores:
+        ranks = midranks(np.concatenate([score[positive], score[negative]]))
+        below_positive = ranks[:m] - midranks(score[positive])  # negatives ranked below each positive (ties: half)
+        below_negative = ranks[m:] - midranks(score[negative])  # positives ranked below each negative
+        aucs.append(below_positive.sum() / (m * n))
+        positive_components.append(below_positive / n)
+        negative_components.append(1 - below_negative / m)
+    covariance = np.cov(positive_components) / m + np.cov(negative_components) / n
+    return np.array(aucs), np.atleast_2d(covariance)
+
+
+def paired_regression(labels: np.ndarray, incumbent: np.ndarray, candidate: np.ndarray, confidence: float) -> dict:
+    """The regression (incumbent - candidate ROC AUC) on the same rows, with its DeLong interval at `confidence`."""
+    if min(int((labels == 0).sum()), int((labels == 1).sum())) < 2:  # DeLong's variances need two of each class
+        raise StepError(f"the {len(labels)} rows left to compare the models on need at least two of each class")
+    (incumbent_auc, candidate_auc), covariance = delong(labels, [incumbent, candidate])
+    standard_error = math.sqrt(max(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1], 0.0))
+    regression = float(incumbent_auc - candidate_auc)
+    margin = NormalDist().inv_cdf(0.5 + confidence / 2) * standard_error
+    return {
+        "method": METHOD,
+        "confidence_level": confidence,
+        "rows": len(labels),
+        "incumbent_roc_auc": float(incumbent_auc),
+        "candidate_roc_auc": float(candidate_auc),
+        "regression": regression,
+        "standard_error": standard_error,
+        "lower_bound": regression - margin,
+        "upper_bound": regression + margin,
+    }
+
+
+def checked_confidence(level: float | None) -> float:
+    if level is None:
+        raise StepError("--confidence-level is needed to compare the candidate with an incumbent")
+    if not 0.5 <= level < 1:  # also refuses nan
+        raise StepError(f"ConfidenceLevel {level} is out of range: use a level with 0.5 <= level < 1, e.g. 0.95")
+    return level
+
+
+def seen_in_training(test_keys: list[str] | None, training_keys: set[str] | None) -> np.ndarray | None:
+    """Which test rows the incumbent was trained on; None when either side recorded no row keys."""
+    if test_keys is None or training_keys is None:
+        return None
+    return np.array([key in training_keys for key in test_keys], dtype=bool)
+
+
+def compare(
+    labels: np.ndarray,
+    keys: list[str] | None,
+    candidate: np.ndarray,
+    incumbent_dir: Path,
+    features: pd.DataFrame,
+    confidence: float | None,
+) -> dict:
+    """The incumbent's metrics and the paired comparison, on the test rows the incumbent was not trained on."""
+    model, training_keys = load_model(incumbent_dir)
+    incumbent = churn_probabilities(model, features, "incumbent")
+    seen = seen_in_training(keys, training_keys)
+    fair = ~seen if seen is not None else np.ones(len(labels), dtype=bool)
+    comparison = paired_regression(labels[fair], incumbent[fair], candidate[fair], checked_confidence(confidence))
+    comparison["incumbent_trained_on_test_rows"] = int(seen.sum()) if seen is not None else None
+    return {"incumbent": summary(labels, incumbent), "comparison": comparison}
+
+
+def number(value: float) -> str:
+    """A score for people: 4 significant digits."""
+    return f"{value:.4g}"
+
+
+def gate_summary(candidate: dict, comparison: dict | None) -> str:
+    """One sentence for the gate's fail message: both scores, the interval, the rows."""
+    if comparison is None:
+        return f"candidate roc_auc {number(candidate['roc_auc'])} on {candidate['rows']} test rows; no approved model."
+    c = comparison
+    text = (
+        f"candidate roc_auc {number(c['candidate_roc_auc'])} vs approved model roc_auc {number(c['incumbent_roc_auc'])}"
+        f" on the same {c['rows']} test rows: regression {number(c['regression'])},"
+        f" {number(100 * c['confidence_level'])}% CI [{number(c['lower_bound'])}, {number(c['upper_bound'])}]"
+    )
+    seen = c["incumbent_trained_on_test_rows"]
+    if seen is None:
+        return text + " (unknown how many test rows the approved model was trained on)."
+    return text + (f" ({seen} test rows the approved model was trained on left out)." if seen else ".")
+
+
+def evaluation(candidate: dict, incumbent: dict | None, comparison: dict | None) -> dict:
+    """evaluation.json. Without an incumbent, the regression fields are 0.0 (the gate's condition compares numbers
+    and ORs on has_incumbent), incumbent_score and comparison are null."""
+    return {
+        "metric": "roc_auc",
+        "candidate": candidate,
+        "incumbent": incumbent,
+        "has_incumbent": incumbent is not None,
+        "candidate_score": candidate["roc_auc"],
+        "incumbent_score": incumbent["roc_auc"] if incumbent else None,
+        "delta": candidate["roc_auc"] - incumbent["roc_auc"] if incumbent else None,
+        "comparison": comparison,
+        "regression": comparison["regression"] if comparison else 0.0,
+        "regression_lower_bound": comparison["lower_bound"] if comparison else 0.0,
+        "summary": gate_summary(candidate, comparison),
+    }
+
+
 def write_json(path: Path, document: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
     print(f"wrote {path}")
 
 
@@ -149,36 +300,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/input/model"))
     parser.add_argument("--incumbent-dir", type=Path, default=Path("/opt/ml/processing/input/incumbent"))
     parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/input/test"))
+    parser.add_argument("--contract", type=Path, default=Path(__file__).with_name("feature_contract.json"))
+    parser.add_argument("--confidence-level", type=float)
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation"))
     return parser.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> None:
-    features, labels = load_test_data(args.test_dir)
-    candidate_probabilities = churn_probabilities(load_model(args.model_dir), features, "candidate")
+    if args.confidence_level is not None:  # checked on every run, also the first one without an incumbent
+        checked_confidence(args.confidence_level)
+    features, labels, keys = load_test_data(args.test_dir, read_contract(args.contract))
+    candidate_probabilities = churn_probabilities(load_model(args.model_dir)[0], features, "candidate")
     candidate = summary(labels, candidate_probabilities)
     print(f"candidate roc_auc={candidate['roc_auc']:.6f}")
 
-    incumbent = None
+    incumbent = {"incumbent": None, "comparison": None}
     if (args.incumbent_dir / NO_INCUMBENT).is_file() or not args.incumbent_dir.exists():
         print(f"no incumbent: {args.incumbent_dir} holds no approved model")
     else:
-        incumbent = summary(labels, churn_probabilities(load_model(args.incumbent_dir), features, "incumbent"))
-        print(f"incumbent roc_auc={incumbent['roc_auc']:.6f}")
-
-    write_json(
-        args.output_dir / "evaluation.json",
-        {
-            "metric": "roc_auc",
-            "candidate": candidate,
-            "incumbent": incumbent,
-            "has_incumbent": incumbent is not None,
-            "candidate_score": candidate["roc_auc"],
-            "incumbent_score": incumbent["roc_auc"] if incumbent else 0.0,
-            "delta": candidate["roc_auc"] - incumbent["roc_auc"] if incumbent else None,
-            "regression": incumbent["roc_auc"] - candidate["roc_auc"] if incumbent else 0.0,
-        },
-    )
+        incumbent = compare(labels, keys, candidate_probabilities, args.incumbent_dir, features, args.confidence_level)
+    report = evaluation(candidate, **incumbent)
+    print(report["summary"])
+    write_json(args.output_dir / "evaluation.json", report)
     write_json(args.output_dir / "model_quality.json", model_quality(labels, candidate_probabilities))
 
 

@@ -1,37 +1,106 @@
-"""Preprocessing step: cleans raw churn CSVs and splits them into train / validation / test sets.
+"""Preprocessing step: enforces the feature contract on raw CSVs and splits them into train / validation / test sets.
 
 Inputs:  --input-dir   every *.csv below it, recursively, in sorted order (other files such as _SUCCESS are ignored);
-                       all files share one header that includes the label column `churned`.
-Outputs: --output-dir  train/train.csv, validation/validation.csv, test/test.csv (header row, label `churned` 0/1).
+                       all files share one header that includes the contract's label column.
+         --contract    the feature contract (a file, or the folder holding the one *.json the pipeline mounts)
+Outputs: --output-dir  train/train.csv, validation/validation.csv, test/test.csv: the contract's features in its
+                       order, then the label (0/1); beside each, row_keys.txt: the row key hash of each row, in order.
+                       report/preprocess_report.json: what was dropped and why, the split, the leak check.
 
-Cleaning (identical in both modes): drop exact duplicate rows, drop rows whose label is missing or not 0/1,
-coerce numeric columns (a column is numeric when at least 90% of its values parse as numbers; the rest become
-missing), impute missing numbers with the column median of the cleaned input (rounded for integer columns) and
-missing categories with "unknown".
+Enforcing the contract (identical in both modes), in this order:
+- a declared column (feature, label, row key) missing from the header fails the step; undeclared columns are dropped
+  and reported: nothing undeclared is ever trained on;
+- exact duplicate rows (over the declared columns) are dropped; rows whose label is missing or not 0/1 are dropped;
+- a value that is not of its feature's type (text in a number column, 2.5 in an integer column, an undeclared
+  category), non-finite (nan, inf, 1e309), outside the declared [min, max], or missing in a non-nullable feature
+  breaks the contract: the contract's `invalid_values` policy then drops its row (`drop_row`, failing when more than
+  `max_share` of the rows would go, naming each column and its offending row count) or fails at once (`fail`);
+- missing values of nullable features are imputed: numbers with the median of the clean rows (rounded for integer
+  features), categories with "unknown".
 
---mode split     seeded, stratified train/validation/test split (--validation-fraction, --test-fraction, --seed).
---mode evaluate  writes every cleaned row to test/test.csv only (the eval-only pipeline scores new data).
+--mode split     each row goes to test, validation or train by a stable hash of its row key (the contract's
+                 `row_key` columns; all its features when there are none): the first 64 bits of SHA-256 of the key's
+                 text, as a fraction of 2**64, below --test-fraction is test, below --test-fraction +
+                 --validation-fraction validation, else train. A row therefore keeps its split in every dataset it
+                 appears in (cumulative snapshots), so a model is never scored on rows an earlier model was
+                 trained on. Then the leak check: a feature whose values alone rank the label with a ROC AUC (or
+                 1 - ROC AUC) of at least the contract's `leak_threshold` fails the step as a suspected leak.
+--mode evaluate  writes every clean row to test/test.csv (the eval-only pipeline scores new data).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
-LABEL = "churned"
-NUMERIC_SHARE = 0.9
 MISSING_CATEGORY = "unknown"
+FEATURE_TYPES = ("integer", "number", "category")
+POLICIES = ("drop_row", "fail")
+NAN_TEXTS = ("nan", "+nan", "-nan")
+KEY_SEPARATOR = "\x1f"  # the ASCII unit separator: never part of a CSV cell's text
 
 
 class StepError(Exception):
     """Expected bad input: reported as one line on stderr with exit code 1."""
 
 
-def read_csvs(input_dir: Path) -> pd.DataFrame:
+# The contract ----------------------------------------------------------------------------------------------------
+def read_contract(path: Path) -> dict:
+    """The feature contract, checked: every later step relies on the shape this step accepted."""
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    if len(files) != 1 or not files[0].is_file():
+        raise StepError(f"expected one feature contract (*.json) at {path}, found {len(files)}")
+    try:
+        contract = json.loads(files[0].read_text())
+        check_contract(contract)
+    except (json.JSONDecodeError, TypeError, KeyError, ValueError) as error:
+        raise StepError(f"feature contract {files[0].name} is invalid: {error}") from error
+    return contract
+
+
+def check_contract(contract: dict) -> None:
+    features = contract["features"]
+    names = [feature["name"] for feature in features]
+    if not features or len(set(names)) != len(names) or contract["label"] in names:
+        raise ValueError("features must be a non-empty list of unique names, the label not among them")
+    for feature in features:
+        check_feature(feature)
+    if not all(isinstance(column, str) for column in contract["row_key"]):
+        raise ValueError("row_key must be a list of column names ([] for the whole row)")
+    policy = contract["invalid_values"]
+    if policy["policy"] not in POLICIES or not 0 <= policy["max_share"] <= 1:
+        raise ValueError(f"invalid_values needs a policy of {POLICIES} and 0 <= max_share <= 1")
+    if not 0.5 < contract["leak_threshold"] <= 1:
+        raise ValueError("leak_threshold must be above 0.5 and at most 1")
+
+
+def check_feature(feature: dict) -> None:
+    name, kind = feature["name"], feature["type"]
+    if kind not in FEATURE_TYPES or not isinstance(feature["nullable"], bool):
+        raise ValueError(f"feature {name}: type must be one of {FEATURE_TYPES} and nullable true or false")
+    if kind == "category" and not (feature["categories"] and all(isinstance(c, str) for c in feature["categories"])):
+        raise ValueError(f"feature {name}: a category feature needs a non-empty list of categories")
+    low, high = feature.get("min", -math.inf), feature.get("max", math.inf)
+    if kind != "category" and not low <= high:
+        raise ValueError(f"feature {name}: min must not exceed max")
+
+
+def declared_columns(contract: dict) -> list[str]:
+    features = [feature["name"] for feature in contract["features"]]
+    keys = [column for column in contract["row_key"] if column not in features]
+    return [*features, *keys, contract["label"]]
+
+
+# Reading and cleaning --------------------------------------------------------------------------------------------
+def read_csvs(input_dir: Path, label: str) -> pd.DataFrame:
     paths = sorted(path for path in input_dir.rglob("*.csv") if path.is_file())
     if not paths:
         raise StepError(f"no *.csv files found under {input_dir}")
@@ -41,8 +110,8 @@ def read_csvs(input_dir: Path) -> pd.DataFrame:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
             raise StepError(f"cannot read {path}: {error}") from error
-        if LABEL not in frame.columns:
-            raise StepError(f"label column '{LABEL}' not found in {path}")
+        if label not in frame.columns:
+            raise StepError(f"label column '{label}' not found in {path}")
         if frames and list(frame.columns) != list(frames[0].columns):
             raise StepError(f"{path} has columns {list(frame.columns)}, expected {list(frames[0].columns)}")
         print(f"read {len(frame)} rows from {path}")
@@ -50,85 +119,201 @@ def read_csvs(input_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def clean(raw: pd.DataFrame) -> pd.DataFrame:
-    data = raw.apply(lambda column: column.str.strip())
-    data = data.mask(data == "").drop_duplicates(ignore_index=True)
-    print(f"dropped {len(raw) - len(data)} exact duplicate rows")
+def declared_only(raw: pd.DataFrame, contract: dict, report: dict) -> pd.DataFrame:
+    """The declared columns in contract order; a missing one fails, undeclared ones are dropped and reported."""
+    declared = declared_columns(contract)
+    missing = [column for column in declared if column not in raw.columns]
+    if missing:
+        raise StepError(f"column(s) {missing} of the feature contract are missing from the data ({len(raw)} rows)")
+    report["unknown_columns_dropped"] = [column for column in raw.columns if column not in declared]
+    if report["unknown_columns_dropped"]:
+        print(f"dropped columns the feature contract does not declare: {report['unknown_columns_dropped']}")
+    return raw[declared]
 
-    label = pd.to_numeric(data[LABEL], errors="coerce")
-    valid = label.isin([0, 1])
-    print(f"dropped {int((~valid).sum())} rows with a missing or invalid label")
+
+def labelled(data: pd.DataFrame, label: str, report: dict) -> pd.DataFrame:
+    before = len(data)
+    data = data.drop_duplicates(ignore_index=True)
+    report["duplicate_rows_dropped"] = before - len(data)
+    values = pd.to_numeric(data[label], errors="coerce")
+    valid = values.isin([0, 1])
+    report["invalid_label_rows_dropped"] = int((~valid).sum())
+    print(f"dropped {report['duplicate_rows_dropped']} exact duplicate rows")
+    print(f"dropped {report['invalid_label_rows_dropped']} rows with a missing or invalid label")
     data = data[valid].reset_index(drop=True)
-    data[LABEL] = label[valid].astype("int64").to_numpy()
-    if data.empty:
-        raise StepError("no rows left after cleaning")
-
-    for name in data.columns.drop(LABEL):
-        present = data[name].notna()
-        numbers = pd.to_numeric(data[name], errors="coerce")
-        if numbers[present].notna().mean() >= NUMERIC_SHARE:
-            data[name] = impute_median(name, numbers)
-        else:
-            data[name] = data[name].fillna(MISSING_CATEGORY)
+    data[label] = values[valid].astype("int64").to_numpy()
     return data
 
 
-def impute_median(name: str, numbers: pd.Series) -> pd.Series:
-    integral = bool((numbers.dropna() % 1 == 0).all())
-    median = float(numbers.median())
-    missing = int(numbers.isna().sum())
-    if missing:
-        print(f"imputed {missing} missing values of '{name}' with its median {median}")
-    if integral:
-        return numbers.fillna(round(median)).astype("int64")
-    return numbers.fillna(median)
+def problems(feature: dict, cells: pd.Series) -> pd.Series:
+    """Per row, how its cell breaks the feature's contract ("" when it does not)."""
+    present = cells.notna()
+    reasons = pd.Series("", index=cells.index, dtype=object)
+    if feature["type"] == "category":
+        reasons[present & ~cells.isin(feature["categories"])] = "not a declared category"
+    else:
+        values = pd.to_numeric(cells, errors="coerce")
+        finite = present & np.isfinite(values)
+        low, high = feature.get("min", -math.inf), feature.get("max", math.inf)
+        reasons[present & values.isna()] = "not a number"
+        reasons[present & (np.isinf(values) | cells.str.lower().isin(NAN_TEXTS))] = "non-finite"
+        if feature["type"] == "integer":
+            reasons[finite & (values % 1 != 0)] = "not an integer"
+        reasons[finite & ((values < low) | (values > high))] = f"outside [{low}, {high}]"
+    if not feature["nullable"]:
+        reasons[~present] = "missing (not nullable)"
+    return reasons
 
 
-def split(data: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int) -> dict[str, pd.DataFrame]:
-    """Stratified: each class is shuffled with the seed and cut at the same fractions; rows keep their input order."""
+def enforce(data: pd.DataFrame, contract: dict, report: dict) -> pd.DataFrame:
+    """Rows whose values break the contract, handled by its invalid_values policy."""
+    reasons = {feature["name"]: problems(feature, data[feature["name"]]) for feature in contract["features"]}
+    counts = {
+        name: {reason: int(count) for reason, count in found[found != ""].value_counts().sort_index().items()}
+        for name, found in reasons.items()
+    }
+    report["invalid_values"] = {name: found for name, found in counts.items() if found}
+    invalid = pd.concat(reasons.values(), axis=1).ne("").any(axis=1) if reasons else pd.Series(False, data.index)
+    policy, share = contract["invalid_values"], float(invalid.mean()) if len(data) else 0.0
+    details = "; ".join(
+        f"{name}: {count} rows {reason}"
+        for name, found in report["invalid_values"].items()
+        for reason, count in found.items()
+    )
+    if invalid.any() and (policy["policy"] == "fail" or share > policy["max_share"]):
+        allowed = "none allowed (policy fail)" if policy["policy"] == "fail" else f"max_share {policy['max_share']:.1%}"
+        raise StepError(
+            f"{int(invalid.sum())} of {len(data)} rows ({share:.1%}) break the feature contract, {allowed}: {details}"
+        )
+    report["invalid_rows_dropped"] = int(invalid.sum())
+    print(f"dropped {report['invalid_rows_dropped']} rows that break the feature contract: {details or 'none'}")
+    return data[~invalid].reset_index(drop=True)
+
+
+def row_keys(data: pd.DataFrame, contract: dict) -> list[str]:
+    """The first 64 bits (16 hex digits) of SHA-256 of each row key's text: its key columns, else its features."""
+    columns = contract["row_key"] or [feature["name"] for feature in contract["features"]]
+    text = data[columns].fillna("").astype(str).agg(KEY_SEPARATOR.join, axis=1)
+    return [hashlib.sha256(key.encode("utf-8")).hexdigest()[:16] for key in text]
+
+
+def typed(data: pd.DataFrame, contract: dict, report: dict) -> pd.DataFrame:
+    """Features in their declared types, missing values of nullable features imputed; then the label."""
+    columns, report["imputed"] = {}, {}
+    for feature in contract["features"]:
+        name, cells = feature["name"], data[feature["name"]]
+        missing = int(cells.isna().sum())
+        if feature["type"] == "category":
+            columns[name], fill = cells.fillna(MISSING_CATEGORY), MISSING_CATEGORY
+        else:
+            values = pd.to_numeric(cells)
+            fill = float(values.median()) if missing < len(values) else 0.0
+            if feature["type"] == "integer":
+                fill = round(fill)
+            columns[name] = values.fillna(fill).astype("int64" if feature["type"] == "integer" else "float64")
+        if missing:
+            report["imputed"][name] = {"rows": missing, "value": fill}
+            print(f"imputed {missing} missing values of '{name}' with {fill}")
+    columns[contract["label"]] = data[contract["label"]]
+    return pd.DataFrame(columns)
+
+
+def clean(raw: pd.DataFrame, contract: dict, report: dict) -> tuple[pd.DataFrame, list[str]]:
+    """(clean rows, their row keys)."""
+    report["rows_read"] = len(raw)
+    data = declared_only(raw, contract, report).apply(lambda column: column.str.strip())
+    data = enforce(labelled(data.mask(data == ""), contract["label"], report), contract, report)
+    if data.empty:
+        raise StepError("no rows left after cleaning")
+    return typed(data, contract, report), row_keys(data, contract)
+
+
+# Splitting and the leak check ------------------------------------------------------------------------------------
+def split(
+    data: pd.DataFrame, keys: list[str], label: str, validation_fraction: float, test_fraction: float
+) -> dict[str, tuple[pd.DataFrame, list[str]]]:
+    """{part: (rows, keys)} by the stable hash of each row key; rows keep their input order."""
     if validation_fraction <= 0 or test_fraction <= 0 or validation_fraction + test_fraction >= 1:
         raise StepError("fractions must be positive and --validation-fraction + --test-fraction must be below 1")
-    rng = np.random.default_rng(seed)
-    parts: dict[str, list] = {"train": [], "validation": [], "test": []}
-    for label in (0, 1):
-        rows = rng.permutation(np.flatnonzero(data[LABEL].to_numpy() == label))
-        test_end = round(len(rows) * test_fraction)
-        validation_end = test_end + round(len(rows) * validation_fraction)
-        if not 0 < test_end < validation_end < len(rows):
-            raise StepError(f"too few rows with {LABEL}={label} ({len(rows)}) for a stratified three-way split")
-        parts["test"].append(rows[:test_end])
-        parts["validation"].append(rows[test_end:validation_end])
-        parts["train"].append(rows[validation_end:])
-    return {name: data.iloc[np.sort(np.concatenate(rows))] for name, rows in parts.items()}
+    position = np.array([int(key, 16) / 2**64 for key in keys])
+    parts = {
+        "test": position < test_fraction,
+        "validation": (position >= test_fraction) & (position < test_fraction + validation_fraction),
+        "train": position >= test_fraction + validation_fraction,
+    }
+    for name, member in parts.items():
+        if set(data[label][member]) != {0, 1}:
+            raise StepError(f"the {name} split has {int(member.sum())} rows, not both values of '{label}': more data")
+    return {name: (data[member], [k for k, m in zip(keys, member, strict=True) if m]) for name, member in parts.items()}
 
 
-def write(parts: dict[str, pd.DataFrame], output_dir: Path) -> None:
-    for name, part in parts.items():
+def single_feature_roc_auc(values: pd.Series, labels: pd.Series) -> float:
+    """How well the feature alone ranks the label: max(AUC, 1 - AUC); a category scores by its label rate."""
+    if not pd.api.types.is_numeric_dtype(values):
+        values = values.map(labels.groupby(values).mean())
+    auc = float(roc_auc_score(labels, values))
+    return max(auc, 1.0 - auc)
+
+
+def check_leaks(data: pd.DataFrame, contract: dict, report: dict) -> None:
+    labels, threshold = data[contract["label"]], contract["leak_threshold"]
+    scores = {f["name"]: single_feature_roc_auc(data[f["name"]], labels) for f in contract["features"]}
+    report["single_feature_roc_auc"] = scores
+    name, best = max(scores.items(), key=lambda item: item[1])
+    print(f"strongest single feature: '{name}' (roc_auc {best:.4f}; leak_threshold {threshold})")
+    if best >= threshold:
+        raise StepError(
+            f"suspected label leak: feature '{name}' alone predicts '{contract['label']}' with roc_auc {best:.4f}"
+            f" (leak_threshold {threshold}); remove it from the data or the feature contract"
+        )
+
+
+# Output ----------------------------------------------------------------------------------------------------------
+def write(parts: dict[str, tuple[pd.DataFrame, list[str]]], label: str, output_dir: Path, report: dict) -> None:
+    report["rows_written"] = {}
+    for name, (part, keys) in parts.items():
         path = output_dir / name / f"{name}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         part.to_csv(path, index=False)
-        print(f"wrote {len(part)} rows ({int(part[LABEL].sum())} churned) to {path}")
+        (path.parent / "row_keys.txt").write_text("".join(f"{key}\n" for key in keys))
+        report["rows_written"][name] = len(part)
+        print(f"wrote {len(part)} rows ({int(part[label].sum())} with {label}=1) to {path}")
+    write_json(output_dir / "report" / "preprocess_report.json", report)
+
+
+def write_json(path: Path, document: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    print(f"wrote {path}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument("--contract", type=Path, default=Path(__file__).with_name("feature_contract.json"))
     parser.add_argument("--mode", choices=["split", "evaluate"], default="split")
     parser.add_argument("--validation-fraction", type=float, default=0.2)
     parser.add_argument("--test-fraction", type=float, default=0.2)
-    parser.add_argument("--seed", type=int, default=42)
     return parser.parse_args(argv)
 
 
 def run(args: argparse.Namespace) -> None:
-    data = clean(read_csvs(args.input_dir))
+    contract = read_contract(args.contract)
+    report: dict = {"contract_version": contract.get("version"), "mode": args.mode}
+    data, keys = clean(read_csvs(args.input_dir, contract["label"]), contract, report)
     print(f"{len(data)} clean rows")
     if args.mode == "split":
-        parts = split(data, args.validation_fraction, args.test_fraction, args.seed)
+        parts = split(data, keys, contract["label"], args.validation_fraction, args.test_fraction)
+        report["split"] = {
+            "row_key": contract["row_key"] or "all features",
+            "test_fraction": args.test_fraction,
+            "validation_fraction": args.validation_fraction,
+        }
+        check_leaks(data, contract, report)
     else:
-        parts = {"test": data}
-    write(parts, args.output_dir)
+        parts = {"test": (data, keys)}
+    write(parts, contract["label"], args.output_dir, report)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> None:
     result = resolved(package, args.no_incumbent_uri)
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / "resolved.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    (args.output_dir / "resolved.json").write_text(json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n")
     if result["found"]:
         status = package.get("ModelApprovalStatus")
         print(f"resolved {result['model_package_arn']} ({status}): model data {result['model_data_url']}")

@@ -2,12 +2,20 @@
 
 Inputs:  --train        directory of *.csv training rows      (default: $SM_CHANNEL_TRAIN)
          --validation   directory of *.csv validation rows    (default: $SM_CHANNEL_VALIDATION)
-         Both have a header row and the label column `churned` (0/1); every other column is a feature: numeric
-         columns are imputed with their median, the others one-hot encoded (unknown categories are ignored).
-Outputs: --model-dir        model.joblib, a fitted scikit-learn Pipeline   (default: $SM_MODEL_DIR)
+         --contract     the feature contract: a file, or the folder holding the one *.json
+                        (default: $SM_CHANNEL_CONTRACT, else feature_contract.json beside this script)
+         Both data folders hold preprocess.py's output: a header row, the contract's features and label (0/1), and
+         row_keys.txt. The contract's number and integer features are imputed with their median, its category
+         features one-hot encoded (categories unseen in training are ignored); nothing else is a feature.
+Outputs: --model-dir        model.joblib, a fitted scikit-learn Pipeline    (default: $SM_MODEL_DIR)
+                            training_row_keys.txt: the row key hashes of every train and validation row, so an
+                            evaluation can count the test rows this model was trained on
          --output-data-dir  metrics.json {"validation_roc_auc": float}     (default: $SM_OUTPUT_DATA_DIR)
          stdout             `validation_roc_auc=<float>`, for the training job's metric definition regex.
 Hyperparameters: --n-estimators, --max-depth, --learning-rate, --seed.
+
+A validation ROC AUC at or above the contract's leak_threshold fails the step as a suspected label leak, naming the
+feature the model relies on most: real churn is not that predictable.
 """
 
 from __future__ import annotations
@@ -27,27 +35,41 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-LABEL = "churned"
+KEYS_FILE = "row_keys.txt"
+TRAINING_KEYS_FILE = "training_row_keys.txt"
 
 
 class StepError(Exception):
     """Expected bad input: reported as one line on stderr with exit code 1."""
 
 
-def read_channel(directory: Path) -> tuple[pd.DataFrame, pd.Series]:
+def read_contract(path: Path) -> dict:
+    """The feature contract: the file, or the one *.json in the folder the pipeline mounts it in."""
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    return json.loads(files[0].read_text())
+
+
+def read_channel(directory: Path, contract: dict) -> tuple[pd.DataFrame, pd.Series]:
+    """The contract's features (in its order, categories as text) and label of every *.csv under `directory`."""
     paths = sorted(path for path in directory.rglob("*.csv") if path.is_file())
     if not paths:
         raise StepError(f"no *.csv files found under {directory}")
-    data = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
-    if LABEL not in data.columns:
-        raise StepError(f"label column '{LABEL}' not found under {directory}")
+    label, features = contract["label"], [feature["name"] for feature in contract["features"]]
+    categories = {f["name"]: str for f in contract["features"] if f["type"] == "category"}
+    data = pd.concat(
+        [pd.read_csv(path, dtype=categories, keep_default_na=False, na_values=[""]) for path in paths],
+        ignore_index=True,
+    )
+    missing = [column for column in [*features, label] if column not in data.columns]
+    if missing:
+        raise StepError(f"column(s) {missing} of the feature contract not found under {directory}")
     print(f"read {len(data)} rows from {directory}")
-    return data.drop(columns=[LABEL]), data[LABEL]
+    return data[features], data[label]
 
 
-def build_model(features: pd.DataFrame, args: argparse.Namespace) -> Pipeline:
-    numeric = [name for name in features.columns if pd.api.types.is_numeric_dtype(features[name])]
-    categorical = [name for name in features.columns if name not in numeric]
+def build_model(contract: dict, args: argparse.Namespace) -> Pipeline:
+    numeric = [f["name"] for f in contract["features"] if f["type"] != "category"]
+    categorical = [f["name"] for f in contract["features"] if f["type"] == "category"]
     print(f"numeric features: {numeric}; categorical features: {categorical}")
     encode = Pipeline(
         [
@@ -83,6 +105,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=Path(os.environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")),
     )
+    parser.add_argument(
+        "--contract",
+        type=Path,
+        default=Path(os.environ.get("SM_CHANNEL_CONTRACT", Path(__file__).with_name("feature_contract.json"))),
+    )
     parser.add_argument("--n-estimators", type=int, default=100)
     parser.add_argument("--max-depth", type=int, default=3)
     parser.add_argument("--learning-rate", type=float, default=0.1)
@@ -90,23 +117,55 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> None:
-    train_features, train_labels = read_channel(args.train)
-    validation_features, validation_labels = read_channel(args.validation)
-    if train_labels.nunique() != 2 or validation_labels.nunique() != 2:
-        raise StepError(f"train and validation data must both contain churned and retained customers ('{LABEL}')")
+def strongest_feature(model: Pipeline, contract: dict) -> tuple[str, float]:
+    """The contract feature the fitted model relies on most, with its share of the model's feature importance."""
+    importances = dict.fromkeys((feature["name"] for feature in contract["features"]), 0.0)
+    columns = model.named_steps["columns"].get_feature_names_out()
+    for column, importance in zip(columns, model.named_steps["classifier"].feature_importances_, strict=True):
+        name = max((n for n in importances if column.split("__", 1)[1].startswith(n)), key=len)
+        importances[name] += float(importance)
+    return max(importances.items(), key=lambda item: item[1])
 
-    model = build_model(train_features, args)
+
+def check_leak(roc_auc: float, model: Pipeline, contract: dict) -> None:
+    if roc_auc >= contract["leak_threshold"]:
+        name, share = strongest_feature(model, contract)
+        raise StepError(
+            f"suspected label leak: validation roc_auc {roc_auc:.4f} reaches leak_threshold"
+            f" {contract['leak_threshold']}; the model relies most on feature '{name}' ({share:.0%} of its"
+            " importance): check that it is known before the outcome"
+        )
+
+
+def save(model: Pipeline, roc_auc: float, args: argparse.Namespace) -> None:
+    args.model_dir.mkdir(parents=True, exist_ok=True)
+    joblib.dump(model, args.model_dir / "model.joblib")
+    keys = [
+        (channel / KEYS_FILE).read_text()
+        for channel in (args.train, args.validation)
+        if (channel / KEYS_FILE).is_file()
+    ]
+    if keys:
+        (args.model_dir / TRAINING_KEYS_FILE).write_text("".join(keys))
+    args.output_data_dir.mkdir(parents=True, exist_ok=True)
+    metrics = json.dumps({"validation_roc_auc": roc_auc}, indent=2, sort_keys=True, allow_nan=False)
+    (args.output_data_dir / "metrics.json").write_text(metrics + "\n")
+    print(f"saved {args.model_dir / 'model.joblib'}")
+
+
+def run(args: argparse.Namespace) -> None:
+    contract = read_contract(args.contract)
+    train_features, train_labels = read_channel(args.train, contract)
+    validation_features, validation_labels = read_channel(args.validation, contract)
+    if train_labels.nunique() != 2 or validation_labels.nunique() != 2:
+        raise StepError(f"train and validation data must both hold both values of '{contract['label']}'")
+
+    model = build_model(contract, args)
     model.fit(train_features, train_labels)
     roc_auc = float(roc_auc_score(validation_labels, model.predict_proba(validation_features)[:, 1]))
     print(f"validation_roc_auc={roc_auc:.6f}")
-
-    args.model_dir.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, args.model_dir / "model.joblib")
-    args.output_data_dir.mkdir(parents=True, exist_ok=True)
-    metrics = json.dumps({"validation_roc_auc": roc_auc}, indent=2, sort_keys=True)
-    (args.output_data_dir / "metrics.json").write_text(metrics + "\n")
-    print(f"saved {args.model_dir / 'model.joblib'}")
+    check_leak(roc_auc, model, contract)
+    save(model, roc_auc, args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,8 +20,8 @@ import pytest
 
 from config import EnvironmentConfig
 from mlops.cli import main
-from pipeline_defs.local import Assembly, LocalModelRegistry, LocalRunner, RunResult, load_assembly
-from tests.local.conftest import put_sample, with_changed_script
+from pipeline_defs.local import Assembly, LocalModelRegistry, LocalRunner, LocalS3, RunResult, load_assembly
+from tests.local.conftest import SAMPLE_DATA, put_sample, with_changed_script
 
 CACHEABLE = {"Preprocess", "Train", "Baseline", "Evaluate"}
 DATASET = "s3://local-landing/datasets/sample-v1/"
@@ -111,7 +111,7 @@ def test_first_run_trains_evaluates_and_registers_version_1(story: Story) -> Non
     prefix = f"s3://local-artifacts/pipelines/{story.config.training_pipeline_name}/e2e/{first.execution_id}"
     assert model_url == first.step("Train").outputs["model"] == f"{prefix}/Train/model/{job}/output/model.tar.gz"
     with tarfile.open(story.runner("training").s3.path(model_url)) as tar:
-        assert tar.getnames() == ["model.joblib"]
+        assert tar.getnames() == ["model.joblib", "training_row_keys.txt"]
     baselines = package["DriftCheckBaselines"]["ModelDataQuality"]
     assert baselines["Statistics"]["S3Uri"] == f"{prefix}/Baseline/baseline/statistics.json"
     assert story.read_json(baselines["Constraints"]["S3Uri"])["features"]
@@ -162,12 +162,19 @@ def test_a_worse_candidate_is_rejected_with_both_scores(story: Story) -> None:
     assert result.status == "Failed"
     assert result.steps[-1].name == "RejectCandidate"
     assert {step.name for step in result.steps if step.cache_hit} == {"Preprocess", "Baseline"}
-    scores = re.search(r"candidate roc_auc ([0-9.]+) vs approved model roc_auc ([0-9.]+)", result.failure_reason)
-    assert scores, result.failure_reason
-    candidate, incumbent = map(float, scores.groups())
-    assert incumbent == pytest.approx(story.evaluation_report(story.first)["candidate_score"])
-    assert candidate < incumbent - 0.01
-    assert "allowed MaxRegression 0.01" in result.failure_reason
+    found = re.search(
+        r"candidate roc_auc ([0-9.]+) vs approved model roc_auc ([0-9.]+) on the same (\d+) test rows: "
+        r"regression ([0-9.]+), 95% CI \[([0-9.]+), ([0-9.]+)\]\. Limits: the interval's lower bound at most "
+        r"MaxRegression 0.01 and candidate roc_auc at least MinimumScore 0.7$",
+        result.failure_reason,
+    )
+    assert found, result.failure_reason
+    candidate, incumbent, _, regression, lower, upper = map(float, found.groups())
+    assert all(re.fullmatch(r"0\.\d{1,4}", score) for score in found.groups()[:2])  # 4 significant digits
+    assert incumbent == pytest.approx(story.evaluation_report(story.first)["candidate_score"], abs=5e-5)
+    assert candidate < incumbent - 0.01 and 0.01 < lower < regression < upper
+    report = story.evaluation_report(result)["comparison"]
+    assert report["incumbent_trained_on_test_rows"] == 0  # the split rule keeps version 1's training rows out
     assert len(story.registry.versions(story.group)) == versions_before
 
 
@@ -205,3 +212,36 @@ def test_the_evaluation_pipeline_flags_the_drifted_sample(story: Story) -> None:
     violations = int(re.search(r"drift violations (\d+)", drifted.failure_reason).group(1))
     drift = story.read_json(drifted.step("CheckDrift").outputs["drift"] + "/drift_report.json")
     assert violations == drift["violations"] > 0
+
+
+def test_undeclared_columns_never_reach_the_model_and_a_first_run_failure_names_no_fake_incumbent(
+    story: Story, tmp_path: Path
+) -> None:
+    """A producer's extra columns (an id, free text, a copy of the label) once trained a perfect, leaking model."""
+    state_dir = tmp_path / "state"
+    dataset = "s3://local-landing/datasets/extra-columns/"
+    folder = LocalS3(state_dir / "s3").path(dataset)
+    folder.mkdir(parents=True)
+    lines = (SAMPLE_DATA / "churn" / "part-0000.csv").read_text().splitlines()
+    rows = [f"customer_id,{lines[0]},notes,churned_copy"]
+    rows += [f"c{i},{line},free text,{line.rsplit(',', 1)[1]}" for i, line in enumerate(lines[1:])]
+    (folder / "part-0000.csv").write_text("\n".join(rows) + "\n")
+    runner = LocalRunner(
+        story.assembly.definitions[story.config.training_pipeline_name],
+        pipeline_name=story.config.training_pipeline_name,
+        state_dir=state_dir,
+        region=story.config.region,
+        assets=story.assembly.assets,
+    )
+
+    result = runner.run({**PARAMETERS, "InputDataUri": dataset, "MinimumScore": "0.99"})
+
+    assert result.status == "Failed" and result.steps[-1].name == "RejectCandidate"
+    report = json.loads(runner.s3.read_bytes(result.step("Preprocess").outputs["report"] + "/preprocess_report.json"))
+    assert report["unknown_columns_dropped"] == ["customer_id", "notes", "churned_copy"]
+    evaluation = json.loads(runner.s3.read_bytes(result.step("Evaluate").outputs["evaluation"] + "/evaluation.json"))
+    assert 0.7 < evaluation["candidate_score"] < 0.95  # trained on the declared features only: no leak
+    assert re.search(
+        r"candidate roc_auc 0\.\d{1,4} on \d+ test rows; no approved model\. Limits:", result.failure_reason
+    )
+    assert "approved model roc_auc" not in result.failure_reason

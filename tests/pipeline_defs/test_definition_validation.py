@@ -363,13 +363,13 @@ EVALUATION_FILE = "Steps.Evaluate.PropertyFiles.Evaluation"
         pytest.param(
             _rewrite_get("RejectCandidate", "Parameters.MaxRegression", "Parameters.MaximumRegression"),
             "step 'RejectCandidate': Parameters.MaximumRegression names no declared parameter (declared: "
-            "ExperimentId, InputDataUri, MaxRegression, MinimumScore, ModelApprovalStatus)",
+            "ConfidenceLevel, ExperimentId, InputDataUri, MaxRegression, MinimumScore, ModelApprovalStatus)",
             id="unknown-parameter",
         ),
         pytest.param(
             _rewrite_get("Train", PREPROCESS_TRAIN, PREPROCESS_TRAIN.replace("'train'", "'training'")),
             "step 'Train': Steps.Preprocess.ProcessingOutputConfig.Outputs['training'].S3Output.S3Uri: step "
-            "'Preprocess' has no processing output 'training' (it has: ['train', 'validation', 'test'])",
+            "'Preprocess' has no processing output 'training' (it has: ['train', 'validation', 'test', 'report'])",
             id="unknown-output",
         ),
         pytest.param(
@@ -462,7 +462,7 @@ def script_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, 
         _run_step(
             "evaluate.py",
             *("--model-dir", root / "model", "--incumbent-dir", incumbent, "--test-dir", prepared / "test"),
-            *("--output-dir", root / f"evaluation-{situation}"),
+            *("--confidence-level", 0.95, "--output-dir", root / f"evaluation-{situation}"),
         )
 
     def read(*paths: Path) -> list[dict]:
@@ -482,8 +482,8 @@ def script_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, 
 def test_scripts_write_the_keys_the_pipelines_rely_on(script_outputs) -> None:
     for document in script_outputs["evaluate.py", "evaluation.json"]:
         assert set(document) == {
-            *("candidate_score", "incumbent_score", "has_incumbent", "regression"),
-            *("delta", "metric", "candidate", "incumbent"),
+            *("candidate_score", "incumbent_score", "has_incumbent", "regression", "regression_lower_bound"),
+            *("delta", "metric", "candidate", "incumbent", "comparison", "summary"),
         }
     for document in script_outputs["resolve_model.py", "resolved.json"]:
         assert set(document) == {

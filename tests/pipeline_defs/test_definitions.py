@@ -108,11 +108,32 @@ def test_a_script_change_changes_only_the_steps_that_run_it(tmp_path):
     assert changed == {("churn-dev-training", "Evaluate"), ("churn-dev-evaluation", "Evaluate")}
 
 
+def test_a_feature_contract_change_changes_exactly_the_steps_that_read_it(tmp_path):
+    config = load_config("dev")
+    edited = tmp_path / "steps"
+    shutil.copytree(STEPS_DIR, edited)
+    contract = edited / "feature_contract.json"
+    contract.write_text(contract.read_text().replace('"leak_threshold": 0.98', '"leak_threshold": 0.97'))
+    before = build_definitions(config, content_addressed_uris(ASSETS_BUCKET))
+    after = build_definitions(config, content_addressed_uris(ASSETS_BUCKET, edited))
+    changed = set()
+    for name in before:
+        old, new = all_steps(json.loads(before[name])), all_steps(json.loads(after[name]))
+        changed |= {(name, step) for step in old if old[step] != new[step] and old[step]["Type"] != "Condition"}
+    # Every job that mounts the contract (and RegisterModel: the serving tarball carries it); model resolution,
+    # the gates' own conditions and the fail steps stay as they were.
+    assert changed == {
+        *(("churn-dev-training", step) for step in ("Preprocess", "Train", "Baseline", "Evaluate", "RegisterModel")),
+        *(("churn-dev-evaluation", step) for step in ("Preprocess", "Evaluate", "CheckDrift")),
+    }
+
+
 def test_training_pipeline_parameters_and_defaults(dev_definitions):
     parameters = {p["Name"]: p for p in dev_definitions["churn-dev-training"]["Parameters"]}
     assert {"InputDataUri", "ExperimentId", "MaxRegression", "ModelApprovalStatus", "MinimumScore"} <= set(parameters)
     assert "DefaultValue" not in parameters["InputDataUri"]  # a run always names its data
     assert parameters["MaxRegression"] == {"Name": "MaxRegression", "Type": "Float", "DefaultValue": 0.01}
+    assert parameters["ConfidenceLevel"] == {"Name": "ConfidenceLevel", "Type": "Float", "DefaultValue": 0.95}
     assert parameters["ModelApprovalStatus"]["DefaultValue"] == "Approved"  # dev's config
     prod = json.loads(
         build_definitions(load_config("prod"), content_addressed_uris(ASSETS_BUCKET))["churn-prod-training"]
@@ -168,7 +189,7 @@ def test_gate_compares_candidate_with_incumbent_minus_margin(dev_definitions):
     text = json.dumps(gate["Conditions"])
     for needle in (
         "has_incumbent",
-        "regression",
+        "regression_lower_bound",  # rejected only when the interval's lower bound exceeds the margin
         "Parameters.MaxRegression",
         "candidate_score",
         "Parameters.MinimumScore",
@@ -177,4 +198,7 @@ def test_gate_compares_candidate_with_incumbent_minus_margin(dev_definitions):
     assert [s["Name"] for s in gate["IfSteps"]] == ["RegisterModel"]
     assert [s["Name"] for s in gate["ElseSteps"]] == ["RejectCandidate"]
     message = json.dumps(gate["ElseSteps"][0]["Arguments"]["ErrorMessage"])
-    assert "candidate_score" in message and "incumbent_score" in message and "Parameters.MaxRegression" in message
+    assert '"summary"' in message and "Parameters.MaxRegression" in message and "Parameters.MinimumScore" in message
+    # The confidence level reaches Evaluate (its interval); MaxRegression does not, so changing it keeps the cache.
+    evaluate = json.dumps(all_steps(dev_definitions["churn-dev-training"])["Evaluate"]["Arguments"])
+    assert "Parameters.ConfidenceLevel" in evaluate and "Parameters.MaxRegression" not in evaluate

@@ -26,7 +26,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 STEPS = REPO_ROOT / "pipeline_defs" / "steps"
 SAMPLE_DATA = REPO_ROOT / "pipeline_defs" / "sample_data"
 GROUP = "churn-dev-models"
-LABEL = "churned"
+CONTRACT = json.loads((STEPS / "feature_contract.json").read_text())
+LABEL = CONTRACT["label"]
+FEATURES = [feature["name"] for feature in CONTRACT["features"]]
 
 
 def run_script(script: Path, *args: object, env: dict[str, str] | None = None, expect: int = 0):
@@ -152,18 +154,12 @@ def resolve(registry: Path, output_dir: Path, *args: object, expect: int = 0) ->
     return run_step("resolve_model", "--output-dir", output_dir, *args, env=env, expect=expect)
 
 
-def evaluate(candidate: Path, incumbent: Path, data_dir: Path, output_dir: Path) -> dict:
+def evaluate(candidate: Path, incumbent: Path, data_dir: Path, output_dir: Path, confidence: float = 0.95) -> dict:
     """Runs evaluate.py on data_dir/test and returns its evaluation.json."""
     run_step(
         "evaluate",
-        "--model-dir",
-        candidate,
-        "--incumbent-dir",
-        incumbent,
-        "--test-dir",
-        data_dir / "test",
-        "--output-dir",
-        output_dir,
+        *("--model-dir", candidate, "--incumbent-dir", incumbent, "--test-dir", data_dir / "test"),
+        *("--confidence-level", confidence, "--output-dir", output_dir),
     )
     return read_json(output_dir / "evaluation.json")
 
@@ -178,27 +174,34 @@ def test_preprocess_is_deterministic_and_splits_without_overlap(prepared: Path, 
     parts = {name: prepared / name / f"{name}.csv" for name in ("train", "validation", "test")}
     for name, path in parts.items():
         assert (tmp_path / name / f"{name}.csv").read_bytes() == path.read_bytes()
+        assert (tmp_path / name / "row_keys.txt").read_bytes() == (path.parent / "row_keys.txt").read_bytes()
     frames = {name: pd.read_csv(path) for name, path in parts.items()}
-    rows = {name: set(frame.itertuples(index=False)) for name, frame in frames.items()}
-    assert not rows["train"] & rows["validation"]
-    assert not rows["train"] & rows["test"]
-    assert not rows["validation"] & rows["test"]
+    keys = {name: (prepared / name / "row_keys.txt").read_text().split() for name in parts}
+    assert all(len(keys[name]) == len(frames[name]) for name in parts)
+    assert not set(keys["train"]) & set(keys["validation"])
+    assert not set(keys["train"]) & set(keys["test"])
+    assert not set(keys["validation"]) & set(keys["test"])
     total = sum(len(frame) for frame in frames.values())
-    assert len(frames["test"]) == pytest.approx(0.2 * total, abs=2)
-    assert len(frames["validation"]) == pytest.approx(0.2 * total, abs=2)
+    # A hash split is a fair coin per row: within 3 standard deviations (~18 rows) of 20 % of ~2,000.
+    assert len(frames["test"]) == pytest.approx(0.2 * total, abs=54)
+    assert len(frames["validation"]) == pytest.approx(0.2 * total, abs=54)
     for frame in frames.values():
+        assert list(frame.columns) == [*FEATURES, LABEL]
         assert set(frame[LABEL]) == {0, 1}
         assert not frame.isna().any().any()
-        assert frame[LABEL].mean() == pytest.approx(frames["train"][LABEL].mean(), abs=0.01)
 
 
 def test_preprocess_evaluate_mode_writes_every_clean_row_to_test(tmp_path: Path) -> None:
     run_step("preprocess", "--input-dir", SAMPLE_DATA, "--output-dir", tmp_path, "--mode", "evaluate")
 
     assert sorted(path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*.csv")) == ["test/test.csv"]
-    raw = pd.concat([pd.read_csv(path) for path in sorted(SAMPLE_DATA.rglob("*.csv"))])
+    raw = pd.concat([pd.read_csv(path, dtype=str) for path in sorted(SAMPLE_DATA.rglob("*.csv"))])
     test = pd.read_csv(tmp_path / "test" / "test.csv")
-    assert len(test) == len(raw.dropna(subset=[LABEL]).drop_duplicates())
+    report = read_json(tmp_path / "report" / "preprocess_report.json")
+    # The bundled sample's dirt: 5 tenures of "?" break the contract (not a number) and their rows are dropped.
+    assert report["invalid_values"] == {"tenure_months": {"not a number": 5}}
+    clean = raw.dropna(subset=[LABEL]).drop_duplicates()
+    assert len(test) == len(clean) - 5 == report["rows_written"]["test"]
     assert not test.isna().any().any()
 
 
@@ -234,9 +237,16 @@ def test_first_run_has_no_incumbent(model_dir: Path, prepared: Path, tmp_path: P
     evaluation = evaluate(model_dir, resolved_dir / "none", prepared, tmp_path / "evaluation")
     assert evaluation["has_incumbent"] is False
     assert evaluation["incumbent"] is None
-    assert evaluation["incumbent_score"] == 0.0
+    assert evaluation["incumbent_score"] is None
+    assert evaluation["comparison"] is None
     assert evaluation["delta"] is None
-    assert evaluation["regression"] == 0.0
+    # The gate's condition compares numbers (and ORs on has_incumbent): no incumbent is 0.0, never a fake score.
+    assert evaluation["regression"] == evaluation["regression_lower_bound"] == 0.0
+    rows = evaluation["candidate"]["rows"]
+    assert (
+        evaluation["summary"]
+        == f"candidate roc_auc {evaluation['candidate_score']:.4g} on {rows} test rows; no approved model."
+    )
     assert evaluation["metric"] == "roc_auc"
     assert evaluation["candidate_score"] == evaluation["candidate"]["roc_auc"]
     assert 0.75 <= evaluation["candidate_score"] <= 0.95
@@ -278,12 +288,29 @@ def test_incumbent_from_the_registry_is_evaluated_on_the_same_rows(
     assert same["has_incumbent"] is True
     assert same["incumbent"] == same["candidate"]
     assert same["delta"] == pytest.approx(0.0, abs=1e-12)
+    # The same model on the same rows: the paired interval is exactly [0, 0].
+    assert same["comparison"]["lower_bound"] == same["comparison"]["upper_bound"] == 0.0
+    assert same["comparison"]["incumbent_trained_on_test_rows"] == 0  # the hash split keeps test rows out of training
 
     worse = evaluate(worse_model_dir, Path(resolved["model_data_url"]), prepared, tmp_path / "worse")
     assert worse["incumbent_score"] == same["candidate_score"]
     assert worse["candidate_score"] < worse["incumbent_score"] - 0.01
     assert worse["delta"] == pytest.approx(worse["candidate_score"] - worse["incumbent_score"])
-    assert worse["regression"] == pytest.approx(-worse["delta"])
+    comparison = worse["comparison"]
+    assert worse["regression"] == pytest.approx(-worse["delta"]) == pytest.approx(comparison["regression"])
+    assert comparison["rows"] == worse["candidate"]["rows"]
+    assert 0.01 < comparison["lower_bound"] == worse["regression_lower_bound"] < comparison["regression"]
+    assert comparison["upper_bound"] - comparison["regression"] == pytest.approx(
+        1.96 * comparison["standard_error"], rel=1e-3
+    )
+    assert worse["summary"] == (
+        f"candidate roc_auc {worse['candidate_score']:.4g} vs approved model roc_auc {worse['incumbent_score']:.4g} on "
+        f"the same {comparison['rows']} test rows: regression {comparison['regression']:.4g}, 95% CI "
+        f"[{comparison['lower_bound']:.4g}, {comparison['upper_bound']:.4g}]."
+    )
+    wider = evaluate(worse_model_dir, Path(resolved["model_data_url"]), prepared, tmp_path / "wider", confidence=0.99)
+    assert wider["comparison"]["lower_bound"] < comparison["lower_bound"]
+    assert "99% CI" in wider["summary"]
 
 
 def test_resolve_writes_the_no_incumbent_marker_to_the_sentinel_dir(tmp_path: Path) -> None:
@@ -403,7 +430,9 @@ def test_data_quality_passes_clean_held_out_data(baseline_dir: Path, prepared: P
 
 def test_data_quality_check_reports_each_constraint_violation(baseline_dir: Path, prepared: Path) -> None:
     data_quality = import_step("data_quality")
-    features = data_quality.read_features(prepared / "test").drop(columns=["support_calls"]).assign(region="north")
+    features = (
+        data_quality.read_features(prepared / "test", LABEL).drop(columns=["support_calls"]).assign(region="north")
+    )
     quarter = len(features) // 4
     features.loc[:quarter, "tenure_months"] = "unknown"
     features.loc[:quarter, "contract"] = "three-year"

@@ -1,0 +1,165 @@
+"""The training gate's statistics in evaluate.py: DeLong's paired interval, its confidence level, fair test rows.
+
+Its error rates are measured, not asserted here: `bench/gate_calibration.py` (README: "The gate").
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from pipeline_defs.contract import CONFIDENCE_LEVEL_RANGE, DEFAULT_CONFIDENCE_LEVEL
+from tests.pipeline_defs.test_feature_contract import (
+    REPO_ROOT,
+    STEPS,
+    customers,
+    load,
+    prepare,
+    run,
+    strict_json,
+    train,
+)
+
+evaluate = load(STEPS / "evaluate.py", "gate_evaluate")
+
+
+def test_delong_gives_sklearns_auc_and_the_bootstrap_standard_error() -> None:
+    rng = np.random.default_rng(5)
+    labels = (rng.random(500) < 0.3).astype(int)
+    first = np.round(labels + rng.normal(0, 1, 500), 1)  # rounded: ties, which midranks must share
+    second = 0.8 * labels + 0.5 * first + rng.normal(0, 1, 500)
+
+    comparison = evaluate.paired_regression(labels, first, second, 0.95)
+
+    assert comparison["incumbent_roc_auc"] == pytest.approx(roc_auc_score(labels, first), abs=1e-12)
+    assert comparison["candidate_roc_auc"] == pytest.approx(roc_auc_score(labels, second), abs=1e-12)
+    differences = []
+    for _ in range(1000):
+        rows = rng.integers(0, 500, 500)
+        differences.append(roc_auc_score(labels[rows], first[rows]) - roc_auc_score(labels[rows], second[rows]))
+    assert comparison["standard_error"] == pytest.approx(np.std(differences), rel=0.1)
+    assert comparison["upper_bound"] - comparison["regression"] == pytest.approx(
+        1.959964 * comparison["standard_error"]
+    )
+    assert comparison["regression"] - comparison["lower_bound"] == pytest.approx(
+        1.959964 * comparison["standard_error"]
+    )
+
+
+def test_the_pipeline_default_confidence_is_inside_the_range_evaluate_accepts() -> None:
+    low, high = CONFIDENCE_LEVEL_RANGE
+    assert low <= DEFAULT_CONFIDENCE_LEVEL < high
+    assert evaluate.checked_confidence(low) == low
+    for refused in (low - 0.01, high, math.nan, 1.5):
+        with pytest.raises(evaluate.StepError, match=r"ConfidenceLevel .* is out of range: use a level with 0.5 <="):
+            evaluate.checked_confidence(refused)
+
+
+def _train(prepared: Path, model_dir: Path, capsys, *hyperparameters: object) -> None:
+    run(
+        train,
+        *("--train", prepared / "train", "--validation", prepared / "validation", "--model-dir", model_dir),
+        *("--output-data-dir", model_dir.parent / f"{model_dir.name}-metrics"),
+        *(hyperparameters or ("--n-estimators", 30)),
+        capsys=capsys,
+    )
+
+
+def _evaluate(
+    tmp_path: Path, incumbent: Path, capsys, *options: object, expect: int = 0, candidate: str = "candidate"
+) -> tuple[dict, str]:
+    error = run(
+        evaluate,
+        *("--model-dir", tmp_path / candidate, "--incumbent-dir", incumbent, "--test-dir", tmp_path / "out" / "test"),
+        *("--output-dir", tmp_path / "evaluation", *options),
+        capsys=capsys,
+        expect=expect,
+    )
+    return (strict_json(tmp_path / "evaluation" / "evaluation.json") if not expect else {}), error
+
+
+def test_test_rows_the_incumbent_was_trained_on_are_counted_and_left_out(tmp_path: Path, capsys) -> None:
+    prepare(tmp_path, customers(1500), capsys)
+    prepared = tmp_path / "out"
+    _train(prepared, tmp_path / "candidate", capsys)
+    # An incumbent from another split rule: half of today's test rows were in its training data.
+    leaky = tmp_path / "leaky"
+    shutil.copytree(prepared, leaky)
+    test = pd.read_csv(prepared / "test" / "test.csv")
+    keys = (prepared / "test" / "row_keys.txt").read_text().splitlines(keepends=True)
+    half = len(test) // 2
+    train_rows = pd.read_csv(leaky / "train" / "train.csv")
+    pd.concat([train_rows, test.iloc[:half]]).to_csv(leaky / "train" / "train.csv", index=False)
+    with (leaky / "train" / "row_keys.txt").open("a") as file:
+        file.writelines(keys[:half])
+    _train(leaky, tmp_path / "incumbent", capsys)
+
+    report, _ = _evaluate(tmp_path, tmp_path / "incumbent", capsys, "--confidence-level", 0.9)
+
+    comparison = report["comparison"]
+    assert comparison["incumbent_trained_on_test_rows"] == half
+    assert comparison["rows"] == len(test) - half == report["candidate"]["rows"] - half
+    assert comparison["confidence_level"] == 0.9
+    assert report["summary"].endswith(
+        f"90% CI [{comparison['lower_bound']:.4g}, {comparison['upper_bound']:.4g}] "
+        f"({half} test rows the approved model was trained on left out)."
+    )
+
+    # A model archive that lists no training rows: unknown, and said so.
+    (tmp_path / "incumbent" / "training_row_keys.txt").unlink()
+    report, _ = _evaluate(tmp_path, tmp_path / "incumbent", capsys, "--confidence-level", 0.9)
+    assert report["comparison"]["incumbent_trained_on_test_rows"] is None
+    assert report["comparison"]["rows"] == len(test)
+    assert report["summary"].endswith("(unknown how many test rows the approved model was trained on).")
+
+
+def test_the_report_is_deterministic_and_the_level_is_required_and_checked(tmp_path: Path, capsys) -> None:
+    prepare(tmp_path, customers(1200), capsys)
+    _train(tmp_path / "out", tmp_path / "candidate", capsys)
+    shutil.copytree(tmp_path / "candidate", tmp_path / "incumbent")
+
+    _evaluate(tmp_path, tmp_path / "incumbent", capsys, "--confidence-level", 0.95)
+    first = (tmp_path / "evaluation" / "evaluation.json").read_bytes()
+    _evaluate(tmp_path, tmp_path / "incumbent", capsys, "--confidence-level", 0.95)
+    assert (tmp_path / "evaluation" / "evaluation.json").read_bytes() == first  # same inputs, same bytes: cacheable
+
+    _, error = _evaluate(tmp_path, tmp_path / "incumbent", capsys, expect=1)
+    assert "--confidence-level is needed to compare the candidate with an incumbent" in error
+    _, error = _evaluate(tmp_path, tmp_path / "incumbent", capsys, "--confidence-level", 1, expect=1)
+    assert "ConfidenceLevel 1.0 is out of range" in error
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "NO_INCUMBENT").touch()
+    _, error = _evaluate(tmp_path, tmp_path / "none", capsys, "--confidence-level", 0.3, expect=1)
+    assert "ConfidenceLevel 0.3 is out of range" in error  # a first run does not hide a bad level
+
+
+def test_resamples_of_one_sample_are_compared_fairly(tmp_path: Path, capsys) -> None:
+    """The issue's case: an incumbent trained on one resample of the bundled sample looked far better (0.92 vs 0.84)
+    on a candidate's test slice drawn from another resample, because it had been trained on many of those rows."""
+    sample = pd.read_csv(REPO_ROOT / "pipeline_defs" / "sample_data" / "churn" / "part-0000.csv", dtype=str)
+    for name, seed in (("incumbent", 1), ("candidate", 2)):
+        resample = sample.sample(frac=1.0, replace=True, random_state=seed)
+        prepare(tmp_path / name, resample, capsys)
+        _train(tmp_path / name / "out", tmp_path / name / "model", capsys, "--n-estimators", 150)
+    shutil.copytree(tmp_path / "candidate" / "out", tmp_path / "out")  # the candidate's own test slice
+
+    report, _ = _evaluate(
+        tmp_path, tmp_path / "incumbent" / "model", capsys, "--confidence-level", 0.95, candidate="candidate/model"
+    )
+
+    comparison = report["comparison"]
+    assert comparison["incumbent_trained_on_test_rows"] == 0  # a row's split is the same in every resample
+    assert abs(comparison["regression"]) < 0.05  # no inflated incumbent (the issue saw 0.92 vs 0.84)
+    assert comparison["lower_bound"] <= 0.01  # not credibly worse: the gate passes
+
+
+def test_too_few_rows_of_a_class_to_compare_fail_with_one_line() -> None:
+    labels, scores = np.array([0, 0, 0, 1]), np.array([0.1, 0.2, 0.3, 0.9])
+    with pytest.raises(evaluate.StepError, match="the 4 rows left to compare the models on need at least two of each"):
+        evaluate.paired_regression(labels, scores, scores, 0.95)
