@@ -160,6 +160,14 @@ def _finite_at_least_0(value: object) -> float:
     return number
 
 
+def _confidence_level(value: object) -> float:
+    number = _number(value)
+    low, high = CONFIDENCE_LEVEL_RANGE
+    if not low <= number < high:  # also refuses NaN
+        raise ValueError(f"{value!r} is not a confidence level in [{low}, {high})")
+    return number
+
+
 def _approval_status(value: object) -> str:
     if value not in APPROVAL_STATUSES:
         raise ValueError(f"{value!r} is not one of {', '.join(APPROVAL_STATUSES)}")
@@ -175,6 +183,7 @@ PARAMETER_RULES: Final[dict[str, Callable[[object], object]]] = {
     Parameter.MINIMUM_SCORE.value: _score_between_0_and_1,
     Parameter.MODEL_APPROVAL_STATUS.value: _approval_status,
     Parameter.MAX_DRIFT_VIOLATIONS.value: _finite_at_least_0,
+    Parameter.CONFIDENCE_LEVEL.value: _confidence_level,
 }
 
 

@@ -110,6 +110,8 @@ def read_csvs(input_dir: Path, label: str) -> pd.DataFrame:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
             raise StepError(f"cannot read {path}: {error}") from error
+        except UnicodeDecodeError as error:
+            raise StepError(f"{path} is not UTF-8 text ({error.reason}): save it as UTF-8") from error
         if label not in frame.columns:
             raise StepError(f"label column '{label}' not found in {path}")
         if frames and list(frame.columns) != list(frames[0].columns):

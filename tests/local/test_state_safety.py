@@ -34,6 +34,7 @@ GATED = pipeline(
         {"Name": "MaxRegression", "Type": "Float", "DefaultValue": 0.01},
         {"Name": "MinimumScore", "Type": "Float", "DefaultValue": 0.7},
         {"Name": "ModelApprovalStatus", "Type": "String", "DefaultValue": "PendingManualApproval"},
+        {"Name": "ConfidenceLevel", "Type": "Float", "DefaultValue": 0.95},
     ],
 )
 
@@ -47,6 +48,8 @@ GATED = pipeline(
         ({"MaxRegression": "nan"}, "parameter MaxRegression is Float, but the value 'nan' is not a finite number"),
         ({"MinimumScore": "1.5"}, "parameter MinimumScore 1.5 is not a score between 0 and 1"),
         ({"MinimumScore": "-1"}, "parameter MinimumScore -1.0 is not a score between 0 and 1"),
+        ({"ConfidenceLevel": "1"}, "parameter ConfidenceLevel 1.0 is not a confidence level in [0.5, 1.0)"),
+        ({"ConfidenceLevel": "0.2"}, "parameter ConfidenceLevel 0.2 is not a confidence level in [0.5, 1.0)"),
         ({"ModelApprovalStatus": "approved"}, "parameter ModelApprovalStatus 'approved' is not one of Approved, "),
         ({"InputDataUri": "local-landing/data/v1/"}, "parameter InputDataUri 'local-landing/data/v1/' is not an S3"),
         ({"InputDataUri": "s3://local-landing/"}, "parameter InputDataUri 's3://local-landing/' is not an S3 folder"),

@@ -221,6 +221,14 @@ def test_preprocess_rejects_bad_input_with_one_line(tmp_path: Path, files: dict[
     assert_one_line_error(result, message)
 
 
+def test_preprocess_names_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "input").mkdir()
+    (tmp_path / "input" / "part.csv").write_bytes("tenure_months,contract,churned\n3,één-jaar,0\n".encode("latin-1"))
+
+    result = run_step("preprocess", "--input-dir", tmp_path / "input", "--output-dir", tmp_path / "out", expect=1)
+    assert_one_line_error(result, "part.csv is not UTF-8 text (invalid continuation byte): save it as UTF-8")
+
+
 def test_first_run_has_no_incumbent(model_dir: Path, prepared: Path, tmp_path: Path) -> None:
     resolved_dir = tmp_path / "resolved"
     resolve(tmp_path / "empty-registry", resolved_dir, "--no-incumbent-uri", "s3://artifacts/run/resolved/none")
