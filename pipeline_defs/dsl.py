@@ -271,8 +271,12 @@ class PipelineBuilder:
         model_statistics: Any,
         data_statistics: Any,
         data_constraints: Any,
+        lineage: Mapping[str, Any],
     ) -> Step:
-        """A model package version with its quality metrics and data-drift baselines."""
+        """A model package version with its quality metrics, data-drift baselines and lineage.
+
+        `lineage` becomes CustomerMetadataProperties next to the experiment id (API limits: 50 entries, keys up to 128
+        and values up to 256 characters; run-time values enter as text through `text`)."""
         builder = ModelBuilder(
             s3_model_data_url=model_data,
             image_uri=self._image,
@@ -303,10 +307,22 @@ class PipelineBuilder:
                     model_data_statistics=json_source(data_statistics),
                     model_data_constraints=json_source(data_constraints),
                 ),
-                customer_metadata_properties={EXPERIMENT_TAG: self.experiment_id},
+                customer_metadata_properties={EXPERIMENT_TAG: self.experiment_id, **lineage},
             ),
         )
         return Step(step, {})  # a ModelStep is only ever a branch of a gate, never a top-level step
+
+    def code_versions(self) -> dict[str, str]:
+        """{`code-<script>`: content hash} of every step code object: which code produced a registered version."""
+        return {
+            f"code-{script}": uri.rsplit("/", 1)[-1].split(".", 1)[0]
+            for script, uri in sorted(self.settings.code_uris.items())
+        }
+
+    @staticmethod
+    def text(value: Any) -> Join:
+        """A run-time value (a number, a JsonGet) as text: metadata values are strings."""
+        return Join(on="", values=[value])
 
     def fail(self, name: str, *message: Any) -> Step:
         """A Fail step whose message joins literal text and run-time values with spaces."""

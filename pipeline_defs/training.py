@@ -9,6 +9,7 @@ from pipeline_defs.sdk import (
     ConditionGreaterThanOrEqualTo,
     ConditionLessThanOrEqualTo,
     ConditionOr,
+    ExecutionVariables,
 )
 from pipeline_defs.shared_steps import data_quality, evaluate, feature_contract, preprocess, resolve_model
 
@@ -64,6 +65,16 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
         model_statistics=evaluated.file("evaluation", "model_quality.json"),
         data_statistics=baseline.file("baseline", "statistics.json"),
         data_constraints=baseline.file("baseline", "constraints.json"),
+        # Which data, run, code and settings produced this version, and what it was compared with (mlops registry show).
+        lineage={
+            "dataset": input_data,
+            "execution": ExecutionVariables.PIPELINE_EXECUTION_ARN,
+            "candidate-roc-auc": p.text(score("candidate_score")),
+            "incumbent-version": p.text(incumbent.report("Resolved", "model_package_version")),
+            "incumbent-roc-auc": p.text(score("incumbent_score")),
+            **{f"hp-{name}": str(value) for name, value in HYPERPARAMETERS.items()},
+            **p.code_versions(),
+        },
     )
     rejected = p.fail(
         "RejectCandidate",

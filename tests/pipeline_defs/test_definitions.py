@@ -103,9 +103,30 @@ def test_a_script_change_changes_only_the_steps_that_run_it(tmp_path):
     for name in before:
         old, new = all_steps(json.loads(before[name])), all_steps(json.loads(after[name]))
         assert old.keys() == new.keys()
-        changed |= {(name, step) for step in old if old[step] != new[step]}
-    # The one evaluator serves both pipelines; nothing else moves, so every other step keeps its cache.
-    assert changed == {("churn-dev-training", "Evaluate"), ("churn-dev-evaluation", "Evaluate")}
+        changed |= {(name, step) for step in old if old[step] != new[step] and old[step]["Type"] != "Condition"}
+    # The one evaluator serves both pipelines; nothing else moves, so every other step keeps its cache. RegisterModel
+    # (never cached) records the code version of every step in the new version's lineage.
+    assert changed == {
+        ("churn-dev-training", "Evaluate"),
+        ("churn-dev-evaluation", "Evaluate"),
+        ("churn-dev-training", "RegisterModel"),
+    }
+
+
+def test_registered_lineage_names_data_run_code_and_settings_within_the_api_limits(dev_definitions):
+    """CustomerMetadataProperties: at most 50 entries, keys up to 128 and values up to 256 characters."""
+    register = all_steps(dev_definitions["churn-dev-training"])["RegisterModel"]
+    metadata = register["Arguments"]["CustomerMetadataProperties"]
+    assert len(metadata) <= 50 and all(len(key) <= 128 for key in metadata)
+    assert metadata["dataset"] == {"Get": "Parameters.InputDataUri"}
+    assert metadata["execution"] == {"Get": "Execution.PipelineExecutionArn"}
+    assert metadata["experiment-id"] == {"Get": "Parameters.ExperimentId"}
+    assert {"hp-n-estimators", "hp-max-depth", "hp-learning-rate", "hp-seed"} <= set(metadata)
+    code = {key for key in metadata if key.startswith("code-")}
+    assert code == {f"code-{name}" for name in content_addressed_uris(ASSETS_BUCKET)}
+    assert all(len(value) <= 256 for value in metadata.values() if isinstance(value, str))
+    for key in ("candidate-roc-auc", "incumbent-roc-auc", "incumbent-version"):
+        assert "Std:Join" in metadata[key]  # run-time numbers enter as text
 
 
 def test_a_feature_contract_change_changes_exactly_the_steps_that_read_it(tmp_path):
