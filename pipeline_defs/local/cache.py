@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,8 @@ class CacheIndex:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Parallel steps of one run record from their own threads: one read-modify-write at a time.
+        self._lock = threading.Lock()
 
     def lookup(self, step: str, key: str, not_before: datetime | None) -> dict[str, Any] | None:
         """The newest successful run of `step` with `key` that finished at or after `not_before`."""
@@ -63,9 +66,10 @@ class CacheIndex:
             "properties": properties,
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.path.with_suffix(".tmp")
-        temporary.write_text(json.dumps({"entries": [*self._entries(), entry]}, indent=1, sort_keys=True))
-        os.replace(temporary, self.path)
+        with self._lock:
+            temporary = self.path.with_suffix(".tmp")
+            temporary.write_text(json.dumps({"entries": [*self._entries(), entry]}, indent=1, sort_keys=True))
+            os.replace(temporary, self.path)
 
     def _entries(self) -> list[dict[str, Any]]:
         if not self.path.is_file():

@@ -13,7 +13,8 @@ Everything lives in the state dir:
     executions/<pipeline>/<id>/         execution.json, and steps/<step>/ with each job's dirs and log.txt
     cache/<pipeline>.json               the step cache index (`cache.py`)
 
-Steps run in dependency order (`planning.py`), one at a time, each by the handler of its type (`HANDLERS`):
+Steps run in dependency order (`planning.py`), independent ones in parallel (at most `jobs` at once, default: the
+machine's cores), each by the handler of its type (`HANDLERS`):
 processing and training jobs (`jobs.py`, `training.py`); Condition, Fail and RegisterModel are evaluated here
 (RegisterModel writes a version into the local registry). Any other step type is an error, before any step runs,
 that names the step and its type: nothing is skipped silently.
@@ -21,7 +22,9 @@ that names the step and its type: nothing is skipped silently.
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +94,7 @@ class LocalRunner:
         progress: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         python: str = sys.executable,
+        jobs: int | None = None,
     ) -> None:
         self.definition = definition
         self.pipeline_name = pipeline_name
@@ -99,9 +103,10 @@ class LocalRunner:
         self.s3 = LocalS3(self.state_dir / "s3", assets)
         self.registry = LocalModelRegistry(self.state_dir / "registry", region)
         self.cache = CacheIndex(self.state_dir / "cache" / f"{pipeline_name}.json")
-        self.progress: Callable[[str], None] = progress or (lambda line: None)
+        self.progress: Callable[[str], None] = _one_line_at_a_time(progress or (lambda line: None))
         self.clock = clock
         self.python = python
+        self.jobs = jobs or os.cpu_count() or 1
         self.handlers = HANDLERS
         self.plan = plan(definition, runnable=tuple(self.handlers))
 
@@ -112,4 +117,15 @@ class LocalRunner:
     def run(self, parameters: Mapping[str, Any] | None = None) -> RunResult:
         """One execution. Raises DefinitionError before any step runs when the definition or a parameter is bad."""
         values = resolve_parameters(self.definition.get("Parameters", []), parameters or {})
-        return Execution(self, values).run()
+        return Execution(self, values).run(self.jobs)
+
+
+def _one_line_at_a_time(progress: Callable[[str], None]) -> Callable[[str], None]:
+    """`progress`, called by one step at a time: parallel steps report from their own threads."""
+    lock = threading.Lock()
+
+    def report(line: str) -> None:
+        with lock:
+            progress(line)
+
+    return report
