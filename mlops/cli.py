@@ -1,6 +1,7 @@
 """mlops: run the pipelines locally, manage the local model registry, render graphs, start runs, replay dead letters.
 
-    mlops run training|evaluation --local [--param K=V ...] [--assembly cdk.out] [--env dev] [--state-dir .local]
+    mlops run training|evaluation --local [--param K=V ...] [--jobs N] [--assembly cdk.out] [--env dev]
+              [--state-dir .local]
     mlops registry list|approve|reject [--version N] [--description TEXT] [--env dev] [--state-dir .local]
     mlops graph training|evaluation [--assembly cdk.out] [--env dev]
     mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...]
@@ -9,6 +10,7 @@
     mlops serve --local [--version N] [--port 8080] [--sampling-percentage 100] [--state-dir .local]
     mlops invoke (--local [--port 8080] | --env <env>) [--endpoint NAME] [--content-type T] [--accept T]
                  [--inference-id ID] [FILE | -]
+    mlops dataset put DIR --id ID (--env <env> | --local [--no-run] [--state-dir .local] [--assembly cdk.out])
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start` and `dlq` call AWS.
@@ -25,8 +27,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from config import ConfigError, EnvironmentConfig, load_config
+from config.settings import ENVIRONMENT_NAMES
 from mlops.aws import AwsCallFailed
 from mlops.common import PIPELINES, UsageError, default_assembly, default_state_dir
+from mlops.dataset import command_dataset
 from mlops.demo import command_demo
 from mlops.dlq import command_dlq
 from mlops.graph import command_graph
@@ -47,6 +51,7 @@ COMMANDS: dict[str, Command] = {
     "dlq": command_dlq,
     "serve": command_serve,
     "invoke": command_invoke,
+    "dataset": command_dataset,
 }
 
 
@@ -68,12 +73,18 @@ def parser() -> argparse.ArgumentParser:
     def assembly_option(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--assembly", type=Path, default=default_assembly(), help="cdk synth output (cdk.out)")
 
+    def jobs_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--jobs", type=positive, default=None, help="independent steps run at once (default: the core count)"
+        )
+
     run = command("run", "run a pipeline's synthesized definition on this machine")
     run.add_argument("pipeline", choices=PIPELINES)
     run.add_argument("--local", action="store_true", help="required: run locally (mlops start runs in AWS)")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter")
     assembly_option(run)
     state_dir_option(run)
+    jobs_option(run)
 
     registry = command("registry", "list, approve or reject model versions in the local registry")
     registry.add_argument("action", choices=("list", "approve", "reject"))
@@ -120,12 +131,39 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("--content-type", help="default: application/json for a .json file, else text/csv")
     invoke.add_argument("--accept", help="response type (default: the content type)")
     invoke.add_argument("--inference-id", help="InferenceId: recorded in the data capture, joins ground truth")
+
+    dataset = command("dataset", "put a folder into the landing bucket as a new dataset, marker last (starts training)")
+    dataset.add_argument("action", choices=("put",))
+    dataset.add_argument("dir", help="the folder whose files are the dataset")
+    dataset.add_argument("--id", required=True, help="the new dataset id (letters, digits, . _ -), e.g. 2025-06-02")
+    dataset.add_argument("--local", action="store_true", help="the local landing bucket, then the local training run")
+    dataset.add_argument("--no-run", action="store_true", help="with --local: only put the files, start no run")
+    dataset.set_defaults(env=None)  # AWS only when asked for: --env E (or --local)
+    assembly_option(dataset)
+    state_dir_option(dataset)
+    jobs_option(dataset)
     return root
+
+
+def positive(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.env not in (None, *ENVIRONMENT_NAMES):
+            raise UsageError(
+                f"unknown environment {args.env!r}: use --env with one of {', '.join(ENVIRONMENT_NAMES)} "
+                "(each is defined in config/environments.py)"
+            )
         config = load_config(args.env, args.sandbox)
         return COMMANDS[args.command](args, config)
     except (UsageError, LocalRunError, ConfigError) as error:

@@ -28,6 +28,7 @@ def runner_for(
     pipeline: str,
     state_dir: Path,
     progress: Callable[[str], None] = stderr_progress,
+    jobs: int | None = None,
 ) -> LocalRunner:
     assembly = read_assembly(assembly_dir, config)
     name = pipeline_name(config, pipeline)
@@ -43,6 +44,7 @@ def runner_for(
         region=config.region,
         assets=assembly.assets,
         progress=progress,
+        jobs=jobs,
     )
 
 
