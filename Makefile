@@ -95,4 +95,4 @@ lock:
 	rm -rf /tmp/lock-venv
 
 clean:
-	rm -rf cdk.out .review .local .pytest_cache .ruff_cache .mypy_cache
+	rm -rf cdk.out .review .local .pytest_cache .ruff_cache .mypy_cache .cache
