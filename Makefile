@@ -67,7 +67,7 @@ lint: deps
 
 ## test: every quality gate (ruff, assertions, cdk-nag, cfn-lint, checkov, snapshots, handlers).
 test: lint
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n auto --dist loadfile
 
 ## snapshots: rewrite the template snapshots after a reviewed change.
 snapshots: deps
