@@ -42,6 +42,7 @@ from mlops.common import UsageError, shown
 from mlops.local import result_json, run_summary, runner_for
 from pipeline_defs.contract import DeployTimeValue, Parameter
 from pipeline_defs.local import LocalRunner, LocalS3, local_values
+from pipeline_defs.local.expressions import resolve_parameters
 
 # The trigger function's own module: `lambda` is a Python keyword, so it is loaded from its file, as the construct
 # that builds the EventBridge rule loads it.
@@ -319,9 +320,9 @@ def require_input_data(runner: LocalRunner, parameters: Mapping[str, str], state
 
     (Otherwise the run would start and fail in its first step that reads the data.)
     """
-    name = Parameter.INPUT_DATA_URI.value
-    declared: dict[str, Any] = next((p for p in runner.definition.get("Parameters", []) if p.get("Name") == name), {})
-    uri = parameters.get(name, declared.get("DefaultValue"))
+    # Bad parameters are reported first, as the run would report them (DefinitionError: one line, exit 2).
+    values = resolve_parameters(runner.definition.get("Parameters", []), parameters)
+    uri = values.get(Parameter.INPUT_DATA_URI.value)
     if not isinstance(uri, str) or not uri.startswith("s3://") or runner.s3.objects(uri):
         return
     _, _, key = uri[len("s3://") :].partition("/")
