@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import importlib.util
+import itertools
 import json
 import os
 import stat
@@ -125,11 +126,14 @@ def main() -> None:
             synth(REPO_ROOT, assembly_dir, ["env=dev"])
         assembly = load_assembly(assembly_dir, config.region)
         python = wrapper(Path(tmp))
+        measured: dict[int, dict[str, tuple[float, float]]] = {}  # {rows: {step: (seconds, peak MiB)}}
+        data_sizes: dict[int, float] = {}
         for rows in args.rows:
             state = Path(tmp) / f"state-{rows}"
             dataset = write_dataset(rows, state / "s3" / "local-landing" / "datasets" / f"scale-{rows}")
-            frame = pd.read_csv(dataset)
+            frame = pd.read_csv(dataset, dtype=str)  # as Preprocess reads it: every cell text
             data_mib = frame.memory_usage(deep=True).sum() / 2**20
+            data_sizes[rows] = data_mib
             csv_mib = dataset.stat().st_size / 2**20
             runner = LocalRunner(
                 assembly.definitions[config.training_pipeline_name],
@@ -154,6 +158,7 @@ def main() -> None:
                     continue
                 usage = step_usage(step.work_dir)
                 peak = usage["max_rss_kib"] / 1024
+                measured.setdefault(rows, {})[step.name] = (step.seconds, peak)
                 above = max(peak - idle, 0.0)
                 row = f"{rows:>9,}  {step.name:<17} {step.seconds:>8.1f} {peak:>9.0f} {above:>10.0f}"
                 print(f"{row} {above / data_mib:>6.1f}x")
@@ -161,8 +166,29 @@ def main() -> None:
                 lines = [line.rsplit(",", 1)[0] + "\n" for line in dataset.read_text().splitlines()[1:]]
                 batch = [line for line in lines if "?" not in line and ",," not in line][: args.batch]
                 seconds, peak = serve_batch(state, assembly_dir, batch)
+                measured.setdefault(rows, {})["endpoint batch"] = (seconds, peak)
                 row = f"{rows:>9,}  {'endpoint batch':<17} {seconds:>8.1f} {peak:>9.0f} {max(peak - idle, 0):>10.0f}"
                 print(f"{row}   ({len(batch):,} rows in one request; data capture off)")
+    growth(measured, data_sizes)
+
+
+def growth(measured: dict[int, dict[str, tuple[float, float]]], data_sizes: dict[int, float]) -> None:
+    """Between consecutive sizes: how much longer each step took for how many more rows, and the extra memory it
+    held per extra MiB of data (the marginal cost, free of what the interpreter and its imports hold anyway)."""
+    sizes = sorted(measured)
+    for small, large in itertools.pairwise(sizes):
+        print(
+            f"\n{small:,} -> {large:,} rows ({large / small:.0f}x the rows, "
+            f"+{data_sizes[large] - data_sizes[small]:.1f} MiB of data in memory):"
+        )
+        print(f"  {'step':<17} {'time x':>7} {'extra MiB':>10} {'per MiB of data':>16}")
+        for step, (seconds, peak) in measured[large].items():
+            if step not in measured[small]:
+                continue
+            before_seconds, before_peak = measured[small][step]
+            extra = peak - before_peak
+            per_data = extra / (data_sizes[large] - data_sizes[small])
+            print(f"  {step:<17} {seconds / max(before_seconds, 1e-9):>6.1f}x {extra:>10.0f} {per_data:>15.1f}x")
 
 
 if __name__ == "__main__":
