@@ -7,10 +7,11 @@ every time) writes a churn dataset of that many customers (plus its usual dirt);
 on it locally, cold, one step at a time (`--jobs 1`, so no step competes with another for memory or cores), each job
 process wrapped so that its own peak RSS is recorded (getrusage of the one child). Then the model that run registered
 is served (`mlops serve --local`, no data capture) and one request carries `--batch` rows; the server's peak RSS is its
-VmHWM. The dataset's in-memory size is pandas' deep memory usage of the CSV as read (object columns for the
-categories). "idle" is the peak RSS of an interpreter that has only imported pandas and scikit-learn - what every
-step pays before it reads a row; "over idle" is a step's peak RSS minus that, and "x data" that over the dataset's
-in-memory size.
+VmHWM. The dataset's in-memory size is pandas' deep memory usage of the CSV as `pd.read_csv` reads it by default
+(numbers as float64 or int64, the categories as text). "idle" is the peak RSS of an interpreter that has only
+imported pandas and scikit-learn - what a step pays before it reads a row; "over idle" is a step's peak RSS minus
+that, and "x data" that over the dataset's in-memory size. Between consecutive sizes it then prints each step's time
+growth and its extra memory per extra MiB of data (the marginal cost, whatever each step imports).
 Figures, not assertions.
 """
 
@@ -131,7 +132,7 @@ def main() -> None:
         for rows in args.rows:
             state = Path(tmp) / f"state-{rows}"
             dataset = write_dataset(rows, state / "s3" / "local-landing" / "datasets" / f"scale-{rows}")
-            frame = pd.read_csv(dataset, dtype=str)  # as Preprocess reads it: every cell text
+            frame = pd.read_csv(dataset)  # pandas' default parse (a column with a '?' cell stays text)
             data_mib = frame.memory_usage(deep=True).sum() / 2**20
             data_sizes[rows] = data_mib
             csv_mib = dataset.stat().st_size / 2**20
