@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,12 +146,20 @@ class Progress(Protocol):
 
 
 class ProgressBar:
-    """Bytes sent of the total, as one redrawn line on stderr; silent when stderr is not a terminal."""
+    """Bytes sent of the total, as one redrawn line on stderr; silent when stderr is not a terminal.
+
+    boto3 calls it from its transfer threads (the parts of a multipart upload go up at once): one update at a time.
+    """
 
     def __init__(self, total: int, enabled: bool) -> None:
         self.total, self.sent, self.enabled = max(total, 1), 0, enabled
+        self._lock = threading.Lock()
 
     def __call__(self, sent: int) -> None:
+        with self._lock:
+            self._advance(sent)
+
+    def _advance(self, sent: int) -> None:
         self.sent += sent
         if self.enabled:
             done = min(self.sent / self.total, 1.0)

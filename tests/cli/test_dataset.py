@@ -219,6 +219,20 @@ def test_objects_of_another_upload_under_the_id_are_refused(aws, folder, capsys)
     assert "already holds 1 object(s) that are not in the folder (e.g. other.csv)" in err
 
 
+def test_the_progress_bar_redraws_one_line_and_is_silent_off_a_terminal(capsys) -> None:
+    bar = dataset_command.ProgressBar(4 * 1024 * 1024, enabled=True)
+    for _ in range(4):
+        bar(1024 * 1024)
+    bar.finish()
+    quiet = dataset_command.ProgressBar(10, enabled=False)
+    quiet(10)
+    quiet.finish()
+
+    err = capsys.readouterr().err
+    assert err.count("\r") == 4
+    assert err.endswith(f"\r[{'#' * 30}] 100% 4.0/4.0 MiB\n")
+
+
 # Bad input -------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("argv", "message"),
