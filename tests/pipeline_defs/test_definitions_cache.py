@@ -159,3 +159,12 @@ def test_every_config_field_is_part_of_the_key(tmp_path) -> None:
 
     assert stored["config"] == json.loads(json.dumps(dataclasses.asdict(config), default=str))
     assert stored["code_uris"] == uris
+
+
+def test_importing_the_app_loads_no_sagemaker_sdk() -> None:
+    """A stack that imported `pipeline_defs.sdk` at module level would put the SDK back on every synth's path: use
+    `definitions.sklearn_image_uri` / `definitions_for_synth`, which load it only on a cache miss."""
+    script = "import sys, stacks.stage; print(sorted(name for name in sys.modules if name.startswith('sagemaker')))"
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+
+    assert done.stdout.strip() == "[]"
