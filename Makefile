@@ -67,7 +67,7 @@ lint: deps
 
 ## test: every quality gate (ruff, assertions, cdk-nag, cfn-lint, checkov, snapshots, handlers).
 test: lint
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n auto --dist loadfile
 
 ## snapshots: rewrite the template snapshots after a reviewed change.
 snapshots: deps
@@ -95,4 +95,4 @@ lock:
 	rm -rf /tmp/lock-venv
 
 clean:
-	rm -rf cdk.out .review .local .pytest_cache .ruff_cache .mypy_cache
+	rm -rf cdk.out .review .local .pytest_cache .ruff_cache .mypy_cache .cache

@@ -7,7 +7,9 @@ uses a fresh state dir and times the same five step scripts run by hand in seque
 would type: no copies, no uploads, no registry) and, before or after that (alternating), a cold run of the training
 pipeline and a re-run with unchanged inputs (ModelApprovalStatus=PendingManualApproval, so the incumbent stays
 "none" and every cacheable step may hit). Prints medians, the cold/cached ratio (target >= 10x), the overhead against
-by hand (target < 15%) and the runner's own time (wall time minus the job processes).
+by hand (target < 15%), the runner's own time (wall time minus the job processes), and the cold run against the DAG's
+critical path: the longest chain of steps that need each other, timed as the run timed them (target <= 1.1x: with
+independent steps in parallel, `--jobs`, nothing else should add up).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import time
 from pathlib import Path
 
 from config import load_config
-from pipeline_defs.local import LocalRunner, load_assembly
+from pipeline_defs.local import LocalRunner, RunResult, load_assembly
+from pipeline_defs.local.planning import critical_path
 from tools.review import REPO_ROOT, synth
 
 STEPS = REPO_ROOT / "pipeline_defs" / "steps"
@@ -77,12 +80,26 @@ def by_hand(work: Path, group: str, hyperparameters: dict[str, str]) -> float:
     return time.perf_counter() - started
 
 
+def timed_run(runner: LocalRunner, parameters: dict[str, str], expect_hits: int) -> tuple[float, RunResult]:
+    started = time.perf_counter()
+    result = runner.run(parameters)
+    seconds = time.perf_counter() - started
+    hits = sum(step.cache_hit for step in result.steps)
+    if not result.succeeded or hits != expect_hits:
+        sys.exit(f"unexpected run: {result.status} {result.failure_reason}, {hits} cache hits")
+    return seconds, result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out", help="`cdk synth -c env=dev` output")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=None, help="steps at once in the parallel run (default: cores)")
     args = parser.parse_args()
     config = load_config("dev")
+    figures: dict[str, list[float]] = {name: [] for name in ("hand", "cold", "sequential", "cached", "own", "path")}
+    chain: list[str] = []
+    jobs = 1
     with tempfile.TemporaryDirectory() as tmp:
         assembly_dir = args.assembly
         if not (assembly_dir / "manifest.json").is_file():
@@ -98,50 +115,64 @@ def main() -> None:
             if not key.startswith("sagemaker_")
         }
         parameters = {"InputDataUri": DATASET, "ModelApprovalStatus": "PendingManualApproval"}
-        hand: list[float] = []
-        cold: list[float] = []
-        cached: list[float] = []
-        own: list[float] = []
-        for round_number in range(args.rounds):
-            root = Path(tmp) / f"round-{round_number}"
-            state = root / "state"
+
+        def runner_in(state: Path, jobs: int | None) -> LocalRunner:
             shutil.copytree(SAMPLE, state / "s3" / DATASET[len("s3://") :])
-            runner = LocalRunner(
+            return LocalRunner(
                 definition,
                 pipeline_name=config.training_pipeline_name,
                 state_dir=state,
                 region=config.region,
                 assets=assembly.assets,
+                jobs=jobs,
             )
+
+        for round_number in range(args.rounds):
+            root = Path(tmp) / f"round-{round_number}"
             if round_number % 2:  # alternate which goes first, so drift on the machine favours neither
-                hand.append(by_hand(root / "by-hand", config.model_package_group_name, hyperparameters))
-            for timings, expect_hits in ((cold, 0), (cached, 4)):
-                started = time.perf_counter()
-                result = runner.run(parameters)
-                timings.append(time.perf_counter() - started)
-                if expect_hits == 0:  # the runner's own time: everything but the job processes
-                    own.append(timings[-1] - sum(step.job_seconds for step in result.steps))
-                hits = sum(step.cache_hit for step in result.steps)
-                if not result.succeeded or hits != expect_hits:
-                    sys.exit(f"unexpected run: {result.status} {result.failure_reason}, {hits} cache hits")
+                figures["hand"].append(by_hand(root / "by-hand", config.model_package_group_name, hyperparameters))
+            # One step at a time: each step's time without its siblings competing for the cores, and the runner's
+            # own time (wall time minus the job processes).
+            sequential = runner_in(root / "sequential", 1)
+            seconds, result = timed_run(sequential, parameters, expect_hits=0)
+            figures["sequential"].append(seconds)
+            figures["own"].append(seconds - sum(step.job_seconds for step in result.steps))
+            longest, chain = critical_path(sequential.plan, {step.name: step.seconds for step in result.steps})
+            figures["path"].append(longest)
+            # As SageMaker runs it: independent steps at the same time; then the re-run with unchanged inputs.
+            parallel = runner_in(root / "parallel", args.jobs)
+            jobs = parallel.jobs
+            figures["cold"].append(timed_run(parallel, parameters, expect_hits=0)[0])
+            figures["cached"].append(timed_run(parallel, parameters, expect_hits=4)[0])
             if not round_number % 2:
-                hand.append(by_hand(root / "by-hand", config.model_package_group_name, hyperparameters))
+                figures["hand"].append(by_hand(root / "by-hand", config.model_package_group_name, hyperparameters))
 
-    def figures(seconds: list[float]) -> str:
-        return f"median {statistics.median(seconds):6.2f} s  {[round(s, 2) for s in seconds]}"
+    def shown(name: str) -> str:
+        values = figures[name]
+        return f"median {statistics.median(values):6.2f} s  {[round(v, 2) for v in values]}"
 
-    ratio = statistics.median(cold) / statistics.median(cached)
-    overhead = statistics.median([run / by_hand - 1 for run, by_hand in zip(cold, hand, strict=True)])
-    own_share = statistics.median(own) / statistics.median(hand)
+    def median_ratio(top: str, bottom: str) -> float:
+        return statistics.median([a / b for a, b in zip(figures[top], figures[bottom], strict=True)])
+
+    ratio = median_ratio("cold", "cached")
+    overhead = median_ratio("sequential", "hand") - 1
+    own_share = statistics.median(figures["own"]) / statistics.median(figures["hand"])
+    path_ratio = median_ratio("cold", "path")
     print(f"training pipeline, {args.rounds} rounds (5 jobs: ResolveIncumbent, Preprocess, Train, Baseline, Evaluate)")
-    print(f"cold local run:                       {figures(cold)}")
-    print(f"cached re-run (4 of 4 cache hits):    {figures(cached)}")
-    print(f"ratio cold / cached:                  {ratio:.1f}x (target >= 10x: {'met' if ratio >= 10 else 'NOT met'})")
-    print(f"same scripts by hand, in sequence:    {figures(hand)}")
+    print(f"cold local run (--jobs {jobs}):             {shown('cold')}")
+    print(f"cached re-run (4 of 4 cache hits):     {shown('cached')}")
+    print(f"ratio cold / cached:                   {ratio:.1f}x (target >= 10x: {'met' if ratio >= 10 else 'NOT met'})")
+    print(f"cold run one step at a time (--jobs 1): {shown('sequential')}")
+    print(f"same scripts by hand, in sequence:     {shown('hand')}")
     verdict = "met" if overhead < 0.15 else "NOT met"
-    print(f"runner overhead vs by hand:           {overhead:+.1%} median of the rounds (target < 15%: {verdict})")
-    print(f"runner's own time in a cold run:      {figures(own)} = {own_share:.1%} of by hand")
+    print(f"runner overhead vs by hand (--jobs 1): {overhead:+.1%} median of the rounds (target < 15%: {verdict})")
+    print(f"runner's own time (--jobs 1):          {shown('own')} = {own_share:.1%} of by hand")
     print("  (own time = wall time minus the job processes: copies, uploads, tarball, registry, expressions, cache)")
+    print(f"critical path:                         {shown('path')}")
+    print(f"  ({' -> '.join(chain)}, each step timed in the --jobs 1 run, without siblings competing for the cores)")
+    verdict = "met" if path_ratio <= 1.1 else "NOT met"
+    print(f"cold run / critical path:              {path_ratio:.2f}x median of the rounds (target <= 1.1x: {verdict})")
+    print(f"  ({os.cpu_count()} cores; parallel steps share them, so CPU-bound siblings stretch the path)")
 
 
 if __name__ == "__main__":

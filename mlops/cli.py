@@ -1,6 +1,6 @@
 """mlops: run the pipelines locally, manage the local model registry, render graphs, start runs, replay dead letters.
 
-    mlops run training|evaluation --local [--param K=V ...] [--no-cache] [--assembly cdk.out] [--env dev]
+    mlops run training|evaluation --local [--param K=V ...] [--no-cache] [--jobs N] [--assembly cdk.out] [--env dev]
               [--state-dir .local]
     mlops cache clear [--pipeline training|evaluation] [--state-dir .local]
     mlops executions prune --keep N [--pipeline training|evaluation] [--dry-run] [--state-dir .local]
@@ -16,6 +16,7 @@
     mlops invoke (--local [--port 8080] | --env <env>) [--endpoint NAME] [--content-type T] [--accept T]
                  [--inference-id ID] [FILE | -]
     mlops ground-truth put FILE (--env <env> | --local [--state-dir .local]) [--hour YYYY-MM-DDTHH]
+    mlops dataset put DIR --id ID (--env <env> | --local [--no-run] [--state-dir .local] [--assembly cdk.out])
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without
@@ -34,11 +35,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from config import ConfigError, EnvironmentConfig, load_config
+from config.settings import ENVIRONMENT_NAMES
 from mlops.aws import AwsCallFailed
 from mlops.cache import command_cache
 from mlops.common import PIPELINES, UsageError, default_assembly, default_state_dir
 from mlops.cost.command import add_arguments as add_cost_arguments
 from mlops.cost.command import command_cost
+from mlops.dataset import command_dataset
 from mlops.demo import command_demo
 from mlops.dlq import command_dlq
 from mlops.executions import command_executions
@@ -67,6 +70,7 @@ COMMANDS: dict[str, Command] = {
     "cache": command_cache,
     "executions": command_executions,
     "cost": command_cost,
+    "dataset": command_dataset,
 }
 
 
@@ -88,6 +92,11 @@ def parser() -> argparse.ArgumentParser:
     def assembly_option(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--assembly", type=Path, default=default_assembly(), help="cdk synth output (cdk.out)")
 
+    def jobs_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--jobs", type=positive, default=None, help="independent steps run at once (default: the core count)"
+        )
+
     run = command("run", "run a pipeline's synthesized definition on this machine")
     run.add_argument("pipeline", choices=PIPELINES)
     run.add_argument("--local", action="store_true", help="required: run locally (mlops start runs in AWS)")
@@ -95,6 +104,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--no-cache", action="store_true", help="run every step (and record fresh cache entries)")
     assembly_option(run)
     state_dir_option(run)
+    jobs_option(run)
 
     registry = command("registry", "list, show, approve, reject or diff model versions (SageMaker, or --local)")
     registry.add_argument("action", choices=("list", "show", "approve", "reject", "diff"))
@@ -183,12 +193,39 @@ def parser() -> argparse.ArgumentParser:
     cost = command("cost", "estimate what runs, experiments and the endpoint cost; reconcile with the bill (AWS)")
     add_cost_arguments(cost)
     state_dir_option(cost)
+
+    dataset = command("dataset", "put a folder into the landing bucket as a new dataset, marker last (starts training)")
+    dataset.add_argument("action", choices=("put",))
+    dataset.add_argument("dir", help="the folder whose files are the dataset")
+    dataset.add_argument("--id", required=True, help="the new dataset id (letters, digits, . _ -), e.g. 2025-06-02")
+    dataset.add_argument("--local", action="store_true", help="the local landing bucket, then the local training run")
+    dataset.add_argument("--no-run", action="store_true", help="with --local: only put the files, start no run")
+    dataset.set_defaults(env=None)  # AWS only when asked for: --env E (or --local)
+    assembly_option(dataset)
+    state_dir_option(dataset)
+    jobs_option(dataset)
     return root
+
+
+def positive(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        if args.env not in (None, *ENVIRONMENT_NAMES):
+            raise UsageError(
+                f"unknown environment {args.env!r}: use --env with one of {', '.join(ENVIRONMENT_NAMES)} "
+                "(each is defined in config/environments.py)"
+            )
         config = load_config(args.env, args.sandbox)
         return COMMANDS[args.command](args, config)
     except (UsageError, LocalRunError, ConfigError) as error:

@@ -51,6 +51,7 @@ def runner_for(
     progress: Callable[[str], None] = stderr_progress,
     *,
     use_cache: bool = True,
+    jobs: int | None = None,
 ) -> LocalRunner:
     assembly = read_assembly(assembly_dir, config)
     name = pipeline_name(config, pipeline)
@@ -67,6 +68,7 @@ def runner_for(
         assets=assembly.assets,
         progress=progress,
         use_cache=use_cache,
+        jobs=jobs,
     )
 
 

@@ -1,15 +1,41 @@
-"""Both pipeline definitions of a unit, built from its config, with placeholders for deploy-time values."""
+"""Both pipeline definitions of a unit, built from its config, with placeholders for deploy-time values.
+
+`build_definitions` builds them with the SageMaker SDK (about 2 s to import, 1 s to build). `cdk synth` calls
+`definitions_for_synth` instead, which serves them from a cache when nothing that shapes them changed, so a synth
+with unchanged pipelines never imports the SDK (the same for the image URI the execution role needs). The cache key
+is the SHA-256 of everything a definition is a function of:
+- every file under `pipeline_defs/` that can take part in building (the DSL, both pipelines, the SDK wrapper with
+  its patches, the contract, the step scripts, this module; not the local engine or the sample data);
+- the unit's config (every field) and the code URIs (content-addressed: a changed step script is a new URI);
+- the name and version of every installed distribution (the SDK and all it depends on) and the Python version;
+- `CACHE_FORMAT`, bumped if the entry's layout changes.
+An entry stores its inputs next to its value and is used only when they equal the current ones, so even a hash
+collision cannot serve a definition built for other inputs; an unreadable entry is rebuilt. Inputs that hold an
+unresolved CDK token (its text differs from process to process) are never cached. Entries live in
+`<checkout>/.cache/synth/`, written atomically (a temporary file renamed over the entry), so parallel synths and
+test workers can share them; `make clean` removes them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import functools
+import hashlib
+import importlib.metadata
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from config import EnvironmentConfig
-from pipeline_defs import sdk
 from pipeline_defs.contract import DeployTimeValue
-from pipeline_defs.dsl import PipelineSettings
-from pipeline_defs.evaluation import evaluation_pipeline
-from pipeline_defs.training import training_pipeline
+
+if TYPE_CHECKING:
+    from pipeline_defs.dsl import PipelineSettings
 
 # Shaped like the real values (the SDK parses ARNs and bucket names), and replaced by CloudFormation.
 ROLE_ARN_PLACEHOLDER = "arn:aws:iam::000000000000:role/PLACEHOLDER-PipelineExecutionRole"
@@ -24,8 +50,18 @@ PLACEHOLDERS: dict[DeployTimeValue, str] = {
     DeployTimeValue.LANDING_BUCKET: LANDING_BUCKET_PLACEHOLDER,
 }
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+CACHE_DIR = PACKAGE_DIR.parent / ".cache" / "synth"
+CACHE_FORMAT = 1
+# Folders of pipeline_defs/ that never take part in building a definition.
+_NOT_BUILD_INPUTS = ("local", "sample_data", "__pycache__")
+_UNRESOLVED_TOKEN = re.compile(r"\$\{Token\[")
+T = TypeVar("T")
+
 
 def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -> PipelineSettings:
+    from pipeline_defs.dsl import PipelineSettings
+
     return PipelineSettings(
         region=config.region,
         role_arn=ROLE_ARN_PLACEHOLDER,
@@ -45,7 +81,11 @@ def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
 
 
 def build_definitions(config: EnvironmentConfig, code_uris: Mapping[str, str]) -> dict[str, str]:
-    """{pipeline name: definition JSON}; deterministic for the same config and code."""
+    """{pipeline name: definition JSON}, built now with the SDK; deterministic for the same config and code."""
+    from pipeline_defs import sdk
+    from pipeline_defs.evaluation import evaluation_pipeline
+    from pipeline_defs.training import training_pipeline
+
     settings = pipeline_settings(config, code_uris)
     with sdk.offline_build():
         return {
@@ -55,3 +95,93 @@ def build_definitions(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
                 (config.evaluation_pipeline_name, evaluation_pipeline),
             )
         }
+
+
+def definitions_for_synth(
+    config: EnvironmentConfig, code_uris: Mapping[str, str], cache_dir: Path = CACHE_DIR
+) -> dict[str, str]:
+    """`build_definitions`, served from the cache when every input is unchanged (see the module docstring)."""
+    inputs = {"config": dataclasses.asdict(config), "code_uris": dict(code_uris)}
+    built: dict[str, str] = cached("definitions", inputs, lambda: build_definitions(config, code_uris), cache_dir)
+    return built
+
+
+def sklearn_image_uri(region: str, cache_dir: Path = CACHE_DIR) -> str:
+    """The scikit-learn image URI (`sdk.sklearn_image_uri`); from the cache when region and SDK are unchanged."""
+    return _image_uri("sklearn_image_uri", region, cache_dir)
+
+
+def model_monitor_image_uri(region: str, cache_dir: Path = CACHE_DIR) -> str:
+    """Model Monitor's analyzer image URI (`sdk.model_monitor_image_uri`), cached the same way."""
+    return _image_uri("model_monitor_image_uri", region, cache_dir)
+
+
+def _image_uri(function: str, region: str, cache_dir: Path) -> str:
+    def build() -> str:
+        from pipeline_defs import sdk
+
+        built: str = getattr(sdk, function)(region)
+        return built
+
+    uri: str = cached(function.removesuffix("_uri").replace("_", "-") + "-uri", {"region": region}, build, cache_dir)
+    return uri
+
+
+def cached(kind: str, inputs: Mapping[str, Any], build: Callable[[], T], cache_dir: Path = CACHE_DIR) -> T:
+    """`build()`'s JSON-serialisable value for `inputs`, read from `cache_dir` or built and stored there."""
+    full_inputs = {"kind": kind, "inputs": inputs, "environment": build_environment()}
+    text = json.dumps(full_inputs, sort_keys=True, separators=(",", ":"), default=str)
+    if _UNRESOLVED_TOKEN.search(text):
+        return build()
+    entry_path = cache_dir / f"{kind}-{hashlib.sha256(text.encode()).hexdigest()}.json"
+    stored_inputs = json.loads(text)
+    try:
+        entry = json.loads(entry_path.read_text())
+        if entry["inputs"] == stored_inputs:
+            value: T = entry["value"]
+            return value
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # no entry yet, or an unreadable one: build and (re)write it
+    value = build()
+    _write_atomically(entry_path, json.dumps({"inputs": stored_inputs, "value": value}, sort_keys=True))
+    return value
+
+
+@functools.cache
+def build_environment() -> dict[str, Any]:
+    """What shapes every definition besides the unit's inputs: the build code, the installed packages, Python."""
+    sources = sorted(
+        path
+        for path in PACKAGE_DIR.rglob("*")
+        if path.is_file()
+        and not set(path.relative_to(PACKAGE_DIR).parts) & set(_NOT_BUILD_INPUTS)
+        and path.suffix != ".pyc"
+    )
+    digest = hashlib.sha256()
+    for path in sources:
+        digest.update(f"{path.relative_to(PACKAGE_DIR).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    # A set: the same distribution can be found twice (the checkout's own egg-info when it is the working directory).
+    distributions = sorted(
+        {f"{dist.metadata['Name']}=={dist.version}".lower() for dist in importlib.metadata.distributions()}
+    )
+    return {
+        "format": CACHE_FORMAT,
+        "sources": digest.hexdigest(),
+        "distributions": hashlib.sha256("\n".join(distributions).encode()).hexdigest(),
+        "python": sys.version,
+    }
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError:
+        return  # a read-only checkout still synthesizes: it only builds every time
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(temporary, path)
+    except OSError:
+        Path(temporary).unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from config.deployments import ModelPin
 from pipeline_defs.contract import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, MONITORING_PREFIX, SCORE_COLUMN
-from pipeline_defs.sdk import model_monitor_image_uri
+from pipeline_defs.definitions import model_monitor_image_uri
 from platform_constructs.monitoring_alarms import MonitoringAlarms, quality_floors
 from platform_constructs.monitoring_role import MonitoringRole
 from platform_constructs.monitoring_schedules import ModelMonitorSchedules, ModelQualitySettings, MonitoringJob

@@ -16,7 +16,6 @@ from config import EnvironmentConfig
 from pipeline_defs import contract, definitions
 from pipeline_defs.contract import DeployTimeValue
 from pipeline_defs.packaging import FILE_ASSETS, STEPS_DIR, write_tarballs
-from pipeline_defs.sdk import sklearn_image_uri
 from platform_constructs.pipeline_execution_role import PipelineExecutionRole
 from platform_constructs.sagemaker_pipeline import INLINE_DEFINITION_LIMIT_BYTES, SageMakerPipeline
 
@@ -53,7 +52,7 @@ class PipelinesStack(Stack):
             training_data_bucket_arn_export=landing_bucket_arn_export,
             read_prefixes=[config.dataset_prefix, config.evaluation_data_prefix],
             code_objects=[(asset.s3_bucket_name, asset.s3_object_key) for asset in code_assets.values()],
-            image_uri=sklearn_image_uri(config.region),
+            image_uri=definitions.sklearn_image_uri(config.region),
             job_name_prefix=contract.PIPELINE_JOB_PREFIX,
             artifacts_prefix=contract.ARTIFACTS_PREFIX,
         ).role
@@ -70,7 +69,7 @@ class PipelinesStack(Stack):
             config.evaluation_pipeline_name: "Evaluate the approved model on new data, check drift vs its baseline",
         }
         self.pipelines: dict[str, SageMakerPipeline] = {}
-        for name, definition in definitions.build_definitions(config, code_uris).items():
+        for name, definition in definitions.definitions_for_synth(config, code_uris).items():
             construct_id_ = "TrainingPipeline" if name == config.training_pipeline_name else "EvaluationPipeline"
             self.pipelines[name] = SageMakerPipeline(
                 self,

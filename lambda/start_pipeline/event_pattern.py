@@ -1,4 +1,5 @@
-"""The EventBridge pattern of the dataset marker: one definition for the CDK rule, the handler and the tests.
+"""Where a dataset lands and how its id looks: one definition for the CDK rule, the handler, `mlops dataset put`
+and the tests.
 
 Stdlib only and side-effect free. `lambda` is a Python keyword, so callers load this file by path
 (`importlib.util.spec_from_file_location`); in the Lambda runtime it is a sibling module of `handler.py`.
@@ -15,6 +16,36 @@ import re
 # One or more path segments of URL-safe characters, each followed by "/" (e.g. "datasets/" or "raw/churn/").
 _PREFIX_PATTERN = re.compile(r"(?:[A-Za-z0-9._-]+/)+")
 _MARKER_PATTERN = re.compile(r"[A-Za-z0-9._-]+")
+# The display name is `dataset-<id>-<8 hex>`, and SageMaker allows 82 characters: 8 + 64 + 9 = 81.
+MAX_DATASET_ID_LENGTH = 64
+# Letters, digits and . _ - only: valid in tag values, pipeline parameters and S3 URIs, and unchanged by URL
+# encoding - so a key is the same whether or not the event carries it URL-encoded.
+DATASET_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def dataset_id_problem(dataset_id: str) -> tuple[str, str] | None:
+    """None for a valid dataset id, else (a stable reason code, what is wrong and what is allowed)."""
+    if not dataset_id:
+        return "empty_dataset_id", "the dataset id is empty: the marker is not inside a dataset folder"
+    if "/" in dataset_id:
+        return "nested_path", "the dataset id contains '/': a dataset is exactly one folder below the prefix"
+    if len(dataset_id) > MAX_DATASET_ID_LENGTH:
+        return "dataset_id_too_long", f"the dataset id has {len(dataset_id)} characters, over {MAX_DATASET_ID_LENGTH}"
+    if not DATASET_ID_PATTERN.fullmatch(dataset_id):
+        return (
+            "invalid_dataset_id",
+            "the dataset id must be letters, digits and . _ - starting with a letter or digit "
+            "(URL-encoded and non-ASCII characters are not accepted)",
+        )
+    return None
+
+
+def dataset_experiment_id(dataset_id: str) -> str:
+    """The ExperimentId of a run on a dataset: every attempt on one dataset shares it, so cost reports group them.
+
+    The prefix keeps dataset-triggered experiments apart from experiment ids operators choose by hand.
+    """
+    return f"dataset-{dataset_id}"
 
 
 def validate_location(prefix: str, marker: str) -> None:

@@ -32,13 +32,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
-from event_pattern import validate_location
+from event_pattern import dataset_experiment_id, dataset_id_problem, validate_location
 
-# The display name is `dataset-<id>-<8 hex>`, and SageMaker allows 82 characters: 8 + 64 + 9 = 81.
-MAX_DATASET_ID_LENGTH = 64
-# Letters, digits and . _ - only: valid in tag values, pipeline parameters and S3 URIs, and unchanged by URL
-# encoding - so a key is the same whether or not the event carries it URL-encoded.
-DATASET_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # Duplicates arrive within hours (EventBridge and Lambda retries) or days (DLQ replays); the newest 500
 # executions cover that for a pipeline that runs per dataset, and bound the cost of every invocation.
 MAX_EXECUTIONS_SCANNED = 500
@@ -209,27 +204,15 @@ def _dataset_id(key: str, settings: Settings, where: dict[str, str]) -> str:
 
 
 def _check_dataset_id(dataset_id: str, where: dict[str, str]) -> None:
-    if not dataset_id:
-        raise IgnoredEvent("empty_dataset_id", "the marker is not inside a dataset folder", **where)
-    if "/" in dataset_id:
-        raise IgnoredEvent("nested_path", "the marker is nested deeper than one folder under the prefix", **where)
-    if len(dataset_id) > MAX_DATASET_ID_LENGTH:
-        raise IgnoredEvent(
-            "dataset_id_too_long",
-            f"the dataset id has {len(dataset_id)} characters, over {MAX_DATASET_ID_LENGTH}",
-            **where,
-        )
-    if not DATASET_ID_PATTERN.fullmatch(dataset_id):
-        decoded = unquote_plus(where["key"])
-        hint = {"decoded_key": decoded} if decoded != where["key"] else {}
-        raise IgnoredEvent(
-            "invalid_dataset_id",
-            "the dataset id must be letters, digits and . _ - starting with a letter or digit "
-            "(URL-encoded and non-ASCII characters are not accepted)",
-            dataset_id=dataset_id,
-            **where,
-            **hint,
-        )
+    """IgnoredEvent unless the id passes the rule in event_pattern.py (the one `mlops dataset put` applies too)."""
+    problem = dataset_id_problem(dataset_id)
+    if problem is None:
+        return
+    reason, detail = problem
+    decoded = unquote_plus(where["key"])
+    hint = {"decoded_key": decoded} if reason == "invalid_dataset_id" and decoded != where["key"] else {}
+    fields = {"dataset_id": dataset_id} if reason == "invalid_dataset_id" else {}
+    raise IgnoredEvent(reason, detail, **fields, **where, **hint)
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
@@ -258,11 +241,8 @@ def execution_display_name(dataset_id: str) -> str:
 
 
 def experiment_id(dataset_id: str) -> str:
-    """The run's ExperimentId: every attempt on one dataset shares it, so cost reports group them.
-
-    The prefix keeps dataset-triggered experiments apart from experiment ids operators choose by hand.
-    """
-    return f"dataset-{dataset_id}"
+    """The run's ExperimentId (event_pattern.py: `mlops dataset put --local` starts its local run with it too)."""
+    return dataset_experiment_id(dataset_id)
 
 
 def client_request_token(marker: MarkerEvent) -> str:

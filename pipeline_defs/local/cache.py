@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -53,6 +54,8 @@ class CacheIndex:
     def __init__(self, path: Path, pipeline: str) -> None:
         self.path = path
         self.pipeline = pipeline
+        # Parallel steps of one run record from their own threads; the file lock only excludes other processes.
+        self._lock = threading.Lock()
 
     @classmethod
     def of(cls, state_dir: Path, pipeline: str) -> CacheIndex:
@@ -88,7 +91,7 @@ class CacheIndex:
             "properties": properties,
             "inputs": dict(inputs or {}),
         }
-        with locked(self.path):
+        with self._lock, locked(self.path):
             # An older entry of the same step and key can never be a hit again (the newest one wins): dropping it
             # keeps the index as small as the number of distinct step runs.
             kept = [old for old in self.entries() if (old["step"], old["key"]) != (step, key)]

@@ -1,9 +1,12 @@
 """One execution of a pipeline: its parameters, the properties of the steps that ran, and their results.
 
-`Execution.run` walks the plan: a step starts when every step it needs succeeded and, in a branch, when its
-condition took that branch; the first failure ends the run (as in SageMaker, later steps never start). Each step
-is run by the handler of its type (`LocalRunner.handlers`); the handler records the step's properties, which later
-steps read through `Context` (`{"Get": "Steps.<step>..."}`, `Std:JsonGet` on a property file).
+`Execution.run` walks the plan as SageMaker does: a step starts as soon as every step it needs succeeded and, in a
+branch, when its condition took that branch, so independent steps run at the same time (at most `jobs` at once, each
+in a worker thread that waits for its job's process). After the first failure no new step starts, the running ones
+finish, and the run fails with that step's message. Each step is run by the handler of its type
+(`LocalRunner.handlers`); the handler records the step's properties, which later steps read through `Context`
+(`{"Get": "Steps.<step>..."}`, `Std:JsonGet` on a property file). Results are listed in plan order, whatever order
+the steps finished in.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from pipeline_defs.local.errors import ExpressionError, LocalRunError, StepFailed
@@ -46,30 +50,58 @@ class Execution:
             execution_dir=str(self.dir),
         )
 
-    def run(self) -> RunResult:
+    def run(self, jobs: int = 1) -> RunResult:
+        """Every step that can start, at most `jobs` at a time; returns when no step runs and none can start."""
         begin = time.perf_counter()
         self.dir.mkdir(parents=True)
         (self.runner.state_dir / STATE_MARKER).touch()
-        statuses: dict[str, str] = {}
-        for name, step in self.runner.plan.items():
-            if not self._starts(step, statuses):
-                continue  # as in SageMaker: the branch not taken, or after a failure, the step never starts
-            result = self._run_step(name, step)
-            statuses[name] = result.status
-            self.result.steps.append(result)
-            if result.status == "Failed":
-                self.result.status, self.result.failure_reason = "Failed", f"step {name}: {result.message}"
-                break
-        else:
-            self.result.status = "Succeeded"
+        order = list(self.runner.plan)
+        waiting = list(order)
+        statuses: dict[str, str] = {}  # finished steps (Succeeded | Failed) and those that will never start
+        running: dict[Future[StepResult], str] = {}
+        with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="step") as pool:
+            while True:
+                if self.result.failure_reason is None:  # after a failure nothing new starts
+                    for name in self._startable(waiting, statuses, max(1, jobs) - len(running)):
+                        running[pool.submit(self._run_step, name, self.runner.plan[name])] = name
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda done: order.index(running[done])):
+                    self._finished(running.pop(future), future.result(), statuses)
+        self.result.steps.sort(key=lambda step: order.index(step.name))
+        self.result.status = "Failed" if self.result.failure_reason else "Succeeded"
         self.result.seconds = time.perf_counter() - begin
         (self.dir / "execution.json").write_text(json.dumps(self.result.to_dict(), indent=2) + "\n")
         return self.result
 
-    def _starts(self, step: PlannedStep, statuses: dict[str, str]) -> bool:
-        if not all(statuses.get(need) == "Succeeded" for need in step.needs):
-            return False
-        return step.branch_of is None or self.properties.get(step.branch_of[0], {}).get("Outcome") == step.branch_of[1]
+    def _startable(self, waiting: list[str], statuses: dict[str, str], free: int) -> list[str]:
+        """Up to `free` waiting steps that can start now, in plan order; drops those that never will from `waiting`."""
+        ready: list[str] = []
+        for name in list(waiting):
+            readiness = self._readiness(self.runner.plan[name], statuses)
+            if readiness == "never":  # as in SageMaker: the branch not taken, or after a need failed
+                waiting.remove(name)
+                statuses[name] = "NotStarted"
+            elif readiness == "ready" and len(ready) < free:
+                waiting.remove(name)
+                ready.append(name)
+        return ready
+
+    def _readiness(self, step: PlannedStep, statuses: dict[str, str]) -> str:
+        """ "ready", "wait" (a need has not finished) or "never" (a need did not succeed, or the other branch)."""
+        if any(statuses.get(need, "Succeeded") != "Succeeded" for need in step.needs):
+            return "never"
+        if not all(need in statuses for need in step.needs):
+            return "wait"
+        taken = step.branch_of is None or self.properties.get(step.branch_of[0], {}).get("Outcome") == step.branch_of[1]
+        return "ready" if taken else "never"
+
+    def _finished(self, name: str, result: StepResult, statuses: dict[str, str]) -> None:
+        statuses[name] = result.status
+        self.result.steps.append(result)
+        if result.status == "Failed" and self.result.failure_reason is None:
+            self.result.failure_reason = f"step {name}: {result.message}"
 
     def _run_step(self, name: str, step: PlannedStep) -> StepResult:
         result = StepResult(name=name, type=step.type)

@@ -1,6 +1,7 @@
 """The plan of a definition: its steps in the order they run, and every check that needs no run.
 
     steps = plan(definition, runnable=("Processing", "Training", ...))   # {step name: PlannedStep}, in run order
+    seconds, chain = critical_path(steps, {"Preprocess": 2.0, ...})      # the longest chain of needs
 
 Steps run in dependency order: data references (the one reference walker, `pipeline_defs.graph`), `DependsOn`, and a
 branch step after its condition; otherwise in definition order. Before any step runs, a definition is rejected
@@ -105,3 +106,15 @@ def _topological_order(planned: Mapping[str, PlannedStep]) -> list[str]:
         order.append(ready)
         remaining.remove(ready)
     return order
+
+
+def critical_path(planned: Mapping[str, PlannedStep], seconds: Mapping[str, float]) -> tuple[float, list[str]]:
+    """The longest chain of needs through the steps that ran (`seconds`: {step: its time}): no schedule, however
+    parallel, finishes the run sooner. Returns its total and its steps in run order."""
+    longest: dict[str, tuple[float, list[str]]] = {}
+    for name, step in planned.items():  # plan order: a step's needs come before it
+        if name not in seconds:
+            continue
+        before = max((longest[need] for need in step.needs if need in longest), key=lambda c: c[0], default=(0.0, []))
+        longest[name] = (before[0] + seconds[name], [*before[1], name])
+    return max(longest.values(), key=lambda chain: chain[0], default=(0.0, []))

@@ -15,7 +15,8 @@ Everything lives in the state dir:
     executions.lock                     held shared by each run while it runs; pruning executions (and the demo
                                         re-creating its folder) takes it exclusively, so refuses during a run
 
-Steps run in dependency order (`planning.py`), one at a time, each by the handler of its type (`HANDLERS`):
+Steps run in dependency order (`planning.py`), independent ones in parallel (at most `jobs` at once, default: the
+machine's cores), each by the handler of its type (`HANDLERS`):
 processing and training jobs (`jobs.py`, `training.py`); Condition, Fail and RegisterModel are evaluated here
 (RegisterModel writes a version into the local registry). Any other step type is an error, before any step runs,
 that names the step and its type: nothing is skipped silently.
@@ -29,8 +30,10 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -110,6 +113,7 @@ class LocalRunner:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         python: str = sys.executable,
         use_cache: bool = True,
+        jobs: int | None = None,
     ) -> None:
         self.definition = definition
         self.pipeline_name = pipeline_name
@@ -118,10 +122,11 @@ class LocalRunner:
         self.s3 = LocalS3(self.state_dir / "s3", assets)
         self.registry = LocalModelRegistry(self.state_dir / "registry", region)
         self.cache = CacheIndex.of(self.state_dir, pipeline_name)
-        self.progress: Callable[[str], None] = progress or (lambda line: None)
+        self.progress: Callable[[str], None] = _one_line_at_a_time(progress or (lambda line: None))
         self.clock = clock
         self.python = python
         self.use_cache = use_cache  # False: every step runs (and records fresh cache entries)
+        self.jobs = jobs or os.cpu_count() or 1
         self.stopping = Stopping()
         self.handlers = {kind: _reporting(handler) for kind, handler in HANDLERS.items()}
         self.plan = plan(definition, runnable=tuple(self.handlers))
@@ -141,7 +146,7 @@ class LocalRunner:
         self.cache.entries()  # a damaged index stops the run here, with the fix, rather than in some step
         self.stopping = Stopping()
         with executions_in_use(self.state_dir), self.stopping.installed():
-            result = Execution(self, values).run()
+            result = Execution(self, values).run(self.jobs)
         if self.stopping.signal_name is not None and not result.succeeded:
             _record_stopped(result, f"stopped by {self.stopping.signal_name}")
         return result
@@ -193,3 +198,14 @@ def check_state_dir(state_dir: Path) -> None:
         raise LocalRunError(
             f"the state dir {state_dir} is not writable ({error.strerror}): pick another --state-dir"
         ) from None
+
+
+def _one_line_at_a_time(progress: Callable[[str], None]) -> Callable[[str], None]:
+    """`progress`, called by one step at a time: parallel steps report from their own threads."""
+    lock = threading.Lock()
+
+    def report(line: str) -> None:
+        with lock:
+            progress(line)
+
+    return report

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -21,6 +22,7 @@ from pipeline_defs.local import LocalModelRegistry
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GROUP = "churn-dev-models"
 REGION = "eu-west-1"
+EVALUATION_DATA = "s3/local-landing/evaluation/latest"  # the eval-only pipeline's default input, in a state dir
 TOKEN = uuid.UUID("12345678-1234-4678-9234-567812345678")
 
 
@@ -202,9 +204,12 @@ def test_start_reports_aws_errors_and_bad_input_in_one_line(sagemaker, capsys) -
 
 # run, graph, demo on the synthesized assembly ------------------------------------------------------------------------
 def test_run_prints_progress_a_summary_table_and_the_failure(assembly_dir, tmp_path, capsys) -> None:
-    """The eval-only pipeline without an approved model: ResolveModel fails, clearly, and nothing else runs."""
+    """The eval-only pipeline without an approved model: ResolveModel fails, clearly, and (one step at a time) nothing
+    else runs."""
+    shutil.copytree(REPO_ROOT / "pipeline_defs" / "sample_data" / "churn-drifted", tmp_path / EVALUATION_DATA)
     code, out, err = cli(
-        capsys, "run", "evaluation", "--local", "--assembly", str(assembly_dir), "--state-dir", str(tmp_path)
+        capsys,
+        *("run", "evaluation", "--local", "--jobs", "1", "--assembly", str(assembly_dir), "--state-dir", str(tmp_path)),
     )
 
     assert code == 1
@@ -235,7 +240,7 @@ def test_run_prints_progress_a_summary_table_and_the_failure(assembly_dir, tmp_p
             ["run", "evaluation", "--local", "--param", "Foo=1"],
             "error: unknown parameter(s) Foo; the pipeline declares",
         ),
-        (["run", "training", "--local", "--env", "qa"], "error: config error in 'qa'"),
+        (["run", "training", "--local", "--env", "qa"], "error: unknown environment 'qa': use --env with one of"),
     ],
 )
 def test_run_rejects_bad_input_with_one_line(assembly_dir, tmp_path, capsys, argv, message) -> None:

@@ -302,8 +302,8 @@ def test_url_encoded_key_is_logged_decoded_for_the_operator(handler_module, stub
     assert line["decoded_key"] == f"{PREFIX}team/data/{MARKER}"
 
 
-def test_longest_dataset_id_is_accepted(handler_module, stubbed_sagemaker):
-    dataset_id = "a" * handler_module.MAX_DATASET_ID_LENGTH
+def test_longest_dataset_id_is_accepted(handler_module, stubbed_sagemaker, event_pattern_module):
+    dataset_id = "a" * event_pattern_module.MAX_DATASET_ID_LENGTH
     expect_no_executions(stubbed_sagemaker)
     stubbed_sagemaker.add_response("start_pipeline_execution", {"PipelineExecutionArn": EXECUTION_ARN})
 

@@ -1,0 +1,124 @@
+"""The README's `mlops` examples run verbatim, in order, on a fresh checkout after the quick start.
+
+What counts as an example: a line of a ```bash fenced block of README.md that starts with `mlops ` (a `\\` at the
+end of a line continues it). Every example runs, through bash, with the venv's `mlops` first on PATH, in a fresh
+folder laid out like a clone after `make synth` (cdk.json, cdk.out = the dev unit synthesized for this test process,
+the bundled sample data) and with no state yet - except:
+- examples that call AWS: they name a deployed unit with `--env` and do not say `--local` (`mlops start`,
+  `mlops dlq replay`, `mlops dataset put --env`). There is no account here; tests/cli covers them with Stubber.
+- `mlops serve`: a server that runs until stopped; tests/cli/test_serve.py runs it.
+Each example must exit 0 and print no traceback. The README says this rule where the examples are.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO_ROOT
+
+README = REPO_ROOT / "README.md"
+_FENCE = re.compile(r"^```(\w*)\s*$")
+
+
+def bash_lines(markdown: str) -> list[str]:
+    """The lines of every ```bash block, continuation lines (`\\` at the end) joined."""
+    lines: list[str] = []
+    language: str | None = None
+    pending = ""
+    for raw in markdown.splitlines():
+        fence = _FENCE.match(raw.strip())
+        if fence:
+            language = None if language is not None else fence.group(1)
+            continue
+        if language != "bash":
+            continue
+        if raw.rstrip().endswith("\\"):
+            pending += raw.rstrip()[:-1] + " "
+            continue
+        lines.append(pending + raw)
+        pending = ""
+    return lines
+
+
+def examples(markdown: str) -> list[str]:
+    return [line.strip() for line in bash_lines(markdown) if line.strip().startswith("mlops ")]
+
+
+def skip_reason(example: str) -> str | None:
+    """Why an example does not run here (None: it runs)."""
+    words = shlex.split(example, comments=True)
+    if words[1] == "serve":
+        return "a server that runs until stopped (tests/cli/test_serve.py)"
+    if "--env" in words and "--local" not in words:
+        return "calls AWS (a deployed unit named by --env)"
+    return None
+
+
+def test_the_rule_finds_the_examples_and_skips_only_the_aws_and_server_ones() -> None:
+    markdown = "\n".join(
+        [
+            "```bash",
+            "mlops demo   # a comment",
+            "mlops run training --local \\",
+            "  --param A=1",
+            "mlops start training --env prod --experiment e",
+            "mlops dataset put d --id x --local --env dev",
+            "mlops serve --local",
+            "echo mlops demo",
+            "```",
+            "```",
+            "mlops graph training",
+            "```",
+        ]
+    )
+
+    found = examples(markdown)
+
+    assert found == [
+        "mlops demo   # a comment",
+        "mlops run training --local    --param A=1",
+        "mlops start training --env prod --experiment e",
+        "mlops dataset put d --id x --local --env dev",
+        "mlops serve --local",
+    ]
+    assert [skip_reason(line) is None for line in found] == [True, True, False, True, False]
+
+
+@pytest.fixture
+def fresh_checkout(tmp_path: Path, assembly_dir: Path) -> Path:
+    """A folder laid out like a clone after `make synth`: what the `mlops` commands read from the checkout."""
+    checkout = tmp_path / "checkout"
+    (checkout / "pipeline_defs").mkdir(parents=True)
+    shutil.copy(REPO_ROOT / "cdk.json", checkout / "cdk.json")
+    (checkout / "cdk.out").symlink_to(assembly_dir, target_is_directory=True)
+    (checkout / "pipeline_defs" / "sample_data").symlink_to(REPO_ROOT / "pipeline_defs" / "sample_data")
+    return checkout
+
+
+def test_every_local_example_of_the_readme_runs_verbatim_in_order(fresh_checkout: Path) -> None:
+    found = examples(README.read_text())
+    runnable = [line for line in found if skip_reason(line) is None]
+    # The README's walk-through is there: the demo, a run of each pipeline, the registry, a new dataset.
+    commands = {" ".join(shlex.split(line, comments=True)[1:3]) for line in runnable}
+    assert {"demo", "run training", "run evaluation", "registry approve", "dataset put"} <= commands, commands
+
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    for line in runnable:
+        done = subprocess.run(
+            ["bash", "-c", f"set -o pipefail; {line}"],
+            cwd=fresh_checkout,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, f"README example failed ({done.returncode}): {line}\n{done.stderr[-3000:]}"
+        assert "Traceback" not in done.stderr, f"{line}\n{done.stderr[-3000:]}"
