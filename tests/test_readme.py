@@ -1,12 +1,13 @@
 """The README's `mlops` examples run verbatim, in order, on a fresh checkout after the quick start.
 
 What counts as an example: a line of a ```bash fenced block of README.md that starts with `mlops ` (a `\\` at the
-end of a line continues it). Every example runs, through bash, with the venv's `mlops` first on PATH, in a fresh
+end of a line continues it), and a `printf ... > FILE` line that writes an example's input file. Every example runs, through bash, with the venv's `mlops` first on PATH, in a fresh
 folder laid out like a clone after `make synth` (cdk.json, cdk.out = the dev unit synthesized for this test process,
 the bundled sample data) and with no state yet - except:
 - examples that call AWS: they name a deployed unit with `--env` and do not say `--local` (`mlops start`,
   `mlops dlq replay`, `mlops dataset put --env`). There is no account here; tests/cli covers them with Stubber.
 - `mlops serve`: a server that runs until stopped; tests/cli/test_serve.py runs it.
+- `mlops cost` (but `mlops cost prices`, which reads the committed snapshot): it always reads AWS.
 Each example must exit 0 and print no traceback. The README says this rule where the examples are.
 """
 
@@ -49,16 +50,24 @@ def bash_lines(markdown: str) -> list[str]:
 
 
 def examples(markdown: str) -> list[str]:
-    return [line.strip() for line in bash_lines(markdown) if line.strip().startswith("mlops ")]
+    return [line.strip() for line in bash_lines(markdown) if _is_example(line.strip())]
+
+
+def _is_example(line: str) -> bool:
+    return line.startswith("mlops ") or (line.startswith("printf ") and " > " in line)
 
 
 def skip_reason(example: str) -> str | None:
     """Why an example does not run here (None: it runs)."""
     words = shlex.split(example, comments=True)
+    if words[0] != "mlops":
+        return None
     if words[1] == "serve":
         return "a server that runs until stopped (tests/cli/test_serve.py)"
     if "--env" in words and "--local" not in words:
         return "calls AWS (a deployed unit named by --env)"
+    if words[1] == "cost" and (words[2] != "prices" or "--refresh" in words):
+        return "calls AWS (mlops cost reads the deployed unit's jobs and bills; tests/cli/test_cost_* stub it)"
     return None
 
 
@@ -73,6 +82,8 @@ def test_the_rule_finds_the_examples_and_skips_only_the_aws_and_server_ones() ->
             "mlops dataset put d --id x --local --env dev",
             "mlops serve --local",
             "echo mlops demo",
+            "printf 'a\\n' > input.csv",
+            "printf 'a\\n'",
             "```",
             "```",
             "mlops graph training",
@@ -88,8 +99,9 @@ def test_the_rule_finds_the_examples_and_skips_only_the_aws_and_server_ones() ->
         "mlops start training --env prod --experiment e",
         "mlops dataset put d --id x --local --env dev",
         "mlops serve --local",
+        "printf 'a\\n' > input.csv",
     ]
-    assert [skip_reason(line) is None for line in found] == [True, True, False, True, False]
+    assert [skip_reason(line) is None for line in found] == [True, True, False, True, False, True]
 
 
 @pytest.fixture
@@ -100,6 +112,9 @@ def fresh_checkout(tmp_path: Path, assembly_dir: Path) -> Path:
     shutil.copy(REPO_ROOT / "cdk.json", checkout / "cdk.json")
     (checkout / "cdk.out").symlink_to(assembly_dir, target_is_directory=True)
     (checkout / "pipeline_defs" / "sample_data").symlink_to(REPO_ROOT / "pipeline_defs" / "sample_data")
+    (checkout / "config").mkdir()
+    for committed in ("prices", "deployments.json"):  # what the commands read from config/
+        (checkout / "config" / committed).symlink_to(REPO_ROOT / "config" / committed)
     return checkout
 
 

@@ -97,7 +97,8 @@ def test_a_signal_stops_the_step_and_everything_it_started_and_records_the_run_a
     pids_file = tmp_path / "pids"
     state = state_with_code(tmp_path / "state", SLOW_STEP)
     slow = processing("Slow", environment={"PIDS_FILE": str(pids_file)})
-    assembly = minimal_assembly(tmp_path / "cdk.out", pipeline(slow, processing("After")))
+    # After needs Slow: stopping Slow must keep After from ever starting (independent steps would run beside it).
+    assembly = minimal_assembly(tmp_path / "cdk.out", pipeline(slow, processing("After", DependsOn=["Slow"])))
     command = [sys.executable, "-m", "mlops.cli", "run", "training", "--local", "--assembly", str(assembly)]
     process = subprocess.Popen(
         [*command, "--state-dir", str(state)], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

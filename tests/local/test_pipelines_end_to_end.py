@@ -105,7 +105,18 @@ def test_first_run_trains_evaluates_and_registers_version_1(story: Story) -> Non
     region = story.config.region
     assert package["ModelPackageArn"] == f"arn:aws:sagemaker:{region}:000000000000:model-package/{story.group}/1"
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
-    assert package["CustomerMetadataProperties"] == {"experiment-id": "e2e"}
+    # The version's lineage, recorded at registration: data, run, scores, settings and the code of every step.
+    lineage = package["CustomerMetadataProperties"]
+    report = story.evaluation_report(first)
+    assert lineage["experiment-id"] == "e2e" and lineage["dataset"] == first.parameters["InputDataUri"]
+    assert lineage["execution"].endswith(f"/execution/{first.execution_id}")
+    assert float(lineage["candidate-roc-auc"]) == report["candidate_score"]
+    assert (lineage["incumbent-version"], lineage["incumbent-roc-auc"]) == ("null", "null")  # no approved model yet
+    assert lineage["hp-n-estimators"] == "150"
+    code = {key.removeprefix("code-"): value for key, value in lineage.items() if key.startswith("code-")}
+    assert {"preprocess.py", "train.tar.gz", "evaluate.py", "inference.tar.gz"} <= set(code)
+    # Each is the content hash CDK published the code object under, i.e. the code this run executed.
+    assert set(code.values()) <= {uri.rsplit("/", 1)[-1].split(".")[0] for uri in story.assembly.assets}
     model_url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
     job = f"pipelines-{first.execution_id}-Train"
     prefix = f"s3://local-artifacts/pipelines/{story.config.training_pipeline_name}/e2e/{first.execution_id}"
