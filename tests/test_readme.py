@@ -1,9 +1,10 @@
 """The README's `mlops` examples run verbatim, in order, on a fresh checkout after the quick start.
 
 What counts as an example: a line of a ```bash fenced block of README.md that starts with `mlops ` (a `\\` at the
-end of a line continues it), and a `printf ... > FILE` line that writes an example's input file. Every example runs, through bash, with the venv's `mlops` first on PATH, in a fresh
-folder laid out like a clone after `make synth` (cdk.json, cdk.out = the dev unit synthesized for this test process,
-the bundled sample data) and with no state yet - except:
+end of a line continues it), and a `printf ... > FILE` line that writes an example's input file. Every example
+runs, through bash, with the venv's `mlops` first on PATH, in a fresh folder laid out like a clone after
+`make synth` (cdk.json, cdk.out = the dev unit synthesized for this test process, the bundled sample data, the
+committed files of config/) and with no state yet - except:
 - examples that call AWS: they name a deployed unit with `--env` and do not say `--local` (`mlops start`,
   `mlops dlq replay`, `mlops dataset put --env`). There is no account here; tests/cli covers them with Stubber.
 - `mlops serve`: a server that runs until stopped; tests/cli/test_serve.py runs it.
