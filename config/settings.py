@@ -12,7 +12,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline_defs.contract import APPROVAL_STATUSES, parse_duration
+from pipeline_defs.contract import APPROVAL_STATUSES, RETRY_MAX_ATTEMPTS_CAP, parse_duration
 
 ENVIRONMENT_NAMES = ("dev", "staging", "prod")
 
@@ -99,6 +99,10 @@ class EnvironmentConfig:
     monthly_budget_usd: int = 100
     # Email subscriptions of the unit's notifications topic (budget alerts; each address confirms once by mail).
     notification_emails: tuple[str, ...] = ()
+    # Retries of every processing/training step on transient service errors (capacity, throttling, internal).
+    step_retry_max_attempts: int = 3
+    step_retry_interval_seconds: int = 60
+    step_retry_backoff_rate: float = 2.0
     # Serving: used only when config/deployments.json pins a model version for this unit (mlops promote).
     serving_instance_type: str = "ml.m5.large"
     serving_instance_count: int = 1
@@ -298,6 +302,7 @@ class EnvironmentConfig:
                 "list addresses such as ml-platform@example.com",
             )
         self._check_serving()
+        self._check_retries()
         self._check_monitoring()
         self._check_names()
 
@@ -332,6 +337,30 @@ class EnvironmentConfig:
                     f"{value!r} is a {type(value).__name__}, not {names}",
                     f"give {field.name} a {names} value",
                 )
+
+    def _check_retries(self) -> None:
+        unit = self.unit_name
+        _require(
+            unit,
+            "step_retry_max_attempts",
+            1 <= self.step_retry_max_attempts <= RETRY_MAX_ATTEMPTS_CAP,
+            f"{self.step_retry_max_attempts} is outside 1..{RETRY_MAX_ATTEMPTS_CAP}",
+            "use a small number of attempts, e.g. 3",
+        )
+        _require(
+            unit,
+            "step_retry_interval_seconds",
+            1 <= self.step_retry_interval_seconds <= 3600,
+            f"{self.step_retry_interval_seconds} is outside 1..3600 seconds",
+            "wait e.g. 60 seconds before the first retry",
+        )
+        _require(
+            unit,
+            "step_retry_backoff_rate",
+            1.0 <= self.step_retry_backoff_rate <= 10.0,
+            f"{self.step_retry_backoff_rate} is outside 1..10",
+            "multiply the wait by e.g. 2.0 per attempt",
+        )
 
     def _check_serving(self) -> None:
         unit = self.unit_name

@@ -80,6 +80,40 @@ DEFAULT_CONFIDENCE_LEVEL: Final = 0.95
 CONFIDENCE_LEVEL_RANGE: Final = (0.5, 1.0)  # [low, high)
 
 
+# Retries of a job step (RetryPolicies): transient service errors only. A failing script is never retried, in
+# SageMaker as locally: none of these types is a script's own failure.
+RETRYABLE_EXCEPTION_TYPES: Final = (
+    "Step.SERVICE_FAULT",
+    "Step.THROTTLING",
+    "SageMaker.JOB_INTERNAL_ERROR",
+    "SageMaker.CAPACITY_ERROR",
+    "SageMaker.RESOURCE_LIMIT",
+)
+RETRY_MAX_ATTEMPTS_CAP: Final = 20  # SageMaker Pipelines' limit per policy
+
+
+def retry_policy_errors(policies: object) -> list[str]:
+    """What is wrong with a step's RetryPolicies ([] when nothing is), as SageMaker Pipelines would refuse it."""
+    if not isinstance(policies, list):
+        return [f"RetryPolicies must be a list, got {policies!r}"]
+    errors = []
+    for policy in policies:
+        types = policy.get("ExceptionType") if isinstance(policy, dict) else None
+        if not isinstance(types, list) or not types or not set(types) <= set(RETRYABLE_EXCEPTION_TYPES):
+            errors.append(f"RetryPolicies ExceptionType {types!r}: use some of {', '.join(RETRYABLE_EXCEPTION_TYPES)}")
+            continue
+        attempts, expire = policy.get("MaxAttempts"), policy.get("ExpireAfterMin")
+        if (attempts is None) == (expire is None):
+            errors.append(f"a retry policy needs exactly one of MaxAttempts and ExpireAfterMin: {policy}")
+        elif attempts is not None and not (isinstance(attempts, int) and 1 <= attempts <= RETRY_MAX_ATTEMPTS_CAP):
+            errors.append(f"RetryPolicies MaxAttempts {attempts!r} is not in 1..{RETRY_MAX_ATTEMPTS_CAP}")
+        for key in ("IntervalSeconds", "BackoffRate"):
+            value = policy.get(key, 0)
+            if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+                errors.append(f"RetryPolicies {key} {value!r} must be a number >= 0")
+    return errors
+
+
 class DeployTimeValue(StrEnum):
     """The Fn::Sub variables of a deployed definition: values only CloudFormation knows (or, locally, stand-ins)."""
 

@@ -60,7 +60,7 @@ T = TypeVar("T")
 
 
 def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -> PipelineSettings:
-    from pipeline_defs.dsl import PipelineSettings
+    from pipeline_defs.dsl import PipelineSettings, RetrySettings
 
     return PipelineSettings(
         region=config.region,
@@ -77,6 +77,11 @@ def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
         default_approval_status=config.model_approval_status,
         code_uris=code_uris,
         tags=config.tags,
+        retry=RetrySettings(
+            max_attempts=config.step_retry_max_attempts,
+            interval_seconds=config.step_retry_interval_seconds,
+            backoff_rate=config.step_retry_backoff_rate,
+        ),
     )
 
 

@@ -54,11 +54,24 @@ from pipeline_defs.sdk import (
     ProcessingS3Output,
     ProcessingStep,
     PropertyFile,
+    SageMakerJobExceptionTypeEnum,
+    SageMakerJobStepRetryPolicy,
     ScriptProcessor,
+    StepExceptionTypeEnum,
+    StepRetryPolicy,
     StoppingCondition,
     Tag,
     TrainingStep,
 )
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How a job step retries transient service errors (contract.RETRYABLE_EXCEPTION_TYPES)."""
+
+    max_attempts: int = 3
+    interval_seconds: int = 60
+    backoff_rate: float = 2.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,6 +92,7 @@ class PipelineSettings:
     default_approval_status: str
     code_uris: Mapping[str, str]
     tags: Mapping[str, str] = field(default_factory=dict)
+    retry: RetrySettings = field(default_factory=lambda: RetrySettings())
     max_runtime_seconds: int = 3600
     volume_size_gb: int = 30
 
@@ -196,6 +210,7 @@ class PipelineBuilder:
             ),
             property_files=list(property_files.values()),
             cache_config=self._cache_config(cache),
+            retry_policies=self._retry_policies(),
         )
         return self._add_step(Step(step, property_files))
 
@@ -257,6 +272,7 @@ class PipelineBuilder:
                 ]
             ),
             cache_config=self._cache_config(cache),
+            retry_policies=self._retry_policies(),
         )
         return self._add_step(Step(step, {}))
 
@@ -360,6 +376,19 @@ class PipelineBuilder:
     def _job_tags(self) -> list[tuple[str, Any]]:
         static = {**self.settings.tags, "pipeline": self.name}
         return [*sorted(static.items()), (EXPERIMENT_TAG, self.experiment_id)]
+
+    def _retry_policies(self) -> list[Any]:
+        """Transient service errors of the step (throttling, faults) and of its job (capacity, internal, limits)."""
+        retry = self.settings.retry
+        timing = {
+            "max_attempts": retry.max_attempts,
+            "interval_seconds": retry.interval_seconds,
+            "backoff_rate": retry.backoff_rate,
+        }
+        return [
+            StepRetryPolicy(exception_types=list(StepExceptionTypeEnum), **timing),
+            SageMakerJobStepRetryPolicy(exception_types=list(SageMakerJobExceptionTypeEnum), **timing),
+        ]
 
     def _cache_config(self, cache: bool) -> CacheConfig | None:
         return CacheConfig(enable_caching=True, expire_after=self.settings.cache_expire_after) if cache else None

@@ -86,6 +86,12 @@ with _environment(_OFFLINE_ENVIRONMENT, _IMPORT_DEFAULTS):
     from sagemaker.mlops.workflow.fail_step import FailStep
     from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
+    from sagemaker.mlops.workflow.retry import (
+        SageMakerJobExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy,
+        StepExceptionTypeEnum,
+        StepRetryPolicy,
+    )
     from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
     from sagemaker.serve.model_builder import ModelBuilder
     from sagemaker.train.model_trainer import ModelTrainer
@@ -121,7 +127,11 @@ __all__ = [
     "ProcessingS3Output",
     "ProcessingStep",
     "PropertyFile",
+    "SageMakerJobExceptionTypeEnum",
+    "SageMakerJobStepRetryPolicy",
     "ScriptProcessor",
+    "StepExceptionTypeEnum",
+    "StepRetryPolicy",
     "StoppingCondition",
     "Tag",
     "TrainingStep",

@@ -16,6 +16,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline_defs.contract import retry_policy_errors
 from pipeline_defs.graph import reference_errors, referenced_steps
 from pipeline_defs.local.cache import expire_after
 from pipeline_defs.local.errors import DefinitionError
@@ -54,6 +55,10 @@ def plan(definition: Mapping[str, Any], runnable: Collection[str]) -> dict[str, 
         cache = step.get("CacheConfig") or {}
         if cache.get("Enabled"):
             expire_after(cache)
+        # Accepted as SageMaker accepts them; never applied here: a local script failure is not a retryable error.
+        retry_errors = retry_policy_errors(step.get("RetryPolicies", []))
+        if retry_errors:
+            raise DefinitionError(f"step '{name}': {retry_errors[0]}")
         needs = [*referenced_steps(step), *step.get("DependsOn", []), *([branch_of[0]] if branch_of else [])]
         planned[name] = PlannedStep(step, tuple(dict.fromkeys(needs)), branch_of)
     return {name: planned[name] for name in _topological_order(planned)}

@@ -116,9 +116,12 @@ def test_a_malformed_pin_names_the_fix(tmp_path: Path) -> None:
         ("serving_max_instance_count", 1, "below serving_instance_count"),
         ("capture_sampling_percentage", 101, "outside 0..100"),
         ("rollout_canary_percent", 0, "outside 1..50"),
+        ("step_retry_max_attempts", 21, "outside 1..20"),
+        ("step_retry_interval_seconds", 0, "outside 1..3600 seconds"),
+        ("step_retry_backoff_rate", 0.5, "outside 1..10"),
     ],
 )
-def test_serving_settings_are_validated(field: str, value: object, message: str) -> None:
+def test_serving_and_retry_settings_are_validated(field: str, value: object, message: str) -> None:
     from config.environments import environment_values
     from config.settings import EnvironmentConfig
 

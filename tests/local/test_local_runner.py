@@ -122,8 +122,13 @@ def test_training_steps_run_script_mode_and_expose_their_model(run, state_dir) -
     assert use_report["mode"] == "0.25"  # the last `loss=` the job logged, read by its MetricDefinitions
 
 
+RETRY = {"ExceptionType": ["SageMaker.CAPACITY_ERROR"], "IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 3}
+
+
 def test_a_failing_script_fails_its_step_with_its_error_line_and_stops_the_run(run) -> None:
-    result = run(pipeline(processing("Broken", "--fail", "true"), processing("After", DependsOn=["Broken"])))
+    # A retry policy covers transient service errors only: the failing script runs once.
+    broken = processing("Broken", "--fail", "true", RetryPolicies=[RETRY])
+    result = run(pipeline(broken, processing("After", DependsOn=["Broken"])))
 
     assert result.status == "Failed"
     assert [step.name for step in result.steps] == ["Broken"]
@@ -173,6 +178,20 @@ def test_a_failing_script_fails_its_step_with_its_error_line_and_stops_the_run(r
             lambda d: d["Steps"][0].update(DependsOn=["Gate"]),
             "the steps Score, Gate, Stop cannot run: their references and DependsOn form a cycle",
         ),
+        (
+            lambda d: d["Steps"][0].update(RetryPolicies=[{**RETRY, "ExceptionType": ["Step.SCRIPT_ERROR"]}]),
+            "step 'Score': RetryPolicies ExceptionType ['Step.SCRIPT_ERROR']: use some of Step.SERVICE_FAULT, "
+            "Step.THROTTLING, SageMaker.JOB_INTERNAL_ERROR, SageMaker.CAPACITY_ERROR, SageMaker.RESOURCE_LIMIT",
+        ),
+        (
+            lambda d: d["Steps"][0].update(RetryPolicies=[{**RETRY, "MaxAttempts": 50}]),
+            "step 'Score': RetryPolicies MaxAttempts 50 is not in 1..20",
+        ),
+        (
+            lambda d: d["Steps"][0].update(RetryPolicies=[{**RETRY, "ExpireAfterMin": 10}]),
+            "step 'Score': a retry policy needs exactly one of MaxAttempts and ExpireAfterMin: "
+            + str({**RETRY, "ExpireAfterMin": 10}),
+        ),
     ],
     ids=[
         "unknown-step-type",
@@ -183,6 +202,9 @@ def test_a_failing_script_fails_its_step_with_its_error_line_and_stops_the_run(r
         "unsupported-function",
         "bad-expire-after",
         "cycle",
+        "retry-exception-type",
+        "retry-attempts",
+        "retry-both-limits",
     ],
 )
 def test_malformed_definitions_fail_with_one_clear_message(state_dir, change, message) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from config import all_configs, load_config
-from pipeline_defs.contract import CACHE_KEY_ATTRIBUTES
+from pipeline_defs.contract import CACHE_KEY_ATTRIBUTES, RETRYABLE_EXCEPTION_TYPES, retry_policy_errors
 from pipeline_defs.definitions import build_definitions
 from pipeline_defs.graph import steps
 from pipeline_defs.packaging import STEPS_DIR, content_addressed_uris
@@ -223,3 +223,22 @@ def test_gate_compares_candidate_with_incumbent_minus_margin(dev_definitions):
     # The confidence level reaches Evaluate (its interval); MaxRegression does not, so changing it keeps the cache.
     evaluate = json.dumps(all_steps(dev_definitions["churn-dev-training"])["Evaluate"]["Arguments"])
     assert "Parameters.ConfidenceLevel" in evaluate and "Parameters.MaxRegression" not in evaluate
+
+
+@pytest.mark.parametrize("config", all_configs(), ids=lambda config: config.unit_name)
+def test_every_job_step_retries_transient_service_errors_as_configured(config):
+    """Capacity, throttling and internal errors; never a script's own failure (no such exception type exists)."""
+    for definition in build_definitions(config, content_addressed_uris(ASSETS_BUCKET)).values():
+        for name, step in all_steps(json.loads(definition)).items():
+            if step["Type"] not in ("Processing", "Training"):
+                assert "RetryPolicies" not in step, name
+                continue
+            policies = step["RetryPolicies"]
+            assert retry_policy_errors(policies) == []
+            assert sorted(t for policy in policies for t in policy["ExceptionType"]) == sorted(
+                RETRYABLE_EXCEPTION_TYPES
+            )
+            for policy in policies:
+                assert policy["MaxAttempts"] == config.step_retry_max_attempts
+                assert policy["IntervalSeconds"] == config.step_retry_interval_seconds
+                assert policy["BackoffRate"] == config.step_retry_backoff_rate
