@@ -19,6 +19,7 @@ from mlops.common import UsageError, sample_data_dir, shown
 from mlops.endpoint import request_rows
 from mlops.local import read_json, result_json, run_summary, runner_for
 from mlops.promote import pin_from_package
+from mlops.registry import LocalRegistry, details_lines, version_details
 from mlops.serve import local_endpoint
 from pipeline_defs.contract import ApprovalStatus, DeployTimeValue, Parameter
 from pipeline_defs.local import LocalModelRegistry, LocalS3, RunResult, executions_in_use, local_values
@@ -62,7 +63,11 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if registered is not None:
         group = config.model_package_group_name
         registry.set_approval(group, registered, ApprovalStatus.APPROVED, "approved by mlops demo")
-        say(f"{config.model_package_group_name} version {registered}: Approved")
+        show = f"mlops registry show {registered} --local --state-dir {shown(state_dir)}"
+        say(f"{group} version {registered}: Approved. Its lineage ({show}):")
+        details = version_details(LocalRegistry(state_dir, config.region), group, registered)
+        for line in details_lines({key: details[key] for key in ("metadata", "metrics", "baselines")}):
+            say(line)
     else:
         say("nothing was registered, so there is nothing to approve")
 

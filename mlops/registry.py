@@ -181,9 +181,20 @@ def _list(registry: Registry, group: str, *, as_json: bool) -> int:
 
 
 def _show(registry: Registry, group: str, version: int, *, as_json: bool) -> int:
+    details = version_details(registry, group, version)
+    if as_json:
+        print(json.dumps(details, indent=2, default=str))
+        return 0
+    print(f"{group} version {version} ({registry.where})")
+    print("\n".join(details_lines(details)))
+    return 0
+
+
+def version_details(registry: Registry, group: str, version: int) -> dict[str, Any]:
+    """One version: status, lineage (CustomerMetadataProperties), metrics, baselines, container, pinning units."""
     package = registry.describe(group, version)
     metrics = _metrics(package, registry)
-    details = {
+    return {
         **_summary(package, metrics),
         "approval_description": package.get("ApprovalDescription"),
         "pinned_by": _pinned_by(package["ModelPackageArn"]),
@@ -195,18 +206,17 @@ def _show(registry: Registry, group: str, version: int, *, as_json: bool) -> int
         },
         "container": dig(package, ("InferenceSpecification", "Containers", 0)) or {},
     }
-    if as_json:
-        print(json.dumps(details, indent=2, default=str))
-        return 0
-    print(f"{group} version {version} ({registry.where})")
+
+
+def details_lines(details: Mapping[str, Any]) -> list[str]:
+    lines = []
     for key, value in details.items():
         if isinstance(value, dict):
-            print(f"  {key}:")
-            for name, item in sorted(value.items()):
-                print(f"    {name}: {item}")
+            lines.append(f"  {key}:")
+            lines += [f"    {name}: {item}" for name, item in sorted(value.items())]
         else:
-            print(f"  {key}: {value if value not in (None, []) else '-'}")
-    return 0
+            lines.append(f"  {key}: {value if value not in (None, []) else '-'}")
+    return lines
 
 
 def _diff(registry: Registry, group: str, first: int, second: int, *, as_json: bool) -> int:

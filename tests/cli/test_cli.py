@@ -278,6 +278,9 @@ def test_demo_trains_approves_retrains_and_flags_drift(assembly_dir, tmp_path, c
     second = {step["name"]: step for step in report["runs"]["training-2"]["steps"]}
     assert [name for name, step in second.items() if step["cache_hit"]] == ["Preprocess", "Train", "Baseline"]
     assert "Evaluate re-ran because one of its inputs changed" in err
+    # The approved version's lineage, as `mlops registry show` prints it.
+    assert "version 1: Approved. Its lineage (mlops registry show 1 --local" in err
+    assert "    dataset: s3://local-landing/datasets/sample-v1/" in err and "    code-train.tar.gz: " in err
     assert report["runs"]["evaluation"]["failure_reason"].startswith("step ModelUnhealthy: Model package ")
     assert "baseline_drift_check" in err
     # Then it served the approved version and sent it every complete row of both samples, each one captured.
