@@ -77,6 +77,7 @@ def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
         default_approval_status=config.model_approval_status,
         code_uris=code_uris,
         tags=config.tags,
+        model_quality_tolerance=config.model_quality_tolerance,
         retry=RetrySettings(
             max_attempts=config.step_retry_max_attempts,
             interval_seconds=config.step_retry_interval_seconds,

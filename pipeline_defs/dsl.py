@@ -92,6 +92,8 @@ class PipelineSettings:
     default_approval_status: str
     code_uris: Mapping[str, str]
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Relative drop of a monitored metric below its evaluated value before the model-quality monitor flags it.
+    model_quality_tolerance: float = 0.05
     retry: RetrySettings = field(default_factory=lambda: RetrySettings())
     max_runtime_seconds: int = 3600
     volume_size_gb: int = 30
@@ -285,6 +287,7 @@ class PipelineBuilder:
         inference_tarball: str,
         approval_status: Any,
         model_statistics: Any,
+        model_constraints: Any,
         data_statistics: Any,
         data_constraints: Any,
         lineage: Mapping[str, Any],
@@ -318,7 +321,10 @@ class PipelineBuilder:
                 response_types=["application/json", "text/csv"],
                 inference_instances=["ml.m5.large", "ml.m5.xlarge"],
                 transform_instances=["ml.m5.large"],
-                model_metrics=ModelMetrics(model_statistics=json_source(model_statistics)),
+                model_metrics=ModelMetrics(
+                    model_statistics=json_source(model_statistics),
+                    model_constraints=json_source(model_constraints),
+                ),
                 drift_check_baselines=DriftCheckBaselines(
                     model_data_statistics=json_source(data_statistics),
                     model_data_constraints=json_source(data_constraints),

@@ -55,11 +55,21 @@ def preprocess(p: PipelineBuilder, data: Any, *, mode: str, outputs: list[str], 
 
 
 def evaluate(
-    p: PipelineBuilder, *, model: Any, test: Any, incumbent: Any = None, confidence_level: Any = None, cache: bool
+    p: PipelineBuilder,
+    *,
+    model: Any,
+    test: Any,
+    incumbent: Any = None,
+    confidence_level: Any = None,
+    quality_tolerance: float | None = None,
+    cache: bool,
 ) -> Step:
-    """The one evaluator: candidate (and incumbent, if any, with its paired interval) on the same rows."""
+    """The one evaluator: candidate (and incumbent, if any, with its paired interval) on the same rows; with a
+    `quality_tolerance`, also the model-quality constraints the endpoint's monitor checks."""
     inputs = {"model": model} | ({"incumbent": incumbent} if incumbent is not None else {}) | {"test": test}
     confidence = {"confidence_level": confidence_level.to_string()} if confidence_level is not None else {}
+    if quality_tolerance is not None:
+        confidence["quality_tolerance"] = str(quality_tolerance)
     return p.processing(
         "Evaluate",
         script="evaluate.py",

@@ -50,6 +50,7 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
         incumbent=incumbent.report("Resolved", "model_data_url"),
         test=prepared.output("test"),
         confidence_level=confidence_level,
+        quality_tolerance=settings.model_quality_tolerance,
         cache=True,
     )
 
@@ -63,6 +64,7 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
         inference_script="inference.py",
         inference_tarball="inference.tar.gz",
         model_statistics=evaluated.file("evaluation", "model_quality.json"),
+        model_constraints=evaluated.file("evaluation", "model_quality_constraints.json"),
         data_statistics=baseline.file("baseline", "statistics.json"),
         data_constraints=baseline.file("baseline", "constraints.json"),
         # Which data, run, code and settings produced this version, and what it was compared with (mlops registry show).

@@ -7,8 +7,13 @@ Inputs:  --model-dir         the candidate: model.tar.gz (a training job's outpu
                              key hash a line, in the order of test.csv; optional)
          --contract          the feature contract (a file, or the folder holding the one *.json the pipeline mounts)
          --confidence-level  of the interval on the regression (0.5 <= level < 1); needed only with an incumbent
+         --quality-tolerance relative drop (0 <= t < 1) a monitored metric may show before it violates its constraint
 Outputs: --output-dir        evaluation.json    see `report`; model_quality.json: the candidate's metrics in SageMaker
-                                                Model Monitor's model-quality statistics format (binary classification).
+                                                Model Monitor's model-quality statistics format (binary classification);
+                             model_quality_constraints.json (with --quality-tolerance): Model Monitor's model-quality
+                                                constraints, each monitored metric's threshold = its value x (1 - t),
+                                                LessThanThreshold: the baseline the endpoint's model-quality monitor
+                                                checks live traffic against.
 
 The gate (method): candidate and incumbent are scored on the same rows, so their ROC AUCs are compared with DeLong's
 paired test (DeLong, DeLong & Clarke-Pearson 1988, in Sun & Xu's 2014 midrank form): the regression (incumbent -
@@ -171,6 +176,28 @@ def model_quality(labels: np.ndarray, probabilities: np.ndarray) -> dict:
     return {"version": 0.0, "dataset": {"item_count": len(labels)}, "binary_classification_metrics": metrics}
 
 
+# What the model-quality monitor checks: a drop of any of these below its evaluated value x (1 - tolerance).
+MONITORED_METRICS = ("auc", "f1", "precision", "recall")
+
+
+def model_quality_constraints(quality: dict, tolerance: float) -> dict:
+    """Model Monitor model-quality constraints derived from the evaluation slice's own metrics."""
+    if not 0 <= tolerance < 1:  # also refuses nan
+        raise StepError(f"--quality-tolerance {tolerance} is out of range: use 0 <= tolerance < 1, e.g. 0.05")
+    metrics = quality["binary_classification_metrics"]
+    return {
+        "version": 0.0,
+        "binary_classification_constraints": {
+            # Decimals, never scientific notation: Model Monitor reads the threshold as a plain float.
+            name: {
+                "threshold": round(metrics[name]["value"] * (1 - tolerance), 6),
+                "comparison_operator": "LessThanThreshold",
+            }
+            for name in MONITORED_METRICS
+        },
+    }
+
+
 def midranks(values: np.ndarray) -> np.ndarray:
     """1-based ranks of `values`, ties sharing their average rank."""
     order = np.argsort(values, kind="mergesort")
@@ -302,6 +329,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/input/test"))
     parser.add_argument("--contract", type=Path, default=Path(__file__).with_name("feature_contract.json"))
     parser.add_argument("--confidence-level", type=float)
+    parser.add_argument("--quality-tolerance", type=float)
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation"))
     return parser.parse_args(argv)
 
@@ -322,7 +350,11 @@ def run(args: argparse.Namespace) -> None:
     report = evaluation(candidate, **incumbent)
     print(report["summary"])
     write_json(args.output_dir / "evaluation.json", report)
-    write_json(args.output_dir / "model_quality.json", model_quality(labels, candidate_probabilities))
+    quality = model_quality(labels, candidate_probabilities)
+    write_json(args.output_dir / "model_quality.json", quality)
+    if args.quality_tolerance is not None:
+        constraints = model_quality_constraints(quality, args.quality_tolerance)
+        write_json(args.output_dir / "model_quality_constraints.json", constraints)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -386,6 +386,7 @@ def test_promote_local_pins_the_approved_version_and_serve_promoted_serves_it(
     pin = json.loads((state_copy / "deployments.json").read_text())["dev"]
     assert pin["model_package_arn"].endswith(":model-package/churn-dev-models/1")
     assert pin["metrics"]["auc"] > 0.7
+    assert pin["model_quality_constraints_uri"].endswith("/Evaluate/evaluation/model_quality_constraints.json")
 
     version = promoted_version(dev_config, state_copy)
     with local_endpoint(dev_config, state_copy, assembly_dir, version, port=0, sampling=0) as (server, started):

@@ -105,6 +105,11 @@ def test_first_run_trains_evaluates_and_registers_version_1(story: Story) -> Non
     region = story.config.region
     assert package["ModelPackageArn"] == f"arn:aws:sagemaker:{region}:000000000000:model-package/{story.group}/1"
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    # The model-quality constraints the endpoint's monitor checks, registered next to the statistics.
+    quality = package["ModelMetrics"]["ModelQuality"]
+    assert quality["Constraints"]["S3Uri"] == quality["Statistics"]["S3Uri"].replace(
+        "model_quality.json", "model_quality_constraints.json"
+    )
     # The version's lineage, recorded at registration: data, run, scores, settings and the code of every step.
     lineage = package["CustomerMetadataProperties"]
     report = story.evaluation_report(first)

@@ -498,3 +498,23 @@ def test_inference_round_trips_csv_and_json(model_dir: Path, prepared: Path) -> 
         inference.input_fn(b"\x93NUMPY", "application/x-npy")
     with pytest.raises(ValueError, match="unsupported accept type 'application/x-recordio-protobuf'"):
         inference.output_fn(expected, "application/x-recordio-protobuf")
+
+
+def test_evaluate_derives_the_model_quality_constraints_from_its_own_metrics(
+    model_dir: Path, prepared: Path, tmp_path: Path
+) -> None:
+    """What the endpoint's model-quality monitor checks: each metric below its evaluated value x (1 - tolerance)."""
+    arguments = ("--model-dir", model_dir, "--incumbent-dir", tmp_path / "none", "--test-dir", prepared / "test")
+    run_step("evaluate", *arguments, "--quality-tolerance", 0.1, "--output-dir", tmp_path / "out")
+
+    metrics = read_json(tmp_path / "out" / "model_quality.json")["binary_classification_metrics"]
+    constraints = read_json(tmp_path / "out" / "model_quality_constraints.json")
+    assert constraints["version"] == 0.0
+    assert set(constraints["binary_classification_constraints"]) == {"auc", "f1", "precision", "recall"}
+    for name, constraint in constraints["binary_classification_constraints"].items():
+        assert constraint["comparison_operator"] == "LessThanThreshold"
+        assert constraint["threshold"] == pytest.approx(metrics[name]["value"] * 0.9, abs=1e-6)
+    assert "e-" not in (tmp_path / "out" / "model_quality_constraints.json").read_text()  # plain decimals
+
+    result = run_step("evaluate", *arguments, "--quality-tolerance", 1.5, "--output-dir", tmp_path / "bad", expect=1)
+    assert_one_line_error(result, "--quality-tolerance 1.5 is out of range: use 0 <= tolerance < 1")
