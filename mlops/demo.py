@@ -31,6 +31,8 @@ DEMO_DATASET = "sample-v1"
 DEMO_MARKER = ".mlops-demo"
 DEMO_MARKER_TEXT = "Created by `mlops demo`: the next demo with this --state-dir deletes and re-creates this folder.\n"
 DEMO_EXPERIMENT = "demo"
+# Requests the demo sends per sample: enough for a drift check on the capture, few enough for a quick demo.
+TRAFFIC_ROWS = 300
 
 
 def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
@@ -134,7 +136,10 @@ def _serve_sample_traffic(
     pin = pin_from_package(package, config, LOCAL_ACCOUNT, lambda uri: read_json(LocalS3(state_dir / "s3"), uri))
     write_pin(pins, config, pin)
     say(f"promoted version {pin.version} in {shown(pins)} (mlops promote --local --latest-approved)")
-    samples = {name: request_rows(sample_data_dir() / name / "part-0000.csv") for name in ("churn", "churn-drifted")}
+    samples = {
+        name: request_rows(sample_data_dir() / name / "part-0000.csv")[:TRAFFIC_ROWS]
+        for name in ("churn", "churn-drifted")
+    }
     with local_endpoint(config, state_dir, args.assembly, pin.version, port=0, sampling=100) as (server, started):
         serving = threading.Thread(target=server.serve_forever, daemon=True)
         serving.start()
