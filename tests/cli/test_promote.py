@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
@@ -16,6 +15,7 @@ from config import load_config
 from config.deployments import pin_for
 from mlops import promote
 from mlops.cli import main
+from tests.cli.conftest import stubbed_clients
 
 CONFIG = load_config("dev")
 GROUP = CONFIG.model_package_group_name
@@ -78,15 +78,8 @@ def package(**changes: Any) -> dict[str, Any]:
 @pytest.fixture
 def aws(aws_env: None, monkeypatch: pytest.MonkeyPatch):
     """Stubbed sagemaker and s3 clients, handed to the command in place of real ones."""
-    clients = {name: boto3.client(name, region_name="eu-west-1") for name in ("sagemaker", "s3")}
-    stubbers = {name: Stubber(client) for name, client in clients.items()}
-    monkeypatch.setattr(promote, "client", lambda service, config: clients[service])
-    for stubber in stubbers.values():
-        stubber.activate()
-    yield stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    with stubbed_clients(monkeypatch, promote, "sagemaker", "s3") as stubbers:
+        yield stubbers
 
 
 def expect_describe(aws: dict[str, Stubber], described: dict[str, Any], arn: str = ARN) -> None:

@@ -14,6 +14,7 @@ from botocore.stub import Stubber
 from config import load_config
 from mlops import registry as registry_command
 from mlops.cli import main
+from tests.cli.conftest import stubbed_clients
 
 CONFIG = load_config("dev")
 GROUP = CONFIG.model_package_group_name
@@ -59,15 +60,9 @@ def summary(version: int, status: str = "PendingManualApproval") -> dict[str, An
 
 @pytest.fixture
 def aws(aws_env: None, monkeypatch: pytest.MonkeyPatch):
-    clients = {name: boto3.client(name, region_name="eu-west-1") for name in ("sagemaker", "s3")}
-    stubbers = {name: Stubber(client) for name, client in clients.items()}
-    monkeypatch.setattr(registry_command, "client", lambda service, config: clients[service])
-    for stubber in stubbers.values():
-        stubber.activate()
-    yield stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    """Stubbed sagemaker and s3 clients, handed to the command in place of real ones."""
+    with stubbed_clients(monkeypatch, registry_command, "sagemaker", "s3") as stubbers:
+        yield stubbers
 
 
 def expect_describe(aws: dict[str, Stubber], package: dict[str, Any]) -> None:
