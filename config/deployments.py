@@ -8,15 +8,14 @@ no pin has no serving resources.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from config.settings import ConfigError, EnvironmentConfig
+from pipeline_defs.atomic_file import write_atomically
 
 DEPLOYMENTS_FILE = Path(__file__).with_name("deployments.json")
 
@@ -140,13 +139,5 @@ def write_pin(path: Path, config: EnvironmentConfig, pin: ModelPin) -> ModelPin 
     key = unit_key(config)
     previous = pins.get(key)
     pins[key] = pin.as_json()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(json.dumps(pins, indent=2, sort_keys=True) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(pins, indent=2, sort_keys=True) + "\n")
     return ModelPin.from_json(config.unit_name, previous) if previous is not None else None

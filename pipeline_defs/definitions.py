@@ -18,20 +18,20 @@ test workers can share them; `make clean` removes them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import hashlib
 import importlib.metadata
 import json
-import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from config import EnvironmentConfig
+from pipeline_defs.atomic_file import write_atomically
 from pipeline_defs.contract import DeployTimeValue
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def cached(kind: str, inputs: Mapping[str, Any], build: Callable[[], T], cache_d
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no entry yet, or an unreadable one: build and (re)write it
     value = build()
-    _write_atomically(entry_path, json.dumps({"inputs": stored_inputs, "value": value}, sort_keys=True))
+    _store(entry_path, json.dumps({"inputs": stored_inputs, "value": value}, sort_keys=True))
     return value
 
 
@@ -179,15 +179,7 @@ def build_environment() -> dict[str, Any]:
     }
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError:
-        return  # a read-only checkout still synthesizes: it only builds every time
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.replace(temporary, path)
-    except OSError:
-        Path(temporary).unlink(missing_ok=True)
+def _store(path: Path, text: str) -> None:
+    # A read-only checkout still synthesizes: it only builds every time.
+    with contextlib.suppress(OSError):
+        write_atomically(path, text)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed
 from mlops.cost import COST_TAG_KEYS, paging
+from pipeline_defs.atomic_file import write_atomically
 from pipeline_defs.contract import EXPERIMENT_TAG
 
 # The SERVICE dimension value of SageMaker in Cost Explorer (what public code filters on; if AWS renames it,
@@ -81,11 +80,7 @@ def fetch_cost_and_usage(ce: Any, request: dict[str, Any], cache_dir: Path, now:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w") as file:
-        json.dump(data, file)
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(data))
 
 
 @dataclass

@@ -8,8 +8,6 @@ naming the instance type and the refresh command, never a silent $0.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +17,7 @@ from typing import Any
 from mlops.aws import AwsCallFailed
 from mlops.common import UsageError, project_root
 from mlops.cost import paging
+from pipeline_defs.atomic_file import write_atomically
 
 COMPONENTS = ("Training", "Processing", "Hosting")
 SERVICE_CODE = "AmazonSageMaker"
@@ -98,15 +97,7 @@ def load_snapshot(region: str, prices_dir: Path | None = None) -> PriceSnapshot:
 
 def write_snapshot(snapshot: dict[str, Any], path: Path) -> None:
     """Write atomically: an interrupted refresh leaves the previous snapshot whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(json.dumps(snapshot, indent=2, sort_keys=True) + "\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomically(path, json.dumps(snapshot, indent=2, sort_keys=True) + "\n")
 
 
 # --- refresh from the Price List API --------------------------------------------------------------------------------

@@ -22,9 +22,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pipeline_defs.atomic_file import write_atomically
 from pipeline_defs.contract import CACHE_KEY_ATTRIBUTES, parse_duration
 from pipeline_defs.local.errors import DefinitionError, LocalRunError, StepFailed
-from pipeline_defs.local.files import locked, read_json, write_atomically
+from pipeline_defs.local.files import locked, read_json
 
 
 def cache_key(step_type: str, arguments: Mapping[str, Any]) -> str:

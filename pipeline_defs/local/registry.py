@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline_defs.atomic_file import write_atomically
 from pipeline_defs.contract import APPROVAL_STATUSES, ApprovalStatus
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
 from pipeline_defs.local.errors import LocalRunError
-from pipeline_defs.local.files import locked, read_json, write_atomically
+from pipeline_defs.local.files import locked, read_json
 
 _GROUP_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 

@@ -40,13 +40,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline_defs.atomic_file import write_atomically
 from pipeline_defs.contract import checked_parameter
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
 from pipeline_defs.local.cache import CacheIndex
 from pipeline_defs.local.errors import DefinitionError, LocalRunError, StepFailed
 from pipeline_defs.local.execution import Execution, Handler
 from pipeline_defs.local.expressions import condition_holds, evaluate, resolve_parameters, text
-from pipeline_defs.local.files import locked, write_atomically
+from pipeline_defs.local.files import locked
 from pipeline_defs.local.jobs import Stopping, run_processing
 from pipeline_defs.local.planning import plan
 from pipeline_defs.local.registry import LocalModelRegistry

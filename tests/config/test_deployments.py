@@ -54,7 +54,7 @@ def test_a_pin_round_trips_through_the_file(tmp_path: Path) -> None:
 def test_a_failed_write_leaves_the_previous_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path / "deployments.json", "prod", fixture_pin())
     before = path.read_text()
-    monkeypatch.setattr("config.deployments.os.replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr("pipeline_defs.atomic_file.os.replace", lambda *a: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError, match="disk full"):
         write_pin(path, PROD, dataclasses.replace(fixture_pin(), promoted_at="later"))
     assert path.read_text() == before
