@@ -4,8 +4,9 @@ Inputs:  --model-dir         the candidate: model.tar.gz (a training job's outpu
          --incumbent-dir     the approved model, same shapes, or a NO_INCUMBENT marker file when none is approved yet;
                              a directory that does not exist also means no incumbent (the eval-only pipeline has none)
          --test-dir          test.csv (the contract's features and label) and row_keys.txt (preprocess.py: one row
-                             key hash a line, in the order of test.csv; optional). A label is 0, 1 or empty (not
-                             labelled yet: scored, left out of every metric)
+                             key hash a line, in the order of test.csv; optional); from a Preprocess on several
+                             instances, test-<host>.csv with row_keys-<host>.txt each, read in name order. A label is
+                             0, 1 or empty (not labelled yet: scored, left out of every metric)
          --allow-unlabelled  without it, labelled rows lacking a class fail the step; with it (the eval-only
                              pipeline on captured traffic) evaluation.json says has_labels false instead
          --contract          the feature contract (a file, or the folder holding the one *.json the pipeline mounts)
@@ -116,26 +117,35 @@ def load_model(directory: Path) -> tuple[object, set[str] | None]:
 
 
 def load_test_data(test_dir: Path, contract: dict) -> tuple[pd.DataFrame, np.ndarray, list[str] | None]:
-    """(features, labels, row key hashes or None) of test.csv; categories are read as text, as train.py reads them.
+    """(features, labels, row key hashes or None) of every test*.csv in `test_dir` (one per Preprocess instance, in
+    name order), each with its row_keys*.txt; categories are read as text, as train.py reads them.
 
     A label is 0, 1 or missing (-1 here: captured traffic nobody has labelled yet, which is scored but not measured).
     """
-    path, label = test_dir / "test.csv", contract["label"]
-    if not path.is_file():
-        raise StepError(f"{path} not found")
+    paths, label = sorted(test_dir.glob("*.csv")), contract["label"]
+    if not paths:
+        raise StepError(f"no *.csv file found in {test_dir}")
     categories = {f["name"]: str for f in contract["features"] if f["type"] == "category"}
-    data = pd.read_csv(path, dtype=categories, keep_default_na=False, na_values=[""])
-    if label not in data.columns:
-        raise StepError(f"label column '{label}' not found in {path}")
+    frames, keys = [], []
+    for path in paths:
+        data = pd.read_csv(path, dtype=categories, keep_default_na=False, na_values=[""])
+        if label not in data.columns:
+            raise StepError(f"label column '{label}' not found in {path}")
+        # test.csv pairs with row_keys.txt, test-algo-2.csv (instance algo-2's share) with row_keys-algo-2.txt.
+        keys_path = test_dir / f"row_keys{path.stem.removeprefix('test')}.txt"
+        file_keys = keys_path.read_text().split() if keys_path.is_file() else None
+        if file_keys is not None and len(file_keys) != len(data):
+            raise StepError(f"{keys_path} has {len(file_keys)} keys for the {len(data)} rows of {path}")
+        frames.append(data)
+        keys.append(file_keys)
+    data = pd.concat(frames, ignore_index=True)
     labels = data[label].fillna(UNLABELLED).to_numpy()
     if not set(np.unique(labels)) <= {0, 1, UNLABELLED}:
-        raise StepError(f"'{label}' in {path} must be 0, 1 or empty")
-    keys_path = test_dir / TEST_KEYS_FILE
-    keys = keys_path.read_text().split() if keys_path.is_file() else None
-    if keys is not None and len(keys) != len(data):
-        raise StepError(f"{keys_path} has {len(keys)} keys for the {len(data)} rows of {path}")
-    print(f"read {len(data)} rows from {path} ({int((labels != UNLABELLED).sum())} labelled)")
-    return data.drop(columns=[label]), labels.astype(int), keys
+        raise StepError(f"'{label}' in {test_dir} must be 0, 1 or empty")
+    all_keys = None if any(k is None for k in keys) else [key for file_keys in keys for key in file_keys or []]
+    labelled = int((labels != UNLABELLED).sum())
+    print(f"read {len(data)} rows from {len(paths)} file(s) in {test_dir} ({labelled} labelled)")
+    return data.drop(columns=[label]), labels.astype(int), all_keys
 
 
 def measurable(labels: np.ndarray) -> bool:

@@ -314,7 +314,7 @@ def test_demo_trains_approves_retrains_and_flags_drift(assembly_dir, tmp_path, c
     first = report["runs"]["training-1"]
     assert first["registered"]["version"] == 1 and 0.7 <= first["metrics"]["Evaluate.Evaluation.candidate_score"] <= 1
     second = {step["name"]: step for step in report["runs"]["training-2"]["steps"]}
-    assert [name for name, step in second.items() if step["cache_hit"]] == ["Preprocess", "Train", "Baseline"]
+    assert [name for name, step in second.items() if step["cache_hit"]] == ["Preprocess", "Train", "Score", "Baseline"]
     assert "Evaluate re-ran because one of its inputs changed" in err
     # The approved version's lineage, as `mlops registry show` prints it.
     assert "version 1: Approved. Its lineage (mlops registry show 1 --local" in err
