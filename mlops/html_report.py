@@ -31,15 +31,16 @@ def esc(value: object) -> str:
 
 
 def html_table(header: Sequence[str], rows: Iterable[Sequence[Any]], marked: Sequence[bool] = ()) -> str:
-    """A table of escaped cells; rows whose `marked` flag is set carry class "violation"."""
-    head = "".join(f"<th>{esc(column)}</th>" for column in header)
+    """A table of escaped cells (no header row when `header` is empty); rows whose `marked` flag is set carry class
+    "violation"."""
+    head = "<tr>" + "".join(f"<th>{esc(column)}</th>" for column in header) + "</tr>" if header else ""
     body = "".join(
         ("<tr class='violation'>" if index < len(marked) and marked[index] else "<tr>")
         + "".join(f"<td>{esc(cell)}</td>" for cell in row)
         + "</tr>"
         for index, row in enumerate(rows)
     )
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<table>{head}{body}</table>"
 
 
 def legend(names: Sequence[str], colours: Sequence[str] = PALETTE) -> str:

@@ -39,9 +39,10 @@ def note(text: str) -> str:
 
 def render(report: Report, generated: datetime) -> str:
     sections = [
-        html_table(("", ""), report.facts),
+        html_table((), report.facts),
         f"<p class='note'>Generated {generated:%Y-%m-%d %H:%M} UTC by mlops report.</p>",
         "<h2>Gate</h2>",
+        note(report.notes["gate"]) if "gate" in report.notes else "",
         gate(report.evaluation) if report.evaluation else note(report.notes.get("evaluation", "no evaluation")),
         "<h2>ROC curves and score distributions</h2>",
         curves_section(report.curves) if report.curves else note(report.notes.get("curves", "no curves recorded")),
@@ -67,7 +68,7 @@ def gate(evaluation: Document) -> str:
     comparison = evaluation.at("comparison")
     if isinstance(comparison, dict):
         parts.append("<h3>Paired comparison (regression = incumbent - candidate ROC AUC)</h3>")
-        parts.append(html_table(("", ""), [(key, number(comparison.get(key))) for key in COMPARISON_FIELDS]))
+        parts.append(html_table((), [(key, number(comparison.get(key))) for key in COMPARISON_FIELDS]))
     return "\n".join(parts)
 
 

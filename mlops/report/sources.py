@@ -85,6 +85,10 @@ def execution_report(record_path: Path, s3: LocalS3) -> Report:
         report.data_quality = inputs.DataQuality(inputs.statistics(statistics), shown(baseline))
     elif drift is not None:
         report.data_quality = _drift_check(drift, folder(RESOLVE_MODEL), s3)
+        report.notes["gate"] = (
+            "Eval-only pipeline: the 'candidate' is the approved model, re-scored on new data; it passes when its "
+            "score reaches MinimumScore and the drift violations stay within MaxDriftViolations (parameters above)."
+        )
     else:
         report.notes["data_quality"] = "no data-quality report: neither a Baseline nor a CheckDrift step ran"
     if report.evaluation is None and report.data_quality is None:

@@ -46,24 +46,26 @@ def categorical(name: str, counts: dict[str, int]) -> dict[str, Any]:
     return {"name": name, "inferred_type": "String", "string_statistics": statistics}
 
 
-BASELINE = {
-    "version": 0.0,
-    "dataset": {"item_count": 120},
-    "features": [
-        numeric("monthly_charges", 20.0, 10.0, [4, 8, 16, 24, 24, 16, 12, 8, 4, 4]),
-        categorical("contract", {"month-to-month": 60, "one-year": 30, "two-year": 30}),
-        categorical(HOSTILE, {"a": 100, "b": 20}),
-    ],
-}
-CURRENT = {
-    "version": 0.0,
-    "dataset": {"item_count": 100},
-    "features": [
-        numeric("monthly_charges", 60.0, 8.0, [2, 4, 8, 10, 16, 20, 16, 12, 8, 4]),
-        categorical("contract", {"month-to-month": 55, "one-year": 25, "two-year": 20}),
-        categorical(HOSTILE, {"a": 50, "c": 50}),
-    ],
-}
+def data_statistics(
+    rows: int, charges: tuple[float, float, list[int]], contract: dict[str, int], hostile: dict[str, int]
+) -> dict[str, Any]:
+    """statistics.json of three features: monthly_charges (low, bucket width, counts) and two categorical ones."""
+    features = [numeric("monthly_charges", *charges), categorical("contract", contract), categorical(HOSTILE, hostile)]
+    return {"version": 0.0, "dataset": {"item_count": rows}, "features": features}
+
+
+BASELINE = data_statistics(
+    120,
+    (20.0, 10.0, [4, 8, 16, 24, 24, 16, 12, 8, 4, 4]),
+    {"month-to-month": 60, "one-year": 30, "two-year": 30},
+    {"a": 100, "b": 20},
+)
+CURRENT = data_statistics(
+    100,
+    (60.0, 8.0, [2, 4, 8, 10, 16, 20, 16, 12, 8, 4]),
+    {"month-to-month": 55, "one-year": 25, "two-year": 20},
+    {"a": 50, "c": 50},
+)
 VIOLATIONS = {
     "violations": [
         {
@@ -329,6 +331,25 @@ def test_the_gate_summary_interval_and_metrics_are_on_the_page(capsys, state, de
     assert "candidate roc_auc 0.84 vs approved model roc_auc 0.65 on the same 100 test rows <ok>" in text
     assert "lower_bound-0.2684" in text and "upper_bound-0.1116" in text and "confidence_level0.95" in text
     assert "failurestep ModelUnhealthy: drift violations 2" in text
+    assert "Eval-only pipeline: the 'candidate' is the approved model, re-scored on new data" in text
+
+
+def test_unlabelled_traffic_is_reported_as_not_measured(capsys, state, dev_config, tmp_path) -> None:
+    unmeasured = {
+        "candidate": None,
+        "incumbent": None,
+        "has_labels": False,
+        "comparison": None,
+        "summary": "model quality not measured: 0 of 600 rows are labelled, not both classes (ground truth missing)",
+    }
+    state.execution(dev_config.evaluation_pipeline_name, EXECUTION, {sources.EVALUATE: {"evaluation.json": unmeasured}})
+    code, _, _ = report(capsys, state, EXECUTION, "--html", str(tmp_path / "r.html"))
+    text = "".join(Page((tmp_path / "r.html").read_text()).text)
+
+    assert code == 0
+    assert unmeasured["summary"] in text
+    assert "no curves recorded: the rows had no labels of both classes" in text
+    assert "no model-quality statistics recorded" in text
 
 
 def test_violated_features_are_marked_in_words_and_colour_and_distances_shown(
