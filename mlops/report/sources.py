@@ -46,10 +46,10 @@ def find_execution(state_dir: Path, config: EnvironmentConfig, execution_id: str
     """The execution.json of a local execution: by id (either pipeline, unless given), or the pipeline's newest."""
     root = state_dir / "executions"
     folders = [root / pipeline_name(config, name) for name in ([pipeline] if pipeline else PIPELINES)]
-    if execution_id is None:
-        runs = [run for folder in folders if folder.is_dir() for run in folder.iterdir() if run.is_dir()]
+    if execution_id is None:  # the newest finished one: a run in progress has no execution.json yet
+        runs = [record.parent for folder in folders for record in folder.glob("*/execution.json")]
         if not runs:
-            raise UsageError(f"no local execution of {pipeline or 'either pipeline'} in {shown(root)}")
+            raise UsageError(f"no finished local execution of {pipeline or 'either pipeline'} in {shown(root)}")
         return max(runs, key=started_at) / "execution.json"
     if not _RUN_ID.fullmatch(execution_id):
         raise UsageError(f"{execution_id!r} is not an execution id (mlops run --local prints it, e.g. lzgi7exbo5kw)")

@@ -460,11 +460,12 @@ def test_a_monitoring_run_without_ground_truth_says_why_model_quality_is_missing
     assert "model quality not checked: no ground truth matched" in (tmp_path / "m.html").read_text()
 
 
-def test_latest_reports_the_pipelines_newest_execution(capsys, state, dev_config, tmp_path) -> None:
+def test_latest_reports_the_pipelines_newest_finished_execution(capsys, state, dev_config, tmp_path) -> None:
     state.evaluation_run(dev_config, execution_id="older")
     state.execution(
         dev_config.evaluation_pipeline_name, "newer", {sources.EVALUATE: {"evaluation.json": evaluation(False)}}, "T11"
     )
+    (state.root / "executions" / dev_config.evaluation_pipeline_name / "running").mkdir()  # no execution.json yet
     code, out, _ = report(
         capsys, state, "--pipeline", "evaluation", "--latest", "--html", str(tmp_path / "r.html"), "--json"
     )
@@ -480,7 +481,7 @@ def test_latest_reports_the_pipelines_newest_execution(capsys, state, dev_config
     [
         (None, [EXECUTION], f"no local execution {EXECUTION}"),
         (None, ["../../etc"], "is not an execution id"),
-        (None, ["--latest"], "no local execution of either pipeline"),
+        (None, ["--latest"], "no finished local execution of either pipeline"),
         (None, [EXECUTION, "--latest"], "report on one thing"),
         (None, ["--monitoring-run", "nope"], "no monitoring run nope"),
         ("no reports", [EXECUTION], f"execution {EXECUTION} has no reports to draw (step Preprocess: no rows)"),
