@@ -188,7 +188,7 @@ def monitoring_report(folder: Path, s3: LocalS3) -> Report:
         facts=[
             ("endpoint", run.text("endpoint")),
             ("model package version", str(run.at("model_package_version"))),
-            ("period (UTC)", f"{period.text('start')} to {period.text('end')}"),
+            ("period (UTC)", f"{period.at('start') or 'all captured requests'} to {period.at('end')}"),
             ("records", f"{run.at('records')} captured, {run.at('labelled')} with ground truth"),
             ("created", str(run.at("created"))),
             ("folder", shown(folder)),
