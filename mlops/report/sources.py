@@ -90,7 +90,7 @@ def execution_report(record_path: Path, s3: LocalS3) -> Report:
             "score reaches MinimumScore and the drift violations stay within MaxDriftViolations (parameters above)."
         )
     else:
-        report.notes["data_quality"] = "no data-quality report: neither a Baseline nor a CheckDrift step ran"
+        report.notes["data_quality"] = "no data-quality report: no Baseline or CheckDrift step recorded an output"
     if report.evaluation is None and report.data_quality is None:
         reason = record.at("failure_reason") or "its pipeline has no Evaluate, Baseline or CheckDrift step"
         raise UsageError(f"execution {record_path.parent.name} has no reports to draw ({reason})")
@@ -144,12 +144,13 @@ def _drift_check(drift: Path, resolved: Path | None, s3: LocalS3) -> inputs.Data
     current = require_document(drift / "statistics.json", "the CheckDrift step's output")
     violations = require_document(drift / "constraint_violations.json", "the CheckDrift step's output")
     distances = read_document(drift / "drift_report.json")
-    resolution = require_document(resolved / "resolved.json", "ResolveModel's output") if resolved else None
-    baseline_uri = resolution.at("baseline_uri") if resolution else None
-    if not isinstance(baseline_uri, str):
+    if resolved is None:
         raise UsageError(
-            f"the model CheckDrift compared against has no registered baseline (resolved.json in {resolved})"
+            "CheckDrift ran but ResolveModel recorded no output: the baseline it compared against is unknown"
         )
+    baseline_uri = require_document(resolved / "resolved.json", "ResolveModel's output").at("baseline_uri")
+    if not isinstance(baseline_uri, str):
+        raise UsageError(f"the model CheckDrift compared against has no registered baseline ({shown(resolved)})")
     return inputs.DataQuality(
         baseline=_statistics_at(s3, baseline_uri.rstrip("/") + "/statistics.json", "the registered baseline"),
         baseline_source=baseline_uri,
