@@ -17,11 +17,12 @@
                  [--inference-id ID] [FILE | -]
     mlops ground-truth put FILE (--env <env> | --local [--state-dir .local]) [--hour YYYY-MM-DDTHH]
     mlops dataset put DIR --id ID (--env <env> | --local [--no-run] [--state-dir .local] [--assembly cdk.out])
-    mlops report (EXECUTION_ID | --latest [--pipeline P] | --monitoring-run RUN) --local --html FILE [--state-dir D]
+    mlops report (EXECUTION | --latest [--pipeline P] | --monitoring-run RUN) (--local [--state-dir D] | --env E)
+                 --html FILE
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without
---local), `invoke --env`, `ground-truth put --env` and `cost` call AWS.
+--local), `invoke --env`, `ground-truth put --env`, `report --env` and `cost` call AWS.
 Every command takes `--json` for scripts. Progress goes to stderr, results to stdout.
 Exit codes: 0 done (`demo`: the demonstration went as expected), 1 a pipeline run or an AWS call failed,
 2 bad usage or input (one `error:` line on stderr).

@@ -113,14 +113,7 @@ def estimate_execution(
 ) -> ExecutionCost:
     """Price every Training/Processing step of one execution (reused steps need no describe call)."""
     arn = summary["PipelineExecutionArn"]
-    steps = list(
-        paging.items(
-            sagemaker.list_pipeline_execution_steps,
-            "PipelineExecutionSteps",
-            f"listing the steps of {arn}",
-            PipelineExecutionArn=arn,
-        )
-    )
+    steps = paging.execution_steps(sagemaker, arn)
     costs = []
     for job in estimate.job_steps(steps):
         if job.reused_from:

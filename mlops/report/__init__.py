@@ -1,5 +1,6 @@
-"""`mlops report`: one self-contained HTML page from the JSON/CSV reports of a local execution or monitoring run.
+"""`mlops report`: one self-contained HTML page from the JSON reports of an execution or a local monitoring run.
 
-Modules: documents (reading and checking JSON files), inputs (what the page shows, parsed), sources (finding an
-execution's or a monitoring run's reports), page (the HTML), command (the CLI).
+Modules: documents (reading and checking JSON reports), inputs (what the page shows, parsed), sources (an execution's
+page contents, wherever its files are read from), local (local executions and monitoring runs), aws (executions in AWS:
+SageMaker names the jobs, S3 holds the files), page (the HTML), command (the CLI).
 """

@@ -23,13 +23,13 @@ class Document:
     """A parsed JSON report and the file it came from."""
 
     data: Any
-    path: Path
-    where: tuple[Key, ...] = ()  # the keys of `data` in the file, for messages
+    source: str  # the file or s3:// URI it was read from, for messages
+    where: tuple[Key, ...] = ()  # the keys of `data` in it, for messages
 
     def fail(self, keys: Sequence[Key], expected: str) -> NoReturn:
         field = ".".join(map(str, (*self.where, *keys))) or "the document"
         raise UsageError(
-            f"{shown(self.path)}: {field} is not {expected}: the report is damaged or was not written by this "
+            f"{self.source}: {field} is not {expected}: the report is damaged or was not written by this "
             "version of the step; re-run the step that wrote it"
         )
 
@@ -41,14 +41,14 @@ class Document:
         value = self.at(*keys)
         if not isinstance(value, dict):
             self.fail(keys, "an object")
-        return Document(value, self.path, (*self.where, *keys))
+        return Document(value, self.source, (*self.where, *keys))
 
     def children(self, *keys: Key) -> list[Document]:
         """Each object of the list at `keys`."""
         value = self.at(*keys)
         if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
             self.fail(keys, "a list of objects")
-        return [Document(item, self.path, (*self.where, *keys, index)) for index, item in enumerate(value)]
+        return [Document(item, self.source, (*self.where, *keys, index)) for index, item in enumerate(value)]
 
     def optional_child(self, *keys: Key) -> Document | None:
         return None if self.at(*keys) is None else self.child(*keys)
@@ -82,24 +82,16 @@ def _is_number(value: Any) -> bool:
 def read_document(path: Path) -> Document | None:
     """The JSON report at `path`, None when there is no such file; a file that is not JSON is a UsageError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return parse_document(path.read_bytes(), shown(path))
     except FileNotFoundError:
         return None
-    except UnicodeDecodeError:
-        raise UsageError(
-            f"{shown(path)} is not UTF-8 text: the report is damaged; re-run the step that wrote it"
-        ) from None
+
+
+def parse_document(body: bytes, source: str) -> Document:
+    """A JSON report's bytes, read from `source`; UsageError when they are not UTF-8 JSON."""
     try:
-        return Document(json.loads(text), path)
-    except ValueError as error:
+        return Document(json.loads(body.decode("utf-8")), source)
+    except (UnicodeDecodeError, ValueError) as error:
         raise UsageError(
-            f"{shown(path)} is not valid JSON ({error}): the report is damaged; re-run the step that wrote it"
+            f"{source} is not valid JSON ({error}): the report is damaged; re-run the step that wrote it"
         ) from None
-
-
-def require_document(path: Path, what: str) -> Document:
-    """The JSON report at `path`; UsageError saying `what` is missing when there is none."""
-    document = read_document(path)
-    if document is None:
-        raise UsageError(f"{what}: {shown(path)} not found")
-    return document

@@ -7,17 +7,22 @@ Monitor's folders); each test asserts what the page shows of their numbers.
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
 
 from config import EnvironmentConfig
 from mlops.cli import main
-from mlops.report import sources
+from mlops.report import command, sources
 from pipeline_defs.local import load_assembly
+from tests.cli.conftest import stubbed_clients
 
 EXECUTION = "abc123def456"
 HOSTILE = "<script>alert('x')</script>&\"name"  # a feature name straight from someone's CSV header
@@ -518,7 +523,7 @@ def test_bad_input_is_one_error_line_and_leaves_the_old_page(
     assert page.read_text() == "the previous page"
 
 
-def test_an_unwritable_page_and_aws_are_refused_in_one_line(capsys, state, dev_config, tmp_path) -> None:
+def test_an_unwritable_page_is_refused_in_one_line(capsys, state, dev_config, tmp_path) -> None:
     state.evaluation_run(dev_config)
     (tmp_path / "a-folder.html").mkdir()
     cases = [
@@ -528,8 +533,6 @@ def test_an_unwritable_page_and_aws_are_refused_in_one_line(capsys, state, dev_c
     for argv, message in cases:
         code, _, err = report(capsys, state, EXECUTION, *argv)
         assert code == 2 and err.startswith("error: --html") and message in err and err.count("\n") == 1
-    code = main(["report", EXECUTION, "--env", "prod", "--html", str(tmp_path / "r.html")])
-    assert code == 2 and "local-only for now" in capsys.readouterr().err
 
 
 def test_the_steps_and_outputs_it_reads_exist_in_the_synthesized_pipelines(assembly_dir, dev_config) -> None:
@@ -549,3 +552,197 @@ def test_the_steps_and_outputs_it_reads_exist_in_the_synthesized_pipelines(assem
         (evaluation_pipeline, sources.RESOLVE_MODEL),
     ]:
         assert (pipeline, *step) in outputs
+
+
+# --- an execution in AWS: SageMaker names the jobs, S3 holds the same reports ----------------------------------------
+
+ARN = "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/churn-dev-evaluation/execution/x7k2p9q4r1ab"
+SOURCE = "arn:aws:sagemaker:eu-west-1:111111111111:pipeline/churn-dev-evaluation/execution/older0000000"
+BUCKET = "churn-dev-artifacts"
+
+
+def job_arn(name: str) -> str:
+    return f"arn:aws:sagemaker:eu-west-1:111111111111:processing-job/{name}"
+
+
+def processing_job(name: str, outputs: dict[str, str]) -> dict[str, Any]:
+    return {
+        "ProcessingJobName": name,
+        "ProcessingJobArn": job_arn(name),
+        "ProcessingJobStatus": "Completed",
+        "CreationTime": datetime(2026, 11, 29, 10, tzinfo=UTC),
+        "AppSpecification": {"ImageUri": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1"},
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}
+        },
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {
+                    "OutputName": o,
+                    "S3Output": {
+                        "S3Uri": uri,
+                        "LocalPath": f"/opt/ml/processing/output/{o}",
+                        "S3UploadMode": "EndOfJob",
+                    },
+                }
+                for o, uri in outputs.items()
+            ]
+        },
+    }
+
+
+def expect_object(s3: Stubber, uri: str, document: Any | None) -> None:
+    key = uri.removeprefix(f"s3://{BUCKET}/")
+    if document is None:
+        s3.add_client_error(
+            "get_object", "NoSuchKey", http_status_code=404, expected_params={"Bucket": BUCKET, "Key": key}
+        )
+        return
+    data = json.dumps(document).encode()
+    s3.add_response("get_object", {"Body": StreamingBody(io.BytesIO(data), len(data))}, {"Bucket": BUCKET, "Key": key})
+
+
+def expect_execution(sagemaker: Stubber) -> dict[str, str]:
+    """The eval-only execution: Evaluate a cache hit (its job is the older execution's), CheckDrift, the failed gate."""
+    prefix = f"s3://{BUCKET}/pipelines/churn-dev-evaluation/exp"
+    where = {
+        "ResolveModel": f"{prefix}/x7k2p9q4r1ab/ResolveModel/resolved",
+        "Evaluate": f"{prefix}/older0000000/Evaluate/evaluation",
+        "CheckDrift": f"{prefix}/x7k2p9q4r1ab/CheckDrift/drift",
+    }
+    sagemaker.add_response(
+        "describe_pipeline_execution",
+        {
+            "PipelineExecutionArn": ARN,
+            "PipelineExecutionStatus": "Failed",
+            "FailureReason": "Step failure: ModelUnhealthy: drift violations 2",
+            "CreationTime": datetime(2026, 11, 29, 10, tzinfo=UTC),
+        },
+        {"PipelineExecutionArn": ARN},
+    )
+    sagemaker.add_response(
+        "list_pipeline_parameters_for_execution",
+        {"PipelineParameters": [{"Name": "MinimumScore", "Value": "0.7"}]},
+        {"PipelineExecutionArn": ARN},
+    )
+    steps = [
+        {"StepName": "ResolveModel", "StepStatus": "Succeeded",
+         "Metadata": {"ProcessingJob": {"Arn": job_arn("pipelines-x7k2p9q4r1ab-ResolveModel-a")}}},
+        {"StepName": "Preprocess", "StepStatus": "Succeeded",
+         "Metadata": {"ProcessingJob": {"Arn": job_arn("pipelines-x7k2p9q4r1ab-Preprocess-b")}}},
+        {"StepName": "Evaluate", "StepStatus": "Succeeded", "CacheHitResult": {"SourcePipelineExecutionArn": SOURCE},
+         "Metadata": {"ProcessingJob": {"Arn": job_arn("pipelines-older0000000-Evaluate-c")}}},
+        {"StepName": "CheckDrift", "StepStatus": "Succeeded",
+         "Metadata": {"ProcessingJob": {"Arn": job_arn("pipelines-x7k2p9q4r1ab-CheckDrift-d")}}},
+        {"StepName": "ModelUnhealthy", "StepStatus": "Failed", "FailureReason": "drift violations 2",
+         "Metadata": {"Fail": {"ErrorMessage": "drift violations 2"}}},
+    ]  # fmt: skip
+    sagemaker.add_response(
+        "list_pipeline_execution_steps",
+        {"PipelineExecutionSteps": steps},
+        {"PipelineExecutionArn": ARN, "SortOrder": "Ascending"},
+    )
+    for step, job in (("ResolveModel", "a"), ("Evaluate", "c"), ("CheckDrift", "d")):
+        execution = "older0000000" if step == "Evaluate" else "x7k2p9q4r1ab"
+        name = f"pipelines-{execution}-{step}-{job}"
+        output = {"ResolveModel": "resolved", "Evaluate": "evaluation", "CheckDrift": "drift"}[step]
+        sagemaker.add_response(
+            "describe_processing_job", processing_job(name, {output: where[step]}), {"ProcessingJobName": name}
+        )
+    return where
+
+
+def test_an_execution_in_aws_is_read_through_sagemaker_and_s3(capsys, monkeypatch, aws_env, tmp_path) -> None:
+    baseline = f"s3://{BUCKET}/pipelines/churn-dev-training/exp/t1/Baseline/baseline"
+    with stubbed_clients(monkeypatch, command, "sagemaker", "s3") as stubs:
+        where = expect_execution(stubs["sagemaker"])
+        evaluated, drift = where["Evaluate"], where["CheckDrift"]
+        histograms = {"edges": EDGES, "candidate": CANDIDATE_HISTOGRAM, "incumbent": None}
+        for uri, document in [
+            (f"{evaluated}/evaluation.json", evaluation(incumbent=True)),
+            (
+                f"{evaluated}/curves.json",
+                {"roc": {"candidate": CANDIDATE_ROC, "incumbent": None}, "score_histogram": histograms},
+            ),
+            (f"{evaluated}/model_quality.json", metrics({"auc": 0.84})),
+            (f"{evaluated}/model_quality_constraints.json", None),
+            (f"{drift}/statistics.json", CURRENT),
+            (f"{drift}/constraint_violations.json", VIOLATIONS),
+            (f"{drift}/drift_report.json", DRIFT),
+            (f"{where['ResolveModel']}/resolved.json", {"found": True, "baseline_uri": baseline}),
+            (f"{baseline}/statistics.json", BASELINE),
+        ]:
+            expect_object(stubs["s3"], uri, document)
+        code = main(["report", ARN, "--env", "dev", "--html", str(tmp_path / "r.html")])
+    out, err = capsys.readouterr()
+    page = Page((tmp_path / "r.html").read_text())
+
+    assert (code, err) == (0, "") and out.strip().endswith("r.html")
+    text = "".join(page.text)
+    assert "churn-dev-evaluation execution x7k2p9q4r1ab: Failed" in text and "MinimumScore=0.7" in text
+    assert "cache hit: outputs of execution older0000000" in text
+    assert len(page.all("polyline")) == 2  # the chance line and the candidate's ROC curve
+    assert "violated" in page.one("section", **{"data-feature": "monthly_charges"})["attrs"]["class"]
+
+
+def test_latest_in_aws_asks_for_the_pipelines_newest_execution(capsys, monkeypatch, aws_env, tmp_path) -> None:
+    with stubbed_clients(monkeypatch, command, "sagemaker", "s3") as stubs:
+        stubs["sagemaker"].add_response(
+            "list_pipeline_executions",
+            {"PipelineExecutionSummaries": []},
+            {
+                "PipelineName": "churn-dev-evaluation",
+                "SortBy": "CreationTime",
+                "SortOrder": "Descending",
+                "MaxResults": 1,
+            },
+        )
+        code = main(
+            ["report", "--latest", "--pipeline", "evaluation", "--env", "dev", "--html", str(tmp_path / "r.html")]
+        )
+    assert code == 2 and capsys.readouterr().err == "error: pipeline churn-dev-evaluation has no executions yet\n"
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        ("ResourceNotFound", 2, f"no pipeline execution {ARN} in this region"),
+        ("ThrottlingException", 1, f"describing {ARN} failed"),
+    ],
+)
+def test_aws_errors_are_one_line(capsys, monkeypatch, aws_env, tmp_path, error, code, message) -> None:
+    with stubbed_clients(monkeypatch, command, "sagemaker", "s3") as stubs:
+        stubs["sagemaker"].add_client_error(
+            "describe_pipeline_execution", error, expected_params={"PipelineExecutionArn": ARN}
+        )
+        assert main(["report", ARN, "--env", "dev", "--html", str(tmp_path / "r.html")]) == code
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_a_report_unreadable_in_s3_fails_in_one_line(capsys, monkeypatch, aws_env, tmp_path) -> None:
+    with stubbed_clients(monkeypatch, command, "sagemaker", "s3") as stubs:
+        where = expect_execution(stubs["sagemaker"])
+        key = f"{where['Evaluate']}/evaluation.json".removeprefix(f"s3://{BUCKET}/")
+        stubs["s3"].add_client_error(
+            "get_object", "AccessDenied", http_status_code=403, expected_params={"Bucket": BUCKET, "Key": key}
+        )
+        assert main(["report", ARN, "--env", "dev", "--html", str(tmp_path / "r.html")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: reading s3://{BUCKET}/") and "AccessDenied" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([EXECUTION], "say where the run is: --local"),
+        ([EXECUTION, "--env", "dev"], "in AWS give the execution's ARN"),
+        (["--latest", "--env", "dev"], "in AWS, --latest needs --pipeline"),
+        (["--monitoring-run", "r1", "--env", "dev"], "--monitoring-run draws a run of mlops monitor --local"),
+    ],
+)
+def test_aws_usage_mistakes_are_refused_before_any_call(capsys, aws_env, tmp_path, argv, message) -> None:
+    assert main(["report", *argv, "--html", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
