@@ -9,6 +9,7 @@ ListPipelineExecutionSteps, ListPipelineParametersForExecution, DescribeProcessi
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -20,6 +21,7 @@ from mlops.report.documents import Document, parse_document
 from mlops.report.sources import REPORTED_STEPS, Execution, Reader
 
 _NOT_FOUND = ("ResourceNotFound", "ValidationException", "does not exist")
+EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/([^/]+)/execution/([a-z0-9]+)")
 
 
 def _call(operation: Any, what: str, missing: str | None = None, **request: Any) -> dict[str, Any]:
@@ -54,6 +56,13 @@ def latest_execution(sagemaker: Any, pipeline: str) -> str:
 
 def aws_execution(sagemaker: Any, arn: str) -> Execution:
     """An execution in AWS: its status, parameters, steps and the S3 URI of each step's outputs."""
+    match = EXECUTION_ARN.fullmatch(arn)
+    if match is None:
+        raise UsageError(
+            f"{arn!r}: in AWS give the execution's ARN (arn:aws:sagemaker:<region>:<account>:pipeline/<name>/"
+            "execution/<id>)"
+        )
+    pipeline, execution_id = match.groups()
     described = _call(
         sagemaker.describe_pipeline_execution,
         f"describing {arn}",
@@ -69,7 +78,6 @@ def aws_execution(sagemaker: Any, arn: str) -> Execution:
         )
     )
     steps = paging.execution_steps(sagemaker, arn, SortOrder="Ascending")
-    pipeline, execution_id = arn.split(":pipeline/", 1)[-1].split("/execution/")
     status = str(described.get("PipelineExecutionStatus", "?"))
     started = described.get("CreationTime")
     facts = [

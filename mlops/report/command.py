@@ -70,8 +70,6 @@ def _aws_report(args: argparse.Namespace, config: EnvironmentConfig) -> Report:
         raise UsageError("--monitoring-run draws a run of mlops monitor --local: add --local")
     if args.latest and not args.pipeline:
         raise UsageError("in AWS, --latest needs --pipeline training|evaluation")
-    if args.execution and not args.execution.startswith("arn:"):
-        raise UsageError(f"{args.execution!r}: in AWS give the execution's ARN (arn:aws:sagemaker:...:execution/<id>)")
     sagemaker = client("sagemaker", config)
     arn = args.execution or latest_execution(sagemaker, pipeline_name(config, args.pipeline))
     return execution_report(aws_execution(sagemaker, arn), s3_reader(client("s3", config)))

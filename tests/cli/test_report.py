@@ -738,6 +738,7 @@ def test_a_report_unreadable_in_s3_fails_in_one_line(capsys, monkeypatch, aws_en
     [
         ([EXECUTION], "say where the run is: --local"),
         ([EXECUTION, "--env", "dev"], "in AWS give the execution's ARN"),
+        (["arn:aws:sagemaker:eu-west-1:111111111111:pipeline/p", "--env", "dev"], "in AWS give the execution's ARN"),
         (["--latest", "--env", "dev"], "in AWS, --latest needs --pipeline"),
         (["--monitoring-run", "r1", "--env", "dev"], "--monitoring-run draws a run of mlops monitor --local"),
     ],
