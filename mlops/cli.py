@@ -17,10 +17,12 @@
                  [--inference-id ID] [FILE | -]
     mlops ground-truth put FILE (--env <env> | --local [--state-dir .local]) [--hour YYYY-MM-DDTHH]
     mlops dataset put DIR --id ID (--env <env> | --local [--no-run] [--state-dir .local] [--assembly cdk.out])
+    mlops report (EXECUTION | --latest [--pipeline P] | --monitoring-run RUN) (--local [--state-dir D] | --env E)
+                 --html FILE
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without
---local), `invoke --env`, `ground-truth put --env` and `cost` call AWS.
+--local), `invoke --env`, `ground-truth put --env`, `report --env` and `cost` call AWS.
 Every command takes `--json` for scripts. Progress goes to stderr, results to stdout.
 Exit codes: 0 done (`demo`: the demonstration went as expected), 1 a pipeline run or an AWS call failed,
 2 bad usage or input (one `error:` line on stderr).
@@ -50,6 +52,8 @@ from mlops.ground_truth import command_ground_truth
 from mlops.invoke import command_invoke
 from mlops.promote import command_promote
 from mlops.registry import command_registry
+from mlops.report.command import add_arguments as add_report_arguments
+from mlops.report.command import command_report
 from mlops.run import command_run
 from mlops.serve import command_serve
 from mlops.start import command_start
@@ -71,6 +75,7 @@ COMMANDS: dict[str, Command] = {
     "executions": command_executions,
     "cost": command_cost,
     "dataset": command_dataset,
+    "report": command_report,
 }
 
 
@@ -207,6 +212,10 @@ def parser() -> argparse.ArgumentParser:
     assembly_option(dataset)
     state_dir_option(dataset)
     jobs_option(dataset)
+
+    report = command("report", "draw one HTML page of a local execution's or monitoring run's reports (charts)")
+    add_report_arguments(report)
+    state_dir_option(report)
     return root
 
 

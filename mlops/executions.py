@@ -46,7 +46,7 @@ def prune(folder: Path, keep: int, *, dry_run: bool) -> dict[str, Any]:
     """Delete all but the `keep` newest execution folders under `folder`; what was kept, removed and freed."""
     if not folder.is_dir():
         return {"kept": [], "removed": [], "bytes_freed": 0}
-    executions = sorted((path for path in folder.iterdir() if path.is_dir()), key=_started, reverse=True)
+    executions = sorted((path for path in folder.iterdir() if path.is_dir()), key=started_at, reverse=True)
     kept, removed = executions[:keep], executions[keep:]
     freed = sum(_size(path) for path in removed)
     if not dry_run:
@@ -55,7 +55,7 @@ def prune(folder: Path, keep: int, *, dry_run: bool) -> dict[str, Any]:
     return {"kept": [path.name for path in kept], "removed": [path.name for path in removed], "bytes_freed": freed}
 
 
-def _started(execution: Path) -> datetime:
+def started_at(execution: Path) -> datetime:
     """When the execution started (execution.json), else when its folder was created."""
     try:
         started = datetime.fromisoformat(json.loads((execution / "execution.json").read_text())["started"])

@@ -26,6 +26,7 @@ from mlops.cost.prices import (
     snapshot_path,
     write_snapshot,
 )
+from mlops.html_report import check_page_folder, write_page
 from pipeline_defs.contract import DEFAULT_EXPERIMENT_ID, Parameter
 
 ACTIONS = ("execution", "experiment", "summary", "prices", "tags")
@@ -112,14 +113,7 @@ def estimate_execution(
 ) -> ExecutionCost:
     """Price every Training/Processing step of one execution (reused steps need no describe call)."""
     arn = summary["PipelineExecutionArn"]
-    steps = list(
-        paging.items(
-            sagemaker.list_pipeline_execution_steps,
-            "PipelineExecutionSteps",
-            f"listing the steps of {arn}",
-            PipelineExecutionArn=arn,
-        )
-    )
+    steps = paging.execution_steps(sagemaker, arn)
     costs = []
     for job in estimate.job_steps(steps):
         if job.reused_from:
@@ -317,10 +311,7 @@ def _summary(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         page = report.html_page(
             f"{config.name_prefix} cost since {since:%Y-%m-%d}", executions, endpoints, report.label(prices), now
         )
-        try:
-            args.html.write_text(page)
-        except OSError as error:
-            raise UsageError(f"--html {args.html}: cannot write it ({error.strerror})") from None
+        write_page(args.html, page)
         print(f"wrote {shown(args.html)}", file=sys.stderr)
     _output(args, record, lines, executions)
     return 0
@@ -377,8 +368,8 @@ def command_cost(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         raise UsageError("choose one of --json and --csv")
     if args.html and args.action != "summary":
         raise UsageError("--html draws the summary: mlops cost summary --html FILE")
-    if args.html and not args.html.parent.is_dir():
-        raise UsageError(f"--html {args.html}: folder {args.html.parent} does not exist")
+    if args.html:
+        check_page_folder(args.html)
     handlers = {
         "execution": _execution,
         "experiment": _experiment,

@@ -30,3 +30,16 @@ def items(
         if not page.get("NextToken"):
             return
         request["NextToken"] = page["NextToken"]
+
+
+def execution_steps(sagemaker: Any, arn: str, **request: Any) -> list[dict[str, Any]]:
+    """Every step of a pipeline execution (ListPipelineExecutionSteps, all pages; `request`: e.g. SortOrder)."""
+    return list(
+        items(
+            sagemaker.list_pipeline_execution_steps,
+            "PipelineExecutionSteps",
+            f"listing the steps of {arn}",
+            PipelineExecutionArn=arn,
+            **request,
+        )
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import html
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any
 from mlops.cost.estimate import EndpointCost, ExecutionCost, StepCost
 from mlops.cost.explorer import Reconciliation
 from mlops.cost.prices import PriceSnapshot
+from mlops.html_report import PALETTE, Chart, Plot, esc, html_table, legend, page
 
 STEP_COLUMNS = (
     "execution",
@@ -188,8 +188,6 @@ def reconciliation_record(reconciliation: Reconciliation) -> dict[str, Any]:
 
 # --- the picture ----------------------------------------------------------------------------------------------------
 
-_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")
-
 
 def daily_by_experiment(
     executions: Sequence[ExecutionCost],
@@ -204,43 +202,28 @@ def daily_by_experiment(
     return days, experiments, cells
 
 
-def _html_rows(rows: Iterable[Sequence[Any]]) -> str:
-    return "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
-
-
-def _html_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(column)}</th>" for column in header)
-    return f"<table><tr>{head}</tr>{_html_rows(rows)}</table>"
-
-
 def svg_chart(executions: Sequence[ExecutionCost], width: int = 760, height: int = 320) -> tuple[str, list[str]]:
     """(SVG of stacked bars: USD per day by experiment, the experiments in legend order)."""
     days, experiments, cells = daily_by_experiment(executions)
-    left, bottom = 70, 40
     top = max((sum(cells.get((day, e), 0.0) for e in experiments) for day in days), default=0.0) or 1.0
-    slot, scale, base = (width - left - 10) / max(len(days), 1), (height - bottom - 10) / top, height - bottom
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
-    svg.append(f'<line x1="{left}" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#333"/>')
-    for fraction in (0.0, 0.5, 1.0):
-        tick = html.escape(money(fraction * top))
-        y = base - fraction * top * scale
-        svg.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{tick}</text>')
+    plot = Plot((0.0, float(max(len(days), 1))), (0.0, top), width=width, height=height, left=70, right=10, top=10)
+    chart = Chart(plot, "USD per day by experiment")
+    chart.axes(
+        x_ticks=[(index + 0.5, day[5:]) for index, day in enumerate(days)],
+        y_ticks=[(fraction * top, money(fraction * top)) for fraction in (0.0, 0.5, 1.0)],
+    )
     for index, day in enumerate(days):
-        x, y = left + index * slot + slot * 0.15, float(base)
+        stacked = 0.0
         for number, experiment in enumerate(experiments):
             usd = cells.get((day, experiment), 0.0)
             if usd <= 0:
                 continue
-            y -= usd * scale
-            tip = html.escape(f"{day} {experiment}: {money(usd)}")
-            svg.append(
-                f'<rect x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" height="{usd * scale:.1f}" '
-                f'fill="{_PALETTE[number % len(_PALETTE)]}"><title>{tip}</title></rect>'
+            colour = PALETTE[number % len(PALETTE)]
+            chart.bar(
+                (index + 0.15, index + 0.85), (stacked, stacked + usd), colour, f"{day} {experiment}: {money(usd)}"
             )
-        label_x = x + slot * 0.35
-        svg.append(f'<text x="{label_x:.1f}" y="{base + 16}" text-anchor="middle" font-size="11">{day[5:]}</text>')
-    svg.append("</svg>")
-    return "".join(svg), experiments
+            stacked += usd
+    return chart.svg(), experiments
 
 
 def html_page(
@@ -248,26 +231,20 @@ def html_page(
 ) -> str:
     """One HTML file, no scripts or external files: stacked bars of USD per day by experiment, then the tables."""
     chart, experiments = svg_chart(executions)
-    legend = "".join(
-        f'<li><span style="background:{_PALETTE[n % len(_PALETTE)]}">&nbsp;&nbsp;&nbsp;</span> {html.escape(e)}</li>'
-        for n, e in enumerate(experiments)
-    )
-    runs = _html_table(
+    runs = html_table(
         ("started (UTC)", "pipeline", "experiment", "status", "estimate"),
         (
             (f"{e.started:%Y-%m-%d %H:%M}", e.pipeline, e.experiment_id or "-", e.status, money(e.total_usd))
             for e in sorted(executions, key=lambda e: e.started)
         ),
     )
-    endpoint = _html_table(
+    endpoint = html_table(
         ("endpoint", "variant", "instance", "instance-hours", "estimate"),
         ((c.endpoint, c.variant, c.instance_type, f"{c.hours:.1f}", money(c.usd)) for c in endpoints),
     )
-    return (
-        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 10px;text-align:left}"
-        "ul{list-style:none;padding:0}</style></head><body>\n"
-        f"<h1>{html.escape(title)}</h1>\n<p>{html.escape(note)}. Generated {generated:%Y-%m-%d %H:%M} UTC.</p>\n"
-        f"<h2>USD per day (by execution start), by experiment</h2>\n{chart}\n<ul>{legend}</ul>\n"
-        f"<h2>Executions</h2>\n{runs}\n<h2>Endpoint</h2>\n{endpoint}\n</body></html>\n"
+    return page(
+        title,
+        f"<p>{esc(note)}. Generated {generated:%Y-%m-%d %H:%M} UTC.</p>\n"
+        f"<h2>USD per day (by execution start), by experiment</h2>\n{chart}\n{legend(experiments)}\n"
+        f"<h2>Executions</h2>\n{runs}\n<h2>Endpoint</h2>\n{endpoint}",
     )
