@@ -36,7 +36,8 @@ the ground truth matches, the step fails (wrong ids, or the wrong folder). A lab
 Bad input fails the step with one `error:` line naming the file and line: a line that is not JSON or not a capture
 record, a BASE64 payload (the endpoint must list text/csv and application/json in CaptureContentTypeHeader, as the
 Serving stack does), a request with the wrong number of columns, a score that is not a number, a ground-truth label
-that is not 0/1, an inference id labelled twice, ground truth none of which matches, no captured record in the period.
+that is not 0/1, an inference id labelled twice, ground truth none of which matches, no captured record (or no request
+row) in the period.
 """
 
 from __future__ import annotations
@@ -142,7 +143,7 @@ def capture_lines(root: Path) -> Iterator[tuple[str, int, CaptureRecord]]:
         layout = _KEY.fullmatch(key)
         if layout is None:
             raise CaptureFormatError(f"{key}: not {_KEY_LAYOUT} (or <variant>/... below one endpoint's folder)")
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(_text(path, key, CaptureFormatError).splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -157,6 +158,13 @@ def capture_lines(root: Path) -> Iterator[tuple[str, int, CaptureRecord]]:
 def read_capture(root: Path) -> list[tuple[str, CaptureRecord]]:
     """(key below `root`, record) of every capture file under `root` (a data-capture prefix), in file and line order."""
     return [(key, record) for key, _, record in capture_lines(root)]
+
+
+def _text(path: Path, key: str, error: type[Exception]) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{key}: not UTF-8 text") from None
 
 
 def _json(line: str | bytes) -> Any:
@@ -309,7 +317,7 @@ def read_ground_truth(root: Path) -> dict[str, str]:
     where_labelled: dict[str, str] = {}
     for path in sorted(root.rglob("*.jsonl")):
         key = path.relative_to(root).as_posix()
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(_text(path, key, StepError).splitlines(), start=1):
             if not line.strip():
                 continue
             where = f"{key} line {number}"
@@ -432,6 +440,8 @@ def merge_capture(
             f"no captured record in the period {period.describe()}: {tally.records} record(s) in {len(files)} "
             f"file(s) under {capture_dir} are outside it"
         )
+    if not rows:
+        raise StepError(f"the {tally.in_period} captured request(s) in the period {period.describe()} hold no rows")
     unmatched = sorted(set(labels) - captured_ids)
     if labels and len(unmatched) == len(labels):
         raise StepError(
@@ -583,6 +593,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args)
     except StepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # an unreadable input or a full disk: one line, no traceback
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

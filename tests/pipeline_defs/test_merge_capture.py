@@ -211,6 +211,11 @@ def _not_capture() -> dict[str, Any]:
         (_wrong_columns, {}, f"{KEY}: the request has 6 columns: expected 7 (the 7 features tenure_months, "),
         (_text_score, {}, f"{KEY}: the captured score 'high' is not a number"),
         (_not_capture, {}, f"{KEY}: record: missing ['eventVersion']"),
+        (
+            lambda: record((b"", CSV), (b"", CSV), WHEN),
+            {},
+            "the 1 captured request(s) in the period [2026-11-29T12:00:00Z, 2026-11-29T13:00:00Z) hold no rows",
+        ),
         (lambda: csv_capture(ROW, "0.5", WHEN, "r1"), {"r1": "2"}, "labels.jsonl line 1: label '2' is not 0 or 1"),
         (
             lambda: csv_capture(ROW, "0.5", WHEN, "r1"),
@@ -251,6 +256,10 @@ def test_a_line_that_is_not_json_and_an_id_labelled_twice_are_named(folders, cap
     capture_file.write_text(capture_file.read_text() + "{not json\n")
     assert run(folders) == 1
     assert "00-00-000-test.jsonl line 2: not a JSON line" in capsys.readouterr().err
+
+    (folders["truth"] / "latin1.jsonl").write_bytes(b"\xff\n")
+    assert run(folders) == 1
+    assert "error: latin1.jsonl: not UTF-8 text" in capsys.readouterr().err
 
 
 def test_a_folder_with_both_kinds_or_neither_is_refused(folders, capsys) -> None:
