@@ -19,7 +19,8 @@ import pytest
 
 from mlops.capture import CaptureWriter, record
 from mlops.cli import main
-from mlops.monitor import MIN_LABELS_PER_CLASS
+from mlops.common import UsageError
+from mlops.monitor import MIN_LABELS_PER_CLASS, since_start
 from pipeline_defs.local import LocalModelRegistry, LocalS3
 from pipeline_defs.packaging import STEPS_DIR
 
@@ -224,6 +225,17 @@ def test_json_prints_run_json_and_since_leaves_out_older_requests(state, capsys)
     run, _ = last_run(state)
     assert printed == run and run["records"] == 60 and run["merge"]["records"] == 110
     assert datetime.fromisoformat(run["period"]["start"]) < NOW - timedelta(hours=1)
+
+
+def test_since_is_a_utc_date_or_hours_or_days_back() -> None:
+    now = datetime(2026, 11, 29, 13, 30, tzinfo=UTC)
+    assert since_start("2026-11-01", now) == datetime(2026, 11, 1, tzinfo=UTC)
+    assert since_start("36h", now) == datetime(2026, 11, 28, 1, 30, tzinfo=UTC)
+    assert since_start("7d", now) == datetime(2026, 11, 22, 13, 30, tzinfo=UTC)
+    assert since_start(None, now) is None
+    for bad in ("0h", "2w", "2026-13-01", "-1d"):
+        with pytest.raises(UsageError, match="use a UTC date YYYY-MM-DD, or hours/days back"):
+            since_start(bad, now)
 
 
 # Bad input ---------------------------------------------------------------------------------------------------------
