@@ -211,7 +211,8 @@ def check_data_quality(
         raise StepError(
             f"the baseline has {len(names)} feature(s) ({', '.join(names)}) but the captured traffic "
             f"{traffic.shape[1]} column(s) ({', '.join(traffic.columns)}): the analyzer matches them by position, "
-            "output column first, so the baseline must be the score followed by the features in request order"
+            "output column first, so the baseline must be the score followed by the features in request order "
+            "(a version whose baseline lacks the score column needs retraining)"
         )
     unknown = sorted({f["inferred_type"] for f in statistics["features"]} - set(_CONTRACT_TYPES))
     if unknown:
