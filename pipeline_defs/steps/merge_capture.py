@@ -55,12 +55,13 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+UTC = timezone.utc  # noqa: UP017 - runs on the scikit-learn container's older Python
 ENCODINGS = ("CSV", "JSON", "BASE64")
 EVENT_VERSION = "0"
 LABELS = ("0", "1")
