@@ -45,6 +45,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "access_log_retention_days": 90,
         "model_approval_status": "PendingManualApproval",
         "evaluation_schedule": "cron(0 6 ? * MON *)",
+        "capture_evaluation_schedule": "cron(0 7 ? * * *)",
         "log_retention_days": 90,
         "monthly_budget_usd": 300,
         "serving_instance_count": 1,
@@ -65,6 +66,7 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "access_log_retention_days": 365,
         "model_approval_status": "PendingManualApproval",
         "evaluation_schedule": "cron(0 6 ? * * *)",
+        "capture_evaluation_schedule": "cron(0 7 ? * * *)",
         "log_retention_days": 365,
         "monthly_budget_usd": 1000,
         "serving_instance_type": "ml.m5.xlarge",
@@ -91,6 +93,7 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "access_log_retention_days": 7,
     "model_approval_status": "Approved",
     "evaluation_schedule": None,
+    "capture_evaluation_schedule": None,
     "trigger_reserved_concurrency": 1,
     "log_retention_days": 7,
     # No team mail for every developer's deploy: a sandbox's topic has no subscribers unless its owner adds some.

@@ -91,6 +91,14 @@ class EnvironmentConfig:
     marker_name: str = "_SUCCESS"
     # EventBridge Scheduler expression for the eval-only pipeline; None switches the schedule off.
     evaluation_schedule: str | None = None
+    # The path that works in every account (with or without Model Monitor): when a version is served, this schedule
+    # runs the eval-only pipeline on the endpoint's capture of the last capture_evaluation_period_hours, merged with
+    # the ground truth by inference id (None: off). Keep the period equal to the schedule's interval.
+    capture_evaluation_schedule: str | None = None
+    capture_evaluation_period_hours: int = 24
+    # Whether producers send labels (mlops ground-truth put): without any, the runs check drift only (a processing
+    # input may not be an empty S3 prefix, so the schedule then leaves GroundTruthUri at its placeholder).
+    capture_evaluation_ground_truth: bool = True
     trigger_reserved_concurrency: int = 2
     # CloudWatch Logs retention of the platform's functions (the dataset trigger).
     log_retention_days: int = 30
@@ -272,6 +280,21 @@ class EnvironmentConfig:
                 f"'{self.evaluation_schedule}' is not a schedule expression",
                 "use cron(...) or rate(...), e.g. cron(0 6 ? * MON *), or None to switch it off",
             )
+        if self.capture_evaluation_schedule is not None:
+            _require(
+                unit,
+                "capture_evaluation_schedule",
+                bool(_SCHEDULE_PATTERN.match(self.capture_evaluation_schedule)),
+                f"'{self.capture_evaluation_schedule}' is not a schedule expression",
+                "use cron(...) or rate(...), e.g. cron(0 7 ? * * *), or None to switch it off",
+            )
+        _require(
+            unit,
+            "capture_evaluation_period_hours",
+            1 <= self.capture_evaluation_period_hours <= 24 * 31,
+            f"{self.capture_evaluation_period_hours} is outside 1..744",
+            "use the schedule's interval in hours, e.g. 24 for a daily schedule",
+        )
         _require(
             unit,
             "trigger_reserved_concurrency",

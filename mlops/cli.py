@@ -6,7 +6,7 @@
     mlops executions prune --keep N [--pipeline training|evaluation] [--dry-run] [--state-dir .local]
     mlops registry list|show N|approve [N] --reason TEXT|reject [N] --reason TEXT|diff N M (--env E | --local)
     mlops graph training|evaluation [--assembly cdk.out] [--env dev]
-    mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...]
+    mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...] [--param NAME=VALUE]
     mlops demo [--assembly cdk.out] [--state-dir .local/demo]
     mlops dlq replay --env <env> [--dry-run] [--max N] [--queue-url URL --function-name NAME]
     mlops promote --env <env> (--version N | --latest-approved | --arn ARN) [--local [--state-dir .local]]
@@ -128,6 +128,9 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument("pipeline", choices=PIPELINES)
     start.add_argument("--experiment", required=True, help="ExperimentId: tags every job and names the output path")
     start.add_argument("--input-data-uri", help="InputDataUri (required for training)")
+    start.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="another pipeline parameter (repeatable)"
+    )
 
     demo = command("demo", "train on the bundled sample, approve, re-train (cached), evaluate on drifted data")
     assembly_option(demo)

@@ -1,4 +1,4 @@
-"""`mlops start training|evaluation --env E --experiment ID`: start a deployed pipeline in AWS."""
+"""`mlops start training|evaluation --env E --experiment ID [--param NAME=VALUE]`: start a deployed pipeline in AWS."""
 
 from __future__ import annotations
 
@@ -12,15 +12,40 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed, client
-from mlops.common import UsageError, pipeline_name
+from mlops.common import UsageError, parse_parameters, pipeline_name
 from pipeline_defs import contract
 from pipeline_defs.contract import Parameter
 
 _DISPLAY_NAME_LIMIT = 82
 
 
+def checked_parameters(items: list[str]) -> list[dict[str, str]]:
+    """`--param NAME=VALUE` items as PipelineParameters, each checked by its contract rule (numbers as numbers)."""
+    parameters = []
+    for name, value in parse_parameters(items).items():
+        if name in (Parameter.EXPERIMENT_ID, Parameter.INPUT_DATA_URI):
+            raise UsageError(
+                f"--param {name}: use --{'experiment' if name == Parameter.EXPERIMENT_ID else 'input-data-uri'}"
+            )
+        try:
+            typed: object = float(value)
+        except ValueError:
+            typed = value
+        try:
+            checked = contract.checked_parameter(name, typed)
+        except ValueError as error:
+            raise UsageError(f"--param {error}") from None
+        parameters.append({"Name": name, "Value": checked if isinstance(checked, str) else value})
+    return parameters
+
+
 def start_request(
-    config: EnvironmentConfig, pipeline: str, experiment_id: str, input_data_uri: str | None, token: str
+    config: EnvironmentConfig,
+    pipeline: str,
+    experiment_id: str,
+    input_data_uri: str | None,
+    token: str,
+    extra: list[str] | None = None,
 ) -> dict[str, Any]:
     """The StartPipelineExecution request for a deployed pipeline (the token makes a retried call idempotent)."""
     try:
@@ -37,6 +62,7 @@ def start_request(
     parameters = [{"Name": Parameter.EXPERIMENT_ID.value, "Value": experiment_id}]
     if input_data_uri is not None:
         parameters.append({"Name": Parameter.INPUT_DATA_URI.value, "Value": input_data_uri})
+    parameters += checked_parameters(extra or [])
     display_name = re.sub(r"[^A-Za-z0-9-]", "-", f"{experiment_id}-{token[:8]}")
     return {
         "PipelineName": pipeline_name(config, pipeline),
@@ -48,7 +74,8 @@ def start_request(
 
 
 def command_start(args: argparse.Namespace, config: EnvironmentConfig) -> int:
-    request = start_request(config, args.pipeline, args.experiment, args.input_data_uri, str(uuid.uuid4()))
+    token = str(uuid.uuid4())
+    request = start_request(config, args.pipeline, args.experiment, args.input_data_uri, token, args.param)
     try:
         response = client("sagemaker", config).start_pipeline_execution(**request)
     except (BotoCoreError, ClientError) as error:

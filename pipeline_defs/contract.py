@@ -15,7 +15,8 @@ from typing import Final
 # S3 layout ------------------------------------------------------------------------------------------------------
 # Every pipeline output: s3://<artifacts bucket>/pipelines/<pipeline>/<ExperimentId>/<execution>/<step>/<output>.
 ARTIFACTS_PREFIX: Final = "pipelines/"
-# With no approved model, Evaluate reads this fixed prefix, so its cache key stays stable on first runs.
+# With no approved model, Evaluate reads this fixed prefix, so its cache key stays stable on first runs; the eval-only
+# pipeline's "no ground truth" default is a placeholder folder here too (a processing input needs an object).
 SENTINELS_PREFIX: Final = f"{ARTIFACTS_PREFIX}sentinels/"
 # An endpoint's data capture: s3://<artifacts bucket>/data-capture/<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl
 # (SageMaker appends everything after the prefix; the local endpoint writes the same layout).
@@ -70,6 +71,8 @@ class Parameter(StrEnum):
     MODEL_PACKAGE_ARN = "ModelPackageArn"
     MAX_DRIFT_VIOLATIONS = "MaxDriftViolations"
     CONFIDENCE_LEVEL = "ConfidenceLevel"
+    GROUND_TRUTH_URI = "GroundTruthUri"
+    CAPTURE_PERIOD_HOURS = "CapturePeriodHours"
 
 
 DEFAULT_EXPERIMENT_ID: Final = "adhoc"
@@ -218,6 +221,8 @@ PARAMETER_RULES: Final[dict[str, Callable[[object], object]]] = {
     Parameter.MODEL_APPROVAL_STATUS.value: _approval_status,
     Parameter.MAX_DRIFT_VIOLATIONS.value: _finite_at_least_0,
     Parameter.CONFIDENCE_LEVEL.value: _confidence_level,
+    Parameter.GROUND_TRUTH_URI.value: input_data_uri,
+    Parameter.CAPTURE_PERIOD_HOURS.value: _finite_at_least_0,
 }
 
 

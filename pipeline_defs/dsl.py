@@ -172,10 +172,12 @@ class PipelineBuilder:
         environment: Mapping[str, str] | None = None,
         reports: Mapping[str, tuple[str, str]] | None = None,
         cache: bool = True,
+        depends_on: Sequence[Step] = (),
     ) -> Step:
         """A script in the scikit-learn image. `reports` = {name: (output, json file)} for JsonGet.
 
-        `fixed_outputs` = {output: s3 uri} for the rare output that must not move per execution.
+        `fixed_outputs` = {output: s3 uri} for the rare output that must not move per execution; `depends_on`: steps
+        that must finish first although no value of theirs is read (e.g. the one that writes a fixed output).
         """
         processor = ScriptProcessor(
             role=self.settings.role_arn,
@@ -213,6 +215,7 @@ class PipelineBuilder:
             property_files=list(property_files.values()),
             cache_config=self._cache_config(cache),
             retry_policies=self._retry_policies(),
+            depends_on=[dependency.name for dependency in depends_on] or None,
         )
         return self._add_step(Step(step, property_files))
 

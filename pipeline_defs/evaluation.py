@@ -1,33 +1,53 @@
-"""Eval-only pipeline: the approved model, the same evaluator, new data, drift against its registered baseline."""
+"""Eval-only pipeline: the approved model, the same evaluator, new data or captured traffic (merged with its ground
+truth), drift against its registered baseline."""
 
 from __future__ import annotations
 
-from pipeline_defs.contract import Parameter
+from pipeline_defs.contract import SENTINELS_PREFIX, Parameter
 from pipeline_defs.dsl import PipelineBuilder, PipelineSettings, input_dir
-from pipeline_defs.sdk import ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
-from pipeline_defs.shared_steps import data_quality, evaluate, preprocess, resolve_model
+from pipeline_defs.sdk import ConditionEquals, ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo, ConditionOr
+from pipeline_defs.shared_steps import data_quality, evaluate, merge_capture, preprocess, resolve_model, score
 
 
 def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
     p = PipelineBuilder(name, settings)
     # Scheduled runs evaluate whatever is under the evaluation prefix now. That URI does not change when its
     # data does, so no step here is cached: a cache hit would silently report on last week's data.
+    # InputDataUri is a labelled dataset, or an endpoint's data capture (s3://<artifacts>/data-capture/<endpoint>/):
+    # then MergeCapture joins it with GroundTruthUri's labels by inference id, over the CapturePeriodHours before the
+    # run started (0: all of it).
     input_data = p.parameter(
         Parameter.INPUT_DATA_URI, f"s3://{settings.landing_bucket}/{settings.evaluation_data_prefix}"
     )
+    placeholder = f"s3://{settings.artifacts_bucket}/{SENTINELS_PREFIX}{name}/no-ground-truth/"
+    ground_truth = p.parameter(Parameter.GROUND_TRUTH_URI, placeholder)
+    period_hours = p.float_parameter(Parameter.CAPTURE_PERIOD_HOURS, 0.0)
     model_package = p.parameter(Parameter.MODEL_PACKAGE_ARN, "latest")
     minimum_score = p.float_parameter(Parameter.MINIMUM_SCORE, settings.minimum_score)
     max_drift_violations = p.float_parameter(Parameter.MAX_DRIFT_VIOLATIONS, 0.0)
 
-    model = resolve_model(p, "ResolveModel", model_package=model_package, require=True)
-    prepared = preprocess(p, input_data, mode="evaluate", outputs=["test"], cache=False)
-    evaluated = evaluate(p, model=model.report("Resolved", "model_data_url"), test=prepared.output("test"), cache=False)
+    model = resolve_model(p, "ResolveModel", model_package=model_package, require=True, placeholder_uri=placeholder)
+    merged = merge_capture(p, data=input_data, ground_truth=ground_truth, period_hours=period_hours, after=model)
+    prepared = preprocess(p, merged.output("data"), mode="evaluate", outputs=["test"], cache=False)
+    evaluated = evaluate(
+        p,
+        model=model.report("Resolved", "model_data_url"),
+        test=prepared.output("test"),
+        allow_unlabelled=True,
+        cache=False,
+    )
+
+    def evaluation(path: str):
+        return evaluated.report("Evaluation", path)
+
+    # The same baseline and layout as the endpoint's monitor: the approved model's score first, then the features.
+    scored = score(p, model=model.report("Resolved", "model_data_url"), test=prepared.output("test"), cache=False)
     drift = data_quality(
         p,
         "CheckDrift",
         "check",
         cache=False,
-        inputs={"test": prepared.output("test"), "baseline": model.report("Resolved", "baseline_uri")},
+        inputs={"test": scored.output("scored"), "baseline": model.report("Resolved", "baseline_uri")},
         output="drift",
         baseline_dir=input_dir("baseline"),
         reports={"Drift": ("drift", "drift_report.json")},
@@ -36,11 +56,11 @@ def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilde
         "ModelUnhealthy",
         "Model package",
         model.report("Resolved", "model_package_arn"),
-        "roc_auc",
-        evaluated.report("Evaluation", "candidate_score"),
-        "(MinimumScore",
+        ":",
+        evaluation("summary"),
+        "MinimumScore",
         minimum_score,
-        "); drift violations",
+        "; drift violations",
         drift.report("Drift", "violations"),
         "(MaxDriftViolations",
         max_drift_violations,
@@ -49,7 +69,13 @@ def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilde
     p.gate(
         "ModelHealthy",
         all_of=[
-            ConditionGreaterThanOrEqualTo(left=evaluated.report("Evaluation", "candidate_score"), right=minimum_score),
+            # Unlabelled traffic (no ground truth yet) is checked for drift only: the score is then not measured.
+            ConditionOr(
+                conditions=[
+                    ConditionEquals(left=evaluation("has_labels"), right=False),
+                    ConditionGreaterThanOrEqualTo(left=evaluation("candidate_score"), right=minimum_score),
+                ]
+            ),
             ConditionLessThanOrEqualTo(left=drift.report("Drift", "violations"), right=max_drift_violations),
         ],
         if_true=[],

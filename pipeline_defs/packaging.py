@@ -18,7 +18,7 @@ STEPS_DIR = Path(__file__).resolve().parent / "steps"
 # file as an input, the serving code carries it in its tarball, so a contract change re-runs exactly those steps.
 FEATURE_CONTRACT = "feature_contract.json"
 # Processing steps run one file: `python3 /opt/ml/processing/input/code/<asset hash>.py`.
-PROCESSING_SCRIPTS = ("resolve_model.py", "preprocess.py", "data_quality.py", "evaluate.py", "merge_capture.py")
+PROCESSING_SCRIPTS = ("resolve_model.py", "merge_capture.py", "preprocess.py", "data_quality.py", "evaluate.py")
 # Shipped as they are, one content-addressed asset each.
 FILE_ASSETS = (*PROCESSING_SCRIPTS, FEATURE_CONTRACT)
 # Training and serving containers unpack a source tarball and run the named script from it.

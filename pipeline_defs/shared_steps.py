@@ -1,11 +1,14 @@
-"""Steps both pipelines run, defined once: model resolution, preprocessing, the one evaluator, data quality."""
+"""Steps both pipelines run, defined once: model resolution, preprocessing, the one evaluator, data quality; and the
+eval-only pipeline's capture merge."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from pipeline_defs.contract import SCORE_COLUMN
 from pipeline_defs.dsl import PROCESSING_ROOT, PipelineBuilder, Step, cli, input_dir, output_dir
 from pipeline_defs.packaging import FEATURE_CONTRACT
+from pipeline_defs.sdk import ExecutionVariables
 
 
 def feature_contract(p: PipelineBuilder) -> str:
@@ -18,9 +21,13 @@ def resolve_model(p: PipelineBuilder, name: str, *, model_package: Any, **option
 
     Its `Resolved` report (resolved.json) names the package, its model data and its drift baseline.
     """
-    fixed_outputs = {"no-incumbent": options["no_incumbent_uri"]} if "no_incumbent_uri" in options else {}
-    if fixed_outputs:
+    fixed_outputs = {}
+    if "no_incumbent_uri" in options:
+        fixed_outputs["no-incumbent"] = options["no_incumbent_uri"]
         options["sentinel_dir"] = output_dir("no-incumbent")
+    if "placeholder_uri" in options:
+        fixed_outputs["placeholder"] = options.pop("placeholder_uri")
+        options["placeholder_dir"] = output_dir("placeholder")
     return p.processing(
         name,
         script="resolve_model.py",
@@ -62,14 +69,18 @@ def evaluate(
     incumbent: Any = None,
     confidence_level: Any = None,
     quality_tolerance: float | None = None,
+    allow_unlabelled: bool = False,
     cache: bool,
 ) -> Step:
     """The one evaluator: candidate (and incumbent, if any, with its paired interval) on the same rows; with a
-    `quality_tolerance`, also the model-quality constraints the endpoint's monitor checks."""
+    `quality_tolerance`, also the model-quality constraints the endpoint's monitor checks; with `allow_unlabelled`,
+    rows without a label are left out of the metrics (and labelled rows lacking a class say "not measured")."""
     inputs = {"model": model} | ({"incumbent": incumbent} if incumbent is not None else {}) | {"test": test}
-    confidence = {"confidence_level": confidence_level.to_string()} if confidence_level is not None else {}
+    options: dict[str, Any] = {"confidence_level": confidence_level.to_string()} if confidence_level is not None else {}
     if quality_tolerance is not None:
-        confidence["quality_tolerance"] = str(quality_tolerance)
+        options["quality_tolerance"] = str(quality_tolerance)
+    if allow_unlabelled:
+        options["allow_unlabelled"] = True
     return p.processing(
         "Evaluate",
         script="evaluate.py",
@@ -81,10 +92,31 @@ def evaluate(
             incumbent_dir=input_dir("incumbent"),
             test_dir=input_dir("test"),
             contract=input_dir("contract"),
-            **confidence,
+            **options,
             output_dir=output_dir("evaluation"),
         ),
         reports={"Evaluation": ("evaluation", "evaluation.json")},
+    )
+
+
+def score(p: PipelineBuilder, *, model: Any, test: Any, cache: bool) -> Step:
+    """The evaluator's scoring alone (evaluate.py --score-only): output `scored` holds the rows as the endpoint's
+    monitor sees traffic, the model's score first, then the features. It depends on the model and the rows only, so
+    a new incumbent re-runs Evaluate but not this step (nor the baseline computed from it)."""
+    return p.processing(
+        "Score",
+        script="evaluate.py",
+        cache=cache,
+        inputs={"model": model, "test": test, "contract": feature_contract(p)},
+        outputs=["scored"],
+        arguments=cli(
+            model_dir=input_dir("model"),
+            test_dir=input_dir("test"),
+            contract=input_dir("contract"),
+            score_only=True,
+            score_column=SCORE_COLUMN,
+            output_dir=output_dir("scored"),
+        ),
     )
 
 
@@ -99,7 +131,8 @@ def data_quality(
     reports: dict[str, tuple[str, str]] | None = None,
     **options: Any,
 ) -> Step:
-    """data_quality.py `command` on the `test` input, with the feature contract; its files go to `output`."""
+    """data_quality.py `command` on the `test` input (scored rows: the score column first, then the features), with
+    the feature contract; its files go to `output`."""
     return p.processing(
         name,
         script="data_quality.py",
@@ -110,8 +143,33 @@ def data_quality(
             command,
             data_dir=input_dir("test"),
             contract=input_dir("contract"),
+            score_column=SCORE_COLUMN,
             **options,
             output_dir=output_dir(output),
         ),
         reports=reports,
+    )
+
+
+def merge_capture(p: PipelineBuilder, *, data: Any, ground_truth: Any, period_hours: Any, after: Step) -> Step:
+    """merge_capture.py: `data` is a labelled dataset (passed through) or an endpoint's data capture, merged with the
+    ground truth by inference id into the labelled (or not yet labelled) rows Preprocess reads. Never cached: a
+    capture prefix keeps its URI while traffic arrives. `after`: the step that writes the ground-truth placeholder."""
+    return p.processing(
+        "MergeCapture",
+        script="merge_capture.py",
+        cache=False,
+        inputs={"data": data, "ground_truth": ground_truth, "contract": feature_contract(p)},
+        outputs=["data", "report"],
+        depends_on=[after],
+        arguments=cli(
+            data_dir=input_dir("data"),
+            ground_truth_dir=input_dir("ground_truth"),
+            contract=input_dir("contract"),
+            score_column=SCORE_COLUMN,
+            period_end=ExecutionVariables.START_DATETIME,
+            period_hours=period_hours.to_string(),
+            output_dir=f"{PROCESSING_ROOT}/output",
+        ),
+        reports={"Merge": ("report", "merge_report.json")},
     )

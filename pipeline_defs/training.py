@@ -1,4 +1,4 @@
-"""Training pipeline: Preprocess -> Train -> Baseline + Evaluate (vs the approved model) -> Register | Fail."""
+"""Training pipeline: Preprocess -> Train -> Evaluate (vs the approved model) + Score -> Baseline -> Register | Fail."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pipeline_defs.sdk import (
     ConditionOr,
     ExecutionVariables,
 )
-from pipeline_defs.shared_steps import data_quality, evaluate, feature_contract, preprocess, resolve_model
+from pipeline_defs.shared_steps import data_quality, evaluate, feature_contract, preprocess, resolve_model, score
 
 HYPERPARAMETERS = {"n-estimators": 150, "max-depth": 3, "learning-rate": 0.1, "seed": 42}
 
@@ -41,8 +41,6 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
         hyperparameters=HYPERPARAMETERS,
         metrics={"validation:roc_auc": r"validation_roc_auc=([0-9.]+)"},
     )
-    # Drift baselines come from the same held-out slice the models are compared on.
-    baseline = data_quality(p, "Baseline", "baseline", inputs={"test": prepared.output("test")}, output="baseline")
     # The confidence level is an argument of Evaluate (its interval), MaxRegression only of the gate.
     evaluated = evaluate(
         p,
@@ -53,8 +51,12 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
         quality_tolerance=settings.model_quality_tolerance,
         cache=True,
     )
+    # Drift baselines come from the same held-out slice the models are compared on, laid out as the endpoint's monitor
+    # reads traffic: the candidate's score, then the features.
+    scored = score(p, model=trained.model_artifacts, test=prepared.output("test"), cache=True)
+    baseline = data_quality(p, "Baseline", "baseline", inputs={"test": scored.output("scored")}, output="baseline")
 
-    def score(path: str):
+    def evaluation(path: str):
         return evaluated.report("Evaluation", path)
 
     register = p.register(
@@ -71,9 +73,9 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
         lineage={
             "dataset": input_data,
             "execution": ExecutionVariables.PIPELINE_EXECUTION_ARN,
-            "candidate-roc-auc": p.text(score("candidate_score")),
+            "candidate-roc-auc": p.text(evaluation("candidate_score")),
             "incumbent-version": p.text(incumbent.report("Resolved", "model_package_version")),
-            "incumbent-roc-auc": p.text(score("incumbent_score")),
+            "incumbent-roc-auc": p.text(evaluation("incumbent_score")),
             **{f"hp-{name}": str(value) for name, value in HYPERPARAMETERS.items()},
             **p.code_versions(),
         },
@@ -81,7 +83,7 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
     rejected = p.fail(
         "RejectCandidate",
         "Candidate not registered:",
-        score("summary"),
+        evaluation("summary"),
         "Limits: the interval's lower bound at most MaxRegression",
         max_regression,
         "and candidate roc_auc at least MinimumScore",
@@ -94,11 +96,11 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
             # it. MaxRegression is compared here, not passed to Evaluate, so changing it keeps Evaluate's cache.
             ConditionOr(
                 conditions=[
-                    ConditionEquals(left=score("has_incumbent"), right=False),
-                    ConditionLessThanOrEqualTo(left=score("regression_lower_bound"), right=max_regression),
+                    ConditionEquals(left=evaluation("has_incumbent"), right=False),
+                    ConditionLessThanOrEqualTo(left=evaluation("regression_lower_bound"), right=max_regression),
                 ]
             ),
-            ConditionGreaterThanOrEqualTo(left=score("candidate_score"), right=minimum_score),
+            ConditionGreaterThanOrEqualTo(left=evaluation("candidate_score"), right=minimum_score),
         ],
         if_true=[register],
         if_false=[rejected],

@@ -20,7 +20,8 @@ class PipelineExecutionRole(Construct):
     APIs have no resource-level permissions); each is acknowledged for cdk-nag with its reason.
 
     `job_name_prefix` is the prefix SageMaker Pipelines gives the jobs it creates (`pipelines-<execution id>-...`);
-    `artifacts_prefix` is where the steps read and write in the artifacts bucket; `image_uri` is the framework
+    `artifacts_prefix` is where the steps read and write in the artifacts bucket, `captured_prefixes` what they only
+    read there (the endpoint's data capture, for the eval-only pipeline); `image_uri` is the framework
     image the jobs run (`<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`), pullable from its
     repository only.
     """
@@ -39,6 +40,7 @@ class PipelineExecutionRole(Construct):
         image_uri: str,
         job_name_prefix: str,
         artifacts_prefix: str,
+        captured_prefixes: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -118,11 +120,20 @@ class PipelineExecutionRole(Construct):
             ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
             [objects(artifacts_bucket_arn_export, artifacts_prefix, "Each execution writes under its own id.")],
         )
+        if captured_prefixes:
+            allow(
+                "ReadCapturedTraffic",
+                ["s3:GetObject"],
+                [
+                    objects(artifacts_bucket_arn_export, prefix, "The endpoint writes a capture file per hour.")
+                    for prefix in captured_prefixes
+                ],
+            )
         allow(
             "ListPipelineArtifacts",
             ["s3:ListBucket"],
             [Fn.import_value(artifacts_bucket_arn_export)],
-            {"StringLike": {"s3:prefix": [f"{artifacts_prefix}*"]}},
+            {"StringLike": {"s3:prefix": [f"{prefix}*" for prefix in (artifacts_prefix, *captured_prefixes)]}},
         )
         # Step code: exactly the content-addressed objects this unit's definitions reference.
         code_buckets = sorted({bucket for bucket, _ in code_objects})

@@ -50,7 +50,13 @@ class PipelinesStack(Stack):
             data_key=data_key,
             artifacts_bucket_arn_export=artifacts_bucket_arn_export,
             training_data_bucket_arn_export=landing_bucket_arn_export,
-            read_prefixes=[config.dataset_prefix, config.evaluation_data_prefix],
+            # The eval-only pipeline also reads the unit's endpoint traffic: its capture and the labels for it.
+            read_prefixes=[
+                config.dataset_prefix,
+                config.evaluation_data_prefix,
+                f"{contract.GROUND_TRUTH_PREFIX}{config.endpoint_name}/",
+            ],
+            captured_prefixes=[f"{contract.DATA_CAPTURE_PREFIX}{config.endpoint_name}/"],
             code_objects=[(asset.s3_bucket_name, asset.s3_object_key) for asset in code_assets.values()],
             image_uri=definitions.sklearn_image_uri(config.region),
             job_name_prefix=contract.PIPELINE_JOB_PREFIX,

@@ -10,10 +10,29 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from config.deployments import ModelPin
-from pipeline_defs.contract import DATA_CAPTURE_PREFIX
+from pipeline_defs.contract import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, Parameter
 from platform_constructs.endpoint_autoscaling import EndpointAutoscaling
+from platform_constructs.evaluation_schedule import EvaluationSchedule
 from platform_constructs.model_endpoint import ModelEndpoint, Rollout
 from platform_constructs.model_execution_role import ModelExecutionRole
+
+# Every scheduled run on captured traffic shares one experiment id: one line in the cost report.
+CAPTURE_EVALUATION_EXPERIMENT_ID = "scheduled-capture-evaluation"
+
+
+def capture_evaluation_parameters(
+    config: EnvironmentConfig, artifacts_bucket_name: str, landing_bucket_name: str
+) -> dict[str, str]:
+    """The eval-only pipeline's parameters for the endpoint's capture of the last period (and its ground truth)."""
+    endpoint = config.endpoint_name
+    parameters = {
+        Parameter.EXPERIMENT_ID.value: CAPTURE_EVALUATION_EXPERIMENT_ID,
+        Parameter.INPUT_DATA_URI.value: f"s3://{artifacts_bucket_name}/{DATA_CAPTURE_PREFIX}{endpoint}/",
+        Parameter.CAPTURE_PERIOD_HOURS.value: str(float(config.capture_evaluation_period_hours)),
+    }
+    if config.capture_evaluation_ground_truth:
+        parameters[Parameter.GROUND_TRUTH_URI.value] = f"s3://{landing_bucket_name}/{GROUND_TRUTH_PREFIX}{endpoint}/"
+    return parameters
 
 
 class ServingStack(Stack):
@@ -29,6 +48,7 @@ class ServingStack(Stack):
         data_key: kms.IKey,
         artifacts_bucket_name: str,
         artifacts_bucket_arn_export: str,
+        landing_bucket_name: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
@@ -77,5 +97,16 @@ class ServingStack(Stack):
             "ServedModelPackageArn": pin.model_package_arn,
             "ServedModelVersion": str(pin.version),
         }
+        # The monitoring path of every account: the eval-only pipeline on this endpoint's captured traffic.
+        self.capture_evaluation: EvaluationSchedule | None = None
+        if config.capture_evaluation_schedule is not None:
+            self.capture_evaluation = EvaluationSchedule(
+                self,
+                "CaptureEvaluationSchedule",
+                pipeline_name=config.evaluation_pipeline_name,
+                schedule_expression=config.capture_evaluation_schedule,
+                pipeline_parameters=capture_evaluation_parameters(config, artifacts_bucket_name, landing_bucket_name),
+            )
+            outputs["CaptureEvaluationDeadLetterQueueUrl"] = self.capture_evaluation.dead_letter_queue.queue_url
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)

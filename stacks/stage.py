@@ -55,8 +55,11 @@ class MlPlatformStage(Stage):
                 data_key=self.storage.data_key,
                 artifacts_bucket_name=self.storage.artifacts_bucket.bucket_name,
                 artifacts_bucket_arn_export=self.storage.artifacts_bucket_arn_export,
+                landing_bucket_name=self.storage.training_data_bucket.bucket_name,
                 description=_describe(config, f"endpoint serving model version {pin.version}, data capture"),
             )
+            # Its schedule starts the eval-only pipeline on the captured traffic by name.
+            self.serving.add_stack_dependency(self.pipelines, "its capture schedule starts the eval-only pipeline")
         # Model Monitor schedules on that endpoint, where the account has Model Monitor (config.model_monitor).
         self.monitoring: MonitoringStack | None = None
         if pin is not None and self.serving is not None and config.model_monitor:

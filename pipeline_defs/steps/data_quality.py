@@ -1,8 +1,12 @@
 """Data-quality step: Model Monitor style baselines and drift checks, without the Model Monitor container.
 
 Subcommands (each reads every *.csv under --data-dir recursively, sorted, and the feature contract --contract: a file,
-or the folder holding the one *.json the pipeline mounts; the contract's label column is skipped):
-  baseline --data-dir DIR --contract PATH --output-dir DIR
+or the folder holding the one *.json the pipeline mounts; the contract's label column is skipped). With
+--score-column NAME the data's NAME column (the model's score, Fractional) is monitored first, then the contract's
+features in their order: the layout in which Model Monitor's analyzer reads captured CSV traffic (output column, then
+the request's columns, matched by position and named after the baseline). The pipelines pass it; names must be
+lowercase letters, digits and underscores.
+  baseline --data-dir DIR --contract PATH [--score-column NAME] --output-dir DIR
       statistics.json   Model Monitor data-quality statistics: {"version", "dataset": {"item_count"}, "features": [
                         {"name", "inferred_type": "Integral" | "Fractional", "numerical_statistics": {"common":
                         {"num_present", "num_missing"}, "mean", "sum", "std_dev", "min", "max", "distribution": {"kll":
@@ -12,7 +16,7 @@ or the folder holding the one *.json the pipeline mounts; the contract's label c
       constraints.json  Model Monitor constraints: {"version", "features": [{"name", "inferred_type", "completeness",
                         "num_constraints": {"is_non_negative"} | "string_constraints": {"domains"}}],
                         "monitoring_config": {...}}
-  check --data-dir DIR --contract PATH --baseline-dir DIR --output-dir DIR
+  check --data-dir DIR --contract PATH [--score-column NAME] --baseline-dir DIR --output-dir DIR
       statistics.json            the statistics of the new data (same format)
       constraint_violations.json {"violations": [{"feature_name", "constraint_check_type", "description"}]}
       drift_report.json          {"violations": count, "features_checked", "max_distance", "per_feature": {name:
@@ -21,8 +25,9 @@ or the folder holding the one *.json the pipeline mounts; the contract's label c
 The baseline covers the contract's features in its order: integer features are Integral, number features Fractional,
 category features String with the declared categories as their domain. Every number written is finite (JSON without
 NaN or Infinity): a feature whose statistics would not be fails the step, naming it. Numeric buckets are 10
-equal-width ranges [lower, upper) from min to max (the last one includes max); the KLL sketch holds the sorted
-values, halved into a higher level until at most k = 2048 remain.
+equal-width ranges [lower, upper) from min to max (the last one includes max), counted from the sketch's weights as
+the analyzer counts them; the KLL sketch is Deequ's (k = 2048, c = 0.64, deterministic compaction, values inserted in
+row order), so its total weight is the row count (see ../shared/reference/kll_deequ.md's algorithm).
 
 Checks: missing_column_check / extra_column_check (features absent from / new to the data), data_type_check (share of
 values not of the baseline type > datatype_check_threshold), completeness_check (completeness below the baseline's),
@@ -39,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -46,8 +52,9 @@ import numpy as np
 import pandas as pd
 
 BUCKETS = 10
+MONITORED_NAME = re.compile(r"[a-z][a-z0-9_]*")  # names Model Monitor's metrics and constraints accept as they are
 INFERRED_TYPES = {"integer": "Integral", "number": "Fractional", "category": "String"}
-KLL_PARAMETERS = {"c": 0.64, "k": 2048}
+KLL_PARAMETERS = {"c": 0.64, "k": 2048.0}  # as the analyzer writes them
 KS_COEFFICIENT = 1.358  # c(alpha) of the two-sample Kolmogorov-Smirnov test at alpha = 0.05
 MONITORING_CONFIG = {
     "evaluate_constraints": "Enabled",
@@ -107,21 +114,53 @@ def conforming(present: pd.Series, inferred_type: str) -> pd.Series:
     return parsed.notna() & (parsed % 1 == 0) if inferred_type == "Integral" else parsed.notna()
 
 
+def level_capacity(level: int, k: float, c: float) -> int:
+    """Deequ's capacity of compactor `level` (level 0, where items arrive, is the largest)."""
+    return 2 * (math.ceil(k * c**level / 2) + 1)
+
+
+def kll_levels(values: np.ndarray, k: float = KLL_PARAMETERS["k"], c: float = KLL_PARAMETERS["c"]) -> list[list[float]]:
+    """Deequ's KLL sketch (QuantileNonSample) of `values` inserted in order, as the analyzer builds it for one
+    partition: deterministic compaction (offsets 0, 1, 1, 0, ... per level), one compaction per overflow, an item in
+    level h weighs 2**h, and the weights always add up to len(values)."""
+    levels: list[list[float]] = [[]]
+    compactions = [0]
+    offsets = [0]
+    held, capacity = 0, level_capacity(0, k, c)
+    for value in values.tolist():
+        levels[0].append(value)
+        held += 1
+        if held <= capacity:
+            continue
+        level = next(h for h, items in enumerate(levels) if len(items) >= level_capacity(h, k, c))
+        if level == len(levels) - 1:
+            levels.append([])
+            compactions.append(0)
+            offsets.append(0)
+            capacity += level_capacity(level + 1, k, c)
+        items = levels[level]
+        if compactions[level] % 2:
+            offsets[level] = 1 - offsets[level]
+        even = len(items) - len(items) % 2
+        levels[level + 1].extend(sorted(items[:even])[offsets[level] :: 2])
+        levels[level] = items[even:]
+        compactions[level] += 1
+        held = sum(len(items) for items in levels)
+    return levels
+
+
 def kll(values: np.ndarray) -> dict:
-    """Equal-width buckets and a KLL sketch (levels of weight 2**level) of sorted `values`."""
-    low, high = float(values[0]), float(values[-1])
-    edges = [low + (high - low) * i / BUCKETS for i in range(BUCKETS)] if high > low else [low]
-    below = np.searchsorted(values, edges[1:], side="left")
-    counts = np.diff(np.concatenate([[0], below, [len(values)]]))
-    upper_bounds = [*edges[1:], high]
-    buckets = [
-        {"lower_bound": edges[i], "upper_bound": upper_bounds[i], "count": int(counts[i])} for i in range(len(edges))
-    ]
-    levels, items = [], values
-    while len(items) > KLL_PARAMETERS["k"]:
-        levels.append([])
-        items = items[::2]
-    levels.append([float(item) for item in items])
+    """The analyzer's `kll` block: 10 equal-width buckets from min to max, counted from the sketch's weights (the
+    last bucket includes max), and the sketch itself (`data`: each level's items, level 0 first)."""
+    levels = kll_levels(values)
+    items = np.concatenate([np.asarray(level, dtype=float) for level in levels])
+    weights = np.concatenate([np.full(len(level), 2.0**h) for h, level in enumerate(levels)])
+    low, high = float(values.min()), float(values.max())
+    bounds = [low + (high - low) * i / BUCKETS for i in range(BUCKETS + 1)]
+    buckets = []
+    for i in range(BUCKETS):
+        inside = (items >= bounds[i]) & ((items <= bounds[i + 1]) if i == BUCKETS - 1 else (items < bounds[i + 1]))
+        buckets.append({"lower_bound": bounds[i], "upper_bound": bounds[i + 1], "count": float(weights[inside].sum())})
     return {"buckets": buckets, "sketch": {"parameters": KLL_PARAMETERS, "data": levels}}
 
 
@@ -141,7 +180,7 @@ def feature_statistics(name: str, inferred_type: str, cells: pd.Series) -> dict:
                 },
             },
         }
-    values = np.sort(numbers(present).dropna().to_numpy(dtype=float))
+    values = numbers(present).dropna().to_numpy(dtype=float)  # in row order: the sketch depends on it
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, naming the feature
         total, spread = (float(values.sum()), float(values.std())) if len(values) else (math.nan, math.nan)
     if not (math.isfinite(total) and math.isfinite(spread)):
@@ -154,29 +193,35 @@ def feature_statistics(name: str, inferred_type: str, cells: pd.Series) -> dict:
             "mean": total / len(values),
             "sum": total,
             "std_dev": spread,
-            "min": float(values[0]),
-            "max": float(values[-1]),
+            "min": float(values.min()),
+            "max": float(values.max()),
             "distribution": {"kll": kll(values)},
         },
     }
 
 
-def statistics(features: pd.DataFrame, contract: dict) -> dict:
-    """Statistics of the contract's features that the data has, in the contract's order."""
+def monitored_columns(contract: dict, score_column: str | None) -> list[tuple[str, str]]:
+    """(name, inferred type) in the analyzer's order for captured CSV: the score first, then the features."""
+    score = [(score_column, "Fractional")] if score_column else []
+    return score + [(f["name"], INFERRED_TYPES[f["type"]]) for f in contract["features"]]
+
+
+def statistics(features: pd.DataFrame, contract: dict, score_column: str | None = None) -> dict:
+    """Statistics of the monitored columns that the data has, in the analyzer's order."""
     return {
         "version": 0.0,
         "dataset": {"item_count": len(features)},
         "features": [
-            feature_statistics(f["name"], INFERRED_TYPES[f["type"]], features[f["name"]])
-            for f in contract["features"]
-            if f["name"] in features.columns
+            feature_statistics(name, inferred_type, features[name])
+            for name, inferred_type in monitored_columns(contract, score_column)
+            if name in features.columns
         ],
     }
 
 
 def feature_constraints(feature: dict, item_count: int, declared: dict) -> dict:
     constraint = {"name": feature["name"], "inferred_type": feature["inferred_type"]}
-    if feature["inferred_type"] == "String":
+    if feature["inferred_type"] == "String":  # a String is always a declared category (the score is Fractional)
         constraint["completeness"] = feature["string_statistics"]["common"]["num_present"] / item_count
         constraint["string_constraints"] = {"domains": list(declared["categories"])}
     else:
@@ -192,7 +237,7 @@ def constraints(baseline_statistics: dict, contract: dict) -> dict:
     return {
         "version": 0.0,
         "features": [
-            feature_constraints(feature, item_count, declared[feature["name"]])
+            feature_constraints(feature, item_count, declared.get(feature["name"], {}))
             for feature in baseline_statistics["features"]
         ],
         "monitoring_config": MONITORING_CONFIG,
@@ -305,6 +350,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     check_parser.add_argument("--data-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
     for command in (baseline_parser, check_parser):
         command.add_argument("--contract", type=Path, default=Path(__file__).with_name("feature_contract.json"))
+        command.add_argument("--score-column", help="the model's score column, monitored first (as the analyzer)")
     check_parser.add_argument("--baseline-dir", type=Path, default=Path("/opt/ml/processing/input/baseline"))
     check_parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/drift"))
     return parser.parse_args(argv)
@@ -313,10 +359,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> None:
     contract = read_contract(args.contract)
     features = read_features(args.data_dir, contract["label"])
-    missing = [f["name"] for f in contract["features"] if f["name"] not in features.columns]
-    if missing and args.command == "baseline":
-        raise StepError(f"feature(s) {missing} of the feature contract are missing from the data")
-    current = statistics(features, contract)
+    columns = [name for name, _ in monitored_columns(contract, args.score_column)]
+    if args.command == "baseline":
+        missing = [name for name in columns if name not in features.columns]
+        if missing:
+            raise StepError(f"column(s) {missing} of the feature contract (and score) are missing from the data")
+        unnamed = [name for name in columns if not MONITORED_NAME.fullmatch(name)]
+        if unnamed:
+            raise StepError(f"column name(s) {unnamed}: Model Monitor needs lowercase letters, digits and underscores")
+    current = statistics(features, contract, args.score_column)
     write_json(args.output_dir / "statistics.json", current)
     if args.command == "baseline":
         write_json(args.output_dir / "constraints.json", constraints(current, contract))

@@ -4,7 +4,11 @@ Inputs:  --model-dir         the candidate: model.tar.gz (a training job's outpu
          --incumbent-dir     the approved model, same shapes, or a NO_INCUMBENT marker file when none is approved yet;
                              a directory that does not exist also means no incumbent (the eval-only pipeline has none)
          --test-dir          test.csv (the contract's features and label) and row_keys.txt (preprocess.py: one row
-                             key hash a line, in the order of test.csv; optional)
+                             key hash a line, in the order of test.csv; optional); from a Preprocess on several
+                             instances, test-<host>.csv with row_keys-<host>.txt each, read in name order. A label is
+                             0, 1 or empty (not labelled yet: scored, left out of every metric)
+         --allow-unlabelled  without it, labelled rows lacking a class fail the step; with it (the eval-only
+                             pipeline on captured traffic) evaluation.json says has_labels false instead
          --contract          the feature contract (a file, or the folder holding the one *.json the pipeline mounts)
          --confidence-level  of the interval on the regression (0.5 <= level < 1); needed only with an incumbent
          --quality-tolerance relative drop (0 <= t < 1) a monitored metric may show before it violates its constraint
@@ -14,6 +18,16 @@ Outputs: --output-dir        evaluation.json    see `report`; model_quality.json
                                                 constraints, each monitored metric's threshold = its value x (1 - t),
                                                 LessThanThreshold: the baseline the endpoint's model-quality monitor
                                                 checks live traffic against.
+                             curves.json        what `mlops report` draws: {"roc": {"candidate" | "incumbent": {
+                                                "false_positive_rate", "true_positive_rate", "auc"} | null},
+                                                "score_histogram": {"edges", "candidate" | "incumbent": {"positive",
+                                                "negative"} | null}}
+
+With --score-only (the pipelines' Score step) the output is scored.csv alone: every test row as the endpoint's monitor
+sees it - the model's score (--score-column) first, then the features in contract order, no label. The data-quality
+baseline is computed from it and the drift check reads new data in the same layout. Scoring is its own step so that
+it depends on the candidate alone: when only the incumbent changes, Evaluate re-runs but Score and Baseline hit the
+cache.
 
 The gate (method): candidate and incumbent are scored on the same rows, so their ROC AUCs are compared with DeLong's
 paired test (DeLong, DeLong & Clarke-Pearson 1988, in Sun & Xu's 2014 midrank form): the regression (incumbent -
@@ -41,12 +55,23 @@ from statistics import NormalDist
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.metrics import accuracy_score, confusion_matrix, fbeta_score, precision_score, recall_score, roc_auc_score
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    fbeta_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
 
 MODEL_FILE = "model.joblib"
 TRAINING_KEYS_FILE = "training_row_keys.txt"
 TEST_KEYS_FILE = "row_keys.txt"
 NO_INCUMBENT = "NO_INCUMBENT"
+UNLABELLED = -1
+HISTOGRAM_EDGES = np.linspace(0.0, 1.0, 11)  # ten equal score bins, as the report's histograms show them
+MAX_CURVE_POINTS = 500  # enough to draw a ROC curve; keeps curves.json small whatever the slice size
 THRESHOLD = 0.5
 SUBSAMPLES = 5
 SUBSAMPLE_SHARE = 0.8
@@ -92,23 +117,40 @@ def load_model(directory: Path) -> tuple[object, set[str] | None]:
 
 
 def load_test_data(test_dir: Path, contract: dict) -> tuple[pd.DataFrame, np.ndarray, list[str] | None]:
-    """(features, labels, row key hashes or None) of test.csv; categories are read as text, as train.py reads them."""
-    path, label = test_dir / "test.csv", contract["label"]
-    if not path.is_file():
-        raise StepError(f"{path} not found")
+    """(features, labels, row key hashes or None) of every test*.csv in `test_dir` (one per Preprocess instance, in
+    name order), each with its row_keys*.txt; categories are read as text, as train.py reads them.
+
+    A label is 0, 1 or missing (-1 here: captured traffic nobody has labelled yet, which is scored but not measured).
+    """
+    paths, label = sorted(test_dir.glob("*.csv")), contract["label"]
+    if not paths:
+        raise StepError(f"no *.csv file found in {test_dir}")
     categories = {f["name"]: str for f in contract["features"] if f["type"] == "category"}
-    data = pd.read_csv(path, dtype=categories, keep_default_na=False, na_values=[""])
-    if label not in data.columns:
-        raise StepError(f"label column '{label}' not found in {path}")
-    labels = data[label].to_numpy()
-    if set(np.unique(labels)) != {0, 1}:
-        raise StepError(f"'{label}' in {path} must be 0/1 with both classes present (ROC AUC needs both)")
-    keys_path = test_dir / TEST_KEYS_FILE
-    keys = keys_path.read_text().split() if keys_path.is_file() else None
-    if keys is not None and len(keys) != len(data):
-        raise StepError(f"{keys_path} has {len(keys)} keys for the {len(data)} rows of {path}")
-    print(f"read {len(data)} rows from {path}")
-    return data.drop(columns=[label]), labels, keys
+    frames, keys = [], []
+    for path in paths:
+        data = pd.read_csv(path, dtype=categories, keep_default_na=False, na_values=[""])
+        if label not in data.columns:
+            raise StepError(f"label column '{label}' not found in {path}")
+        # test.csv pairs with row_keys.txt, test-algo-2.csv (instance algo-2's share) with row_keys-algo-2.txt.
+        keys_path = test_dir / f"row_keys{path.stem.removeprefix('test')}.txt"
+        file_keys = keys_path.read_text().split() if keys_path.is_file() else None
+        if file_keys is not None and len(file_keys) != len(data):
+            raise StepError(f"{keys_path} has {len(file_keys)} keys for the {len(data)} rows of {path}")
+        frames.append(data)
+        keys.append(file_keys)
+    data = pd.concat(frames, ignore_index=True)
+    labels = data[label].fillna(UNLABELLED).to_numpy()
+    if not set(np.unique(labels)) <= {0, 1, UNLABELLED}:
+        raise StepError(f"'{label}' in {test_dir} must be 0, 1 or empty")
+    all_keys = None if any(k is None for k in keys) else [key for file_keys in keys for key in file_keys or []]
+    labelled = int((labels != UNLABELLED).sum())
+    print(f"read {len(data)} rows from {len(paths)} file(s) in {test_dir} ({labelled} labelled)")
+    return data.drop(columns=[label]), labels.astype(int), all_keys
+
+
+def measurable(labels: np.ndarray) -> bool:
+    """Whether the labelled rows hold both classes (ROC AUC and every rate need both)."""
+    return set(np.unique(labels[labels != UNLABELLED])) == {0, 1}
 
 
 def churn_probabilities(model, features: pd.DataFrame, role: str) -> np.ndarray:
@@ -266,15 +308,16 @@ def compare(
     incumbent_dir: Path,
     features: pd.DataFrame,
     confidence: float | None,
-) -> dict:
-    """The incumbent's metrics and the paired comparison, on the test rows the incumbent was not trained on."""
+) -> tuple[dict, np.ndarray]:
+    """The incumbent's metrics and the paired comparison, on the test rows the incumbent was not trained on; and the
+    incumbent's probabilities for every row."""
     model, training_keys = load_model(incumbent_dir)
     incumbent = churn_probabilities(model, features, "incumbent")
     seen = seen_in_training(keys, training_keys)
     fair = ~seen if seen is not None else np.ones(len(labels), dtype=bool)
     comparison = paired_regression(labels[fair], incumbent[fair], candidate[fair], checked_confidence(confidence))
     comparison["incumbent_trained_on_test_rows"] = int(seen.sum()) if seen is not None else None
-    return {"incumbent": summary(labels, incumbent), "comparison": comparison}
+    return {"incumbent": summary(labels, incumbent), "comparison": comparison}, incumbent
 
 
 def number(value: float) -> str:
@@ -285,7 +328,8 @@ def number(value: float) -> str:
 def gate_summary(candidate: dict, comparison: dict | None) -> str:
     """One sentence for the gate's fail message: both scores, the interval, the rows."""
     if comparison is None:
-        return f"candidate roc_auc {number(candidate['roc_auc'])} on {candidate['rows']} test rows; no approved model."
+        rows = candidate["rows"]
+        return f"roc_auc {number(candidate['roc_auc'])} on {rows} labelled test rows; no incumbent compared."
     c = comparison
     text = (
         f"candidate roc_auc {number(c['candidate_roc_auc'])} vs approved model roc_auc {number(c['incumbent_roc_auc'])}"
@@ -298,14 +342,16 @@ def gate_summary(candidate: dict, comparison: dict | None) -> str:
     return text + (f" ({seen} test rows the approved model was trained on left out)." if seen else ".")
 
 
-def evaluation(candidate: dict, incumbent: dict | None, comparison: dict | None) -> dict:
+def evaluation(candidate: dict, incumbent: dict | None, comparison: dict | None, scored_rows: int) -> dict:
     """evaluation.json. Without an incumbent, the regression fields are 0.0 (the gate's condition compares numbers
     and ORs on has_incumbent), incumbent_score and comparison are null."""
     return {
         "metric": "roc_auc",
         "candidate": candidate,
         "incumbent": incumbent,
+        "has_labels": True,
         "has_incumbent": incumbent is not None,
+        "scored_rows": scored_rows,
         "candidate_score": candidate["roc_auc"],
         "incumbent_score": incumbent["roc_auc"] if incumbent else None,
         "delta": candidate["roc_auc"] - incumbent["roc_auc"] if incumbent else None,
@@ -314,6 +360,68 @@ def evaluation(candidate: dict, incumbent: dict | None, comparison: dict | None)
         "regression_lower_bound": comparison["lower_bound"] if comparison else 0.0,
         "summary": gate_summary(candidate, comparison),
     }
+
+
+def unmeasured(labels: np.ndarray) -> dict:
+    """evaluation.json when the labelled rows lack a class (--allow-unlabelled): the model was scored, not measured.
+
+    has_labels is false and candidate_score 0.0: the eval-only gate compares numbers and ORs on has_labels.
+    """
+    labelled = int((labels != UNLABELLED).sum())
+    return {
+        "metric": "roc_auc",
+        "candidate": None,
+        "incumbent": None,
+        "has_labels": False,
+        "has_incumbent": False,
+        "scored_rows": len(labels),
+        "candidate_score": 0.0,
+        "incumbent_score": None,
+        "delta": None,
+        "comparison": None,
+        "regression": 0.0,
+        "regression_lower_bound": 0.0,
+        "summary": f"model quality not measured: {labelled} of {len(labels)} rows are labelled, not both classes"
+        " (ground truth missing); the rows were scored for the drift check.",
+    }
+
+
+def roc_points(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """The ROC curve (at most MAX_CURVE_POINTS points, both ends kept) and its AUC."""
+    false_positive_rate, true_positive_rate, _ = roc_curve(labels, probabilities)
+    keep = np.unique(np.linspace(0, len(false_positive_rate) - 1, MAX_CURVE_POINTS).round().astype(int))
+    return {
+        "false_positive_rate": [float(value) for value in false_positive_rate[keep]],
+        "true_positive_rate": [float(value) for value in true_positive_rate[keep]],
+        "auc": float(roc_auc_score(labels, probabilities)),
+    }
+
+
+def score_histogram(labels: np.ndarray, probabilities: np.ndarray) -> dict:
+    """Row counts per score bin, for the rows of each class."""
+    return {
+        name: [int(count) for count in np.histogram(probabilities[labels == value], bins=HISTOGRAM_EDGES)[0]]
+        for name, value in (("positive", 1), ("negative", 0))
+    }
+
+
+def curves(labels: np.ndarray, candidate: np.ndarray, incumbent: np.ndarray | None) -> dict:
+    """curves.json: what `mlops report` draws (ROC curves, score histograms) for the labelled rows."""
+    scored = {"candidate": candidate, "incumbent": incumbent}
+    return {
+        "roc": {role: roc_points(labels, p) if p is not None else None for role, p in scored.items()},
+        "score_histogram": {"edges": [float(edge) for edge in HISTOGRAM_EDGES]}
+        | {role: score_histogram(labels, p) if p is not None else None for role, p in scored.items()},
+    }
+
+
+def write_scored(path: Path, features: pd.DataFrame, probabilities: np.ndarray, score_column: str) -> None:
+    """The rows as the endpoint's monitor sees them: the model's score first, then the features, no label."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scored = features.copy()
+    scored.insert(0, score_column, probabilities)
+    scored.to_csv(path, index=False)
+    print(f"wrote {len(scored)} scored rows to {path}")
 
 
 def write_json(path: Path, document: dict) -> None:
@@ -331,6 +439,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--confidence-level", type=float)
     parser.add_argument("--quality-tolerance", type=float)
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation"))
+    parser.add_argument("--score-only", action="store_true", help="write scored.csv only (no incumbent, no labels)")
+    parser.add_argument("--score-column", default="churn_probability")
+    parser.add_argument("--allow-unlabelled", action="store_true", help="report 'not measured' without both classes")
     return parser.parse_args(argv)
 
 
@@ -338,19 +449,36 @@ def run(args: argparse.Namespace) -> None:
     if args.confidence_level is not None:  # checked on every run, also the first one without an incumbent
         checked_confidence(args.confidence_level)
     features, labels, keys = load_test_data(args.test_dir, read_contract(args.contract))
-    candidate_probabilities = churn_probabilities(load_model(args.model_dir)[0], features, "candidate")
-    candidate = summary(labels, candidate_probabilities)
-    print(f"candidate roc_auc={candidate['roc_auc']:.6f}")
+    probabilities = churn_probabilities(load_model(args.model_dir)[0], features, "candidate")
+    if args.score_only:
+        write_scored(args.output_dir / "scored.csv", features, probabilities, args.score_column)
+        return
+    if not measurable(labels):
+        if not args.allow_unlabelled:
+            raise StepError(f"the test rows' labels must hold both 0 and 1 (ROC AUC needs both) in {args.test_dir}")
+        report = unmeasured(labels)
+        print(report["summary"])
+        write_json(args.output_dir / "evaluation.json", report)
+        return
+    known = labels != UNLABELLED
+    labels, probabilities, features = labels[known], probabilities[known], features[known]
+    keys = [key for key, k in zip(keys, known, strict=True) if k] if keys is not None else None
+    candidate = summary(labels, probabilities)
+    print(f"candidate roc_auc={candidate['roc_auc']:.6f} on {len(labels)} labelled rows")
 
-    incumbent = {"incumbent": None, "comparison": None}
+    incumbent: dict = {"incumbent": None, "comparison": None}
+    incumbent_probabilities = None
     if (args.incumbent_dir / NO_INCUMBENT).is_file() or not args.incumbent_dir.exists():
         print(f"no incumbent: {args.incumbent_dir} holds no approved model")
     else:
-        incumbent = compare(labels, keys, candidate_probabilities, args.incumbent_dir, features, args.confidence_level)
-    report = evaluation(candidate, **incumbent)
+        incumbent, incumbent_probabilities = compare(
+            labels, keys, probabilities, args.incumbent_dir, features, args.confidence_level
+        )
+    report = evaluation(candidate, **incumbent, scored_rows=len(known))
     print(report["summary"])
     write_json(args.output_dir / "evaluation.json", report)
-    quality = model_quality(labels, candidate_probabilities)
+    write_json(args.output_dir / "curves.json", curves(labels, probabilities, incumbent_probabilities))
+    quality = model_quality(labels, probabilities)
     write_json(args.output_dir / "model_quality.json", quality)
     if args.quality_tolerance is not None:
         constraints = model_quality_constraints(quality, args.quality_tolerance)

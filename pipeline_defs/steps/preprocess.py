@@ -10,7 +10,8 @@ Outputs: --output-dir  train/train.csv, validation/validation.csv, test/test.csv
 Enforcing the contract (identical in both modes), in this order:
 - a declared column (feature, label, row key) missing from the header fails the step; undeclared columns are dropped
   and reported: nothing undeclared is ever trained on;
-- exact duplicate rows (over the declared columns) are dropped; rows whose label is missing or not 0/1 are dropped;
+- exact duplicate rows (over the declared columns) are dropped; rows whose label is not 0/1 are dropped (a missing
+  label too, except in evaluate mode);
 - a value that is not of its feature's type (text in a number column, 2.5 in an integer column, an undeclared
   category), non-finite (nan, inf, 1e309), outside the declared [min, max], or missing in a non-nullable feature
   breaks the contract: the contract's `invalid_values` policy then drops its row (`drop_row`, failing when more than
@@ -25,7 +26,9 @@ Enforcing the contract (identical in both modes), in this order:
                  appears in (cumulative snapshots), so a model is never scored on rows an earlier model was
                  trained on. Then the leak check: a feature whose values alone rank the label with a ROC AUC (or
                  1 - ROC AUC) of at least the contract's `leak_threshold` fails the step as a suspected leak.
---mode evaluate  writes every clean row to test/test.csv (the eval-only pipeline scores new data).
+--mode evaluate  writes every clean row to test/test.csv (the eval-only pipeline scores new data). Here a row
+                 with an EMPTY label is kept with its label empty (captured traffic nobody has labelled yet: it is
+                 scored and drift-checked, and left out of the quality metrics); an invalid label still drops it.
 """
 
 from __future__ import annotations
@@ -133,17 +136,22 @@ def declared_only(raw: pd.DataFrame, contract: dict, report: dict) -> pd.DataFra
     return raw[declared]
 
 
-def labelled(data: pd.DataFrame, label: str, report: dict) -> pd.DataFrame:
+def labelled(data: pd.DataFrame, label: str, report: dict, *, keep_unlabelled: bool) -> pd.DataFrame:
+    """Rows with a 0/1 label (and, with `keep_unlabelled`, rows whose label is missing: they keep it empty)."""
     before = len(data)
     data = data.drop_duplicates(ignore_index=True)
     report["duplicate_rows_dropped"] = before - len(data)
     values = pd.to_numeric(data[label], errors="coerce")
-    valid = values.isin([0, 1])
+    unlabelled = data[label].isna() if keep_unlabelled else pd.Series(False, index=data.index)
+    valid = values.isin([0, 1]) | unlabelled
     report["invalid_label_rows_dropped"] = int((~valid).sum())
     print(f"dropped {report['duplicate_rows_dropped']} exact duplicate rows")
-    print(f"dropped {report['invalid_label_rows_dropped']} rows with a missing or invalid label")
+    kind = "an invalid" if keep_unlabelled else "a missing or invalid"
+    print(f"dropped {report['invalid_label_rows_dropped']} rows with {kind} label")
+    if keep_unlabelled:
+        report["unlabelled_rows"] = int(unlabelled.sum())
     data = data[valid].reset_index(drop=True)
-    data[label] = values[valid].astype("int64").to_numpy()
+    data[label] = values[valid].astype("Int64" if keep_unlabelled else "int64").to_numpy()
     return data
 
 
@@ -220,11 +228,14 @@ def typed(data: pd.DataFrame, contract: dict, report: dict) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
-def clean(raw: pd.DataFrame, contract: dict, report: dict) -> tuple[pd.DataFrame, list[str]]:
+def clean(
+    raw: pd.DataFrame, contract: dict, report: dict, *, keep_unlabelled: bool = False
+) -> tuple[pd.DataFrame, list[str]]:
     """(clean rows, their row keys)."""
     report["rows_read"] = len(raw)
     data = declared_only(raw, contract, report).apply(lambda column: column.str.strip())
-    data = enforce(labelled(data.mask(data == ""), contract["label"], report), contract, report)
+    rows = labelled(data.mask(data == ""), contract["label"], report, keep_unlabelled=keep_unlabelled)
+    data = enforce(rows, contract, report)
     if data.empty:
         raise StepError("no rows left after cleaning")
     return typed(data, contract, report), row_keys(data, contract)
@@ -303,7 +314,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> None:
     contract = read_contract(args.contract)
     report: dict = {"contract_version": contract.get("version"), "mode": args.mode}
-    data, keys = clean(read_csvs(args.input_dir, contract["label"]), contract, report)
+    raw = read_csvs(args.input_dir, contract["label"])
+    data, keys = clean(raw, contract, report, keep_unlabelled=args.mode == "evaluate")
     print(f"{len(data)} clean rows")
     if args.mode == "split":
         parts = split(data, keys, contract["label"], args.validation_fraction, args.test_fraction)

@@ -6,6 +6,9 @@ Inputs:  --group-name        the model package group (default: $MODEL_PACKAGE_GR
                              uploads the sentinel dir, so evaluate.py then reads the NO_INCUMBENT marker
          --require           nothing found is an error (exit 1): the eval-only pipeline needs an approved model
          --sentinel-dir      where the NO_INCUMBENT marker goes when nothing is found (default: <output-dir>/none)
+         --placeholder-dir   always gets a PLACEHOLDER file: the pipeline uploads it to a fixed prefix that stands for
+                             "nothing" where an input needs an S3 prefix holding an object (the eval-only pipeline's
+                             default GroundTruthUri)
          $REGISTRY_BACKEND   `sagemaker` (default): the SageMaker Model Registry through boto3;
                              `local`: $LOCAL_REGISTRY_DIR/<group-name>/<version, 6 digits>.json, each file one
                              DescribeModelPackage response as JSON (timestamps as ISO 8601 strings).
@@ -15,6 +18,7 @@ Outputs: --output-dir        resolved.json {"found", "model_package_arn", "model
                              Statistics / Constraints.S3Uri (null when absent) and baseline_uri is the S3 prefix that
                              holds both (null unless they share one), for a single processing input.
          --sentinel-dir      NO_INCUMBENT, when nothing is found.
+         --placeholder-dir   PLACEHOLDER.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 NO_INCUMBENT = "NO_INCUMBENT"
+PLACEHOLDER = "PLACEHOLDER"
 
 
 class StepError(Exception):
@@ -171,6 +176,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--require", action="store_true", help="exit 1 when no model package is found")
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/resolved"))
     parser.add_argument("--sentinel-dir", type=Path, help="default: <output-dir>/none")
+    parser.add_argument("--placeholder-dir", type=Path, help="where the PLACEHOLDER file goes (none: not written)")
     return parser.parse_args(argv)
 
 
@@ -191,6 +197,10 @@ def run(args: argparse.Namespace) -> None:
         marker.write_text("No model package is approved in this group yet.\n")
         print(f"no Approved model package in group '{args.group_name}': wrote {marker}")
     print(f"wrote {args.output_dir / 'resolved.json'}")
+    if args.placeholder_dir is not None:
+        args.placeholder_dir.mkdir(parents=True, exist_ok=True)
+        marker = args.placeholder_dir / PLACEHOLDER
+        marker.write_text("Stands for 'nothing' where a pipeline input needs an object.\n")
 
 
 def main(argv: list[str] | None = None) -> int:

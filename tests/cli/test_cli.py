@@ -12,7 +12,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from mlops import start as start_command
 from mlops.capture import read_capture
@@ -191,6 +191,34 @@ def test_start_evaluation_in_prod_needs_no_input_uri(sagemaker, capsys) -> None:
     assert json.loads(out) == {"PipelineExecutionArn": arn, "request": request}
 
 
+def test_start_evaluation_on_captured_traffic_passes_the_checked_parameters(sagemaker, capsys) -> None:
+    capture = "s3://churn-prod-artifacts/data-capture/churn-prod-endpoint/"
+    labels = "s3://churn-prod-landing/ground-truth/churn-prod-endpoint"  # a folder: the "/" is added
+    parameters = [
+        {"Name": "ExperimentId", "Value": "traffic"},
+        {"Name": "InputDataUri", "Value": capture},
+        {"Name": "GroundTruthUri", "Value": labels + "/"},
+        {"Name": "CapturePeriodHours", "Value": "24"},
+    ]
+    arn = f"arn:aws:sagemaker:{REGION}:333333333333:pipeline/churn-prod-evaluation/execution/abc"
+    sagemaker.add_response(
+        "start_pipeline_execution", {"PipelineExecutionArn": arn}, {**_ANY_START, "PipelineParameters": parameters}
+    )
+    code, _, _ = cli(
+        capsys,
+        *("start", "evaluation", "--env", "prod", "--experiment", "traffic", "--input-data-uri", capture),
+        *("--param", f"GroundTruthUri={labels}", "--param", "CapturePeriodHours=24"),
+    )
+    assert code == 0
+    for bad, message in [
+        ("CapturePeriodHours=-1", "parameter CapturePeriodHours -1.0 must be a number >= 0"),
+        ("GroundTruthUri=labels.csv", "parameter GroundTruthUri 'labels.csv' is not an S3 folder URI"),
+        ("ExperimentId=x", "--param ExperimentId: use --experiment"),
+    ]:
+        code, _, err = cli(capsys, "start", "evaluation", "--experiment", "x", "--param", bad)
+        assert (code, err.count("\n")) == (2, 1) and message in err, err
+
+
 def test_start_reports_aws_errors_and_bad_input_in_one_line(sagemaker, capsys) -> None:
     sagemaker.add_client_error("start_pipeline_execution", "ResourceNotFound", "Pipeline does not exist")
 
@@ -202,6 +230,14 @@ def test_start_reports_aws_errors_and_bad_input_in_one_line(sagemaker, capsys) -
         "error: the training pipeline needs --input-data-uri s3://<landing bucket>/datasets/<dataset-id>/\n"
     )
     assert cli(capsys, "start", "evaluation", "--experiment", "no spaces")[0] == 2
+
+
+_ANY_START = {
+    "PipelineName": "churn-prod-evaluation",
+    "PipelineExecutionDisplayName": ANY,
+    "PipelineExecutionDescription": ANY,
+    "ClientRequestToken": ANY,
+}
 
 
 # run, graph, demo on the synthesized assembly ------------------------------------------------------------------------
@@ -278,7 +314,7 @@ def test_demo_trains_approves_retrains_and_flags_drift(assembly_dir, tmp_path, c
     first = report["runs"]["training-1"]
     assert first["registered"]["version"] == 1 and 0.7 <= first["metrics"]["Evaluate.Evaluation.candidate_score"] <= 1
     second = {step["name"]: step for step in report["runs"]["training-2"]["steps"]}
-    assert [name for name, step in second.items() if step["cache_hit"]] == ["Preprocess", "Train", "Baseline"]
+    assert [name for name, step in second.items() if step["cache_hit"]] == ["Preprocess", "Train", "Score", "Baseline"]
     assert "Evaluate re-ran because one of its inputs changed" in err
     # The approved version's lineage, as `mlops registry show` prints it.
     assert "version 1: Approved. Its lineage (mlops registry show 1 --local" in err

@@ -114,9 +114,14 @@ def test_execution_role_is_scoped_to_the_contracts_job_and_artifact_prefixes(uni
     assert [arn.rsplit("/", 1)[1] for arn in jobs] == [f"{contract.PIPELINE_JOB_PREFIX}*"] * 2
     _, parts = by_sid["ReadWritePipelineArtifacts"]["Resource"]["Fn::Join"]
     assert parts[1] == f"/{contract.ARTIFACTS_PREFIX}*"
+    # Besides its own prefix, the role may only read (never write) the unit's endpoint capture: the eval-only
+    # pipeline's input when it checks served traffic.
+    capture = f"{contract.DATA_CAPTURE_PREFIX}{ALL_UNITS[unit_name].endpoint_name}/"
     assert by_sid["ListPipelineArtifacts"]["Condition"] == {
-        "StringLike": {"s3:prefix": [f"{contract.ARTIFACTS_PREFIX}*"]}
+        "StringLike": {"s3:prefix": [f"{contract.ARTIFACTS_PREFIX}*", f"{capture}*"]}
     }
+    assert by_sid["ReadCapturedTraffic"]["Action"] == "s3:GetObject"
+    assert by_sid["ReadCapturedTraffic"]["Resource"]["Fn::Join"][1][1] == f"/{capture}*"
 
 
 @pytest.mark.parametrize("unit_name", sorted(ALL_UNITS))

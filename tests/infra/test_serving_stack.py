@@ -145,7 +145,7 @@ def test_a_sandbox_serves_one_small_instance_without_rollout_or_scaling_and_is_d
 
 def test_the_model_role_reads_exactly_the_pinned_objects_and_writes_only_its_capture_prefix(synthesized) -> None:
     template = serving_template(synthesized, "prod")
-    [role_id] = of_type(template, "AWS::IAM::Role")
+    [role_id] = [key for key in of_type(template, "AWS::IAM::Role") if key.startswith("ModelRole")]
     granted = {s["Sid"]: s for s in statements(template, role_id)}
     pin = pinned(PROD)
     assert sorted(granted["ReadModelAndCode"]["Resource"]) == sorted(
@@ -177,6 +177,7 @@ def _serving_template(pin: ModelPin) -> dict[str, Any]:
         data_key=key,
         artifacts_bucket_name="churn-prod-artifacts",
         artifacts_bucket_arn_export="churn-prod-artifacts-bucket-arn",
+        landing_bucket_name="churn-prod-landing",
     )
     return Template.from_stack(stack).to_json()
 
@@ -198,3 +199,34 @@ def test_promoting_another_version_adds_a_new_model_and_endpoint_config_but_keep
     assert endpoint_before["EndpointName"] == endpoint_after["EndpointName"] == "churn-prod-endpoint"
     [new_config] = ids(after, "AWS::SageMaker::EndpointConfig")
     assert endpoint_after["EndpointConfigName"] == {"Fn::GetAtt": [new_config, "EndpointConfigName"]}
+
+
+def test_prod_runs_the_eval_only_pipeline_daily_on_the_last_days_captured_traffic(synthesized) -> None:
+    """The monitoring path of every account: no Model Monitor involved, the same baseline through CheckDrift."""
+    template = serving_template(synthesized, "prod")
+    schedule = one(template, "AWS::Scheduler::Schedule")["Properties"]
+    assert schedule["ScheduleExpression"] == PROD.capture_evaluation_schedule == "cron(0 7 ? * * *)"
+    assert schedule["Target"]["Arn"].endswith(f":pipeline/{PROD.evaluation_pipeline_name}") or "Fn::Join" in str(
+        schedule["Target"]["Arn"]
+    )
+    parameters = {
+        p["Name"]: p["Value"] for p in schedule["Target"]["SageMakerPipelineParameters"]["PipelineParameterList"]
+    }
+    assert parameters["ExperimentId"] == "scheduled-capture-evaluation"
+    assert parameters["CapturePeriodHours"] == "24.0"
+    assert "data-capture/churn-prod-endpoint/" in str(parameters["InputDataUri"])
+    assert "ground-truth/churn-prod-endpoint/" in str(parameters["GroundTruthUri"])
+
+
+def test_without_labels_the_capture_schedule_keeps_the_ground_truth_placeholder() -> None:
+    from stacks.serving_stack import capture_evaluation_parameters
+
+    parameters = capture_evaluation_parameters(
+        dataclasses.replace(PROD, capture_evaluation_ground_truth=False), "artifacts", "landing"
+    )
+    assert "GroundTruthUri" not in parameters
+    assert parameters["InputDataUri"] == "s3://artifacts/data-capture/churn-prod-endpoint/"
+
+
+def test_a_sandbox_has_no_capture_schedule(synthesized) -> None:
+    assert not of_type(serving_template(synthesized, "dev/sandbox=ci"), "AWS::Scheduler::Schedule")

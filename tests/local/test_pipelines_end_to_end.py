@@ -23,7 +23,7 @@ from mlops.cli import main
 from pipeline_defs.local import Assembly, LocalModelRegistry, LocalRunner, LocalS3, RunResult, load_assembly
 from tests.local.conftest import SAMPLE_DATA, put_sample, with_changed_script
 
-CACHEABLE = {"Preprocess", "Train", "Baseline", "Evaluate"}
+CACHEABLE = {"Preprocess", "Train", "Evaluate", "Score", "Baseline"}
 DATASET = "s3://local-landing/datasets/sample-v1/"
 PARAMETERS = {"InputDataUri": DATASET, "ExperimentId": "e2e", "ModelApprovalStatus": "PendingManualApproval"}
 
@@ -92,8 +92,9 @@ def test_first_run_trains_evaluates_and_registers_version_1(story: Story) -> Non
         "ResolveIncumbent",
         "Preprocess",
         "Train",
-        "Baseline",
         "Evaluate",
+        "Score",
+        "Baseline",
         "CandidateNotWorse",
         "RegisterModel",
     ]
@@ -139,7 +140,7 @@ def test_second_run_reuses_every_step_whose_inputs_are_unchanged(story: Story) -
     first, second = story.first, story.second
     assert second.status == "Succeeded", second.failure_reason
     hits = {step.name: step.cache_source for step in second.steps if step.cache_hit}
-    assert hits == {"Preprocess": first.execution_id, "Train": first.execution_id, "Baseline": first.execution_id}
+    assert hits == {step: first.execution_id for step in ("Preprocess", "Train", "Score", "Baseline")}
     # Evaluate re-runs for the right reason: its incumbent input is now the approved version 1's model.
     assert story.incumbent(first).endswith("/no-incumbent")
     assert story.incumbent(second) == first.step("Train").outputs["model"]
@@ -177,7 +178,8 @@ def test_a_worse_candidate_is_rejected_with_both_scores(story: Story) -> None:
 
     assert result.status == "Failed"
     assert result.steps[-1].name == "RejectCandidate"
-    assert {step.name for step in result.steps if step.cache_hit} == {"Preprocess", "Baseline"}
+    # The baseline is the candidate's own scores on the slice: a new model brings a new one.
+    assert {step.name for step in result.steps if step.cache_hit} == {"Preprocess"}
     found = re.search(
         r"candidate roc_auc ([0-9.]+) vs approved model roc_auc ([0-9.]+) on the same (\d+) test rows: "
         r"regression ([0-9.]+), 95% CI \[([0-9.]+), ([0-9.]+)\]\. Limits: the interval's lower bound at most "
@@ -204,7 +206,12 @@ def test_changing_one_script_reruns_only_the_steps_that_use_it(story: Story, tmp
     result = story.runner("training", definition, changed).run(PARAMETERS)
 
     assert result.status == "Succeeded", result.failure_reason
-    assert {step.name for step in result.steps if step.cacheable and not step.cache_hit} == {"Evaluate"}
+    # Evaluate and Score run the evaluator; the baseline is computed from Score's new output.
+    assert {step.name for step in result.steps if step.cacheable and not step.cache_hit} == {
+        "Evaluate",
+        "Score",
+        "Baseline",
+    }
     staged = next((Path(result.step("Evaluate").work_dir) / "input" / "code").iterdir())
     assert staged.read_text().endswith("every step running this script re-runs.\n")
 
@@ -223,7 +230,7 @@ def test_the_evaluation_pipeline_flags_the_drifted_sample(story: Story) -> None:
     assert drifted.status == "Failed"
     assert drifted.steps[-1].name == "ModelUnhealthy"
     assert drifted.failure_reason.startswith(
-        f"step ModelUnhealthy: Model package {story.registry.arn(story.group, 1)} roc_auc "
+        f"step ModelUnhealthy: Model package {story.registry.arn(story.group, 1)} : roc_auc "
     )
     violations = int(re.search(r"drift violations (\d+)", drifted.failure_reason).group(1))
     drift = story.read_json(drifted.step("CheckDrift").outputs["drift"] + "/drift_report.json")
@@ -258,6 +265,6 @@ def test_undeclared_columns_never_reach_the_model_and_a_first_run_failure_names_
     evaluation = json.loads(runner.s3.read_bytes(result.step("Evaluate").outputs["evaluation"] + "/evaluation.json"))
     assert 0.7 < evaluation["candidate_score"] < 0.95  # trained on the declared features only: no leak
     assert re.search(
-        r"candidate roc_auc 0\.\d{1,4} on \d+ test rows; no approved model\. Limits:", result.failure_reason
+        r"roc_auc 0\.\d{1,4} on \d+ labelled test rows; no incumbent compared\. Limits:", result.failure_reason
     )
     assert "approved model roc_auc" not in result.failure_reason

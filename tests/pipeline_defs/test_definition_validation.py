@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import botocore.session
+import pandas as pd
 import pytest
 import regex  # botocore's patterns are Java regular expressions (\p{L}, \p{Alnum}); `re` cannot compile them
 from botocore.model import Shape
@@ -338,7 +339,7 @@ EVALUATION_FILE = "Steps.Evaluate.PropertyFiles.Evaluation"
         pytest.param(
             _rewrite_get("Train", PREPROCESS_TRAIN, PREPROCESS_TRAIN.replace("Preprocess", "Prepare")),
             "step 'Train': Steps.Prepare.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri names no step "
-            "'Prepare' in the pipeline (steps: ResolveIncumbent, Preprocess, Train, Baseline, Evaluate, "
+            "'Prepare' in the pipeline (steps: ResolveIncumbent, Preprocess, Train, Evaluate, Score, Baseline, "
             "CandidateNotWorse, RegisterModel, RejectCandidate)",
             id="unknown-step",
         ),
@@ -464,6 +465,22 @@ def script_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, 
             *("--model-dir", root / "model", "--incumbent-dir", incumbent, "--test-dir", prepared / "test"),
             *("--confidence-level", 0.95, "--output-dir", root / f"evaluation-{situation}"),
         )
+    # Captured traffic nobody has labelled yet: the eval-only pipeline's Evaluate says "not measured".
+    unlabelled = root / "unlabelled"
+    unlabelled.mkdir()
+    pd.read_csv(prepared / "test" / "test.csv").assign(churned="").to_csv(unlabelled / "test.csv", index=False)
+    _run_step(
+        "evaluate.py",
+        *("--model-dir", root / "model", "--test-dir", unlabelled, "--allow-unlabelled"),
+        *("--output-dir", root / "evaluation-unlabelled"),
+    )
+    (root / "no-ground-truth").mkdir()
+    (root / "no-ground-truth" / "PLACEHOLDER").write_text("the pipeline's default GroundTruthUri holds only this\n")
+    _run_step(
+        "merge_capture.py",
+        *("--data-dir", SAMPLE_DATA / "churn", "--ground-truth-dir", root / "no-ground-truth"),
+        *("--period-end", "2026-11-29T12:00:00Z", "--period-hours", "0.0", "--output-dir", root / "merged"),
+    )
 
     def read(*paths: Path) -> list[dict]:
         return [json.loads(path.read_text()) for path in paths]
@@ -473,8 +490,9 @@ def script_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, 
             *(root / f"resolved-{s}" / "resolved.json" for s in ("none", "approved"))
         ),
         ("evaluate.py", "evaluation.json"): read(
-            *(root / f"evaluation-{s}" / "evaluation.json" for s in ("none", "approved"))
+            *(root / f"evaluation-{s}" / "evaluation.json" for s in ("none", "approved", "unlabelled"))
         ),
+        ("merge_capture.py", "merge_report.json"): read(root / "merged" / "report" / "merge_report.json"),
         ("data_quality.py", "drift_report.json"): read(root / "drift" / "drift_report.json"),
     }
 
@@ -483,7 +501,7 @@ def test_scripts_write_the_keys_the_pipelines_rely_on(script_outputs) -> None:
     for document in script_outputs["evaluate.py", "evaluation.json"]:
         assert set(document) == {
             *("candidate_score", "incumbent_score", "has_incumbent", "regression", "regression_lower_bound"),
-            *("delta", "metric", "candidate", "incumbent", "comparison", "summary"),
+            *("delta", "metric", "candidate", "incumbent", "comparison", "summary", "has_labels", "scored_rows"),
         }
     for document in script_outputs["resolve_model.py", "resolved.json"]:
         assert set(document) == {
@@ -491,7 +509,9 @@ def test_scripts_write_the_keys_the_pipelines_rely_on(script_outputs) -> None:
             *("statistics_uri", "constraints_uri", "baseline_uri"),
         }
     assert "violations" in script_outputs["data_quality.py", "drift_report.json"][0]
-    assert [document["has_incumbent"] for document in script_outputs["evaluate.py", "evaluation.json"]] == [False, True]
+    evaluations = script_outputs["evaluate.py", "evaluation.json"]
+    assert [document["has_incumbent"] for document in evaluations] == [False, True, False]
+    assert [document["has_labels"] for document in evaluations] == [True, True, False]
     assert [document["found"] for document in script_outputs["resolve_model.py", "resolved.json"]] == [False, True]
 
 

@@ -104,12 +104,11 @@ def test_a_script_change_changes_only_the_steps_that_run_it(tmp_path):
         old, new = all_steps(json.loads(before[name])), all_steps(json.loads(after[name]))
         assert old.keys() == new.keys()
         changed |= {(name, step) for step in old if old[step] != new[step] and old[step]["Type"] != "Condition"}
-    # The one evaluator serves both pipelines; nothing else moves, so every other step keeps its cache. RegisterModel
-    # (never cached) records the code version of every step in the new version's lineage.
+    # The one evaluator serves both pipelines (Evaluate, and Score: its scoring alone); nothing else moves, so every
+    # other step keeps its cache. RegisterModel (never cached) records the code version of every step in its lineage.
     assert changed == {
-        ("churn-dev-training", "Evaluate"),
-        ("churn-dev-evaluation", "Evaluate"),
-        ("churn-dev-training", "RegisterModel"),
+        *(("churn-dev-training", step) for step in ("Evaluate", "Score", "RegisterModel")),
+        *(("churn-dev-evaluation", step) for step in ("Evaluate", "Score")),
     }
 
 
@@ -144,8 +143,11 @@ def test_a_feature_contract_change_changes_exactly_the_steps_that_read_it(tmp_pa
     # Every job that mounts the contract (and RegisterModel: the serving tarball carries it); model resolution,
     # the gates' own conditions and the fail steps stay as they were.
     assert changed == {
-        *(("churn-dev-training", step) for step in ("Preprocess", "Train", "Baseline", "Evaluate", "RegisterModel")),
-        *(("churn-dev-evaluation", step) for step in ("Preprocess", "Evaluate", "CheckDrift")),
+        *(
+            ("churn-dev-training", step)
+            for step in ("Preprocess", "Train", "Baseline", "Evaluate", "Score", "RegisterModel")
+        ),
+        *(("churn-dev-evaluation", step) for step in ("MergeCapture", "Preprocess", "Evaluate", "Score", "CheckDrift")),
     }
 
 
@@ -166,7 +168,7 @@ def test_training_pipeline_parameters_and_defaults(dev_definitions):
 def test_cache_policy(dev_definitions):
     training = all_steps(dev_definitions["churn-dev-training"])
     cached = {name for name, step in training.items() if step.get("CacheConfig")}
-    assert cached == {"Preprocess", "Train", "Baseline", "Evaluate"}
+    assert cached == {"Preprocess", "Train", "Score", "Baseline", "Evaluate"}
     assert all(training[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"} for name in cached)
     # The eval-only pipeline reads a moving prefix by default: nothing there may be served from cache.
     assert not any(step.get("CacheConfig") for step in all_steps(dev_definitions["churn-dev-evaluation"]).values())

@@ -163,7 +163,7 @@ def test_dev_graphs_show_the_gates_and_what_is_cached(dev_graphs: dict[str, str]
     assert "  CandidateNotWorse -->|true| RegisterModel" in training
     assert "  CandidateNotWorse -->|false| RejectCandidate" in training
     assert '  ResolveIncumbent["ResolveIncumbent<br/>Processing"]' in training
-    assert "  class Preprocess,Train,Baseline,Evaluate cached" in training
+    assert "  class Preprocess,Train,Evaluate,Score,Baseline cached" in training
     assert "  ModelHealthy -->|false| ModelUnhealthy" in evaluation
     assert not [line for line in evaluation if "cached" in line]
 

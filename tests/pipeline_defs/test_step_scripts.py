@@ -200,9 +200,13 @@ def test_preprocess_evaluate_mode_writes_every_clean_row_to_test(tmp_path: Path)
     report = read_json(tmp_path / "report" / "preprocess_report.json")
     # The bundled sample's dirt: 5 tenures of "?" break the contract (not a number) and their rows are dropped.
     assert report["invalid_values"] == {"tenure_months": {"not a number": 5}}
-    clean = raw.dropna(subset=[LABEL]).drop_duplicates()
+    # Rows without a label stay, their label empty: captured traffic is scored and drift-checked before anyone labels
+    # it (the bundled sample has some); the rest of the contract holds for them as for every row.
+    clean = raw.drop_duplicates()
     assert len(test) == len(clean) - 5 == report["rows_written"]["test"]
-    assert not test.isna().any().any()
+    assert report["unlabelled_rows"] == int(test[LABEL].isna().sum()) == int(clean[LABEL].isna().sum()) > 0
+    assert not test.drop(columns=[LABEL]).isna().any().any()
+    assert set(test[LABEL].dropna()) == {0, 1}
 
 
 @pytest.mark.parametrize(
@@ -253,7 +257,7 @@ def test_first_run_has_no_incumbent(model_dir: Path, prepared: Path, tmp_path: P
     rows = evaluation["candidate"]["rows"]
     assert (
         evaluation["summary"]
-        == f"candidate roc_auc {evaluation['candidate_score']:.4g} on {rows} test rows; no approved model."
+        == f"roc_auc {evaluation['candidate_score']:.4g} on {rows} labelled test rows; no incumbent compared."
     )
     assert evaluation["metric"] == "roc_auc"
     assert evaluation["candidate_score"] == evaluation["candidate"]["roc_auc"]
