@@ -25,7 +25,7 @@ evaluation slice, tolerance 0.05, any of auc/f1/precision/recall): about 57 % of
 Below MIN_LABELS_PER_CLASS labelled rows of either class nothing is compared ("not checked: too few labels").
 
 Outputs, Model Monitor's files in its layout under the local artifacts bucket:
-    s3://local-artifacts/monitoring/<endpoint>/<run id: UTC yyyy-mm-ddTHH-MM-SS>/
+    s3://local-artifacts/monitoring/<endpoint>/<run id: UTC yyyy-mm-ddTHH-MM-SS, -2, -3 ... for runs in one second>/
         data-quality/{statistics.json, constraints.json, constraint_violations.json}
         model-quality/{statistics.json, constraints.json, constraint_violations.json}   (when checked)
         run.json    {"endpoint", "model_package_version", "period", "records", "labelled", "baseline", "data_quality",
@@ -169,12 +169,7 @@ def monitor(
     )
     data_quality = check_data_quality(merged.traffic, statistics, constraints)
     model_quality = check_model_quality(merged, contract.label, s3, baselines)
-    run_uri = _uri(
-        config, DeployTimeValue.ARTIFACTS_BUCKET, f"{MONITORING_PREFIX}{config.endpoint_name}/{now:{_RUN_ID_FORMAT}}/"
-    )
-    folder = s3.path(run_uri)
-    if folder.exists():
-        raise StepError(f"{shown(folder)} already exists (a run in the same second): run again")
+    run_uri, folder = new_run_folder(config, s3, now)
     outputs = {
         "data-quality": data_quality,
         **({"model-quality": model_quality} if "statistics" in model_quality else {}),
@@ -298,6 +293,24 @@ def summary(run: dict[str, Any]) -> str:
     )
     lines.append(f"Outputs: {shown(folder)}/ ({run['outputs']})")
     return "\n".join(lines)
+
+
+def new_run_folder(config: EnvironmentConfig, s3: LocalS3, now: datetime) -> tuple[str, Path]:
+    """The run's own folder, created here (never shared): <run id>/, or <run id>-2/ ... for runs in the same second."""
+    run_id = f"{now:{_RUN_ID_FORMAT}}"
+    for attempt in range(1, 100):
+        suffix = f"-{attempt}" if attempt > 1 else ""
+        uri = _uri(
+            config, DeployTimeValue.ARTIFACTS_BUCKET, f"{MONITORING_PREFIX}{config.endpoint_name}/{run_id}{suffix}/"
+        )
+        folder = s3.path(uri)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return uri, folder
+    raise StepError(f"99 monitoring runs already exist for {run_id}: run again")
 
 
 def _not_checked(reason: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import pytest
 from mlops.capture import CaptureWriter, record
 from mlops.cli import main
 from mlops.common import UsageError
-from mlops.monitor import MIN_LABELS_PER_CLASS, since_start
+from mlops.monitor import MIN_LABELS_PER_CLASS, new_run_folder, since_start
 from pipeline_defs.local import LocalModelRegistry, LocalS3
 from pipeline_defs.packaging import STEPS_DIR
 
@@ -225,6 +225,14 @@ def test_json_prints_run_json_and_since_leaves_out_older_requests(state, capsys)
     run, _ = last_run(state)
     assert printed == run and run["records"] == 60 and run["merge"]["records"] == 110
     assert datetime.fromisoformat(run["period"]["start"]) < NOW - timedelta(hours=1)
+
+
+def test_runs_in_the_same_second_get_folders_of_their_own(tmp_path, dev_config) -> None:
+    s3, now = LocalS3(tmp_path / "s3"), datetime(2026, 11, 29, 13, 30, 5, tzinfo=UTC)
+    first, second = (new_run_folder(dev_config, s3, now) for _ in range(2))
+    assert first[0] == f"s3://local-artifacts/monitoring/{ENDPOINT}/2026-11-29T13-30-05/"
+    assert second[0] == f"s3://local-artifacts/monitoring/{ENDPOINT}/2026-11-29T13-30-05-2/"
+    assert first[1].is_dir() and second[1].is_dir()
 
 
 def test_since_is_a_utc_date_or_hours_or_days_back() -> None:
