@@ -54,10 +54,9 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -85,8 +84,7 @@ class CaptureFormatError(ValueError):
 
 
 # The capture format ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CapturedPayload:
+class CapturedPayload(NamedTuple):
     observed_content_type: str
     mode: str  # INPUT or OUTPUT
     data: str
@@ -97,8 +95,7 @@ class CapturedPayload:
         return base64.b64decode(self.data) if self.encoding == "BASE64" else self.data.encode("utf-8")
 
 
-@dataclass(frozen=True)
-class CaptureRecord:
+class CaptureRecord(NamedTuple):
     endpoint_input: CapturedPayload | None
     endpoint_output: CapturedPayload | None
     event_id: str
@@ -215,8 +212,7 @@ def _time(value: Any) -> datetime:
 
 
 # Requests and responses ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Contract:
+class Contract(NamedTuple):
     """What the merge needs from the feature contract: the features in request order, the label, the row key."""
 
     features: tuple[str, ...]
@@ -351,14 +347,13 @@ def _ground_truth_record(where: str, line: str) -> tuple[str, str]:
 
 
 # The merge -------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Period:
+class Period(NamedTuple):
     """[start, end) of inference times; None on a side: unbounded."""
 
     start: datetime | None = None
     end: datetime | None = None
 
-    def __contains__(self, moment: datetime) -> bool:
+    def includes(self, moment: datetime) -> bool:
         return (self.start is None or moment >= self.start) and (self.end is None or moment < self.end)
 
     def as_json(self) -> dict[str, str | None] | None:
@@ -386,8 +381,7 @@ def period_of(end: str, hours: float) -> Period:
     return Period(None, None) if hours == 0 else Period(moment - timedelta(hours=hours), moment)
 
 
-@dataclass(frozen=True)
-class Merged:
+class Merged(NamedTuple):
     """merged.csv (features + label, as text), traffic.csv (score + features) and the merge report."""
 
     labelled_data: pd.DataFrame
@@ -395,11 +389,9 @@ class Merged:
     report: dict[str, Any]
 
 
-@dataclass
 class _Tally:
-    records: int = 0
-    in_period: int = 0
-    without_inference_id: int = 0
+    def __init__(self) -> None:
+        self.records = self.in_period = self.without_inference_id = 0
 
 
 def merge_capture(
@@ -420,7 +412,7 @@ def merge_capture(
         tally.records += 1
         if record.inference_id is not None:
             captured_ids.add(record.inference_id)
-        if record.inference_time not in period:
+        if not period.includes(record.inference_time):
             continue
         tally.in_period += 1
         tally.without_inference_id += record.inference_id is None
