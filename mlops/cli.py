@@ -16,6 +16,7 @@
     mlops invoke (--local [--port 8080] | --env <env>) [--endpoint NAME] [--content-type T] [--accept T]
                  [--inference-id ID] [FILE | -]
     mlops ground-truth put FILE (--env <env> | --local [--state-dir .local]) [--hour YYYY-MM-DDTHH]
+    mlops monitor --local [--version N] [--since YYYY-MM-DD|Nh|Nd] [--fail-on-violation] [--state-dir .local]
     mlops dataset put DIR --id ID (--env <env> | --local [--no-run] [--state-dir .local] [--assembly cdk.out])
     mlops report (EXECUTION | --latest [--pipeline P] | --monitoring-run RUN) (--local [--state-dir D] | --env E)
                  --html FILE
@@ -50,6 +51,7 @@ from mlops.executions import command_executions
 from mlops.graph import command_graph
 from mlops.ground_truth import command_ground_truth
 from mlops.invoke import command_invoke
+from mlops.monitor import command_monitor
 from mlops.promote import command_promote
 from mlops.registry import command_registry
 from mlops.report.command import add_arguments as add_report_arguments
@@ -71,6 +73,7 @@ COMMANDS: dict[str, Command] = {
     "serve": command_serve,
     "invoke": command_invoke,
     "ground-truth": command_ground_truth,
+    "monitor": command_monitor,
     "cache": command_cache,
     "executions": command_executions,
     "cost": command_cost,
@@ -186,6 +189,13 @@ def parser() -> argparse.ArgumentParser:
     ground_truth.add_argument("--hour", help="UTC hour the labels were collected, YYYY-MM-DDTHH (default: now)")
     ground_truth.set_defaults(env=None)  # --env or --local: neither is assumed
     state_dir_option(ground_truth)
+
+    monitor = command("monitor", "check the local endpoint's captured traffic against its version's baselines")
+    monitor.add_argument("--local", action="store_true", help="required: the local endpoint's capture (<state dir>)")
+    monitor.add_argument("--version", type=int, help="model package version (default: the one promoted --local)")
+    monitor.add_argument("--since", help="only requests since a UTC date YYYY-MM-DD, or Nh / Nd back (default: all)")
+    monitor.add_argument("--fail-on-violation", action="store_true", help="exit 1 when there is any violation")
+    state_dir_option(monitor)
 
     cache = command("cache", "forget the local step cache: the next run re-runs every step")
     cache.add_argument("action", choices=("clear",))

@@ -29,12 +29,12 @@ from pipeline_defs.local import LocalModelRegistry, LocalS3
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
 
 # Where the training pipeline's RegisterModel step puts what serving and monitoring need (DescribeModelPackage).
-_REQUIRED = {
+REGISTERED_URIS = {
     "model quality statistics (the evaluation metrics)": ("ModelMetrics", "ModelQuality", "Statistics", "S3Uri"),
     "data quality statistics baseline": ("DriftCheckBaselines", "ModelDataQuality", "Statistics", "S3Uri"),
     "data quality constraints baseline": ("DriftCheckBaselines", "ModelDataQuality", "Constraints", "S3Uri"),
 }
-_MODEL_QUALITY_CONSTRAINTS = ("ModelMetrics", "ModelQuality", "Constraints", "S3Uri")
+MODEL_QUALITY_CONSTRAINTS_PATH = ("ModelMetrics", "ModelQuality", "Constraints", "S3Uri")
 
 
 def command_promote(args: argparse.Namespace, config: EnvironmentConfig) -> int:
@@ -72,7 +72,7 @@ def pin_from_package(package: Mapping[str, Any], config: EnvironmentConfig, acco
         )
     container = (package.get("InferenceSpecification", {}).get("Containers") or [{}])[0]
     environment = container.get("Environment", {})
-    missing = [what for what, path in _REQUIRED.items() if not isinstance(dig(package, path), str)] + [
+    missing = [what for what, path in REGISTERED_URIS.items() if not isinstance(dig(package, path), str)] + [
         what
         for what, value in (
             ("inference image", container.get("Image")),
@@ -86,7 +86,7 @@ def pin_from_package(package: Mapping[str, Any], config: EnvironmentConfig, acco
             f"refusing to promote {label}: it has no {', no '.join(missing)} - only versions registered by "
             f"{config.training_pipeline_name} can be served and monitored"
         )
-    statistics_uri = dig(package, _REQUIRED["model quality statistics (the evaluation metrics)"])
+    statistics_uri = dig(package, REGISTERED_URIS["model quality statistics (the evaluation metrics)"])
     pin = ModelPin(
         model_package_arn=arn,
         version=int(package.get("ModelPackageVersion", 0)),
@@ -96,10 +96,10 @@ def pin_from_package(package: Mapping[str, Any], config: EnvironmentConfig, acco
         supported_instance_types=tuple(
             package.get("InferenceSpecification", {}).get("SupportedRealtimeInferenceInstanceTypes", ())
         ),
-        data_quality_statistics_uri=dig(package, _REQUIRED["data quality statistics baseline"]),
-        data_quality_constraints_uri=dig(package, _REQUIRED["data quality constraints baseline"]),
+        data_quality_statistics_uri=dig(package, REGISTERED_URIS["data quality statistics baseline"]),
+        data_quality_constraints_uri=dig(package, REGISTERED_URIS["data quality constraints baseline"]),
         model_quality_statistics_uri=statistics_uri,
-        model_quality_constraints_uri=dig(package, _MODEL_QUALITY_CONSTRAINTS),
+        model_quality_constraints_uri=dig(package, MODEL_QUALITY_CONSTRAINTS_PATH),
         promoted_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     problems = pin.problems(config, account)

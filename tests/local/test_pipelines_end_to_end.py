@@ -13,13 +13,17 @@ import io
 import json
 import re
 import tarfile
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from config import EnvironmentConfig
+from mlops.capture import CaptureWriter, record
 from mlops.cli import main
+from mlops.ground_truth import ground_truth_record
 from pipeline_defs.local import Assembly, LocalModelRegistry, LocalRunner, LocalS3, RunResult, load_assembly
 from tests.local.conftest import SAMPLE_DATA, put_sample, with_changed_script
 
@@ -268,3 +272,41 @@ def test_undeclared_columns_never_reach_the_model_and_a_first_run_failure_names_
         r"roc_auc 0\.\d{1,4} on \d+ labelled test rows; no incumbent compared\. Limits:", result.failure_reason
     )
     assert "approved model roc_auc" not in result.failure_reason
+
+
+def test_the_evaluation_pipeline_merges_captured_traffic_with_its_ground_truth(story: Story) -> None:
+    """MergeCapture (the real merge step) on the endpoint's capture: requests joined with labels by inference id."""
+    assert story.second.succeeded  # version 1 is approved
+    runner = story.runner("evaluation")
+    endpoint = story.config.endpoint_name
+    rows = pd.read_csv(SAMPLE_DATA / "churn" / "part-0000.csv", dtype=str, keep_default_na=False)
+    rows = rows[rows["churned"].isin(["0", "1"])].head(300)
+    when = datetime.now(UTC) - timedelta(minutes=1)
+    writer = CaptureWriter(runner.s3.path(f"s3://local-artifacts/data-capture/{endpoint}/AllTraffic/"), 100)
+    for index, cells in enumerate(rows.drop(columns=["churned"]).values.tolist()):
+        writer.write(record((",".join(cells).encode(), "text/csv"), (b"0.5\n", "text/csv"), when, f"r{index}"), when)
+    writer.close()
+    truth = runner.s3.path(f"s3://local-landing/ground-truth/{endpoint}/2026/11/29/12/labels.jsonl")
+    truth.parent.mkdir(parents=True, exist_ok=True)
+    truth.write_text(
+        "".join(json.dumps(ground_truth_record(f"r{i}", label)) + "\n" for i, label in enumerate(rows["churned"]))
+    )
+
+    result = runner.run(
+        {
+            "ExperimentId": "capture",
+            "InputDataUri": f"s3://local-artifacts/data-capture/{endpoint}/",
+            "GroundTruthUri": f"s3://local-landing/ground-truth/{endpoint}/",
+            "CapturePeriodHours": 1.0,
+        }
+    )
+
+    merge = story.read_json(result.step("MergeCapture").outputs["report"] + "/merge_report.json")
+    assert (merge["source"], merge["in_period"], merge["labelled"], merge["unmatched_ground_truth"]) == (
+        "capture",
+        300,
+        300,
+        0,
+    )
+    assert story.evaluation_report(result)["candidate"]["rows"] == 300
+    assert result.status == "Succeeded", result.failure_reason
