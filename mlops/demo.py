@@ -1,5 +1,7 @@
 """`mlops demo`: train on the bundled sample, approve, re-train (cached), evaluate on a drifted sample, then promote
-the approved version, serve it locally and send both samples through it (captured as the endpoint would)."""
+the approved version, serve it locally and send both samples through it (captured as the endpoint would), label the
+requests, monitor the traffic both ways (as Model Monitor would, and with the eval-only pipeline on the capture) and
+write the HTML reports."""
 
 from __future__ import annotations
 
@@ -10,18 +12,23 @@ import shutil
 import sys
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from config import EnvironmentConfig
 from config.deployments import write_pin
 from mlops.common import UsageError, sample_data_dir, shown
-from mlops.endpoint import request_rows
+from mlops.endpoint import labelled_request_rows
+from mlops.ground_truth import object_key, parse_file, put_local
 from mlops.local import read_json, result_json, run_summary, runner_for
+from mlops.monitor import monitor_local
+from mlops.monitor import summary as monitoring_summary
 from mlops.promote import pin_from_package
 from mlops.registry import LocalRegistry, details_lines, version_details
+from mlops.report.command import local_report, write_report
 from mlops.serve import local_endpoint
-from pipeline_defs.contract import ApprovalStatus, DeployTimeValue, Parameter
+from pipeline_defs.contract import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, ApprovalStatus, DeployTimeValue, Parameter
 from pipeline_defs.local import LocalModelRegistry, LocalS3, RunResult, executions_in_use, local_values
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
 from pipeline_defs.local.runner import check_state_dir
@@ -33,6 +40,8 @@ DEMO_MARKER_TEXT = "Created by `mlops demo`: the next demo with this --state-dir
 DEMO_EXPERIMENT = "demo"
 # Requests the demo sends per sample: enough for a drift check on the capture, few enough for a quick demo.
 TRAFFIC_ROWS = 300
+# Where callers put InvokeEndpoint's InferenceId; data capture records it as eventMetadata.inferenceId.
+INFERENCE_ID_HEADER = "X-Amzn-SageMaker-Inference-Id"
 
 
 def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
@@ -100,14 +109,19 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if served is None:
         say("nothing was approved, so there is nothing to serve")
 
+    monitored = _monitor_traffic(args, config, say, third) if served is not None else None
+
     expected = (
         first.succeeded
         and registered == 1
         and second.succeeded
-        and {"Preprocess", "Train", "Baseline"} <= set(hits)
+        and {"Preprocess", "Train", "Score", "Baseline"} <= set(hits)
         and failed_by_gate
         and served is not None
         and served["captured"] == served["sent"]
+        and monitored is not None
+        and monitored["drift_violations"] > 0
+        and monitored["capture_run_failed_by_gate"]
     )
     say(
         "\nDemo finished as expected."
@@ -117,7 +131,13 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if args.json:
         runs = {"training-1": first, "training-2": second, "evaluation": third}
         document = {name: result_json(result, s3) for name, result in runs.items()}
-        summary = {"expected": expected, "approved_version": registered, "runs": document, "served": served}
+        summary = {
+            "expected": expected,
+            "approved_version": registered,
+            "runs": document,
+            "served": served,
+            "monitored": monitored,
+        }
         print(json.dumps(summary, indent=2))
     return 0 if expected else 1
 
@@ -137,14 +157,17 @@ def _serve_sample_traffic(
     write_pin(pins, config, pin)
     say(f"promoted version {pin.version} in {shown(pins)} (mlops promote --local --latest-approved)")
     samples = {
-        name: request_rows(sample_data_dir() / name / "part-0000.csv")[:TRAFFIC_ROWS]
+        name: labelled_request_rows(sample_data_dir() / name / "part-0000.csv")[:TRAFFIC_ROWS]
         for name in ("churn", "churn-drifted")
     }
     with local_endpoint(config, state_dir, args.assembly, pin.version, port=0, sampling=100) as (server, started):
         serving = threading.Thread(target=server.serve_forever, daemon=True)
         serving.start()
         try:
-            scores = {name: _invoke_rows(server.url, rows) for name, rows in samples.items()}
+            scores = {
+                name: _invoke_rows(server.url, [(f"{name}-{i}", body) for i, (body, _) in enumerate(rows)])
+                for name, rows in samples.items()
+            }
         finally:
             server.shutdown()
             server.stop()
@@ -152,24 +175,32 @@ def _serve_sample_traffic(
         say(f"  {len(values)} rows of the {name} sample: mean churn probability {sum(values) / len(values):.3f}")
     captured = server.capture.written if server.capture else 0
     say(f"{captured} requests captured in SageMaker's data capture format under {shown(started['capture_folder'])}")
+    # The labels arrive later, as producers send them (mlops ground-truth put): each names its request's inference id.
+    labels = [(f"{name}-{i}", label) for name, rows in samples.items() for i, (_, label) in enumerate(rows) if label]
+    labels_file = state_dir / "labels.csv"
+    labels_file.write_text("inference_id,label\n" + "".join(f"{id_},{label}\n" for id_, label in labels))
+    _, where = put_local(state_dir, config, object_key(config.endpoint_name, datetime.now(UTC), labels_file.name),
+                         parse_file(labels_file))  # fmt: skip
+    say(f"{len(labels)} labels for those requests, by inference id, in {shown(Path(where))} (mlops ground-truth put)")
     return {
         "version": pin.version,
         "sent": sum(len(rows) for rows in samples.values()),
         "captured": captured,
         "capture_folder": started["capture_folder"],
+        "labels": len(labels),
     }
 
 
-def _invoke_rows(url: str, rows: list[bytes]) -> list[float]:
-    """POST each row to the local endpoint's /invocations over one keep-alive connection; the churn probabilities."""
+def _invoke_rows(url: str, rows: list[tuple[str, bytes]]) -> list[float]:
+    """POST each (inference id, row) to the local endpoint's /invocations over one keep-alive connection; the churn
+    probabilities."""
     host, port = url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=30)
     scores = []
     try:
-        for row in rows:
-            connection.request(
-                "POST", "/invocations", body=row, headers={"Content-Type": "text/csv", "Accept": "text/csv"}
-            )
+        for inference_id, row in rows:
+            headers = {"Content-Type": "text/csv", "Accept": "text/csv", INFERENCE_ID_HEADER: inference_id}
+            connection.request("POST", "/invocations", body=row, headers=headers)
             response = connection.getresponse()
             body = response.read()
             if response.status != 200:
@@ -178,6 +209,48 @@ def _invoke_rows(url: str, rows: list[bytes]) -> list[float]:
     finally:
         connection.close()
     return scores
+
+
+def _monitor_traffic(
+    args: argparse.Namespace, config: EnvironmentConfig, say: Callable[[str], None], dataset_run: RunResult
+) -> dict[str, Any]:
+    """Both monitoring paths on the captured traffic, and the HTML reports of the runs."""
+    state_dir: Path = args.state_dir
+    say("\n6. Monitor the served traffic against the version's baselines, as Model Monitor would (mlops monitor)")
+    run = monitor_local(config, state_dir)
+    say(monitoring_summary(run))
+
+    values = local_values(config.region)
+    capture = f"s3://{values[DeployTimeValue.ARTIFACTS_BUCKET]}/{DATA_CAPTURE_PREFIX}{config.endpoint_name}/"
+    truth = f"s3://{values[DeployTimeValue.LANDING_BUCKET]}/{GROUND_TRUTH_PREFIX}{config.endpoint_name}/"
+    say(f"\n7. The path of every account: the eval-only pipeline on the capture ({capture}) and its ground truth")
+    captured = runner_for(args.assembly, config, "evaluation", state_dir).run(
+        {
+            Parameter.EXPERIMENT_ID.value: DEMO_EXPERIMENT,
+            Parameter.INPUT_DATA_URI.value: capture,
+            Parameter.GROUND_TRUTH_URI.value: truth,
+        }
+    )
+    say(run_summary(captured, LocalS3(state_dir / "s3")))
+    failed_by_gate = captured.status == "Failed" and bool(captured.steps) and captured.steps[-1].type == "Fail"
+
+    say("\n8. Reports people can look at (mlops report ... --html)")
+    pages = {
+        "eval-only run on the drifted sample": ("report-evaluation.html", {"execution": dataset_run.execution_id}),
+        "eval-only run on the captured traffic": ("report-capture.html", {"execution": captured.execution_id}),
+        "monitoring run": ("report-monitoring.html", {"monitoring_run": run["local_outputs"]}),
+    }
+    for title, (file_name, which) in pages.items():
+        write_report(local_report(config, state_dir, **which), state_dir / file_name)
+        say(f"  {title}: {shown(state_dir / file_name)}")
+    return {
+        "monitoring_run": run["outputs"],
+        "drift_violations": run["data_quality"]["violations"],
+        "model_quality": run["model_quality"],
+        "capture_run": captured.execution_id,
+        "capture_run_failed_by_gate": failed_by_gate,
+        "reports": [str(state_dir / file_name) for file_name, _ in pages.values()],
+    }
 
 
 def fresh_state_dir(state_dir: Path) -> None:

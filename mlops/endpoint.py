@@ -45,11 +45,18 @@ _RUNTIME_PATH = re.compile(r"/endpoints/(?P<name>[^/]+)/invocations")
 _FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
 
 
-def request_rows(csv_file: Path) -> list[bytes]:
-    """One request body per data row of a dataset file, as the inference contract has them: the feature columns in
-    training order, no header, no label (the last column); rows with a missing value ('?') are left out."""
+def labelled_request_rows(csv_file: Path) -> list[tuple[bytes, str]]:
+    """(request body, label text) per data row of a dataset file: the body as the inference contract has it (the
+    feature columns in training order, no header, no label), the label its last column ("" when missing); rows with a
+    missing value ('?') are left out."""
     lines = csv_file.read_text().splitlines()[1:]
-    return [(line.rsplit(",", 1)[0] + "\n").encode() for line in lines if line and "?" not in line]
+    rows = (line.rsplit(",", 1) for line in lines if line and "?" not in line)
+    return [((features + "\n").encode(), label.strip()) for features, label in rows]
+
+
+def request_rows(csv_file: Path) -> list[bytes]:
+    """The request bodies of `labelled_request_rows`."""
+    return [body for body, _ in labelled_request_rows(csv_file)]
 
 
 # The model -------------------------------------------------------------------------------------------------------

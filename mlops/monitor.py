@@ -96,27 +96,36 @@ def command_monitor(args: argparse.Namespace, config: EnvironmentConfig) -> int:
             "mlops monitor checks the local endpoint's traffic: pass --local (in AWS, Model Monitor's schedules or "
             "the eval-only pipeline check the deployed endpoint)"
         )
-    now = datetime.now(UTC)
-    period = Period(since_start(args.since, now), now)
-    s3 = LocalS3(args.state_dir / "s3")
-    baselines = version_baselines(config, args.state_dir, args.version)
-    capture_dir = s3.path(
-        _uri(config, DeployTimeValue.ARTIFACTS_BUCKET, f"{DATA_CAPTURE_PREFIX}{config.endpoint_name}/")
-    )
-    if not any(capture_dir.rglob("*.jsonl")):
-        raise UsageError(
-            f"no data capture of {config.endpoint_name} under {shown(capture_dir)}: serve the version "
-            f"(mlops serve --local --promoted --state-dir {shown(args.state_dir)}) and send it requests"
-        )
-    truth_dir = s3.path(_uri(config, DeployTimeValue.LANDING_BUCKET, f"{GROUND_TRUTH_PREFIX}{config.endpoint_name}/"))
     try:
-        run = monitor(config, s3, baselines, capture_dir, truth_dir, period, now)
+        run = monitor_local(config, args.state_dir, args.version, args.since)
     except StepError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print(json.dumps(run, indent=2, sort_keys=True) if args.json else summary(run))
     violations = run["data_quality"]["violations"] + run["model_quality"].get("violations", 0)
     return 1 if args.fail_on_violation and violations else 0
+
+
+def monitor_local(
+    config: EnvironmentConfig, state_dir: Path, version: int | None = None, since: str | None = None
+) -> dict[str, Any]:
+    """One monitoring run on the local endpoint's capture (and ground truth) in `state_dir`: run.json's document.
+
+    UsageError: nothing to monitor or no baselines; StepError: bad traffic (the merge step's messages)."""
+    now = datetime.now(UTC)
+    period = Period(since_start(since, now), now)
+    s3 = LocalS3(state_dir / "s3")
+    baselines = version_baselines(config, state_dir, version)
+    capture_dir = s3.path(
+        _uri(config, DeployTimeValue.ARTIFACTS_BUCKET, f"{DATA_CAPTURE_PREFIX}{config.endpoint_name}/")
+    )
+    if not any(capture_dir.rglob("*.jsonl")):
+        raise UsageError(
+            f"no data capture of {config.endpoint_name} under {shown(capture_dir)}: serve the version "
+            f"(mlops serve --local --promoted --state-dir {shown(state_dir)}) and send it requests"
+        )
+    truth_dir = s3.path(_uri(config, DeployTimeValue.LANDING_BUCKET, f"{GROUND_TRUTH_PREFIX}{config.endpoint_name}/"))
+    return monitor(config, s3, baselines, capture_dir, truth_dir, period, now)
 
 
 def since_start(value: str | None, now: datetime) -> datetime | None:

@@ -44,8 +44,12 @@ def command_report(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if not args.local and args.env is None:
         raise UsageError("say where the run is: --local (this machine's state dir) or --env E (an execution in AWS)")
     check_page_folder(args.html)
-    report = _local_report(args, config) if args.local else _aws_report(args, config)
-    write_page(args.html, render(report, datetime.now(UTC)))
+    report = (
+        local_report(config, args.state_dir, args.execution, args.pipeline, args.monitoring_run)
+        if args.local
+        else _aws_report(args, config)
+    )
+    write_report(report, args.html)
     data, quality = report.data_quality, report.model_quality
     summary = {
         "html": str(args.html),
@@ -57,12 +61,23 @@ def command_report(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     return 0
 
 
-def _local_report(args: argparse.Namespace, config: EnvironmentConfig) -> Report:
-    s3 = LocalS3(args.state_dir / "s3")
-    if args.monitoring_run is not None:
-        return monitoring_report(find_monitoring_run(args.state_dir, config, args.monitoring_run), s3)
-    execution = local_execution(find_execution(args.state_dir, config, args.execution, args.pipeline))
-    return execution_report(execution, local_reader(s3))
+def local_report(
+    config: EnvironmentConfig,
+    state_dir: Path,
+    execution: str | None = None,
+    pipeline: str | None = None,
+    monitoring_run: str | None = None,
+) -> Report:
+    """The report of a local execution (its id; None: the newest, of `pipeline` if given) or monitoring run."""
+    s3 = LocalS3(state_dir / "s3")
+    if monitoring_run is not None:
+        return monitoring_report(find_monitoring_run(state_dir, config, monitoring_run), s3)
+    return execution_report(local_execution(find_execution(state_dir, config, execution, pipeline)), local_reader(s3))
+
+
+def write_report(report: Report, html: Path) -> None:
+    """The page of `report`, written atomically to `html`."""
+    write_page(html, render(report, datetime.now(UTC)))
 
 
 def _aws_report(args: argparse.Namespace, config: EnvironmentConfig) -> Report:

@@ -331,6 +331,21 @@ def test_demo_trains_approves_retrains_and_flags_drift(assembly_dir, tmp_path, c
     records = list(read_capture(Path(report["served"]["capture_folder"]).parent.parent))
     assert len(records) == sent
     assert {record.endpoint_input.observed_content_type for _, record in records} == {"text/csv"}
+    # Each request carried an inference id, and the sample's labels came back for them as ground truth.
+    assert {record.inference_id for _, record in records} == {f"{s}-{i}" for s in ("churn", "churn-drifted") for i in
+                                                             range(TRAFFIC_ROWS)}  # fmt: skip
+    labelled = report["served"]["labels"]
+    assert 0 < labelled <= sent
+    # Both monitoring paths saw the drift in the captured traffic, and model quality was checked on the labels.
+    monitored = report["monitored"]
+    assert monitored["drift_violations"] > 0 and monitored["capture_run_failed_by_gate"] is True
+    assert monitored["model_quality"]["checked"] is True and monitored["model_quality"]["labelled"] == labelled
+    assert "7. The path of every account" in err and "drift violations" in err
+    # Three self-contained pages, each naming what it reports on.
+    for page in monitored["reports"]:
+        html = Path(page).read_text()
+        assert html.lower().startswith("<!doctype html>") and "<svg" in html
+        assert "http" not in html.replace("http://www.w3.org/2000/svg", "")  # nothing fetched from anywhere
 
 
 def test_demo_never_wipes_a_folder_that_is_not_a_local_state_dir(assembly_dir, tmp_path, capsys) -> None:
