@@ -71,6 +71,7 @@ def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
         evaluation_data_prefix=config.evaluation_data_prefix,
         model_package_group_name=config.model_package_group_name,
         processing_instance_type=config.processing_instance_type,
+        preprocess_instance_count=config.preprocess_instance_count,
         training_instance_type=config.training_instance_type,
         cache_expire_after=config.cache_expire_after,
         minimum_score=config.minimum_score,

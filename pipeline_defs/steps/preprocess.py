@@ -7,6 +7,17 @@ Outputs: --output-dir  train/train.csv, validation/validation.csv, test/test.csv
                        order, then the label (0/1); beside each, row_keys.txt: the row key hash of each row, in order.
                        report/preprocess_report.json: what was dropped and why, the split, the leak check.
 
+Several instances (the job's InstanceCount > 1, its data input ShardedByS3Key): SageMaker gives each instance a share
+of the input objects and writes /opt/ml/config/resourceconfig.json ({"current_host": "algo-2", "hosts": [...]}).
+Each instance then names its files after its host - train/train-algo-2.csv, train/row_keys-algo-2.txt,
+report/preprocess_report-algo-2.json - so that the instances' uploads to the same S3 prefix never overwrite each
+other; a reader takes the union of the *.csv files of a split (and pairs `<split>-<host>.csv` with
+`row_keys-<host>.txt`). An instance whose shard holds no file writes only its report. With one instance the names
+are the ones above. Every check below then holds per instance, over its shard only: duplicates are dropped within a
+shard (a row repeated in two files of different shards is kept twice), the invalid-row share and the both-labels check
+of each split are per shard, the leak check scores each shard's rows, and imputed medians are each shard's.
+The split itself does not depend on the sharding: it is a function of each row's key alone.
+
 Enforcing the contract (identical in both modes), in this order:
 - a declared column (feature, label, row key) missing from the header fails the step; undeclared columns are dropped
   and reported: nothing undeclared is ever trained on;
@@ -34,6 +45,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +58,10 @@ FEATURE_TYPES = ("integer", "number", "category")
 POLICIES = ("drop_row", "fail")
 NAN_TEXTS = ("nan", "+nan", "-nan")
 KEY_SEPARATOR = "\x1f"  # the ASCII unit separator: never part of a CSV cell's text
+# Where SageMaker tells a processing container its host name and all hosts of the job; the local runner, which has no
+# /opt/ml, names its copy of the file in LOCAL_RESOURCE_CONFIG.
+RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
+RESOURCE_CONFIG_VARIABLE = "LOCAL_RESOURCE_CONFIG"
 
 
 class StepError(Exception):
@@ -271,16 +287,38 @@ def check_leaks(data: pd.DataFrame, contract: dict, report: dict) -> None:
 
 
 # Output ----------------------------------------------------------------------------------------------------------
-def write(parts: dict[str, tuple[pd.DataFrame, list[str]]], label: str, output_dir: Path, report: dict) -> None:
+def this_instance() -> tuple[str, int]:
+    """(this instance's host name, how many instances run the job), from the job's resource config."""
+    path = Path(os.environ.get(RESOURCE_CONFIG_VARIABLE, RESOURCE_CONFIG))
+    if not path.is_file():  # not a SageMaker container (a developer's run): one instance
+        return "algo-1", 1
+    try:
+        config = json.loads(path.read_text())
+        host, hosts = config["current_host"], config["hosts"]
+        if host not in hosts:
+            raise ValueError(f"current_host {host!r} is not one of the hosts {hosts}")
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise StepError(f"cannot read this instance's host from {path}: {error}") from error
+    return host, len(hosts)
+
+
+def file_suffix(host: str, hosts: int) -> str:
+    """What makes this instance's file names unique among the job's instances ("" when it runs alone)."""
+    return f"-{host}" if hosts > 1 else ""
+
+
+def write(
+    parts: dict[str, tuple[pd.DataFrame, list[str]]], label: str, output_dir: Path, report: dict, suffix: str = ""
+) -> None:
     report["rows_written"] = {}
     for name, (part, keys) in parts.items():
-        path = output_dir / name / f"{name}.csv"
+        path = output_dir / name / f"{name}{suffix}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         part.to_csv(path, index=False)
-        (path.parent / "row_keys.txt").write_text("".join(f"{key}\n" for key in keys))
+        (path.parent / f"row_keys{suffix}.txt").write_text("".join(f"{key}\n" for key in keys))
         report["rows_written"][name] = len(part)
         print(f"wrote {len(part)} rows ({int(part[label].sum())} with {label}=1) to {path}")
-    write_json(output_dir / "report" / "preprocess_report.json", report)
+    write_json(output_dir / "report" / f"preprocess_report{suffix}.json", report)
 
 
 def write_json(path: Path, document: dict) -> None:
@@ -302,7 +340,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> None:
     contract = read_contract(args.contract)
-    report: dict = {"contract_version": contract.get("version"), "mode": args.mode}
+    host, hosts = this_instance()
+    report: dict = {"contract_version": contract.get("version"), "mode": args.mode, "instance": [host, hosts]}
+    if hosts > 1 and not any(path.is_file() for path in args.input_dir.rglob("*.csv")):
+        print(f"{host}: no input file in this instance's shard of the data")
+        write_json(args.output_dir / "report" / f"preprocess_report{file_suffix(host, hosts)}.json", report)
+        return
     data, keys = clean(read_csvs(args.input_dir, contract["label"]), contract, report)
     print(f"{len(data)} clean rows")
     if args.mode == "split":
@@ -315,7 +358,7 @@ def run(args: argparse.Namespace) -> None:
         check_leaks(data, contract, report)
     else:
         parts = {"test": (data, keys)}
-    write(parts, contract["label"], args.output_dir, report)
+    write(parts, contract["label"], args.output_dir, report, file_suffix(host, hosts))
 
 
 def main(argv: list[str] | None = None) -> int:
