@@ -30,6 +30,8 @@ _MONITORING_CRON_PATTERN = re.compile(r"^cron\(0 (?P<hour>\*|\d{1,2})(?:/(?P<eve
 _OFFSET_PATTERN = re.compile(r"^-P(?=\d|T\d)(?:\d{1,4}D)?(?:T(?=\d)(?:\d{1,5}H)?(?:\d{1,6}M)?)?$")
 # Hourly model-quality executions run a merge job and an analysis job within the hour (Model Monitor docs).
 HOURLY_MONITORING_MAX_RUNTIME_SECONDS = 1800
+# CreateProcessingJob's limit on ProcessingResources.ClusterConfig.InstanceCount (botocore's service model).
+MAX_PROCESSING_INSTANCES = 100
 MODEL_QUALITY_PROBLEM_TYPES = ("BinaryClassification",)
 _EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SCHEDULE_PATTERN = re.compile(r"^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
@@ -76,6 +78,9 @@ class EnvironmentConfig:
     retain_data: bool
     termination_protection: bool
     processing_instance_type: str
+    # Instances of the Preprocess job, each with its share of the dataset's files (ShardedByS3Key): more than one
+    # when a dataset outgrows one instance's memory (README, "Scale").
+    preprocess_instance_count: int = 1
     training_instance_type: str
     noncurrent_version_retention_days: int
     access_log_retention_days: int
@@ -229,6 +234,13 @@ class EnvironmentConfig:
                 f"'{value}' is not a SageMaker instance type",
                 "use a type such as ml.m5.large",
             )
+        _require(
+            unit,
+            "preprocess_instance_count",
+            1 <= self.preprocess_instance_count <= MAX_PROCESSING_INSTANCES,
+            f"{self.preprocess_instance_count} is outside 1..{MAX_PROCESSING_INSTANCES} instances",
+            "use 1, or more instances (one share of the dataset's files each) for a dataset beyond one instance",
+        )
         for field in ("noncurrent_version_retention_days", "access_log_retention_days", "incomplete_upload_days"):
             value = getattr(self, field)
             _require(

@@ -66,9 +66,9 @@ from pipeline_defs.steps.merge_capture import Contract, Merged, Period, StepErro
 
 # A verdict needs both classes, and enough of each: with fewer than 30 positives one row moves recall by more than
 # 3 %, and bench/monitor_false_alarms.py measures false alarms in a fifth of the runs at 60-100 labelled rows even
-# with the default 15 % tolerance. Below this floor the monitor says "not checked" rather than report noise; above it the verdict is
-# still a point comparison with the error rates the module docstring states (Model Monitor wants 200 rows for its
-# standard deviations).
+# with the default 15 % tolerance. Below this floor the monitor says "not checked" rather than report noise; above
+# it the verdict is still a point comparison with the error rates the module docstring states (Model Monitor wants
+# 200 rows for its standard deviations).
 MIN_LABELS_PER_CLASS = 30
 # The data-quality step's inferred types back to the feature contract's types, to compute statistics by the baseline.
 _CONTRACT_TYPES = {"Integral": "integer", "Fractional": "number", "String": "category"}

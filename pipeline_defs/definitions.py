@@ -22,7 +22,6 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
-import importlib.metadata
 import json
 import re
 import sys
@@ -71,6 +70,7 @@ def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
         evaluation_data_prefix=config.evaluation_data_prefix,
         model_package_group_name=config.model_package_group_name,
         processing_instance_type=config.processing_instance_type,
+        preprocess_instance_count=config.preprocess_instance_count,
         training_instance_type=config.training_instance_type,
         cache_expire_after=config.cache_expire_after,
         minimum_score=config.minimum_score,
@@ -167,16 +167,24 @@ def build_environment() -> dict[str, Any]:
     for path in sources:
         digest.update(f"{path.relative_to(PACKAGE_DIR).as_posix()}\0".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
-    # A set: the same distribution can be found twice (the checkout's own egg-info when it is the working directory).
-    distributions = sorted(
-        {f"{dist.metadata['Name']}=={dist.version}".lower() for dist in importlib.metadata.distributions()}
-    )
     return {
         "format": CACHE_FORMAT,
         "sources": digest.hexdigest(),
-        "distributions": hashlib.sha256("\n".join(distributions).encode()).hexdigest(),
+        "distributions": hashlib.sha256("\n".join(installed_distributions()).encode()).hexdigest(),
         "python": sys.version,
     }
+
+
+def installed_distributions() -> list[str]:
+    """The metadata folders (`<name>-<version>.dist-info`, `.egg-info`) on sys.path, where importlib.metadata finds
+    distributions: installing, removing or upgrading a package renames one. Listing folders takes ~1 ms; reading every
+    distribution's METADATA took ~0.2 s of each synth. A set: the checkout's own egg-info can be found twice."""
+    found: set[str] = set()
+    for entry in sys.path:
+        folder = Path(entry or ".")
+        if folder.is_dir():
+            found.update(path.name for path in folder.iterdir() if path.name.endswith((".dist-info", ".egg-info")))
+    return sorted(found)
 
 
 def _store(path: Path, text: str) -> None:

@@ -21,7 +21,7 @@ Conventions it fixes once for every step:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +87,7 @@ class PipelineSettings:
     model_package_group_name: str
     processing_instance_type: str
     training_instance_type: str
+    preprocess_instance_count: int = 1
     cache_expire_after: str
     minimum_score: float
     default_approval_status: str
@@ -173,17 +174,24 @@ class PipelineBuilder:
         reports: Mapping[str, tuple[str, str]] | None = None,
         cache: bool = True,
         depends_on: Sequence[Step] = (),
+        instance_count: int = 1,
+        sharded_inputs: Collection[str] = (),
     ) -> Step:
         """A script in the scikit-learn image. `reports` = {name: (output, json file)} for JsonGet.
 
         `fixed_outputs` = {output: s3 uri} for the rare output that must not move per execution; `depends_on`: steps
         that must finish first although no value of theirs is read (e.g. the one that writes a fixed output).
+        `sharded_inputs` are split between the `instance_count` instances by S3 key (ShardedByS3Key); every other
+        input is copied whole to each instance.
         """
+        unknown = set(sharded_inputs) - set(inputs or {})
+        if unknown:
+            raise ValueError(f"step {name} shards input(s) {sorted(unknown)} it does not declare")
         processor = ScriptProcessor(
             role=self.settings.role_arn,
             image_uri=self._image,
             command=["python3"],
-            instance_count=1,
+            instance_count=instance_count,
             instance_type=self.settings.processing_instance_type,
             volume_size_in_gb=self.settings.volume_size_gb,
             volume_kms_key=self.settings.kms_key_arn,
@@ -208,7 +216,10 @@ class PipelineBuilder:
             name=name,
             step_args=processor.run(
                 code=self.settings.code_uri(script),
-                inputs=[_processing_input(input_name, uri) for input_name, uri in (inputs or {}).items()],
+                inputs=[
+                    _processing_input(input_name, uri, sharded=input_name in sharded_inputs)
+                    for input_name, uri in (inputs or {}).items()
+                ],
                 outputs=[_processing_output(output, uri) for output, uri in output_uris.items()],
                 arguments=list(arguments),
             ),
@@ -416,7 +427,7 @@ class PipelineBuilder:
         )
 
 
-def _processing_input(name: str, uri: Any) -> ProcessingInput:
+def _processing_input(name: str, uri: Any, *, sharded: bool) -> ProcessingInput:
     return ProcessingInput(
         input_name=name,
         s3_input=ProcessingS3Input(
@@ -424,7 +435,7 @@ def _processing_input(name: str, uri: Any) -> ProcessingInput:
             local_path=f"{PROCESSING_ROOT}/input/{name}",
             s3_data_type="S3Prefix",
             s3_input_mode="File",
-            s3_data_distribution_type="FullyReplicated",
+            s3_data_distribution_type="ShardedByS3Key" if sharded else "FullyReplicated",
         ),
     )
 

@@ -51,6 +51,9 @@ def preprocess(p: PipelineBuilder, data: Any, *, mode: str, outputs: list[str], 
         script="preprocess.py",
         cache=cache,
         inputs={"data": data, "contract": feature_contract(p)},
+        # Each instance preprocesses its share of the data files (preprocess.py names its files after its host).
+        instance_count=p.settings.preprocess_instance_count,
+        sharded_inputs=["data"],
         outputs=[*outputs, "report"],
         arguments=cli(
             mode=mode,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aws_cdk import App, Environment, Stage, Validations
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from cdk_nag import AwsSolutionsChecks
@@ -10,11 +12,13 @@ from constructs import Construct
 from config import EnvironmentConfig
 from config.deployments import ModelPin
 from platform_constructs.tagging import apply_tags
-from stacks.monitoring_stack import MonitoringStack
 from stacks.orchestration_stack import OrchestrationStack
 from stacks.pipelines_stack import PipelinesStack
-from stacks.serving_stack import ServingStack
 from stacks.storage_stack import StorageStack
+
+if TYPE_CHECKING:  # imported where used: a unit with no pinned model (the common synth) never loads them
+    from stacks.monitoring_stack import MonitoringStack
+    from stacks.serving_stack import ServingStack
 
 
 class MlPlatformStage(Stage):
@@ -47,6 +51,8 @@ class MlPlatformStage(Stage):
         # Only a unit that serves a pinned version (config/deployments.json, written by mlops promote) has one.
         self.serving: ServingStack | None = None
         if pin is not None:
+            from stacks.serving_stack import ServingStack
+
             self.serving = ServingStack(
                 self,
                 "Serving",
@@ -63,6 +69,8 @@ class MlPlatformStage(Stage):
         # Model Monitor schedules on that endpoint, where the account has Model Monitor (config.model_monitor).
         self.monitoring: MonitoringStack | None = None
         if pin is not None and self.serving is not None and config.model_monitor:
+            from stacks.monitoring_stack import MonitoringStack
+
             self.monitoring = MonitoringStack(
                 self,
                 "Monitoring",

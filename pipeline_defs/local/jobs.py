@@ -3,7 +3,10 @@
 - Processing: the job's inputs are copied into steps/<step>/input/..., its ContainerEntrypoint (a python script)
   runs with every /opt/ml/processing path (`contract.PROCESSING_ROOT`) in its arguments pointing into
   steps/<step>/, with the job's Environment plus REGISTRY_BACKEND=local and LOCAL_REGISTRY_DIR; its outputs are
-  then "uploaded".
+  then "uploaded". A job of N > 1 instances runs N processes at once, each in steps/<step>/algo-<i>/ with its
+  resourceconfig.json (current_host, hosts); a ShardedByS3Key input gives instance i every N-th object in key order
+  from the i-th on (SageMaker documents only "about 1/N of the objects each"); every instance's outputs are uploaded
+  to the same prefix, and two instances writing the same object fail the step.
 - Training (script mode): `training.py`.
 
 A job is named as SageMaker names the jobs a pipeline starts (`contract.PIPELINE_JOB_PREFIX` + execution + step).
@@ -18,6 +21,7 @@ Each job's process leads its own process group (a new session: the terminal's Ct
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -25,6 +29,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -46,6 +51,10 @@ Job = Callable[[Execution, str, dict[str, Any], str, Path, StepResult], dict[str
 STOP_GRACE_SECONDS = 5.0
 # How often a waiting runner looks whether a stop's grace period is over.
 _POLL_SECONDS = 0.2
+# SageMaker writes each processing instance's host and the job's hosts to /opt/ml/config/resourceconfig.json; locally
+# the file is in the instance's folder and this variable names it (read by steps/preprocess.py, which cannot import
+# this package: a test checks both sides agree).
+RESOURCE_CONFIG_VARIABLE = "LOCAL_RESOURCE_CONFIG"
 
 
 def job_name(execution_id: str, step: str) -> str:
@@ -112,34 +121,85 @@ def run_processing(execution: Execution, name: str, step: dict[str, Any], result
 def processing_job(
     execution: Execution, name: str, arguments: dict[str, Any], job: str, work: Path, result: StepResult
 ) -> dict[str, Any]:
-    for item in arguments.get("ProcessingInputs", []):
-        source = item.get("S3Input")
-        if source is None:
-            raise StepFailed(f"input '{item.get('InputName')}': only S3Input inputs are supported locally")
-        if source.get("S3DataType", "S3Prefix") != "S3Prefix" or source.get("S3CompressionType", "None") != "None":
-            raise StepFailed(f"input '{item.get('InputName')}': only uncompressed S3Prefix inputs run locally")
-        download(execution, item.get("InputName"), source.get("S3Uri"), container_path(source.get("LocalPath"), work))
+    """The job on each of its instances (`InstanceCount`, each in its own folder when there are several), at once."""
+    command = processing_command(arguments)
+    count = arguments.get("ProcessingResources", {}).get("ClusterConfig", {}).get("InstanceCount", 1)
+    if not isinstance(count, int) or count < 1:
+        raise StepFailed(f"ProcessingResources.ClusterConfig.InstanceCount {count!r} is not a positive integer")
+    hosts = [f"algo-{number}" for number in range(1, count + 1)]
+    instances = {host: work if count == 1 else work / host for host in hosts}
     job_outputs = arguments.get("ProcessingOutputConfig", {}).get("Outputs", [])
-    for item in job_outputs:
-        container_path(item.get("S3Output", {}).get("LocalPath"), work).mkdir(parents=True, exist_ok=True)
-    application = arguments.get("AppSpecification", {})
-    entrypoint = application.get("ContainerEntrypoint") or []
-    if not entrypoint or Path(entrypoint[0]).name not in ("python", "python3"):
-        raise StepFailed(f"ContainerEntrypoint {entrypoint} is not a python script; only those run locally")
-    in_work = [
-        _CONTAINER_PATH.sub(rf"\g<1>{work}", str(a))
-        for a in [*entrypoint[1:], *application.get("ContainerArguments", [])]
-    ]
-    execute(execution, [execution.runner.python, *in_work], work, arguments, {}, work, result)
-    for item in job_outputs:
-        output = item.get("S3Output", {})
-        execution.runner.s3.upload(container_path(output.get("LocalPath"), work), output.get("S3Uri"))
+    for index, (host, folder) in enumerate(instances.items()):
+        prepare_instance(execution, arguments, folder, (index, count))
+        resource_config = folder / "config" / "resourceconfig.json"
+        resource_config.parent.mkdir(parents=True, exist_ok=True)
+        resource_config.write_text(json.dumps({"current_host": host, "hosts": hosts}))
+
+    def run_instance(host: str) -> None:
+        folder = instances[host]
+        in_folder = [_CONTAINER_PATH.sub(rf"\g<1>{folder}", str(a)) for a in command]
+        extra = {RESOURCE_CONFIG_VARIABLE: str(folder / "config" / "resourceconfig.json")}
+        try:
+            execute(execution, [execution.runner.python, *in_folder], folder, arguments, extra, folder, result)
+        except StepFailed as error:
+            raise type(error)(f"{host}: {error}" if count > 1 else str(error)) from error
+
+    if count == 1:
+        run_instance(hosts[0])
+    else:  # the instances of a job run at the same time, each its own process group
+        with ThreadPoolExecutor(max_workers=count, thread_name_prefix=name) as pool:
+            for finished in [pool.submit(run_instance, host) for host in hosts]:
+                finished.result()  # the first failed instance (in host order) fails the step
+    upload_outputs(execution, job_outputs, instances)
     return {
         **arguments,
         "ProcessingJobName": job,
         "ProcessingJobArn": arn(execution, "processing-job", job),
         "ProcessingJobStatus": "Completed",
     }
+
+
+def processing_command(arguments: Mapping[str, Any]) -> list[Any]:
+    """The container's entrypoint (which must run a python script) without the interpreter, then its arguments."""
+    application = arguments.get("AppSpecification", {})
+    entrypoint = application.get("ContainerEntrypoint") or []
+    if not entrypoint or Path(entrypoint[0]).name not in ("python", "python3"):
+        raise StepFailed(f"ContainerEntrypoint {entrypoint} is not a python script; only those run locally")
+    return [*entrypoint[1:], *application.get("ContainerArguments", [])]
+
+
+def prepare_instance(execution: Execution, arguments: Mapping[str, Any], folder: Path, shard: tuple[int, int]) -> None:
+    """One instance's inputs (its `shard` = (index, count) of a ShardedByS3Key input's objects) and output folders."""
+    for item in arguments.get("ProcessingInputs", []):
+        source = item.get("S3Input")
+        if source is None:
+            raise StepFailed(f"input '{item.get('InputName')}': only S3Input inputs are supported locally")
+        if source.get("S3DataType", "S3Prefix") != "S3Prefix" or source.get("S3CompressionType", "None") != "None":
+            raise StepFailed(f"input '{item.get('InputName')}': only uncompressed S3Prefix inputs run locally")
+        sharded = source.get("S3DataDistributionType") == "ShardedByS3Key"
+        destination = container_path(source.get("LocalPath"), folder)
+        download(execution, item.get("InputName"), source.get("S3Uri"), destination, shard if sharded else (0, 1))
+    for item in arguments.get("ProcessingOutputConfig", {}).get("Outputs", []):
+        container_path(item.get("S3Output", {}).get("LocalPath"), folder).mkdir(parents=True, exist_ok=True)
+
+
+def upload_outputs(execution: Execution, job_outputs: list[dict[str, Any]], instances: Mapping[str, Path]) -> None:
+    """Every instance's output folders to their S3 URIs; two instances writing the same object fail the step (in
+    SageMaker the last upload would silently win)."""
+    for item in job_outputs:
+        output = item.get("S3Output", {})
+        written: dict[str, str] = {}
+        for host, folder in instances.items():
+            local = container_path(output.get("LocalPath"), folder)
+            for path in (p for p in local.rglob("*") if p.is_file()):
+                relative = path.relative_to(local).as_posix()
+                if relative in written:
+                    raise StepFailed(
+                        f"instances {written[relative]} and {host} both wrote {item.get('OutputName')}/{relative}:"
+                        " each instance must name its files uniquely (e.g. after its host)"
+                    )
+                written[relative] = host
+            execution.runner.s3.upload(local, output.get("S3Uri"))
 
 
 def container_path(path: Any, work: Path) -> Path:
@@ -150,10 +210,10 @@ def container_path(path: Any, work: Path) -> Path:
 
 
 # Shared by both job types ----------------------------------------------------------------------------------------
-def download(execution: Execution, what: str, uri: Any, destination: Path) -> None:
+def download(execution: Execution, what: str, uri: Any, destination: Path, shard: tuple[int, int] = (0, 1)) -> None:
     destination.mkdir(parents=True, exist_ok=True)
     s3 = execution.runner.s3
-    if s3.download(uri, destination) == 0:
+    if s3.download(uri, destination, shard) == 0:
         raise StepFailed(f"input {what}: no objects under {uri} (locally: {s3.describe(uri)})")
 
 

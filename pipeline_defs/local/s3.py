@@ -77,11 +77,17 @@ class LocalS3:
             raise StepFailed(f"{uri}: a key with '.' or '..' segments or a leading '/' would leave the local bucket")
         return self.root / bucket
 
-    def download(self, uri: str, destination: Path) -> int:
-        """Copy every object under the prefix `uri` into `destination` (S3Prefix semantics); returns the count."""
+    def download(self, uri: str, destination: Path, shard: tuple[int, int] = (0, 1)) -> int:
+        """Copy every object under the prefix `uri` into `destination` (S3Prefix semantics); returns the count.
+
+        `shard` = (index, count): only every count-th object in key order from the index-th on is copied
+        (ShardedByS3Key: each of `count` instances gets its own share of the objects); the count returned is still
+        that of every object under the prefix.
+        """
         _, prefix = split_uri(uri)
         objects = self.objects(uri)
-        for key, source in objects:
+        index, count = shard
+        for key, source in objects[index::count]:
             target = destination / _relative(key, prefix)
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)

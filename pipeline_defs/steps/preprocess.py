@@ -7,6 +7,17 @@ Outputs: --output-dir  train/train.csv, validation/validation.csv, test/test.csv
                        order, then the label (0/1); beside each, row_keys.txt: the row key hash of each row, in order.
                        report/preprocess_report.json: what was dropped and why, the split, the leak check.
 
+Several instances (the job's InstanceCount > 1, its data input ShardedByS3Key): SageMaker gives each instance a share
+of the input objects and writes /opt/ml/config/resourceconfig.json ({"current_host": "algo-2", "hosts": [...]}).
+Each instance then names its files after its host - train/train-algo-2.csv, train/row_keys-algo-2.txt,
+report/preprocess_report-algo-2.json - so that the instances' uploads to the same S3 prefix never overwrite each
+other; a reader takes the union of the *.csv files of a split (and pairs `<split>-<host>.csv` with
+`row_keys-<host>.txt`). An instance whose shard holds no file writes only its report. With one instance the names
+are the ones above. Every check below then holds per instance, over its shard only: duplicates are dropped within a
+shard (a row repeated in two files of different shards is kept twice), the invalid-row share and the both-labels check
+of each split are per shard, the leak check scores each shard's rows, and imputed medians are each shard's.
+The split itself does not depend on the sharding: it is a function of each row's key alone.
+
 Enforcing the contract (identical in both modes), in this order:
 - a declared column (feature, label, row key) missing from the header fails the step; undeclared columns are dropped
   and reported: nothing undeclared is ever trained on;
@@ -37,6 +48,7 @@ import argparse
 import hashlib
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -49,6 +61,11 @@ FEATURE_TYPES = ("integer", "number", "category")
 POLICIES = ("drop_row", "fail")
 NAN_TEXTS = ("nan", "+nan", "-nan")
 KEY_SEPARATOR = "\x1f"  # the ASCII unit separator: never part of a CSV cell's text
+KEY_BLOCK_ROWS = 65_536  # rows whose key text is built at once: ~5 MiB of Python strings, whatever the dataset's size
+# Where SageMaker tells a processing container its host name and all hosts of the job; the local runner, which has no
+# /opt/ml, names its copy of the file in LOCAL_RESOURCE_CONFIG.
+RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
+RESOURCE_CONFIG_VARIABLE = "LOCAL_RESOURCE_CONFIG"
 
 
 class StepError(Exception):
@@ -156,34 +173,40 @@ def labelled(data: pd.DataFrame, label: str, report: dict, *, keep_unlabelled: b
 
 
 def problems(feature: dict, cells: pd.Series) -> pd.Series:
-    """Per row, how its cell breaks the feature's contract ("" when it does not)."""
+    """Per row, how its cell breaks the feature's contract ("" when it does not): a categorical, one byte a row."""
     present = cells.notna()
-    reasons = pd.Series("", index=cells.index, dtype=object)
+    checks: list[tuple[str, pd.Series]] = []  # (reason, rows it applies to); a later check overrides an earlier one
     if feature["type"] == "category":
-        reasons[present & ~cells.isin(feature["categories"])] = "not a declared category"
+        checks.append(("not a declared category", present & ~cells.isin(feature["categories"])))
     else:
         values = pd.to_numeric(cells, errors="coerce")
         finite = present & np.isfinite(values)
         low, high = feature.get("min", -math.inf), feature.get("max", math.inf)
-        reasons[present & values.isna()] = "not a number"
-        reasons[present & (np.isinf(values) | cells.str.lower().isin(NAN_TEXTS))] = "non-finite"
+        checks.append(("not a number", present & values.isna()))
+        checks.append(("non-finite", present & (np.isinf(values) | cells.str.lower().isin(NAN_TEXTS))))
         if feature["type"] == "integer":
-            reasons[finite & (values % 1 != 0)] = "not an integer"
-        reasons[finite & ((values < low) | (values > high))] = f"outside [{low}, {high}]"
+            checks.append(("not an integer", finite & (values % 1 != 0)))
+        checks.append((f"outside [{low}, {high}]", finite & ((values < low) | (values > high))))
     if not feature["nullable"]:
-        reasons[~present] = "missing (not nullable)"
-    return reasons
+        checks.append(("missing (not nullable)", ~present))
+    codes = np.zeros(len(cells), dtype=np.int8)
+    for number, (_, rows) in enumerate(checks, start=1):
+        codes[np.asarray(rows, dtype=bool)] = number
+    reasons = pd.Categorical.from_codes(codes, categories=["", *(reason for reason, _ in checks)])
+    return pd.Series(reasons, index=cells.index)
 
 
 def enforce(data: pd.DataFrame, contract: dict, report: dict) -> pd.DataFrame:
     """Rows whose values break the contract, handled by its invalid_values policy."""
     reasons = {feature["name"]: problems(feature, data[feature["name"]]) for feature in contract["features"]}
     counts = {
-        name: {reason: int(count) for reason, count in found[found != ""].value_counts().sort_index().items()}
+        name: {reason: int(count) for reason, count in sorted(found.value_counts().items()) if reason and count}
         for name, found in reasons.items()
     }
     report["invalid_values"] = {name: found for name, found in counts.items() if found}
-    invalid = pd.concat(reasons.values(), axis=1).ne("").any(axis=1) if reasons else pd.Series(False, data.index)
+    invalid = np.zeros(len(data), dtype=bool)
+    for found in reasons.values():
+        invalid |= found.cat.codes.to_numpy() != 0
     policy, share = contract["invalid_values"], float(invalid.mean()) if len(data) else 0.0
     details = "; ".join(
         f"{name}: {count} rows {reason}"
@@ -200,11 +223,17 @@ def enforce(data: pd.DataFrame, contract: dict, report: dict) -> pd.DataFrame:
     return data[~invalid].reset_index(drop=True)
 
 
-def row_keys(data: pd.DataFrame, contract: dict) -> list[str]:
-    """The first 64 bits (16 hex digits) of SHA-256 of each row key's text: its key columns, else its features."""
-    columns = contract["row_key"] or [feature["name"] for feature in contract["features"]]
-    text = data[columns].fillna("").astype(str).agg(KEY_SEPARATOR.join, axis=1)
-    return [hashlib.sha256(key.encode("utf-8")).hexdigest()[:16] for key in text]
+def row_keys(data: pd.DataFrame, contract: dict) -> np.ndarray:
+    """The first 64 bits of SHA-256 of each row key's text (its key columns, else its features, joined by
+    KEY_SEPARATOR), as unsigned integers: 8 bytes a row, written out as 16 hex digits."""
+    key_columns = [data[column] for column in contract["row_key"] or [f["name"] for f in contract["features"]]]
+    keys = np.empty(len(data), dtype=np.uint64)
+    for start in range(0, len(data), KEY_BLOCK_ROWS):  # the key texts exist as Python strings one block at a time
+        cells = [column.iloc[start : start + KEY_BLOCK_ROWS].fillna("").astype(str).tolist() for column in key_columns]
+        for offset, row in enumerate(zip(*cells, strict=True)):
+            digest = hashlib.sha256(KEY_SEPARATOR.join(row).encode("utf-8")).digest()
+            keys[start + offset] = int.from_bytes(digest[:8], "big")
+    return keys
 
 
 def typed(data: pd.DataFrame, contract: dict, report: dict) -> pd.DataFrame:
@@ -230,25 +259,34 @@ def typed(data: pd.DataFrame, contract: dict, report: dict) -> pd.DataFrame:
 
 def clean(
     raw: pd.DataFrame, contract: dict, report: dict, *, keep_unlabelled: bool = False
-) -> tuple[pd.DataFrame, list[str]]:
-    """(clean rows, their row keys)."""
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """(clean rows, their row keys).
+
+    The text is cleaned column by column in place, and each intermediate frame is dropped as soon as the next exists:
+    at most one text copy of the data and one of a column are alive at a time (memory: README, "Scale and memory").
+    """
     report["rows_read"] = len(raw)
-    data = declared_only(raw, contract, report).apply(lambda column: column.str.strip())
-    rows = labelled(data.mask(data == ""), contract["label"], report, keep_unlabelled=keep_unlabelled)
-    data = enforce(rows, contract, report)
+    data = declared_only(raw, contract, report)
+    del raw  # the caller keeps no reference: undeclared columns are freed now, declared ones as they are replaced
+    for column in data.columns:  # surrounding whitespace is not part of a value; an empty cell is a missing value
+        text = data[column].str.strip()
+        data[column] = text.mask(text == "")
+    data = labelled(data, contract["label"], report, keep_unlabelled=keep_unlabelled)
+    data = enforce(data, contract, report)  # (not nested: the frame before `labelled` is gone by now)
     if data.empty:
         raise StepError("no rows left after cleaning")
-    return typed(data, contract, report), row_keys(data, contract)
+    keys = row_keys(data, contract)
+    return typed(data, contract, report), keys
 
 
 # Splitting and the leak check ------------------------------------------------------------------------------------
 def split(
-    data: pd.DataFrame, keys: list[str], label: str, validation_fraction: float, test_fraction: float
-) -> dict[str, tuple[pd.DataFrame, list[str]]]:
+    data: pd.DataFrame, keys: np.ndarray, label: str, validation_fraction: float, test_fraction: float
+) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     """{part: (rows, keys)} by the stable hash of each row key; rows keep their input order."""
     if validation_fraction <= 0 or test_fraction <= 0 or validation_fraction + test_fraction >= 1:
         raise StepError("fractions must be positive and --validation-fraction + --test-fraction must be below 1")
-    position = np.array([int(key, 16) / 2**64 for key in keys])
+    position = keys / 2.0**64  # as a fraction of 2**64: float64, rounded as int(key, 16) / 2**64 rounds
     parts = {
         "test": position < test_fraction,
         "validation": (position >= test_fraction) & (position < test_fraction + validation_fraction),
@@ -257,7 +295,7 @@ def split(
     for name, member in parts.items():
         if set(data[label][member]) != {0, 1}:
             raise StepError(f"the {name} split has {int(member.sum())} rows, not both values of '{label}': more data")
-    return {name: (data[member], [k for k, m in zip(keys, member, strict=True) if m]) for name, member in parts.items()}
+    return {name: (data[member], keys[member]) for name, member in parts.items()}
 
 
 def single_feature_roc_auc(values: pd.Series, labels: pd.Series) -> float:
@@ -282,16 +320,38 @@ def check_leaks(data: pd.DataFrame, contract: dict, report: dict) -> None:
 
 
 # Output ----------------------------------------------------------------------------------------------------------
-def write(parts: dict[str, tuple[pd.DataFrame, list[str]]], label: str, output_dir: Path, report: dict) -> None:
+def this_instance() -> tuple[str, int]:
+    """(this instance's host name, how many instances run the job), from the job's resource config."""
+    path = Path(os.environ.get(RESOURCE_CONFIG_VARIABLE, RESOURCE_CONFIG))
+    if not path.is_file():  # not a SageMaker container (a developer's run): one instance
+        return "algo-1", 1
+    try:
+        config = json.loads(path.read_text())
+        host, hosts = config["current_host"], config["hosts"]
+        if host not in hosts:
+            raise ValueError(f"current_host {host!r} is not one of the hosts {hosts}")
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as error:
+        raise StepError(f"cannot read this instance's host from {path}: {error}") from error
+    return host, len(hosts)
+
+
+def file_suffix(host: str, hosts: int) -> str:
+    """What makes this instance's file names unique among the job's instances ("" when it runs alone)."""
+    return f"-{host}" if hosts > 1 else ""
+
+
+def write(
+    parts: dict[str, tuple[pd.DataFrame, np.ndarray]], label: str, output_dir: Path, report: dict, suffix: str = ""
+) -> None:
     report["rows_written"] = {}
     for name, (part, keys) in parts.items():
-        path = output_dir / name / f"{name}.csv"
+        path = output_dir / name / f"{name}{suffix}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         part.to_csv(path, index=False)
-        (path.parent / "row_keys.txt").write_text("".join(f"{key}\n" for key in keys))
+        (path.parent / f"row_keys{suffix}.txt").write_text("".join(f"{key:016x}\n" for key in keys.tolist()))
         report["rows_written"][name] = len(part)
         print(f"wrote {len(part)} rows ({int(part[label].sum())} with {label}=1) to {path}")
-    write_json(output_dir / "report" / "preprocess_report.json", report)
+    write_json(output_dir / "report" / f"preprocess_report{suffix}.json", report)
 
 
 def write_json(path: Path, document: dict) -> None:
@@ -313,9 +373,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> None:
     contract = read_contract(args.contract)
-    report: dict = {"contract_version": contract.get("version"), "mode": args.mode}
-    raw = read_csvs(args.input_dir, contract["label"])
-    data, keys = clean(raw, contract, report, keep_unlabelled=args.mode == "evaluate")
+    host, hosts = this_instance()
+    report: dict = {"contract_version": contract.get("version"), "mode": args.mode, "instance": [host, hosts]}
+    if hosts > 1 and not any(path.is_file() for path in args.input_dir.rglob("*.csv")):
+        print(f"{host}: no input file in this instance's shard of the data")
+        write_json(args.output_dir / "report" / f"preprocess_report{file_suffix(host, hosts)}.json", report)
+        return
+    keep_unlabelled = args.mode == "evaluate"
+    data, keys = clean(read_csvs(args.input_dir, contract["label"]), contract, report, keep_unlabelled=keep_unlabelled)
     print(f"{len(data)} clean rows")
     if args.mode == "split":
         parts = split(data, keys, contract["label"], args.validation_fraction, args.test_fraction)
@@ -327,7 +392,7 @@ def run(args: argparse.Namespace) -> None:
         check_leaks(data, contract, report)
     else:
         parts = {"test": (data, keys)}
-    write(parts, contract["label"], args.output_dir, report)
+    write(parts, contract["label"], args.output_dir, report, file_suffix(host, hosts))
 
 
 def main(argv: list[str] | None = None) -> int:

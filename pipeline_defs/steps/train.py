@@ -5,8 +5,9 @@ Inputs:  --train        directory of *.csv training rows      (default: $SM_CHAN
          --contract     the feature contract: a file, or the folder holding the one *.json
                         (default: $SM_CHANNEL_CONTRACT, else feature_contract.json beside this script)
          Both data folders hold preprocess.py's output: a header row, the contract's features and label (0/1), and
-         row_keys.txt. The contract's number and integer features are imputed with their median, its category
-         features one-hot encoded (categories unseen in training are ignored); nothing else is a feature.
+         row_keys.txt (one *.csv and row_keys-<host>.txt per instance of a sharded Preprocess). The contract's
+         number and integer features are imputed with their median, its category features one-hot encoded
+         (categories unseen in training are ignored); nothing else is a feature.
 Outputs: --model-dir        model.joblib, a fitted scikit-learn Pipeline    (default: $SM_MODEL_DIR)
                             training_row_keys.txt: the row key hashes of every train and validation row, so an
                             evaluation can count the test rows this model was trained on
@@ -35,7 +36,8 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-KEYS_FILE = "row_keys.txt"
+# preprocess.py's row key files: row_keys.txt, or row_keys-<host>.txt from each instance of a sharded run.
+KEYS_FILES = "row_keys*.txt"
 TRAINING_KEYS_FILE = "training_row_keys.txt"
 
 
@@ -65,6 +67,10 @@ def read_channel(directory: Path, contract: dict) -> tuple[pd.DataFrame, pd.Seri
         raise StepError(f"column(s) {missing} of the feature contract not found under {directory}")
     print(f"read {len(data)} rows from {directory}")
     return data[features], data[label]
+
+
+def key_files(channel: Path) -> list[Path]:
+    return sorted(path for path in channel.rglob(KEYS_FILES) if path.is_file())
 
 
 def build_model(contract: dict, args: argparse.Namespace) -> Pipeline:
@@ -140,11 +146,7 @@ def check_leak(roc_auc: float, model: Pipeline, contract: dict) -> None:
 def save(model: Pipeline, roc_auc: float, args: argparse.Namespace) -> None:
     args.model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, args.model_dir / "model.joblib")
-    keys = [
-        (channel / KEYS_FILE).read_text()
-        for channel in (args.train, args.validation)
-        if (channel / KEYS_FILE).is_file()
-    ]
+    keys = [path.read_text() for channel in (args.train, args.validation) for path in key_files(channel)]
     if keys:
         (args.model_dir / TRAINING_KEYS_FILE).write_text("".join(keys))
     args.output_data_dir.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,8 @@ def test_missing_required_field(field):
         ("model_approval_status", "approved", "not a model approval status"),
         ("cache_expire_after", "30 days", "ISO 8601"),
         ("noncurrent_version_retention_days", 0, "outside 1..3650"),
+        ("preprocess_instance_count", 0, "outside 1..100 instances"),
+        ("preprocess_instance_count", 101, "outside 1..100 instances"),
         ("retain_data", "yes", "not bool"),
         ("noncurrent_version_retention_days", True, "not int"),
         ("owner", "a,b", "cannot be a tag value"),

@@ -244,3 +244,25 @@ def test_every_job_step_retries_transient_service_errors_as_configured(config):
                 assert policy["MaxAttempts"] == config.step_retry_max_attempts
                 assert policy["IntervalSeconds"] == config.step_retry_interval_seconds
                 assert policy["BackoffRate"] == config.step_retry_backoff_rate
+
+
+def test_preprocess_runs_on_the_configured_instances_each_with_its_share_of_the_data_files():
+    from dataclasses import replace
+
+    config = replace(load_config("dev"), preprocess_instance_count=3)
+    definitions = build_definitions(config, content_addressed_uris(ASSETS_BUCKET))
+    for name, body in definitions.items():
+        preprocess = all_steps(json.loads(body))["Preprocess"]["Arguments"]
+        assert preprocess["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 3, name
+        distribution = {
+            item["InputName"]: item["S3Input"]["S3DataDistributionType"] for item in preprocess["ProcessingInputs"]
+        }
+        sharded = {"data": "ShardedByS3Key", "contract": "FullyReplicated", "code": "FullyReplicated"}
+        assert distribution == sharded, name
+        # Only Preprocess scales out: every other job keeps one instance.
+        others = [
+            step["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"]
+            for step_name, step in all_steps(json.loads(body)).items()
+            if step["Type"] == "Processing" and step_name != "Preprocess"
+        ]
+        assert others and set(others) == {1}, name

@@ -232,12 +232,61 @@ def test_an_invalid_contract_fails_with_one_line(tmp_path: Path, capsys, change:
 
 
 def splits(folder: Path) -> dict[str, str]:
-    """{row key hash: split} of a preprocessed output."""
+    """{row key hash: split} of a preprocessed output (row_keys.txt, or one row_keys-<host>.txt per instance)."""
     return {
         key: part
         for part in ("train", "validation", "test")
-        for key in (folder / part / "row_keys.txt").read_text().split()
+        for keys in sorted((folder / part).glob("row_keys*.txt"))
+        for key in keys.read_text().split()
     }
+
+
+def rows_of(folder: Path, part: str) -> list[tuple]:
+    """Every row of a split, whichever instance wrote it, in a fixed order."""
+    frames = [pd.read_csv(path, dtype=str) for path in sorted((folder / part).glob("*.csv"))]
+    return sorted(pd.concat(frames).itertuples(index=False, name=None))
+
+
+def prepare_as_instances(tmp_path: Path, files: list[pd.DataFrame], hosts: int, capsys, monkeypatch) -> Path:
+    """preprocess.py run as each of the `hosts` instances of one job on its share of the files (every hosts-th file,
+    as the local runner shards ShardedByS3Key), every instance's outputs in one folder, as S3 would hold them."""
+    names = [f"algo-{number}" for number in range(1, hosts + 1)]
+    output = tmp_path / f"{hosts}-instances"
+    for index, host in enumerate(names):
+        share = tmp_path / f"{hosts}-{host}" / "data"
+        share.mkdir(parents=True)
+        for number, frame in list(enumerate(files))[index::hosts]:
+            frame.to_csv(share / f"part-{number}.csv", index=False)
+        resource_config = share.parent / "resourceconfig.json"
+        resource_config.write_text(json.dumps({"current_host": host, "hosts": names}))
+        monkeypatch.setenv(preprocess.RESOURCE_CONFIG_VARIABLE, str(resource_config))
+        run(preprocess, "--input-dir", share, "--output-dir", output, capsys=capsys)
+    return output
+
+
+def test_the_split_is_the_same_whatever_the_number_of_instances(tmp_path: Path, capsys, monkeypatch) -> None:
+    files = [customers(900, seed=seed) for seed in (31, 32, 33, 34)]
+    alone = prepare_as_instances(tmp_path, files, 1, capsys, monkeypatch)
+    sharded = prepare_as_instances(tmp_path, files, 3, capsys, monkeypatch)
+
+    assert sorted(path.name for path in (sharded / "train").iterdir()) == [
+        *(f"row_keys-algo-{n}.txt" for n in (1, 2, 3)),
+        *(f"train-algo-{n}.csv" for n in (1, 2, 3)),
+    ]
+    assert (alone / "train" / "train.csv").is_file()  # one instance: the names every reader knows
+    assert len(splits(alone)) == 3600 and splits(sharded) == splits(alone)
+    for part in ("train", "validation", "test"):
+        assert rows_of(sharded, part) == rows_of(alone, part), part
+    reports = sorted((sharded / "report").glob("preprocess_report-algo-*.json"))
+    assert [strict_json(path)["rows_read"] for path in reports] == [1800, 900, 900]  # files 0+3, 1, 2
+
+
+def test_an_instance_whose_share_holds_no_file_writes_only_its_report(tmp_path: Path, capsys, monkeypatch) -> None:
+    output = prepare_as_instances(tmp_path, [customers(900, seed=35)], 2, capsys, monkeypatch)
+
+    assert (output / "train" / "train-algo-1.csv").is_file()
+    assert not list(output.glob("*/*algo-2*.csv"))
+    assert strict_json(output / "report" / "preprocess_report-algo-2.json")["instance"] == ["algo-2", 2]
 
 
 def test_rows_keep_their_split_across_cumulative_snapshots(tmp_path: Path, capsys) -> None:
