@@ -177,7 +177,7 @@ def _serve_sample_traffic(
     say(f"{captured} requests captured in SageMaker's data capture format under {shown(started['capture_folder'])}")
     # The labels arrive later, as producers send them (mlops ground-truth put): each names its request's inference id.
     labels = [(f"{name}-{i}", label) for name, rows in samples.items() for i, (_, label) in enumerate(rows) if label]
-    labels_file = state_dir / "labels.csv"
+    labels_file = state_dir / "demo-labels.csv"
     labels_file.write_text("inference_id,label\n" + "".join(f"{id_},{label}\n" for id_, label in labels))
     _, where = put_local(state_dir, config, object_key(config.endpoint_name, datetime.now(UTC), labels_file.name),
                          parse_file(labels_file))  # fmt: skip
