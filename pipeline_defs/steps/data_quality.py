@@ -27,16 +27,16 @@ category features String with the declared categories as their domain. Every num
 NaN or Infinity): a feature whose statistics would not be fails the step, naming it. Numeric buckets are 10
 equal-width ranges [lower, upper) from min to max (the last one includes max), counted from the sketch's weights as
 the analyzer counts them; the KLL sketch is Deequ's (k = 2048, c = 0.64, deterministic compaction, values inserted in
-row order), so its total weight is the row count (see ../shared/reference/kll_deequ.md's algorithm).
+row order, as Deequ's QuantileNonSample builds it for one partition), so its total weight is the row count.
 
 Checks: missing_column_check / extra_column_check (features absent from / new to the data), data_type_check (share of
-values not of the baseline type > datatype_check_threshold), completeness_check (completeness below the baseline's),
-categorical_values_check (share of values outside the baseline domain > domain_content_threshold) and
-baseline_drift_check. Numeric drift is the L-infinity distance between the baseline and the new empirical CDFs at the
-baseline bucket edges; with comparison_method "Robust" it must also be significant by the two-sample
-Kolmogorov-Smirnov test at alpha 0.05, so small samples do not raise false alarms. Categorical drift is the L-infinity
-distance between the category frequencies. Drift is a violation when the distance exceeds comparison_threshold
-(categorical_comparison_threshold for String features).
+values not of the baseline type > datatype_check_threshold), completeness_check (completeness below the baseline's;
+0 for a feature the contract declares nullable), categorical_values_check (share of values outside the baseline
+domain > domain_content_threshold) and baseline_drift_check. Numeric drift is the L-infinity distance between the
+baseline and the new empirical CDFs at the baseline bucket edges; with comparison_method "Robust" it must also be
+significant by the two-sample Kolmogorov-Smirnov test at alpha 0.05, so small samples do not raise false alarms.
+Categorical drift is the L-infinity distance between the category frequencies. Drift is a violation when the distance
+exceeds comparison_threshold (categorical_comparison_threshold for String features).
 """
 
 from __future__ import annotations
@@ -228,6 +228,10 @@ def feature_constraints(feature: dict, item_count: int, declared: dict) -> dict:
         numerical_statistics = feature["numerical_statistics"]
         constraint["completeness"] = numerical_statistics["common"]["num_present"] / item_count
         constraint["num_constraints"] = {"is_non_negative": numerical_statistics["min"] >= 0}
+    if declared.get("nullable"):
+        # The contract allows it to be missing, and the baseline slice has its missing values imputed (completeness
+        # 1.0): the raw requests the monitors read would break that completeness every time they hold one.
+        constraint["completeness"] = 0.0
     return constraint
 
 
