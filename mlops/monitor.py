@@ -43,9 +43,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # only a type here: every `mlops` command imports this module, none should pay for pandas
+    import pandas as pd
 
 from config import EnvironmentConfig
 from mlops.common import UsageError, dig, shown

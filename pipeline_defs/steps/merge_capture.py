@@ -56,9 +56,10 @@ from collections.abc import Callable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where used: `mlops` loads this module's capture parser, which needs no pandas (~0.6 s)
+    import pandas as pd
 
 UTC = timezone.utc  # noqa: UP017 - runs on the scikit-learn container's older Python
 ENCODINGS = ("CSV", "JSON", "BASE64")
@@ -446,6 +447,8 @@ def merge_capture(
             f"warning: {len(unmatched)} of {len(labels)} ground-truth label(s) name no captured inference id "
             f"(e.g. {unmatched[0]!r})"
         )
+    import pandas as pd
+
     labelled_data = pd.DataFrame(rows, columns=[*contract.features, contract.label], dtype=str)
     traffic = pd.DataFrame({score_column: [repr(score) for score in scores]}).join(
         labelled_data[list(contract.features)]
@@ -502,6 +505,8 @@ def source_of(data_dir: Path) -> str:
 
 def copy_dataset(data_dir: Path, output: Path, contract: Contract) -> dict[str, Any]:
     """Every *.csv of the dataset, unchanged, into output/data/; the report counts its rows and labels."""
+    import pandas as pd
+
     files = sorted(path for path in data_dir.rglob("*.csv") if path.is_file())
     rows = labelled = 0
     for path in files:
