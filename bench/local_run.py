@@ -3,7 +3,7 @@
     .venv/bin/python bench/local_run.py [--assembly cdk.out] [--rounds 5]
 
 The assembly is the dev unit's `cdk synth` output (default cdk.out; synthesized first when there is none). Each round
-uses a fresh state dir and times the same five step scripts run by hand in sequence on plain folders (what a developer
+uses a fresh state dir and times the same six step-script runs by hand in sequence on plain folders (what a developer
 would type: no copies, no uploads, no registry) and, before or after that (alternating), a cold run of the training
 pipeline and a re-run with unchanged inputs (ModelApprovalStatus=PendingManualApproval, so the incumbent stays
 "none" and every cacheable step may hit). Prints medians, the cold/cached ratio (target >= 10x), the overhead against
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from config import load_config
+from pipeline_defs.contract import SCORE_COLUMN
 from pipeline_defs.local import LocalRunner, RunResult, load_assembly
 from pipeline_defs.local.planning import critical_path
 from tools.review import REPO_ROOT, synth
@@ -32,10 +33,11 @@ from tools.review import REPO_ROOT, synth
 STEPS = REPO_ROOT / "pipeline_defs" / "steps"
 SAMPLE = REPO_ROOT / "pipeline_defs" / "sample_data" / "churn"
 DATASET = "s3://local-landing/datasets/sample-v1/"
+CACHED_STEPS = ("Preprocess", "Train", "Evaluate", "Score", "Baseline")
 
 
 def by_hand(work: Path, group: str, hyperparameters: dict[str, str]) -> float:
-    """The five scripts of the training pipeline, one after the other, on local folders; returns seconds."""
+    """The six script runs of the training pipeline, one after the other, on local folders; returns seconds."""
     (work / "data").mkdir(parents=True)
     shutil.copy(SAMPLE / "part-0000.csv", work / "data")
     environment = {**os.environ, "REGISTRY_BACKEND": "local", "LOCAL_REGISTRY_DIR": str(work / "registry")}
@@ -56,7 +58,16 @@ def by_hand(work: Path, group: str, hyperparameters: dict[str, str]) -> float:
             work / "train-output",
             *training_arguments,
         ],
-        ["data_quality.py", "baseline", "--data-dir", prepared / "test", "--output-dir", work / "baseline"],
+        [
+            "evaluate.py",
+            *("--model-dir", model, "--test-dir", prepared / "test", "--score-only"),
+            *("--score-column", SCORE_COLUMN, "--output-dir", work / "scored"),
+        ],
+        [
+            "data_quality.py",
+            *("baseline", "--data-dir", work / "scored", "--score-column", SCORE_COLUMN),
+            *("--output-dir", work / "baseline"),
+        ],
         [
             "evaluate.py",
             "--model-dir",
@@ -143,7 +154,7 @@ def main() -> None:
             parallel = runner_in(root / "parallel", args.jobs)
             jobs = parallel.jobs
             figures["cold"].append(timed_run(parallel, parameters, expect_hits=0)[0])
-            figures["cached"].append(timed_run(parallel, parameters, expect_hits=4)[0])
+            figures["cached"].append(timed_run(parallel, parameters, expect_hits=len(CACHED_STEPS))[0])
             if not round_number % 2:
                 figures["hand"].append(by_hand(root / "by-hand", config.model_package_group_name, hyperparameters))
 
