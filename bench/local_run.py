@@ -169,8 +169,8 @@ def main() -> None:
     overhead = median_ratio("sequential", "hand") - 1
     own_share = statistics.median(figures["own"]) / statistics.median(figures["hand"])
     path_ratio = median_ratio("cold", "path")
-    jobs = ("ResolveIncumbent", *CACHED_STEPS)
-    print(f"training pipeline, {args.rounds} rounds ({len(jobs)} jobs: {', '.join(jobs)})")
+    job_steps = ("ResolveIncumbent", *CACHED_STEPS)
+    print(f"training pipeline, {args.rounds} rounds ({len(job_steps)} jobs: {', '.join(job_steps)})")
     print(f"cold local run (--jobs {jobs}):             {shown('cold')}")
     hits = f"{len(CACHED_STEPS)} of {len(CACHED_STEPS)} cache hits"
     print(f"cached re-run ({hits}):     {shown('cached')}")
