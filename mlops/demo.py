@@ -28,6 +28,7 @@ from mlops.promote import pin_from_package
 from mlops.registry import LocalRegistry, details_lines, version_details
 from mlops.report.command import local_report, write_report
 from mlops.serve import local_endpoint
+from pipeline_defs.atomic_file import write_atomically
 from pipeline_defs.contract import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, ApprovalStatus, DeployTimeValue, Parameter
 from pipeline_defs.local import LocalModelRegistry, LocalS3, RunResult, executions_in_use, local_values
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
@@ -37,6 +38,8 @@ DEMO_DATASET = "sample-v1"
 # Written into each state dir the demo creates: the demo re-creates such a folder and never deletes any other.
 DEMO_MARKER = ".mlops-demo"
 DEMO_MARKER_TEXT = "Created by `mlops demo`: the next demo with this --state-dir deletes and re-creates this folder.\n"
+# What the demo did (the --json document), written last into its state dir.
+DEMO_SUMMARY = "demo.json"
 DEMO_EXPERIMENT = "demo"
 # Requests the demo sends per sample: enough for a drift check on the capture, few enough for a quick demo.
 TRAFFIC_ROWS = 300
@@ -128,16 +131,17 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         if expected
         else "\nDemo did NOT go as expected: see the runs above (logs under each execution's steps/ folder)."
     )
+    runs = {"training-1": first, "training-2": second, "evaluation": third}
+    summary = {
+        "expected": expected,
+        "approved_version": registered,
+        "runs": {name: result_json(result, s3) for name, result in runs.items()},
+        "served": served,
+        "monitored": monitored,
+    }
+    # Kept beside the state it describes, for scripts that check a demo they did not start (--json prints it too).
+    write_atomically(state_dir / DEMO_SUMMARY, json.dumps(summary, indent=2) + "\n")
     if args.json:
-        runs = {"training-1": first, "training-2": second, "evaluation": third}
-        document = {name: result_json(result, s3) for name, result in runs.items()}
-        summary = {
-            "expected": expected,
-            "approved_version": registered,
-            "runs": document,
-            "served": served,
-            "monitored": monitored,
-        }
         print(json.dumps(summary, indent=2))
     return 0 if expected else 1
 

@@ -14,6 +14,7 @@ Each example must exit 0 and print no traceback. The README says this rule where
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -24,9 +25,14 @@ from pathlib import Path
 
 import pytest
 
+from mlops.capture import read_capture
+from mlops.demo import DEMO_SUMMARY, TRAFFIC_ROWS
 from tests.helpers import REPO_ROOT
 
+pytestmark = pytest.mark.heavy(seconds=60)  # scheduled first, longest first (tests/conftest.py)
+
 README = REPO_ROOT / "README.md"
+SAMPLE_DATA = REPO_ROOT / "pipeline_defs" / "sample_data"
 _FENCE = re.compile(r"^```(\w*)\s*$")
 
 
@@ -138,3 +144,47 @@ def test_every_local_example_of_the_readme_runs_verbatim_in_order(fresh_checkout
         )
         assert done.returncode == 0, f"README example failed ({done.returncode}): {line}\n{done.stderr[-3000:]}"
         assert "Traceback" not in done.stderr, f"{line}\n{done.stderr[-3000:]}"
+        if shlex.split(line, comments=True) == ["mlops", "demo"]:
+            # The suite's one demo run (it is the slowest command): what it did, before later examples change it.
+            check_the_demo(fresh_checkout / ".local" / "demo", done.stdout)
+
+
+def check_the_demo(state_dir: Path, printed: str) -> None:
+    """The demo trained, approved, re-trained from the cache, failed the drifted evaluation, served, monitored."""
+    report = json.loads((state_dir / DEMO_SUMMARY).read_text())
+    assert report["expected"] is True and report["approved_version"] == 1
+    first = report["runs"]["training-1"]
+    assert first["registered"]["version"] == 1 and 0.7 <= first["metrics"]["Evaluate.Evaluation.candidate_score"] <= 1
+    second = {step["name"]: step for step in report["runs"]["training-2"]["steps"]}
+    assert [name for name, step in second.items() if step["cache_hit"]] == ["Preprocess", "Train", "Score", "Baseline"]
+    assert "Evaluate re-ran because one of its inputs changed" in printed
+    # The approved version's lineage, as `mlops registry show` prints it.
+    assert "version 1: Approved. Its lineage (mlops registry show 1 --local" in printed
+    assert "    dataset: s3://local-landing/datasets/sample-v1/" in printed and "    code-train.tar.gz: " in printed
+    assert report["runs"]["evaluation"]["failure_reason"].startswith("step ModelUnhealthy: Model package ")
+    assert "baseline_drift_check" in printed
+    # Then it served the approved version and sent it the first complete rows of both samples, each one captured.
+    complete = [
+        sum("?" not in line for line in (SAMPLE_DATA / sample / "part-0000.csv").read_text().splitlines()[1:])
+        for sample in ("churn", "churn-drifted")
+    ]
+    sent = sum(min(rows, TRAFFIC_ROWS) for rows in complete)
+    assert report["served"]["version"] == 1 and report["served"]["sent"] == sent == 600
+    records = list(read_capture(Path(report["served"]["capture_folder"]).parent.parent))
+    assert len(records) == sent
+    assert {record.endpoint_input.observed_content_type for _, record in records} == {"text/csv"}
+    # Each request carried an inference id, and the sample's labels came back for them as ground truth.
+    assert {record.inference_id for _, record in records} == {f"{s}-{i}" for s in ("churn", "churn-drifted") for i in
+                                                             range(TRAFFIC_ROWS)}  # fmt: skip
+    labelled = report["served"]["labels"]
+    assert 0 < labelled <= sent
+    # Both monitoring paths saw the drift in the captured traffic, and model quality was checked on the labels.
+    monitored = report["monitored"]
+    assert monitored["drift_violations"] > 0 and monitored["capture_run_failed_by_gate"] is True
+    assert monitored["model_quality"]["checked"] is True and monitored["model_quality"]["labelled"] == labelled
+    assert "7. The path of every account" in printed and "drift violations" in printed
+    # Three self-contained pages, each naming what it reports on.
+    for page in monitored["reports"]:
+        html = Path(page).read_text()
+        assert html.lower().startswith("<!doctype html>") and "<svg" in html
+        assert "http" not in html.replace("http://www.w3.org/2000/svg", "")  # nothing fetched from anywhere

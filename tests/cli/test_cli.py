@@ -15,9 +15,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from mlops import start as start_command
-from mlops.capture import read_capture
 from mlops.cli import main
-from mlops.demo import TRAFFIC_ROWS
 from pipeline_defs.local import LocalModelRegistry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -303,51 +301,7 @@ def test_graph_renders_the_synthesized_definition(assembly_dir, capsys) -> None:
     assert "ModelHealthy -->|false| ModelUnhealthy" in out
 
 
-def test_demo_trains_approves_retrains_and_flags_drift(assembly_dir, tmp_path, capsys) -> None:
-    code, out, err = cli(
-        capsys, "demo", "--assembly", str(assembly_dir), "--state-dir", str(tmp_path / "demo"), "--json"
-    )
-
-    assert code == 0, err
-    report = json.loads(out)
-    assert report["expected"] is True and report["approved_version"] == 1
-    first = report["runs"]["training-1"]
-    assert first["registered"]["version"] == 1 and 0.7 <= first["metrics"]["Evaluate.Evaluation.candidate_score"] <= 1
-    second = {step["name"]: step for step in report["runs"]["training-2"]["steps"]}
-    assert [name for name, step in second.items() if step["cache_hit"]] == ["Preprocess", "Train", "Score", "Baseline"]
-    assert "Evaluate re-ran because one of its inputs changed" in err
-    # The approved version's lineage, as `mlops registry show` prints it.
-    assert "version 1: Approved. Its lineage (mlops registry show 1 --local" in err
-    assert "    dataset: s3://local-landing/datasets/sample-v1/" in err and "    code-train.tar.gz: " in err
-    assert report["runs"]["evaluation"]["failure_reason"].startswith("step ModelUnhealthy: Model package ")
-    assert "baseline_drift_check" in err
-    # Then it served the approved version and sent it the first complete rows of both samples, each one captured.
-    complete = [
-        sum("?" not in line for line in (SAMPLE_DATA / sample / "part-0000.csv").read_text().splitlines()[1:])
-        for sample in ("churn", "churn-drifted")
-    ]
-    sent = sum(min(rows, TRAFFIC_ROWS) for rows in complete)
-    assert report["served"]["version"] == 1 and report["served"]["sent"] == sent == 600
-    records = list(read_capture(Path(report["served"]["capture_folder"]).parent.parent))
-    assert len(records) == sent
-    assert {record.endpoint_input.observed_content_type for _, record in records} == {"text/csv"}
-    # Each request carried an inference id, and the sample's labels came back for them as ground truth.
-    assert {record.inference_id for _, record in records} == {f"{s}-{i}" for s in ("churn", "churn-drifted") for i in
-                                                             range(TRAFFIC_ROWS)}  # fmt: skip
-    labelled = report["served"]["labels"]
-    assert 0 < labelled <= sent
-    # Both monitoring paths saw the drift in the captured traffic, and model quality was checked on the labels.
-    monitored = report["monitored"]
-    assert monitored["drift_violations"] > 0 and monitored["capture_run_failed_by_gate"] is True
-    assert monitored["model_quality"]["checked"] is True and monitored["model_quality"]["labelled"] == labelled
-    assert "7. The path of every account" in err and "drift violations" in err
-    # Three self-contained pages, each naming what it reports on.
-    for page in monitored["reports"]:
-        html = Path(page).read_text()
-        assert html.lower().startswith("<!doctype html>") and "<svg" in html
-        assert "http" not in html.replace("http://www.w3.org/2000/svg", "")  # nothing fetched from anywhere
-
-
+# The demo's own run is checked by tests/test_readme.py, which runs the README's `mlops demo` (once per suite).
 def test_demo_never_wipes_a_folder_that_is_not_a_local_state_dir(assembly_dir, tmp_path, capsys) -> None:
     (tmp_path / "notes.txt").write_text("keep me")
     code, _, err = cli(capsys, "demo", "--assembly", str(assembly_dir), "--state-dir", str(tmp_path))
