@@ -19,6 +19,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+from pipeline_defs.definitions import CACHE_DIR as SYNTH_CACHE
 from pipeline_defs.local.assembly import pipeline_definitions, stack_templates
 from tools.pipeline_diff import diff_definitions
 
@@ -54,6 +55,10 @@ def synth(tree: Path, outdir: Path, context: list[str]) -> dict[str, Path]:
     """Synthesize `tree` into `outdir`; returns {stack display name: template path} ({} if there is no app)."""
     if not (tree / "app.py").exists():
         return {}
+    if tree != REPO_ROOT and SYNTH_CACHE.is_dir():
+        # The checkout's definitions cache is keyed by everything that shapes a definition, so another tree can only
+        # hit entries built from the same inputs: it saves that tree the SDK import and the build.
+        shutil.copytree(SYNTH_CACHE, tree / SYNTH_CACHE.relative_to(REPO_ROOT), dirs_exist_ok=True)
     args = ["synth", "--quiet", "--app", f"{sys.executable} app.py", "-o", str(outdir)]
     for item in context:
         args += ["-c", item]
@@ -63,14 +68,15 @@ def synth(tree: Path, outdir: Path, context: list[str]) -> dict[str, Path]:
     return stack_templates(outdir)
 
 
-def review(base: str, context: list[str]) -> str:
-    shutil.rmtree(WORK_DIR, ignore_errors=True)
-    base_tree = WORK_DIR / "base-tree"
+def review(base: str, context: list[str], tree: Path = REPO_ROOT, work_dir: Path = WORK_DIR) -> str:
+    """The report for `tree` (default: the working tree) against the revision `base`, built in `work_dir`."""
+    shutil.rmtree(work_dir, ignore_errors=True)
+    base_tree = work_dir / "base-tree"
     base_tree.mkdir(parents=True)
     export_revision(base, base_tree)
-    base_stacks = synth(base_tree, WORK_DIR / "base.out", context)
-    head_stacks = synth(REPO_ROOT, WORK_DIR / "head.out", context)
-    empty = WORK_DIR / "empty.template.json"
+    base_stacks = synth(base_tree, work_dir / "base.out", context)
+    head_stacks = synth(tree, work_dir / "head.out", context)
+    empty = work_dir / "empty.template.json"
     empty.write_text("{}")
     report = [f"Review of the working tree against {base} ({' '.join(context) or 'env=dev'})\n"]
     for name in sorted(base_stacks.keys() - head_stacks.keys()):
@@ -83,7 +89,7 @@ def review(base: str, context: list[str]) -> str:
                 "diff",
                 "--exclusively",
                 "--app",
-                str(WORK_DIR / "head.out"),
+                str(work_dir / "head.out"),
                 "--template",
                 str(base_stacks.get(name, empty)),
                 name,
