@@ -66,8 +66,10 @@ lint: deps
 	$(VENV)/bin/mypy
 
 ## test: every quality gate (ruff, assertions, cdk-nag, cfn-lint, checkov, snapshots, handlers).
+# --no-loadscope-reorder: xdist would hand out files by test count, leaving the long files with few tests (the README's,
+# the end-to-end runs) for last; tests/conftest.py puts the files marked heavy first instead.
 test: lint
-	$(PYTHON) -m pytest -n auto --dist loadfile
+	$(PYTHON) -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 ## snapshots: rewrite the template snapshots after a reviewed change.
 snapshots: deps

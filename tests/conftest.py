@@ -35,3 +35,17 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files marked `heavy(seconds=N)` first, longest first, then the rest in collection order.
+
+    With `--dist loadfile` the workers take files in this order, so the long ones start early and the workers finish
+    together instead of one of them running a long file alone at the end. N is a rough serial time on 2 cores, used
+    for this order only."""
+
+    def weight(item: pytest.Item) -> float:
+        heavy = item.get_closest_marker("heavy")
+        return -float(heavy.kwargs.get("seconds", 1)) if heavy else 0.0
+
+    items.sort(key=weight)  # stable: a file's tests stay together and in order

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.heavy(seconds=13)  # scheduled first, longest first (tests/conftest.py)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CDK = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 NO_CREDENTIALS = {

@@ -17,6 +17,8 @@ from botocore.stub import ANY, Stubber
 from mlops import dataset as dataset_command
 from mlops.cli import main
 
+pytestmark = pytest.mark.heavy(seconds=10)  # scheduled first, longest first (tests/conftest.py)
+
 REGION = "eu-west-1"
 BUCKET = "churn-dev-storage-trainingdatabucket-1a2b3c"
 KEY_ARN = f"arn:aws:kms:{REGION}:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"

@@ -31,6 +31,8 @@ from mlops.local import runner_for
 from mlops.serve import local_endpoint, promoted_version
 from pipeline_defs.local import LocalModelRegistry, LocalS3, load_assembly
 
+pytestmark = pytest.mark.heavy(seconds=20)  # scheduled first, longest first (tests/conftest.py)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "pipeline_defs" / "sample_data" / "churn"
 FIXTURES = Path(__file__).parent / "fixtures" / "data_capture"

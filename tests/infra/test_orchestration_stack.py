@@ -14,6 +14,8 @@ from config.environments import environment_values
 from tests.helpers import FUNCTION_DIR, load_module
 from tests.infra.conftest import ALL_UNITS
 
+pytestmark = pytest.mark.heavy(seconds=8)  # scheduled first, longest first (tests/conftest.py)
+
 SCHEDULED_UNITS = ["dev", "staging", "prod"]
 SANDBOX_UNIT = "dev/sandbox=ci"
 LANDING_BUCKET_ID = "TrainingDataBucketEEAF1117"

@@ -27,6 +27,8 @@ from mlops.ground_truth import ground_truth_record
 from pipeline_defs.local import Assembly, LocalModelRegistry, LocalRunner, LocalS3, RunResult, load_assembly
 from tests.local.conftest import SAMPLE_DATA, put_sample, with_changed_script
 
+pytestmark = pytest.mark.heavy(seconds=40)  # scheduled first, longest first (tests/conftest.py)
+
 CACHEABLE = {"Preprocess", "Train", "Evaluate", "Score", "Baseline"}
 DATASET = "s3://local-landing/datasets/sample-v1/"
 PARAMETERS = {"InputDataUri": DATASET, "ExperimentId": "e2e", "ModelApprovalStatus": "PendingManualApproval"}

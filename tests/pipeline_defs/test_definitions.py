@@ -18,6 +18,8 @@ from pipeline_defs.definitions import build_definitions
 from pipeline_defs.graph import steps
 from pipeline_defs.packaging import STEPS_DIR, content_addressed_uris
 
+pytestmark = pytest.mark.heavy(seconds=18)  # scheduled first, longest first (tests/conftest.py)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSETS_BUCKET = "cdk-hnb659fds-assets-111111111111-eu-west-1"
 

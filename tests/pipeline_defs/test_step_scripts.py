@@ -22,6 +22,8 @@ import pandas as pd
 import pytest
 from botocore.stub import Stubber
 
+pytestmark = pytest.mark.heavy(seconds=35)  # scheduled first, longest first (tests/conftest.py)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STEPS = REPO_ROOT / "pipeline_defs" / "steps"
 SAMPLE_DATA = REPO_ROOT / "pipeline_defs" / "sample_data"
