@@ -3,13 +3,11 @@
 
 import sys
 
-from aws_cdk import App
-
 from config import ConfigError, load_config
 from config.deployments import pin_for
-from stacks.stage import build_unit
+from stacks.stage import build_unit, new_app
 
-app = App()
+app = new_app()
 try:
     config = load_config(env=app.node.try_get_context("env"), sandbox=app.node.try_get_context("sandbox"))
     # What the unit serves: committed by `mlops promote`, reviewed like code; nothing pinned, no endpoint.

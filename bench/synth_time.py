@@ -4,13 +4,16 @@ Prints the median of N runs of each and their ratio. Run with `make bench`. The 
 its own) fills the definitions cache (`pipeline_defs/definitions.py`); the timed runs are synths with unchanged
 pipelines, which read the definitions from it and never import the SageMaker SDK. The two apps take turns (which one
 goes first alternates by round), so a load that drifts on a shared machine favours neither; the ratio printed is the
-median of the rounds' ratios.
+median of the rounds' ratios. Three comparisons: each app as a plain `cdk synth` runs it (the unit skips CDK's
+built-in CloudFormation validation, which `make test` runs as a gate; the empty app runs it, as any CDK app does by
+default), then like for like, both without it and both with it (`CDK_VALIDATION`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -27,17 +30,25 @@ app.synth()
 """
 
 
-def time_synth(cwd: Path, outdir: Path, runs: int, context: list[str]) -> list[float]:
-    seconds = []
-    for _ in range(runs):
-        args = ["synth", "--quiet", "--app", f"{sys.executable} app.py", "-o", str(outdir)]
-        for item in context:
-            args += ["-c", item]
-        started = time.perf_counter()
-        result = cdk(args, cwd=cwd)
-        seconds.append(time.perf_counter() - started)
-        if result.returncode != 0:
-            sys.exit(result.stderr)
+# CDK_VALIDATION per comparison: unset, each app synthesizes as `cdk synth` does by default (the unit without CDK's
+# built-in CloudFormation validation - stacks/stage.py `new_app` - the empty app with it); "false", both without it;
+# "true", both with it.
+COMPARISONS = {"as `cdk synth` runs each": None, "both without built-in validation": "false",
+               "both with built-in validation": "true"}  # fmt: skip
+
+
+def time_synth(cwd: Path, outdir: Path, context: list[str], validation: str | None) -> float:
+    args = ["synth", "--quiet", "--app", f"{sys.executable} app.py", "-o", str(outdir)]
+    for item in context:
+        args += ["-c", item]
+    os.environ.pop("CDK_VALIDATION", None)
+    if validation is not None:
+        os.environ["CDK_VALIDATION"] = validation
+    started = time.perf_counter()
+    result = cdk(args, cwd=cwd)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        sys.exit(result.stderr)
     return seconds
 
 
@@ -53,19 +64,22 @@ def main() -> None:
         (empty_app / "cdk.json").write_text(
             json.dumps({"context": json.loads((REPO_ROOT / "cdk.json").read_text())["context"]})
         )
-        [first] = time_synth(REPO_ROOT, Path(tmp) / "unit.out", 1, ["env=dev"])
-        baseline: list[float] = []
-        unit: list[float] = []
-        for round_number in range(args.runs):
-            turns = [(baseline, empty_app, "empty.out", []), (unit, REPO_ROOT, "unit.out", ["env=dev"])]
-            for seconds, cwd, outdir, context in turns[:: 1 if round_number % 2 == 0 else -1]:
-                seconds += time_synth(cwd, Path(tmp) / outdir, 1, context)
-    base_median, unit_median = statistics.median(baseline), statistics.median(unit)
-    ratio = statistics.median([u / b for u, b in zip(unit, baseline, strict=True)])
-    print(f"empty one-bucket app: median {base_median:.2f} s over {args.runs} runs {[round(s, 2) for s in baseline]}")
-    print(f"dev unit, first synth (fills the definitions cache if it was empty): {first:.2f} s")
-    print(f"dev unit:             median {unit_median:.2f} s over {args.runs} runs {[round(s, 2) for s in unit]}")
-    print(f"ratio dev unit / empty app: {ratio:.2f}x median of the rounds (medians: {unit_median / base_median:.2f}x)")
+        first = time_synth(REPO_ROOT, Path(tmp) / "unit.out", ["env=dev"], None)
+        print(f"dev unit, first synth (fills the definitions cache if it was empty): {first:.2f} s")
+        for comparison, validation in COMPARISONS.items():
+            baseline: list[float] = []
+            unit: list[float] = []
+            for round_number in range(args.runs):
+                turns = [(baseline, empty_app, "empty.out", []), (unit, REPO_ROOT, "unit.out", ["env=dev"])]
+                for seconds, cwd, outdir, context in turns[:: 1 if round_number % 2 == 0 else -1]:
+                    seconds.append(time_synth(cwd, Path(tmp) / outdir, context, validation))
+            base_median, unit_median = statistics.median(baseline), statistics.median(unit)
+            ratio = statistics.median([u / b for u, b in zip(unit, baseline, strict=True)])
+            print(f"\n{comparison}:")
+            print(f"  empty one-bucket app: median {base_median:.2f} s of {[round(s, 2) for s in baseline]}")
+            print(f"  dev unit:             median {unit_median:.2f} s of {[round(s, 2) for s in unit]}")
+            medians = unit_median / base_median
+            print(f"  ratio dev unit / empty app: {ratio:.2f}x median of the rounds (medians: {medians:.2f}x)")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ class EndpointAutoscaling(Construct):
             max_capacity=max_instances,
         )
         # The resource id is the endpoint's name, not a reference: register only once the endpoint exists.
-        self.target.add_dependency(endpoint)
+        self.target.add_resource_dependency(endpoint, "the resource id names the endpoint, not a reference to it")
         autoscaling.CfnScalingPolicy(
             self,
             "InvocationsPerInstance",

@@ -19,7 +19,7 @@ from aws_cdk.cx_api import CloudAssembly
 
 from config import EnvironmentConfig, all_configs
 from config.deployments import pin_for
-from stacks.stage import MlPlatformStage, build_unit
+from stacks.stage import MlPlatformStage, build_unit, new_app
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = REPO_ROOT / "lambda" / "start_pipeline"
@@ -37,8 +37,9 @@ def cdk_json_context() -> dict[str, Any]:
 
 
 def build_app(config: EnvironmentConfig, outdir: Path, pins: Path = FIXTURE_PINS) -> tuple[App, MlPlatformStage]:
-    """An App with cdk.json's context and the unit of `config` (cdk-nag included, serving its pin in `pins`)."""
-    app = App(context=cdk_json_context(), outdir=str(outdir))
+    """An App as app.py makes it, with cdk.json's context and the unit of `config` (cdk-nag included, serving its pin
+    in `pins`)."""
+    app = new_app(context=cdk_json_context(), outdir=str(outdir))
     return app, build_unit(app, config, pin_for(config, pins))
 
 

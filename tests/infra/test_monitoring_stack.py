@@ -11,16 +11,16 @@ import re
 from typing import Any
 
 import pytest
-from aws_cdk import App, CfnWaitConditionHandle, Stack, Stage
+from aws_cdk import CfnWaitConditionHandle, Stack, Stage
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Annotations, Match, Template
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 from config import EnvironmentConfig, load_config
 from config.deployments import ModelPin, pin_for
-from pipeline_defs.sdk import model_monitor_image_uri
 from platform_constructs.monitoring_schedules import definition_content
 from stacks.monitoring_stack import NO_MODEL_QUALITY_BASELINE, MonitoringStack
+from stacks.stage import new_app
 from tests.helpers import ALL_UNITS, FIXTURE_PINS, cdk_json_context
 from tests.infra.conftest import stack_templates
 from tests.infra.constructs.conftest import statements
@@ -48,7 +48,7 @@ def schedules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def monitoring_stack(config: EnvironmentConfig = PROD, pin: ModelPin | None = None) -> MonitoringStack:
     """The Monitoring stack alone for `config` and `pin`: no other stack, so it is quick to build several times."""
-    stage = Stage(App(context=cdk_json_context()), "Unit", env={"account": config.account, "region": config.region})
+    stage = Stage(new_app(context=cdk_json_context()), "Unit", env={"account": config.account, "region": config.region})
     storage = Stack(stage, "Storage")
     CfnWaitConditionHandle(storage, "Placeholder")  # a stack must have a resource when the stage validates
     key = kms.Key.from_key_arn(storage, "Key", KEY_ARN)
@@ -104,6 +104,8 @@ def test_prod_monitors_its_endpoint_after_the_serving_stack_is_deployed(synthesi
     ],
 )
 def test_both_monitors_run_the_analyzer_image_of_the_units_region(region: str, registry: str) -> None:
+    from pipeline_defs.sdk import model_monitor_image_uri  # here: collecting the suite should not load the SDK
+
     assert model_monitor_image_uri(region) == f"{registry}/sagemaker-model-monitor-analyzer"
     template = template_of(dataclasses.replace(PROD, region=region))
     dq = schedules(template)["DataQuality"]["MonitoringScheduleConfig"]["MonitoringJobDefinition"]

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from aws_cdk import App, Environment, Stage, Validations
+from aws_cdk import Environment, Stage, Validations
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
 from pipeline_defs import definitions
 from stacks.pipelines_stack import PipelinesStack
+from stacks.stage import new_app
 from stacks.storage_stack import StorageStack
 from tests.helpers import cdk_json_context
 from tests.infra.conftest import ALL_UNITS
@@ -96,7 +97,7 @@ def test_step_code_reads_are_limited_to_this_units_assets(synthesized):
 
 def build_large_definition_unit(tmp_path):
     """The dev unit's storage and pipelines with an inline limit so small that both definitions go to S3."""
-    app = App(context=cdk_json_context(), outdir=str(tmp_path))
+    app = new_app(context=cdk_json_context(), outdir=str(tmp_path))
     config = ALL_UNITS["dev"]
     stage = Stage(app, config.name_prefix, env=Environment(account=config.account, region=config.region))
     storage = StorageStack(stage, "Storage", config=config)

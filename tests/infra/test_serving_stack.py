@@ -10,12 +10,13 @@ import dataclasses
 from typing import Any
 
 import pytest
-from aws_cdk import App, Stack, Stage
+from aws_cdk import Stack, Stage
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
 from config.deployments import ModelPin, pin_for
 from stacks.serving_stack import ServingStack
+from stacks.stage import new_app
 from tests.helpers import ALL_UNITS, FIXTURE_PINS, cdk_json_context
 from tests.infra.conftest import stack_templates
 from tests.infra.constructs.conftest import statements
@@ -163,7 +164,7 @@ def test_the_model_role_reads_exactly_the_pinned_objects_and_writes_only_its_cap
 
 def _serving_template(pin: ModelPin) -> dict[str, Any]:
     """The Serving stack alone (prod's config) for `pin`: no other stack, so it is fast to build twice."""
-    stage = Stage(App(context=cdk_json_context()), "Unit", env={"account": PROD.account, "region": PROD.region})
+    stage = Stage(new_app(context=cdk_json_context()), "Unit", env={"account": PROD.account, "region": PROD.region})
     key = kms.Key.from_key_arn(
         Stack(stage, "Storage"),
         "Key",

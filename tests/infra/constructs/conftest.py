@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aws_cdk import App, Environment, Stack
+from aws_cdk import Environment, Stack
 
+from stacks.stage import new_app
 from tests.helpers import cdk_json_context
 
 ACCOUNT = "123456789012"
@@ -16,7 +17,7 @@ REGION = "eu-west-1"
 @pytest.fixture
 def stack() -> Stack:
     """An empty stack in an App with cdk.json's feature flags, in a concrete account and region."""
-    return Stack(App(context=cdk_json_context()), "Test", env=Environment(account=ACCOUNT, region=REGION))
+    return Stack(new_app(context=cdk_json_context()), "Test", env=Environment(account=ACCOUNT, region=REGION))
 
 
 def only(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:
