@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from aws_cdk import App, Environment, Stage, Validations
@@ -111,19 +110,15 @@ def _describe(config: EnvironmentConfig, purpose: str) -> str:
     return f"{config.project} ML platform ({config.unit_name}): {purpose}"
 
 
-def new_app(**props: Any) -> App:
-    """The CDK App every synth of a unit starts from (app.py, the tests, the benchmarks).
+def new_app(*, builtin_validation: bool = False, **props: Any) -> App:
+    """The CDK App every synth of a unit starts from (app.py, the tests).
 
-    CDK's built-in CloudFormation validation (a WASM rule engine plus CDK's default rules) is off unless
-    `CDK_VALIDATION=true`: it costs ~2 s at start-up and ~2 s more on this unit's templates, most of a `cdk synth`, and
-    finds nothing cfn-lint does not already gate. It still runs on every unit in `make test`
-    (tests/infra/test_gates.py, errors and warnings both fail), so nothing it would reject reaches main.
+    CDK's built-in CloudFormation validation (a WASM rule engine plus CDK's default rules) is off by default: it costs
+    ~2 s at start-up and more on this unit's templates, most of a `cdk synth`, and finds nothing cfn-lint does not
+    already gate. It still runs on every unit in `make test` (tests/infra/test_gates.py, errors and warnings both
+    fail), so nothing it would reject reaches main; app.py turns it on with `CDK_VALIDATION=true`.
     """
-    return App(builtin_cloud_formation_validation=builtin_validation(), **props)
-
-
-def builtin_validation() -> bool:
-    return os.environ.get("CDK_VALIDATION") == "true"
+    return App(builtin_cloud_formation_validation=builtin_validation, **props)
 
 
 def build_unit(app: App, config: EnvironmentConfig, pin: ModelPin | None = None) -> MlPlatformStage:

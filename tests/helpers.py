@@ -36,10 +36,12 @@ def cdk_json_context() -> dict[str, Any]:
     return context
 
 
-def build_app(config: EnvironmentConfig, outdir: Path, pins: Path = FIXTURE_PINS) -> tuple[App, MlPlatformStage]:
+def build_app(
+    config: EnvironmentConfig, outdir: Path, pins: Path = FIXTURE_PINS, builtin_validation: bool = False
+) -> tuple[App, MlPlatformStage]:
     """An App as app.py makes it, with cdk.json's context and the unit of `config` (cdk-nag included, serving its pin
-    in `pins`)."""
-    app = new_app(context=cdk_json_context(), outdir=str(outdir))
+    in `pins`); CDK's built-in validation only when asked, as in app.py."""
+    app = new_app(builtin_validation=builtin_validation, context=cdk_json_context(), outdir=str(outdir))
     return app, build_unit(app, config, pin_for(config, pins))
 
 

@@ -45,27 +45,22 @@ def test_cdk_nag_is_active_and_fails_synth_on_a_finding(tmp_path):
     assert all(path.startswith("Probe/") for path in paths), paths
 
 
-def test_cdks_builtin_validation_finds_nothing_on_any_unit(tmp_path, monkeypatch):
+def test_cdks_builtin_validation_finds_nothing_on_any_unit(tmp_path):
     """CDK's own CloudFormation validation, off in a plain synth (stacks/stage.py `new_app`), gates every unit here."""
-    monkeypatch.setenv("CDK_VALIDATION", "true")
     for number, config in enumerate(ALL_UNITS.values()):
-        app, _stage = build_app(config, tmp_path / str(number))
+        app, _stage = build_app(config, tmp_path / str(number), builtin_validation=True)
         app.synth()  # an error fails the synth (cdk.json: @aws-cdk/core:validateAgainstDefaultRules)
         report = json.loads((tmp_path / str(number) / "policy-validation-report.json").read_text())
         assert [v for plugin in report["pluginReports"] for v in plugin["violations"]] == [], config.unit_name
 
 
-@pytest.mark.parametrize("validation", ["true", None])
-def test_cdks_builtin_validation_runs_only_when_asked(tmp_path, monkeypatch, validation):
+@pytest.mark.parametrize("builtin_validation", [True, False])
+def test_cdks_builtin_validation_runs_only_when_asked(tmp_path, builtin_validation):
     """The gate above is real (the same synth rejects an invalid bucket), and a plain synth skips it."""
-    if validation is None:
-        monkeypatch.delenv("CDK_VALIDATION", raising=False)
-    else:
-        monkeypatch.setenv("CDK_VALIDATION", validation)
-    app, _stage = build_app(ALL_UNITS["dev"], tmp_path)
+    app, _stage = build_app(ALL_UNITS["dev"], tmp_path, builtin_validation=builtin_validation)
     CfnResource(Stack(Stage(app, "Probe"), "Invalid"), "Bucket", type="AWS::S3::Bucket",
                 properties={"BucketName": "Not_A_Valid_Name!"})  # fmt: skip
-    if validation is None:
+    if not builtin_validation:
         app.synth()
         return
     with pytest.raises(RuntimeError, match="ValidationFailed"):
