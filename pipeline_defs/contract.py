@@ -155,6 +155,9 @@ def parse_duration(value: object) -> timedelta:
 # ExperimentId is a tag value and a segment of every output path: letters, digits and . _ - (never a path like ../..).
 EXPERIMENT_ID_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _S3_FOLDER = re.compile(r"s3://([^/]+)/(.+)")
+# RegisterModel records InputDataUri as the version's `dataset` lineage: CustomerMetadataProperties values hold at most
+# 256 characters, and a longer one would fail the run at its last step, after training.
+MAX_INPUT_DATA_URI: Final = 256
 
 
 def input_data_uri(uri: object) -> str:
@@ -166,7 +169,13 @@ def input_data_uri(uri: object) -> str:
     """
     if not isinstance(uri, str) or not _S3_FOLDER.fullmatch(uri):
         raise ValueError(f"{uri!r} is not an S3 folder URI such as s3://<bucket>/datasets/<dataset-id>/")
-    return uri if uri.endswith("/") else f"{uri}/"
+    folder = uri if uri.endswith("/") else f"{uri}/"
+    if len(folder) > MAX_INPUT_DATA_URI:
+        raise ValueError(
+            f"{folder[:60]!r}... is {len(folder)} characters: at most {MAX_INPUT_DATA_URI}, the longest value the model"
+            " registry keeps as a version's lineage (a shorter prefix or dataset id)"
+        )
+    return folder
 
 
 def experiment_id(value: object) -> str:
