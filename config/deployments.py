@@ -43,8 +43,11 @@ class ModelPin:
     data_quality_constraints_uri: str
     model_quality_statistics_uri: str
     model_quality_constraints_uri: str | None = None
-    # The evaluation metrics of the version on that slice ({metric: value}), for review and alarms.
+    # The evaluation metrics of the version on that slice ({metric: value}), for review.
     metrics: Mapping[str, float] = field(default_factory=dict)
+    # {metric: threshold} of the package's model-quality constraints (what its Model Monitor schedule checks): the
+    # model-quality alarms use the same values, so an alarm and its monitor never disagree.
+    model_quality_thresholds: Mapping[str, float] = field(default_factory=dict)
     promoted_at: str = ""
 
     @property
@@ -81,6 +84,7 @@ class ModelPin:
         document = asdict(self)
         document["supported_instance_types"] = list(self.supported_instance_types)
         document["metrics"] = dict(self.metrics)
+        document["model_quality_thresholds"] = dict(self.model_quality_thresholds)
         return document
 
     @classmethod
@@ -93,6 +97,7 @@ class ModelPin:
                     **document,
                     "supported_instance_types": tuple(document.get("supported_instance_types", ())),
                     "metrics": dict(document.get("metrics", {})),
+                    "model_quality_thresholds": dict(document.get("model_quality_thresholds", {})),
                 }
             )
         except TypeError as error:
@@ -126,6 +131,9 @@ def pin_for(config: EnvironmentConfig, path: Path = DEPLOYMENTS_FILE, account: s
         return None
     pin = ModelPin.from_json(config.unit_name, document)
     problems = pin.problems(config, account or config.account)
+    if pin.model_quality_constraints_uri is not None and not pin.model_quality_thresholds:
+        problems.append("it has model-quality constraints but no model_quality_thresholds (pinned before they were")
+        problems[-1] += " recorded: run mlops promote for this version again)"
     if problems:
         raise ConfigError(
             config.unit_name, "deployments.json", "; ".join(problems), "promote a version of this unit's own group"

@@ -105,7 +105,14 @@ def pin_from_package(package: Mapping[str, Any], config: EnvironmentConfig, acco
     problems = pin.problems(config, account)
     if problems:
         raise UsageError(f"refusing to promote {label} to {config.unit_name}: {'; '.join(problems)}")
-    return dataclasses.replace(pin, metrics=evaluation_metrics(metrics_of(statistics_uri), statistics_uri))
+    constraints_uri = pin.model_quality_constraints_uri
+    return dataclasses.replace(
+        pin,
+        metrics=evaluation_metrics(metrics_of(statistics_uri), statistics_uri),
+        model_quality_thresholds=quality_thresholds(metrics_of(constraints_uri), constraints_uri)
+        if constraints_uri is not None
+        else {},
+    )
 
 
 def evaluation_metrics(report: object, uri: str) -> dict[str, float]:
@@ -118,6 +125,19 @@ def evaluation_metrics(report: object, uri: str) -> dict[str, float]:
         for name, entry in sorted(metrics.items())
         if isinstance(entry, dict) and isinstance(entry.get("value"), int | float)
     }
+
+
+def quality_thresholds(constraints: object, uri: str) -> dict[str, float]:
+    """{metric: threshold} of a Model Monitor model-quality constraints file (binary classification)."""
+    entries = constraints.get("binary_classification_constraints") if isinstance(constraints, dict) else None
+    thresholds = {
+        name: float(entry["threshold"])
+        for name, entry in sorted(entries.items() if isinstance(entries, dict) else [])
+        if isinstance(entry, dict) and isinstance(entry.get("threshold"), int | float)
+    }
+    if not thresholds:
+        raise UsageError(f"refusing to promote: {uri} holds no binary classification model-quality threshold")
+    return thresholds
 
 
 def _local_package(args: argparse.Namespace, config: EnvironmentConfig) -> dict[str, Any]:
@@ -179,7 +199,7 @@ def _s3_reader(config: EnvironmentConfig) -> Any:
         try:
             return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
         except (ClientError, BotoCoreError) as error:
-            raise AwsCallFailed(f"reading the evaluation metrics {uri} failed: {error}") from None
+            raise AwsCallFailed(f"reading {uri} failed: {error}") from None
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise UsageError(f"refusing to promote: {uri} is not JSON") from None
 

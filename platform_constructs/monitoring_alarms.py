@@ -17,7 +17,7 @@ from constructs import Construct
 DATA_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/data-metrics"
 MODEL_METRICS_NAMESPACE = "aws/sagemaker/Endpoints/model-metrics"
 DRIFT_METRIC_PREFIX = "feature_baseline_drift_"
-# Model-quality metrics whose drop alarms, when the pin carries their evaluation value (higher is better for both).
+# Model-quality metrics whose drop alarms, at the threshold of the pinned package's constraints (higher is better).
 QUALITY_METRICS = ("auc", "f1")
 
 
@@ -117,11 +117,6 @@ class MonitoringAlarms(Construct):
                 alarm_description=description,
             )
         )
-
-
-def quality_floors(metrics: Mapping[str, float], tolerance: float) -> dict[str, float]:
-    """{metric: evaluation value x (1 - tolerance)} for the watched metrics the pinned version was evaluated on."""
-    return {name: round(metrics[name] * (1 - tolerance), 6) for name in QUALITY_METRICS if name in metrics}
 
 
 def _pascal(name: str) -> str:

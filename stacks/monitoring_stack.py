@@ -13,7 +13,7 @@ from config import EnvironmentConfig
 from config.deployments import ModelPin
 from pipeline_defs.contract import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, MONITORING_PREFIX, SCORE_COLUMN
 from pipeline_defs.definitions import model_monitor_image_uri
-from platform_constructs.monitoring_alarms import MonitoringAlarms, quality_floors
+from platform_constructs.monitoring_alarms import QUALITY_METRICS, MonitoringAlarms
 from platform_constructs.monitoring_role import MonitoringRole
 from platform_constructs.monitoring_schedules import ModelMonitorSchedules, ModelQualitySettings, MonitoringJob
 
@@ -111,7 +111,8 @@ class MonitoringStack(Stack):
             drift_features=[SCORE_COLUMN],
             drift_threshold=config.drift_alarm_threshold,
             model_quality_schedule_name=mq_schedule if model_quality else None,
-            quality_floors=quality_floors(pin.metrics, config.model_quality_tolerance),
+            # The package's own constraints (evaluate.py wrote them): an alarm fires where its monitor finds one.
+            quality_floors={m: value for m, value in pin.model_quality_thresholds.items() if m in QUALITY_METRICS},
             interval_hours=interval_hours,
         )
         # The hook for notifications: the unit's topic becomes each alarm's action once it exists.

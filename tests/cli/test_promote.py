@@ -86,16 +86,26 @@ def expect_describe(aws: dict[str, Stubber], described: dict[str, Any], arn: str
     aws["sagemaker"].add_response("describe_model_package", described, {"ModelPackageName": arn})
 
 
-def expect_metrics(aws: dict[str, Stubber]) -> None:
-    body = json.dumps(METRICS).encode()
+def expect_metrics(aws: dict[str, Stubber], document: Any = METRICS, file_name: str = "model_quality.json") -> None:
+    body = json.dumps(document).encode()
     aws["s3"].add_response(
         "get_object",
         {"Body": StreamingBody(io.BytesIO(body), len(body))},
         {
             "Bucket": "churn-dev-storage-artifactsbucket1a2b3c",
-            "Key": RUN.split("/", 3)[3] + "/Evaluate/evaluation/model_quality.json",
+            "Key": RUN.split("/", 3)[3] + f"/Evaluate/evaluation/{file_name}",
         },
     )
+
+
+def with_quality_constraints() -> dict[str, Any]:
+    """A package that also registered model-quality constraints (what evaluate.py writes with a tolerance)."""
+    described = package()
+    described["ModelMetrics"]["ModelQuality"]["Constraints"] = {
+        "ContentType": "application/json",
+        "S3Uri": f"{RUN}/Evaluate/evaluation/model_quality_constraints.json",
+    }
+    return described
 
 
 def run(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, str]:
@@ -122,6 +132,40 @@ def test_promote_a_version_writes_the_pin_and_says_what_to_run_next(aws, tmp_pat
     assert json.loads(deployments.read_text())["prod"] == {"keep": "me"}  # other units' pins are untouched
     assert "cdk diff -c env=dev 'churn-dev/*'" in out and "cdk deploy -c env=dev 'churn-dev/*'" in out
     assert "git revert" in out
+
+
+def test_the_pin_records_the_thresholds_of_the_packages_model_quality_constraints(aws, tmp_path: Path, capsys) -> None:
+    """The alarms use them, so an alarm fires exactly where the package's model-quality monitor reports a violation."""
+    deployments = tmp_path / "deployments.json"
+    constraints = {
+        "version": 0.0,
+        "binary_classification_constraints": {
+            name: {"threshold": value, "comparison_operator": "LessThanThreshold"}
+            for name, value in {"auc": 0.732046, "f1": 0.595, "precision": 0.51, "recall": 0.4}.items()
+        },
+    }
+    expect_describe(aws, with_quality_constraints())
+    expect_metrics(aws)
+    expect_metrics(aws, constraints, "model_quality_constraints.json")
+
+    code, _, err = run(capsys, "--env", "dev", "--version", "4", "--deployments", str(deployments))
+
+    assert code == 0, err
+    pin = pin_for(CONFIG, deployments)
+    assert pin is not None
+    assert pin.model_quality_thresholds == {"auc": 0.732046, "f1": 0.595, "precision": 0.51, "recall": 0.4}
+
+
+def test_refuses_model_quality_constraints_without_a_threshold(aws, tmp_path: Path, capsys) -> None:
+    deployments = tmp_path / "deployments.json"
+    expect_describe(aws, with_quality_constraints())
+    expect_metrics(aws)
+    expect_metrics(aws, {"version": 0.0, "regression_constraints": {}}, "model_quality_constraints.json")
+
+    code, _, err = run(capsys, "--env", "dev", "--version", "4", "--deployments", str(deployments))
+
+    assert (code, err.count("\n")) == (2, 1) and "holds no binary classification model-quality threshold" in err
+    assert not deployments.exists()
 
 
 def test_latest_approved_asks_the_registry_for_the_newest_approved_version(aws, tmp_path: Path, capsys) -> None:

@@ -80,8 +80,9 @@ def test_a_failed_write_leaves_the_previous_file(tmp_path: Path, monkeypatch: py
         ({"version": 6}, "version 6 does not match the ARN's 7"),
         ({"model_data_url": "/tmp/model.tar.gz"}, "model_data_url '/tmp/model.tar.gz' is not an s3:// object"),
         ({"supported_instance_types": ("ml.g5.xlarge",)}, "not the unit's serving_instance_type ml.m5.xlarge"),
+        ({"model_quality_thresholds": {}}, "model-quality constraints but no model_quality_thresholds"),
     ],
-    ids=["group", "region", "account", "not-an-arn", "version", "not-s3", "instance-type"],
+    ids=["group", "region", "account", "not-an-arn", "version", "not-s3", "instance-type", "no-thresholds"],
 )
 def test_synth_refuses_a_pin_the_unit_cannot_serve(tmp_path: Path, change: dict, message: str) -> None:
     path = write(tmp_path / "deployments.json", "prod", dataclasses.replace(fixture_pin(), **change))

@@ -305,7 +305,8 @@ def test_alarms_on_failed_executions_drift_and_quality_below_the_evaluated_score
     for metric in ("auc", "f1"):
         alarm = alarms[metric]
         assert alarm["Namespace"] == "aws/sagemaker/Endpoints/model-metrics"
-        assert alarm["Threshold"] == pytest.approx(pin.metrics[metric] * (1 - PROD.model_quality_tolerance))
+        # The threshold of the package's own constraints: where its model-quality monitor reports a violation.
+        assert alarm["Threshold"] == pin.model_quality_thresholds[metric]
         assert alarm["ComparisonOperator"] == "LessThanThreshold"
         assert {d["Value"] for d in alarm["Dimensions"]} == {"churn-prod-endpoint", "churn-prod-mq"}
     assert all(a["TreatMissingData"] == "notBreaching" and a["Period"] == 3600 for a in alarms.values())
