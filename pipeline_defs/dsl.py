@@ -87,14 +87,14 @@ class PipelineSettings:
     model_package_group_name: str
     processing_instance_type: str
     training_instance_type: str
-    preprocess_instance_count: int = 1
+    preprocess_instance_count: int
     cache_expire_after: str
     minimum_score: float
     default_approval_status: str
     code_uris: Mapping[str, str]
     tags: Mapping[str, str] = field(default_factory=dict)
     # Relative drop of a monitored metric below its evaluated value before the model-quality monitor flags it.
-    model_quality_tolerance: float = 0.05
+    model_quality_tolerance: float
     retry: RetrySettings = field(default_factory=lambda: RetrySettings())
     max_runtime_seconds: int = 3600
     volume_size_gb: int = 30
