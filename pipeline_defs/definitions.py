@@ -23,6 +23,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -52,6 +53,8 @@ PLACEHOLDERS: dict[DeployTimeValue, str] = {
 PACKAGE_DIR = Path(__file__).resolve().parent
 CACHE_DIR = PACKAGE_DIR.parent / ".cache" / "synth"
 CACHE_FORMAT = 1
+# Entries kept per kind: far more than the units and sandboxes a checkout switches between (each entry ~30 KB).
+CACHE_ENTRIES_PER_KIND = 64
 # Folders of pipeline_defs/ that never take part in building a definition.
 _NOT_BUILD_INPUTS = ("local", "sample_data", "__pycache__")
 _UNRESOLVED_TOKEN = re.compile(r"\$\{Token\[")
@@ -145,12 +148,27 @@ def cached(kind: str, inputs: Mapping[str, Any], build: Callable[[], T], cache_d
         entry = json.loads(entry_path.read_text())
         if entry["inputs"] == stored_inputs:
             value: T = entry["value"]
+            with contextlib.suppress(OSError):
+                os.utime(entry_path)  # recently used: kept by the pruning below
             return value
     except (OSError, ValueError, KeyError, TypeError):
         pass  # no entry yet, or an unreadable one: build and (re)write it
     value = build()
     _store(entry_path, json.dumps({"inputs": stored_inputs, "value": value}, sort_keys=True))
+    _prune(cache_dir, kind)
     return value
+
+
+def _prune(cache_dir: Path, kind: str) -> None:
+    """Delete all but the CACHE_ENTRIES_PER_KIND most recently used entries of `kind` (each edit of an input adds
+    one)."""
+    entries = []
+    for path in cache_dir.glob(f"{kind}-*.json"):
+        with contextlib.suppress(OSError):  # another process may prune at the same time
+            entries.append((path.stat().st_mtime, path))
+    for _, path in sorted(entries, reverse=True)[CACHE_ENTRIES_PER_KIND:]:
+        with contextlib.suppress(OSError):
+            path.unlink()
 
 
 @functools.cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -114,6 +115,24 @@ def test_an_unreadable_entry_is_rebuilt_and_replaced(tmp_path) -> None:
 
     assert cached("kind", {"a": 1}, CountingBuild("value again"), tmp_path) == "value again"
     assert json.loads(entry.read_text())["value"] == "value again"
+
+
+def test_only_the_most_recently_used_entries_of_a_kind_are_kept(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(definitions, "CACHE_ENTRIES_PER_KIND", 3)
+    for number in range(3):
+        cached("kind", {"a": number}, CountingBuild(number), tmp_path)
+        cached("other", {"a": number}, CountingBuild(number), tmp_path)
+    for path in tmp_path.glob("kind-*.json"):  # used long ago, a=0 first
+        number = json.loads(path.read_text())["inputs"]["inputs"]["a"]
+        os.utime(path, (1_000 + number, 1_000 + number))
+    hit = CountingBuild("a hit never builds")
+    assert cached("kind", {"a": 0}, hit, tmp_path) == 0 and hit.calls == 0  # a=0 is now the most recently used
+
+    cached("kind", {"a": 3}, CountingBuild(3), tmp_path)  # a 4th entry: the least recently used one goes
+
+    kept = {json.loads(path.read_text())["inputs"]["inputs"]["a"] for path in tmp_path.glob("kind-*.json")}
+    assert kept == {0, 2, 3}
+    assert len(list(tmp_path.glob("other-*.json"))) == 3  # another kind is pruned on its own
 
 
 def test_inputs_with_an_unresolved_cdk_token_are_never_cached(tmp_path) -> None:
