@@ -5,6 +5,7 @@ manifest and one template, as `cdk synth` lays them out), so each run takes a fr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -71,7 +72,9 @@ def local(tmp_path: Path) -> tuple[list[str], Path]:
 SLOW_STEP = """
 import os, pathlib, subprocess, sys, time
 helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-pathlib.Path(os.environ["PIDS_FILE"]).write_text(f"{os.getpid()} {helper.pid}")
+# Whole or not at all (the test waits for the file to exist, then reads it): written beside it, then renamed.
+pathlib.Path(os.environ["PIDS_FILE"] + ".tmp").write_text(f"{os.getpid()} {helper.pid}")
+os.replace(os.environ["PIDS_FILE"] + ".tmp", os.environ["PIDS_FILE"])
 time.sleep(120)
 """
 
@@ -103,13 +106,19 @@ def test_a_signal_stops_the_step_and_everything_it_started_and_records_the_run_a
     process = subprocess.Popen(
         [*command, "--state-dir", str(state)], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    pids: list[int] = []
     try:
         assert wait_for(pids_file.exists, 60), process.communicate(timeout=5)
-        step_pid, helper_pid = (int(pid) for pid in pids_file.read_text().split())
+        pids = [int(pid) for pid in pids_file.read_text().split()]
+        step_pid, helper_pid = pids
         process.send_signal(number)
         out, err = process.communicate(timeout=30)
     finally:
         process.kill()
+        if process.returncode is None or process.returncode < 0:  # the run never stopped its step: nothing outlives
+            for pid in pids:  # the test (a run that did stop them has reaped them, and their pids may be reused)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     assert process.returncode == 1
     assert "Traceback" not in err
