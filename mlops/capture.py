@@ -14,8 +14,8 @@ One JSON record a line:
      "eventVersion": "0"}
 
 `encoding` is CSV or JSON for the content types listed in CaptureContentTypeHeader (the data is the payload's text),
-BASE64 for any other type. Reading is the merge step's (pipeline_defs/steps/merge_capture.py: `parse_record`,
-`read_capture`, re-exported here): the pipeline step and `mlops monitor --local` parse captures with the same code.
+BASE64 for any other type. Reading is the step library's (steplib/capture_format.py: `parse_record`, `read_capture`,
+re-exported here): the pipeline's merge step and `mlops monitor --local` parse captures with the same code.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import IO, Any
 
 from pipeline_defs.contract import CAPTURE_TEXT_ENCODINGS as TEXT_ENCODINGS
 from pipeline_defs.contract import DATA_CAPTURE_PREFIX
-from pipeline_defs.steps.merge_capture import (
+from steplib.capture_format import (
     ENCODINGS,
     EVENT_VERSION,
     CapturedPayload,

@@ -63,7 +63,8 @@ from pipeline_defs.contract import (
 )
 from pipeline_defs.local import LocalModelRegistry, LocalS3, local_values
 from pipeline_defs.packaging import FEATURE_CONTRACT, STEPS_DIR
-from pipeline_defs.steps.merge_capture import Contract, Merged, Period, StepError, merge_capture
+from pipeline_defs.steps.merge_capture import Contract, Merged, Period, merge_capture
+from steplib import StepError
 
 # A verdict needs both classes, and enough of each: with fewer than 30 positives one row moves recall by more than
 # 3 %, and bench/monitor_false_alarms.py measures false alarms in a fifth of the runs at 60-100 labelled rows even

@@ -42,7 +42,6 @@ exceeds comparison_threshold (categorical_comparison_threshold for String featur
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import sys
@@ -50,6 +49,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+# The step library: a zip in ../steplib/ in a processing job (pipeline_defs/packaging.py), installed in the repository.
+sys.path[:0] = [str(path) for path in sorted(Path(__file__).resolve().parent.parent.glob("steplib/*.zip"))]
+from steplib import StepError, files_in, load_json, read_contract, run_step, write_json
 
 BUCKETS = 10
 MONITORED_NAME = re.compile(r"[a-z][a-z0-9_]*")  # names Model Monitor's metrics and constraints accept as they are
@@ -71,21 +74,9 @@ MONITORING_CONFIG = {
 }
 
 
-class StepError(Exception):
-    """Expected bad input: reported as one line on stderr with exit code 1."""
-
-
-def read_contract(path: Path) -> dict:
-    """The feature contract: the file, or the one *.json in the folder the pipeline mounts it in."""
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-    return json.loads(files[0].read_text())
-
-
 def read_features(data_dir: Path, label: str) -> pd.DataFrame:
     """Every cell but the label's as stripped text; "" is a missing value."""
-    paths = sorted(path for path in data_dir.rglob("*.csv") if path.is_file())
-    if not paths:
-        raise StepError(f"no *.csv files found under {data_dir}")
+    paths = files_in(data_dir, "*.csv", "--data-dir")
     data = pd.concat([read_text_csv(path) for path in paths], ignore_index=True)
     if data.empty:
         raise StepError(f"the *.csv files under {data_dir} have no rows")
@@ -332,18 +323,6 @@ def check(features: pd.DataFrame, baseline_statistics: dict, baseline_constraint
     return violations, report
 
 
-def load_json(path: Path) -> dict:
-    if not path.is_file():
-        raise StepError(f"{path} not found")
-    return json.loads(path.read_text())
-
-
-def write_json(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    print(f"wrote {path}")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -376,8 +355,8 @@ def run(args: argparse.Namespace) -> None:
     if args.command == "baseline":
         write_json(args.output_dir / "constraints.json", constraints(current, contract))
         return
-    baseline_statistics = load_json(args.baseline_dir / "statistics.json")
-    baseline_constraints = load_json(args.baseline_dir / "constraints.json")
+    baseline_statistics = load_json(args.baseline_dir / "statistics.json", "baseline statistics")
+    baseline_constraints = load_json(args.baseline_dir / "constraints.json", "baseline constraints")
     violations, report = check(features, baseline_statistics, baseline_constraints)
     write_json(args.output_dir / "constraint_violations.json", {"violations": violations})
     distances = [entry["distance"] for entry in report.values() if entry["distance"] is not None]
@@ -396,13 +375,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except StepError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(parse_args, run, argv)
 
 
 if __name__ == "__main__":

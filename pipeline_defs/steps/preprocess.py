@@ -56,6 +56,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+# The step library: a zip in ../steplib/ in a processing job (pipeline_defs/packaging.py), installed in the repository.
+sys.path[:0] = [str(path) for path in sorted(Path(__file__).resolve().parent.parent.glob("steplib/*.zip"))]
+from steplib import StepError, contract_file, files_in, load_json, run_step, write_json
+
 MISSING_CATEGORY = "unknown"
 FEATURE_TYPES = ("integer", "number", "category")
 POLICIES = ("drop_row", "fail")
@@ -68,21 +72,14 @@ RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
 RESOURCE_CONFIG_VARIABLE = "LOCAL_RESOURCE_CONFIG"
 
 
-class StepError(Exception):
-    """Expected bad input: reported as one line on stderr with exit code 1."""
-
-
-# The contract ----------------------------------------------------------------------------------------------------
-def read_contract(path: Path) -> dict:
+def checked_contract(path: Path) -> dict:
     """The feature contract, checked: every later step relies on the shape this step accepted."""
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-    if len(files) != 1 or not files[0].is_file():
-        raise StepError(f"expected one feature contract (*.json) at {path}, found {len(files)}")
+    file = contract_file(path)
+    contract = load_json(file, "feature contract")
     try:
-        contract = json.loads(files[0].read_text())
         check_contract(contract)
-    except (json.JSONDecodeError, TypeError, KeyError, ValueError) as error:
-        raise StepError(f"feature contract {files[0].name} is invalid: {error}") from error
+    except (TypeError, KeyError, ValueError) as error:
+        raise StepError(f"feature contract {file.name} is invalid: {error}") from error
     return contract
 
 
@@ -121,9 +118,7 @@ def declared_columns(contract: dict) -> list[str]:
 
 # Reading and cleaning --------------------------------------------------------------------------------------------
 def read_csvs(input_dir: Path, label: str) -> pd.DataFrame:
-    paths = sorted(path for path in input_dir.rglob("*.csv") if path.is_file())
-    if not paths:
-        raise StepError(f"no *.csv files found under {input_dir}")
+    paths = files_in(input_dir, "*.csv", "--input-dir")
     frames = []
     for path in paths:
         try:
@@ -354,12 +349,6 @@ def write(
     write_json(output_dir / "report" / f"preprocess_report{suffix}.json", report)
 
 
-def write_json(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    print(f"wrote {path}")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
@@ -372,7 +361,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
-    contract = read_contract(args.contract)
+    contract = checked_contract(args.contract)
     host, hosts = this_instance()
     report: dict = {"contract_version": contract.get("version"), "mode": args.mode, "instance": [host, hosts]}
     if hosts > 1 and not any(path.is_file() for path in args.input_dir.rglob("*.csv")):
@@ -396,13 +385,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except StepError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(parse_args, run, argv)
 
 
 if __name__ == "__main__":
