@@ -9,7 +9,7 @@ It imports neither the SageMaker SDK nor CDK nor anything from `tools/`: it read
 
 Modules: assembly (reading cdk.out), planning (run order and the checks before a run), execution (one run),
 workspace (what a run's steps work with), processing + training (the job types) and jobs (what they share),
-stopping (how job processes end), cache, s3 (local buckets), registry (local model registry),
+stopping + watchdog (how job processes end), cache, s3 (local buckets), registry (local model registry),
 expressions (Get / Std:Join / Std:JsonGet, conditions, parameter types), results, errors.
 """
 

@@ -25,7 +25,8 @@ Before any step runs, the parameters are checked by their rules (`contract.PARAM
 ExperimentId and InputDataUri forms), the state dir must be a writable folder and the cache index readable. SIGINT or
 SIGTERM during a run stops it (`stopping.py`): the run is recorded as Stopped in its execution.json. Each run hands its
 steps a `Workspace`: the state dir's buckets, registry and cache, the interpreter, the region, the clock, progress and
-its `Stopping`.
+its `Stopping`. Should `mlops` be killed outright (SIGKILL), the run's watchdog kills its running jobs
+(`watchdog.py`).
 """
 
 from __future__ import annotations
@@ -144,7 +145,7 @@ class LocalRunner:
         check_state_dir(self.state_dir)
         self.cache.entries()  # a damaged index stops the run here, with the fix, rather than in some step
         workspace = self.workspace(Stopping())
-        with executions_in_use(self.state_dir), workspace.stopping.installed():
+        with executions_in_use(self.state_dir), workspace.stopping.active():
             result = Execution(workspace, self.plan, self.handlers, values).run(self.jobs)
         if workspace.stopping.signal_name is not None and not result.succeeded:
             _record_stopped(result, f"stopped by {workspace.stopping.signal_name}")

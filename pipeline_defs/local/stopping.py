@@ -1,15 +1,15 @@
-"""How a run's job processes end: at their own end, at their timeout, and on a stop.
+"""How a run's job processes end: at their own end, at their timeout, on a stop, and with the runner.
 
 Each job's process leads its own process group (a new session: the terminal's Ctrl-C reaches `mlops`, not the step).
 `Stopping` turns SIGINT/SIGTERM during a run into a stop: every running step's group gets SIGTERM, then SIGKILL after
 `STOP_GRACE_SECONDS` (or at a second signal), the step ends as `RunStopped`, and no later step starts. A job's group is
-killed when its own process exits, so nothing it started outlives it.
+killed when its own process exits, so nothing it started outlives it; and should the runner itself be killed, the
+run's watchdog (`watchdog.py`) kills the groups still running.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import threading
@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from types import FrameType
 
 from pipeline_defs.local.errors import StepFailed
+from pipeline_defs.local.watchdog import Watchdog, kill_group
 
 # How long a stopped step may take to exit on SIGTERM before its process group is killed (SageMaker's StopProcessingJob
 # likewise sends SIGTERM, then SIGKILL).
@@ -38,19 +39,24 @@ class Stopping:
         self.requested_at = 0.0
         self._groups: set[int] = set()
         self._lock = threading.Lock()
+        self._watchdog = Watchdog()
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        """Handle SIGINT and SIGTERM for the block (only the main thread can install signal handlers)."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-        previous = {number: signal.signal(number, self._handle) for number in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for number, handler in previous.items():
-                signal.signal(number, handler)
+    def active(self) -> Iterator[None]:
+        """For the block (a run): SIGINT and SIGTERM stop it, and no job process outlives this process.
+
+        Signal handlers are installed only from the main thread (the only one that can install them).
+        """
+        with contextlib.closing(self._watchdog):
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            previous = {number: signal.signal(number, self._handle) for number in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for number, handler in previous.items():
+                    signal.signal(number, handler)
 
     def _handle(self, number: int, frame: FrameType | None) -> None:
         again = self.signal_name is not None
@@ -71,6 +77,7 @@ class Stopping:
         """
         with self._lock:
             self._groups.add(process.pid)
+        self._watchdog.watch(process.pid)
         deadline = None if timeout is None else time.monotonic() + float(timeout)
         timed_out = False
         try:
@@ -82,19 +89,15 @@ class Stopping:
                     timed_out = timed_out or (deadline is not None and now >= deadline and process.poll() is None)
                     stop_overdue = self.signal_name is not None and now - self.requested_at >= STOP_GRACE_SECONDS
                     if timed_out or stop_overdue or process.poll() is not None:
-                        _kill_group(process.pid, signal.SIGKILL)
+                        kill_group(process.pid, signal.SIGKILL)
         finally:
             with self._lock:
                 self._groups.discard(process.pid)
-            _kill_group(process.pid, signal.SIGKILL)  # nothing a step started outlives it
+            kill_group(process.pid, signal.SIGKILL)  # nothing a step started outlives it
+            self._watchdog.forget(process.pid)
 
     def _signal_groups(self, number: signal.Signals) -> None:
         with self._lock:
             groups = list(self._groups)
         for group in groups:
-            _kill_group(group, number)
-
-
-def _kill_group(group: int, number: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(group, number)
+            kill_group(group, number)
