@@ -20,7 +20,8 @@ import pytest
 from mlops.capture import CaptureWriter, record
 from mlops.cli import main
 from mlops.common import UsageError
-from mlops.monitor import MIN_LABELS_PER_CLASS, new_run_folder, since_start
+from mlops.monitor import new_run_folder, since_start
+from mlops.monitor_checks import MIN_LABELS_PER_CLASS
 from pipeline_defs.local import LocalModelRegistry, LocalS3
 from pipeline_defs.packaging import STEPS_DIR
 
