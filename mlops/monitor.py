@@ -12,7 +12,8 @@ statistics and drift distance, model quality by the evaluator's metrics against 
 
 Outputs, Model Monitor's files in its layout under the local artifacts bucket:
     s3://local-artifacts/monitoring/<endpoint>/<run id: UTC yyyy-mm-ddTHH-MM-SS, -2, -3 ... for runs in one second>/
-        data-quality/{statistics.json, constraints.json, constraint_violations.json}
+        data-quality/{statistics.json, constraints.json, constraint_violations.json, drift_report.json (CheckDrift's:
+                      every feature's distance and threshold, which `mlops report` draws)}
         model-quality/{statistics.json, constraints.json, constraint_violations.json}   (when checked)
         run.json    {"endpoint", "model_package_version", "period", "records", "labelled", "baseline", "data_quality",
                      "model_quality", "created"}: written last, so a folder without it is an interrupted run.
@@ -143,8 +144,9 @@ def monitor(
         **({"model-quality": model_quality} if "statistics" in model_quality else {}),
     }
     for name, documents in outputs.items():
-        for file_name in ("statistics", "constraints", "constraint_violations"):
-            _write_json(folder / name / f"{file_name}.json", documents[file_name])
+        for file_name in ("statistics", "constraints", "constraint_violations", "drift_report"):
+            if file_name in documents:  # drift_report: data quality only
+                _write_json(folder / name / f"{file_name}.json", documents[file_name])
     run = {
         "endpoint": config.endpoint_name,
         "model_package_version": baselines.version,

@@ -61,7 +61,8 @@ class Baselines:
 def check_data_quality(
     traffic: pd.DataFrame, statistics: dict[str, Any], constraints: dict[str, Any]
 ) -> dict[str, Any]:
-    """Statistics, constraints and violations of the traffic, its columns named after the baseline's by position."""
+    """Statistics, constraints, violations and drift report of the traffic, its columns named after the baseline's by
+    position."""
     names = [feature["name"] for feature in statistics.get("features", [])]
     if len(names) != traffic.shape[1]:
         raise StepError(
@@ -80,10 +81,15 @@ def check_data_quality(
     data_quality = step_module("data_quality")
     try:
         current = data_quality.statistics(named, by_baseline)
-        violations, _ = data_quality.check(named, statistics, constraints)
+        violations, per_feature = data_quality.check(named, statistics, constraints)
     except data_quality.StepError as error:
         raise StepError(str(error)) from None
-    return {"statistics": current, "constraints": constraints, "constraint_violations": {"violations": violations}}
+    return {
+        "statistics": current,
+        "constraints": constraints,
+        "constraint_violations": {"violations": violations},
+        "drift_report": data_quality.drift_report(violations, per_feature),
+    }
 
 
 def check_model_quality(merged: Merged, label: str, s3: LocalS3, baselines: Baselines) -> dict[str, Any]:
