@@ -15,8 +15,9 @@ from difflib import SequenceMatcher
 from typing import Any
 
 SHORT_ASSET = re.compile(r"asset:[0-9a-f]{8}")
-# Keys that name the items of a list in a definition: such lists are compared item by item, by that name.
-LIST_ITEM_NAMES = ("InputName", "OutputName", "ChannelName", "PropertyFileName", "Name", "Key")
+# Keys that name the items of a list in a definition (or an endpoint config's variants): such lists are compared
+# item by item, by that name.
+LIST_ITEM_NAMES = ("InputName", "OutputName", "ChannelName", "PropertyFileName", "VariantName", "Name", "Key")
 # Keys of a step outside its `Arguments`; a Condition step's branches hold steps, compared as steps.
 BRANCHES = ("IfSteps", "ElseSteps")
 NONE = "(none)"
@@ -39,8 +40,37 @@ def diff_definitions(old: dict | None, new: dict | None) -> list[str]:
         elif key == "Steps":
             lines += _diff_steps(_flat_steps(old.get(key, [])), _flat_steps(new.get(key, [])))
         elif both:
-            lines += _diff_values(key, old.get(key, NONE), new.get(key, NONE))
+            lines += diff_values(key, old.get(key, NONE), new.get(key, NONE))
     return lines
+
+
+def summarize(old: dict | None, new: dict | None) -> str:
+    """The changes from `old` to `new` on one line, for a summary: which steps and parameters changed."""
+    if new is None:
+        return "pipeline removed"
+    if old is None:
+        return f"new pipeline ({_plural(len(_flat_steps(new.get('Steps', []))), 'step')})"
+    old_steps, new_steps = _flat_steps(old.get("Steps", [])), _flat_steps(new.get("Steps", []))
+    steps = {
+        "changed": [name for name in new_steps if name in old_steps and old_steps[name] != new_steps[name]],
+        "added": [name for name in new_steps if name not in old_steps],
+        "removed": [name for name in old_steps if name not in new_steps],
+    }
+    parts = [f"{_plural(len(names), 'step')} {what} ({', '.join(names)})" for what, names in steps.items() if names]
+    old_parameters, new_parameters = (_by_key(side.get("Parameters", []), "Name") for side in (old, new))
+    parameters = [
+        name for name in _merged(old_parameters, new_parameters) if old_parameters.get(name) != new_parameters.get(name)
+    ]
+    if parameters:
+        parts.append(f"{_plural(len(parameters), 'parameter')} changed ({', '.join(parameters)})")
+    others = [key for key in _merged(old, new) if key not in ("Steps", "Parameters") and old.get(key) != new.get(key)]
+    if others:
+        parts.append(f"{', '.join(others)} changed")
+    return ", ".join(parts) or "no changes"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _diff_parameters(old: list[dict], new: list[dict]) -> list[str]:
@@ -56,7 +86,7 @@ def _diff_parameters(old: list[dict], new: list[dict]) -> list[str]:
         elif name not in new_by_name:
             lines.append(f"- parameter {name}")
         else:
-            lines += _diff_values(f"parameter {name}", old_by_name[name], new_by_name[name])
+            lines += diff_values(f"parameter {name}", old_by_name[name], new_by_name[name])
     return lines
 
 
@@ -95,7 +125,7 @@ def _diff_steps(old: dict[str, dict], new: dict[str, dict]) -> list[str]:
             if old_code != new_code:
                 lines.append(f"{name} code: {', '.join(old_code) or NONE} -> {', '.join(new_code) or NONE}")
             # The code line already says which assets changed: paths that differ only by an asset hash are noise.
-            lines += _diff_values(name, old[name], new[name], same=lambda a, b: _masked(a) == _masked(b))
+            lines += diff_values(name, old[name], new[name], same=lambda a, b: _masked(a) == _masked(b))
     return lines
 
 
@@ -107,17 +137,25 @@ def _masked(value: Any) -> str:
     return SHORT_ASSET.sub("asset:*", json.dumps(value))
 
 
-def _diff_values(path: str, old: Any, new: Any, same: Callable[[Any, Any], bool] = lambda a, b: a == b) -> list[str]:
-    """`path: old -> new` for each changed leaf; dicts by key, named lists by name, other lists by index."""
+def diff_values(path: str, old: Any, new: Any, same: Callable[[Any, Any], bool] = lambda a, b: a == b) -> list[str]:
+    """`path: old -> new` for each changed leaf; dicts by key, named lists by name, other lists by index.
+
+    The renderer of every path diff (pipeline steps here, other resources' properties in `mlops diff`); with an
+    empty `path`, the paths of two dicts start at their keys.
+    """
     if same(old, new):
         return []
     # Dicts without a common key are different kinds of value (e.g. `{"Get": ...}` and `{"Std:JsonGet": ...}`).
     if isinstance(old, dict) and isinstance(new, dict) and (old.keys() & new.keys() or not old or not new):
-        return [line for key in _merged(old, new) for line in _diff_child(f"{path}.{key}", old, new, key, same)]
+        return [
+            line
+            for key in _merged(old, new)
+            for line in _diff_child(f"{path}.{key}" if path else key, old, new, key, same)
+        ]
     if isinstance(old, list) and isinstance(new, list):
-        item_key = _item_key(old, new)
-        if item_key is not None:
-            old_items, new_items = _by_key(old, item_key), _by_key(new, item_key)
+        name_key = item_key(old, new)
+        if name_key is not None:
+            old_items, new_items = _by_key(old, name_key), _by_key(new, name_key)
             return [
                 line
                 for name in _merged(old_items, new_items)
@@ -137,11 +175,11 @@ def _diff_values(path: str, old: Any, new: Any, same: Callable[[Any, Any], bool]
 
 
 def _diff_child(path: str, old: dict, new: dict, key: Any, same: Callable[[Any, Any], bool]) -> list[str]:
-    return _diff_values(path, old.get(key, NONE), new.get(key, NONE), same)
+    return diff_values(path, old.get(key, NONE), new.get(key, NONE), same)
 
 
-def _item_key(old: list, new: list) -> str | None:
-    """The key that names every item of both lists uniquely, if there is one."""
+def item_key(old: list, new: list) -> str | None:
+    """The key that names every item of both lists uniquely, if there is one (lists of them match items by it)."""
     items = old + new
     if not items or not all(isinstance(item, dict) for item in items):
         return None

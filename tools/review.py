@@ -1,10 +1,14 @@
-"""Review a change without AWS access: what `cdk diff --template` shows between a git revision and the tree.
+"""Review a change without AWS access: what the next deploy changes, compared with a git revision, on one page.
 
-Synthesizes the base revision (from `git archive`, so the working tree is untouched) and the working
-tree with the same venv and CDK CLI, then runs the real `cdk diff --template <base template>` per stack:
-resources added/replaced/removed, IAM statement and security-group changes. After each stack, every SageMaker
-pipeline in it is compared step by step (`tools/pipeline_diff.py`): `cdk diff` shows a changed pipeline
-definition as one changed JSON string. Nothing calls AWS.
+Synthesizes the base revision (from `git archive`, so the working tree is untouched) and the working tree with the
+same venv and CDK CLI, then reports, in this order:
+1. a summary: per stack the resources added/changed/replaced/removed, per pipeline the steps changed, and a loud
+   warning for every stateful resource (bucket, key, model package group) that is replaced or removed, or no longer
+   retained (found by resource type in the templates, logical-id changes and cdk diff's replacement markers);
+2. per SageMaker pipeline the changed paths, old -> new (`tools/pipeline_diff.py`);
+3. the real `cdk diff --template <base template>` per changed stack (IAM, security groups, properties), with the
+   pipeline definition - one escaped JSON string there - replaced by a pointer to the step diff.
+Nothing calls AWS.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ import tarfile
 from pathlib import Path
 
 from pipeline_defs.definitions import CACHE_DIR as SYNTH_CACHE
-from pipeline_defs.local.assembly import pipeline_definitions, stack_templates
-from tools.pipeline_diff import diff_definitions
+from pipeline_defs.local.assembly import stack_templates
+from tools.review_report import compare_stack, render_report
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WORK_DIR = REPO_ROOT / ".review"
@@ -30,6 +34,7 @@ OFFLINE_ENV = {
     "AWS_CONFIG_FILE": "/dev/null",
     "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
     "CDK_DISABLE_CLI_TELEMETRY": "true",
+    "FORCE_COLOR": "0",  # plain text: the report is parsed, pasted and posted
 }
 
 
@@ -75,47 +80,36 @@ def review(base: str, context: list[str], tree: Path = REPO_ROOT, work_dir: Path
     base_tree.mkdir(parents=True)
     export_revision(base, base_tree)
     base_stacks = synth(base_tree, work_dir / "base.out", context)
-    head_stacks = synth(tree, work_dir / "head.out", context)
+    head_assembly = work_dir / "head.out"
+    head_stacks = synth(tree, head_assembly, context)
     empty = work_dir / "empty.template.json"
     empty.write_text("{}")
-    report = [f"Review of the working tree against {base} ({' '.join(context) or 'env=dev'})\n"]
-    for name in sorted(base_stacks.keys() - head_stacks.keys()):
-        report.append(f"Stack {name}\n[-] stack removed: every resource in it is deleted or orphaned\n")
-        report.append(pipeline_changes(base_stacks[name], None))
-    for name in sorted(head_stacks):
-        result = cdk(
+    stacks = []
+    for name in sorted(base_stacks.keys() | head_stacks.keys()):
+        base_template, head_template = base_stacks.get(name), head_stacks.get(name)
+        old, new = (json.loads(path.read_text()) if path else None for path in (base_template, head_template))
+        diff = ""
+        if new is not None and old != new:
             # --exclusively: a fixed template compares one stack, without the stacks it references.
-            [
+            args = [
                 "diff",
                 "--exclusively",
                 "--app",
-                str(work_dir / "head.out"),
+                str(head_assembly),
                 "--template",
-                str(base_stacks.get(name, empty)),
+                str(base_template or empty),
                 name,
-            ],
-            cwd=REPO_ROOT,
-        )
-        if result.returncode != 0:
-            sys.exit(f"review: cdk diff of {name} failed:\n{result.stderr}")
-        header = "(new stack)" if name not in base_stacks else ""
-        report.append(f"{header}{result.stdout}{result.stderr}".strip() + "\n")
-        report.append(pipeline_changes(base_stacks.get(name), head_stacks[name]))
-    return "\n".join(part for part in report if part)
-
-
-def pipeline_changes(base_template: Path | None, head_template: Path | None) -> str:
-    """`Pipeline <name>:` and its step-by-step changes, for each pipeline in either template ('' if none)."""
-    old, new = (pipeline_definitions(json.loads(t.read_text())) if t else {} for t in (base_template, head_template))
-    lines = []
-    for name in [*new, *(name for name in old if name not in new)]:
-        changes = diff_definitions(old.get(name), new.get(name)) or ["no definition changes"]
-        lines += [f"Pipeline {name}:", *(f"  {change}" for change in changes)]
-    return "\n".join(lines) + "\n" if lines else ""
+            ]
+            result = cdk(args, cwd=REPO_ROOT)
+            if result.returncode != 0:
+                sys.exit(f"review: cdk diff of {name} failed:\n{result.stderr}")
+            diff = f"{result.stdout}{result.stderr}"
+        stacks.append(compare_stack(name, old, new, diff))
+    return render_report(f"Review of the working tree against {base} ({' '.join(context) or 'env=dev'})", stacks)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--base", default="main", help="git revision to compare against (default: main)")
     parser.add_argument("--env", default="dev", help="environment to synthesize (default: dev)")
     parser.add_argument("--sandbox", help="review a sandbox unit instead")
