@@ -20,6 +20,7 @@
     mlops dataset put DIR --id ID (--env <env> | --local [--no-run] [--state-dir .local] [--assembly cdk.out])
     mlops report (EXECUTION | --latest [--pipeline P] | --monitoring-run RUN) (--local [--state-dir D] | --env E)
                  --html FILE
+    mlops diff --env <env> [--assembly cdk.out]
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without
@@ -39,6 +40,7 @@ from pathlib import Path
 
 from config import ConfigError, EnvironmentConfig, load_config
 from config.settings import ENVIRONMENT_NAMES
+from mlops import diff
 from mlops.aws import AwsCallFailed
 from mlops.cache import command_cache
 from mlops.common import PIPELINES, UsageError, default_assembly, default_state_dir
@@ -67,6 +69,7 @@ COMMANDS: dict[str, Command] = {
     "registry": command_registry,
     "graph": command_graph,
     "start": command_start,
+    "diff": diff.command_diff,
     "demo": command_demo,
     "dlq": command_dlq,
     "promote": command_promote,
@@ -136,6 +139,8 @@ def parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="another pipeline parameter (repeatable)"
     )
+
+    diff.add_arguments(command("diff", diff.HELP))
 
     demo = command("demo", "train on the bundled sample, approve, re-train (cached), evaluate on drifted data")
     assembly_option(demo)
