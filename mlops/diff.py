@@ -24,7 +24,7 @@ import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def command_diff(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     for stack, template in stacks.items():
         comparisons += compare_stack(stack, template, deployed_template(cloudformation, stack), sagemaker)
     if args.json:
-        print(json.dumps({"unit": config.name_prefix, "resources": [vars(c) for c in comparisons]}, indent=2))
+        print(json.dumps({"unit": config.name_prefix, "resources": [asdict(c) for c in comparisons]}, indent=2))
     else:
         print(report(config, comparisons))
     return 0
@@ -101,14 +101,16 @@ def unit_stacks(assembly: Path, config: EnvironmentConfig) -> dict[str, dict[str
         raise UsageError(f"{shown(assembly)} holds no synthesized unit: run `{synth}` first")
     found = stack_templates(assembly)
     prefix = f"{config.name_prefix}/"
-    stacks = {
-        f"{config.name_prefix}-{display.removeprefix(prefix)}": json.loads(path.read_text())
-        for display, path in found.items()
-        if display.startswith(prefix)
-    }
-    if not stacks:
+    ours = {display: path for display, path in found.items() if display.startswith(prefix)}
+    if not ours:
         held = ", ".join(sorted({display.split("/")[0] for display in found})) or "nothing"
         raise UsageError(f"{shown(assembly)} holds {held}, not {config.name_prefix}: run `{synth}` first")
+    stacks = {}
+    for display, path in ours.items():
+        try:
+            stacks[f"{config.name_prefix}-{display.removeprefix(prefix)}"] = json.loads(path.read_text())
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{shown(path)} cannot be read ({error}): run `{synth}` again") from None
     return stacks
 
 

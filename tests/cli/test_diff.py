@@ -44,7 +44,7 @@ def snapshot(unit: str, stack: str) -> dict[str, Any]:
 def assembly(tmp_path: Path, unit_prefix: str, templates: dict[str, dict[str, Any]]) -> Path:
     """A cloud assembly as `cdk synth` writes it (manifest + templates), holding `templates` ({stack id: template})."""
     directory = tmp_path / "cdk.out"
-    directory.mkdir()
+    directory.mkdir(parents=True)
     artifacts = {}
     for stack, template in templates.items():
         (directory / f"{stack}.template.json").write_text(json.dumps(template))
@@ -301,10 +301,13 @@ def test_a_cdk_out_of_another_unit_is_refused_in_one_line_before_any_aws_call(
     )
     with stubbed_clients(monkeypatch, diff_command, "cloudformation", "sagemaker"):
         assert main(["diff", "--env", "dev", "--assembly", str(tmp_path / "nothing")]) == 2
-    assert (
-        capsys.readouterr().err
-        == f"error: {tmp_path / 'nothing'} holds no synthesized unit: run `make synth ENV=dev` first\n"
-    )
+        damaged = assembly(tmp_path / "damaged", "churn-dev", {"Pipelines": pipelines_template})
+        (damaged / "Pipelines.template.json").write_text('{"Resources": ')
+        assert main(["diff", "--env", "dev", "--assembly", str(damaged)]) == 2
+    missing, unreadable = capsys.readouterr().err.splitlines()
+    assert missing == f"error: {tmp_path / 'nothing'} holds no synthesized unit: run `make synth ENV=dev` first"
+    assert unreadable.startswith(f"error: {damaged / 'Pipelines.template.json'} cannot be read (")
+    assert unreadable.endswith("): run `make synth ENV=dev` again")
 
 
 # Serving and monitoring ------------------------------------------------------------------------------------------
