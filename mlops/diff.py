@@ -38,11 +38,13 @@ from tools.pipeline_diff import diff_definitions, diff_values, item_key
 
 HELP = "what the next deploy changes in AWS (cdk.out vs the deployed stacks) and what was changed in the console"
 
+# CloudFormation names the endpoint config; the live endpoint says which config it runs (read before the config).
+ENDPOINT_CONFIG = "AWS::SageMaker::EndpointConfig"
 # The resources compared: {type: (what it is, the property that names it; None: one per stack, named by CloudFormation)}
 WATCHED_TYPES: dict[str, tuple[str, str | None]] = {
     PIPELINE_TYPE: ("pipeline", "PipelineName"),
     "AWS::SageMaker::Endpoint": ("endpoint", "EndpointName"),
-    "AWS::SageMaker::EndpointConfig": ("endpoint config", None),
+    ENDPOINT_CONFIG: ("endpoint config", None),
     "AWS::SageMaker::Model": ("model", None),
     "AWS::SageMaker::MonitoringSchedule": ("monitoring schedule", "MonitoringScheduleName"),
     "AWS::SageMaker::ModelQualityJobDefinition": ("model-quality job definition", None),
@@ -52,7 +54,7 @@ WATCHED_TYPES: dict[str, tuple[str, str | None]] = {
 DESCRIBE = {
     PIPELINE_TYPE: ("describe_pipeline", "PipelineName"),
     "AWS::SageMaker::Endpoint": ("describe_endpoint", "EndpointName"),
-    "AWS::SageMaker::EndpointConfig": ("describe_endpoint_config", "EndpointConfigName"),
+    ENDPOINT_CONFIG: ("describe_endpoint_config", "EndpointConfigName"),
     "AWS::SageMaker::MonitoringSchedule": ("describe_monitoring_schedule", "MonitoringScheduleName"),
 }
 LIVE_NAMES = {"DeploymentConfig": "LastDeploymentConfig"}  # template properties a Describe call names otherwise
@@ -166,7 +168,7 @@ def compare_stack(
     stack: str, template: dict[str, Any], deployed: dict[str, Any] | None, sagemaker: Any
 ) -> list[Comparison]:
     nexts, deployeds = watched(template), watched(deployed)
-    live_names: dict[str, str] = {}  # {type: name} learnt from another resource (the endpoint's config)
+    live_names: dict[str, str] = {}  # {type: name} learnt from another live resource (the endpoint's config)
     comparisons = []
     for label in [*deployeds, *(label for label in nexts if label not in deployeds)]:
         comparison = Comparison(stack, label)
@@ -177,7 +179,9 @@ def compare_stack(
             comparison.state = "deleted by the next deploy"
         else:
             comparison.next_deploy = changes(before.properties, after.properties, before.definition, after.definition)
-        if before is not None and before.type in DESCRIBE:
+        if before is not None and before.type == ENDPOINT_CONFIG and ENDPOINT_CONFIG not in live_names:
+            comparison.state = "not compared with AWS: no live endpoint names its config"
+        elif before is not None and before.type in DESCRIBE:
             live = read_live(sagemaker, before, live_names)
             if live is None:
                 comparison.state = "missing in AWS: deleted outside CloudFormation"
@@ -208,7 +212,7 @@ def read_live(sagemaker: Any, resource: Resource, live_names: dict[str, str]) ->
     except BotoCoreError as error:
         raise AwsCallFailed(f"{call.replace('_', '-')} {name} failed: {error}") from None
     if "EndpointConfigName" in response and resource.type == "AWS::SageMaker::Endpoint":
-        live_names["AWS::SageMaker::EndpointConfig"] = response["EndpointConfigName"]
+        live_names[ENDPOINT_CONFIG] = response["EndpointConfigName"]  # the config it runs, whatever its name
     properties = {
         key: response[LIVE_NAMES.get(key, key)] for key in resource.properties if LIVE_NAMES.get(key, key) in response
     }

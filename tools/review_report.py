@@ -175,7 +175,10 @@ def _renamed(kind: str, resource: dict[str, Any], old: dict[str, Any], new: dict
 
 def render_report(title: str, stacks: list[StackReview]) -> str:
     """Summary, then the step diffs, then the resource changes: what a reviewer reads first comes first."""
-    pipelines = {name: sides for stack in stacks for name, sides in stack.pipelines.items()}
+    # By name across stacks: a pipeline moved to another stack is one pipeline, not one removed and one added.
+    old = {name: before for stack in stacks for name, (before, _) in stack.pipelines.items() if before is not None}
+    new = {name: after for stack in stacks for name, (_, after) in stack.pipelines.items() if after is not None}
+    pipelines = {name: (old.get(name), new.get(name)) for stack in stacks for name in stack.pipelines}
     warnings = [warning for stack in stacks for warning in stack.warnings]
     lines = [title, "", "Summary"]
     lines += [f"  stack {stack.name}: {stack.summary}" for stack in stacks]

@@ -402,3 +402,31 @@ def test_serving_and_monitoring_compare_the_endpoint_s_current_config_and_the_sc
     for schedule in schedules:
         name = schedule["MonitoringScheduleName"]
         assert section(out, f"monitoring schedule {name}") == [f"  monitoring schedule {name}: no changes"]
+
+
+def test_a_missing_endpoint_leaves_its_config_uncompared_with_aws(tmp_path, monkeypatch, capsys):
+    serving = snapshot("prod", "Serving")
+    with stubbed_clients(monkeypatch, diff_command, "cloudformation", "sagemaker") as stubs:
+        stubs["cloudformation"].add_response(
+            "get_template",
+            {"TemplateBody": json.dumps(serving)},
+            expected_params={"StackName": "churn-prod-Serving", "TemplateStage": "Original"},
+        )
+        stubs["sagemaker"].add_client_error(
+            "describe_endpoint",
+            "ValidationException",
+            f'Could not find endpoint "{PROD.endpoint_name}".',
+            expected_params={"EndpointName": PROD.endpoint_name},
+        )  # and no DescribeEndpointConfig: only the live endpoint knows its config's name
+        code = main(
+            ["diff", "--env", "prod", "--assembly", str(assembly(tmp_path, "churn-prod", {"Serving": serving}))]
+        )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert section(out, f"endpoint {PROD.endpoint_name}") == [
+        f"  endpoint {PROD.endpoint_name}: missing in AWS: deleted outside CloudFormation"
+    ]
+    assert section(out, "endpoint config") == [
+        "  endpoint config: not compared with AWS: no live endpoint names its config"
+    ]
+    assert section(out, "model") == ["  model: no changes"]

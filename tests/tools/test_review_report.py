@@ -162,3 +162,14 @@ def test_the_page_reads_summary_then_step_diff_then_resources():
     quiet = render_report("Review", [stacks[0]]).splitlines()
     assert "  no stateful resource (bucket, key, model package group) is removed or replaced" in quiet
     assert quiet[-4:] == ["  no definition changes", "", "Resource changes (cdk diff)", "  no changes"]
+
+
+def test_a_pipeline_moved_to_another_stack_is_compared_with_itself():
+    definition = {"Steps": [{"Name": "Train", "Type": "Training", "Arguments": {}}]}
+    stacks = [
+        StackReview("churn-dev/Old", "1 removed", [], "", {"churn-dev-training": (definition, None)}),
+        StackReview("churn-dev/Pipelines", "1 added", [], "", {"churn-dev-training": (None, definition)}),
+    ]
+    page = render_report("Review", stacks)
+    assert "  pipeline churn-dev-training: no changes" in page.splitlines()
+    assert "(pipeline removed)" not in page and "(new pipeline)" not in page
