@@ -67,7 +67,8 @@ def list_executions(sagemaker: Any, pipeline: str, since: datetime) -> list[dict
     try:
         return list(
             paging.items(
-                sagemaker.list_pipeline_executions,
+                sagemaker,
+                "list_pipeline_executions",
                 "PipelineExecutionSummaries",
                 f"listing the executions of {pipeline}",
                 PipelineName=pipeline,
@@ -84,7 +85,8 @@ def list_executions(sagemaker: Any, pipeline: str, since: datetime) -> list[dict
 
 def experiment_of(sagemaker: Any, arn: str) -> str:
     parameters = paging.items(
-        sagemaker.list_pipeline_parameters_for_execution,
+        sagemaker,
+        "list_pipeline_parameters_for_execution",
         "PipelineParameters",
         f"reading the parameters of {arn}",
         PipelineExecutionArn=arn,
