@@ -10,7 +10,8 @@ import argparse
 import json
 
 from config import EnvironmentConfig
-from mlops.common import PIPELINES, pipeline_name, shown
+from mlops.common import pipeline_name, shown
+from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import CacheIndex
 
 

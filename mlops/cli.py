@@ -41,7 +41,7 @@ from config import ConfigError, EnvironmentConfig, load_config
 from config.settings import ENVIRONMENT_NAMES
 from mlops.aws import AwsCallFailed
 from mlops.cache import command_cache
-from mlops.common import PIPELINES, UsageError, default_assembly, default_state_dir
+from mlops.common import SINCE_HELP, UsageError, default_assembly, default_state_dir
 from mlops.cost.command import add_arguments as add_cost_arguments
 from mlops.cost.command import command_cost
 from mlops.dataset import command_dataset
@@ -59,6 +59,7 @@ from mlops.report.command import command_report
 from mlops.run import command_run
 from mlops.serve import command_serve
 from mlops.start import command_start
+from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import LocalRunError
 
 Command = Callable[[argparse.Namespace, EnvironmentConfig], int]
@@ -193,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
     monitor = command("monitor", "check the local endpoint's captured traffic against its version's baselines")
     monitor.add_argument("--local", action="store_true", help="required: the local endpoint's capture (<state dir>)")
     monitor.add_argument("--version", type=int, help="model package version (default: the one promoted --local)")
-    monitor.add_argument("--since", help="only requests since a UTC date YYYY-MM-DD, or Nh / Nd back (default: all)")
+    monitor.add_argument("--since", help=f"only requests since {SINCE_HELP} (default: all)")
     monitor.add_argument("--fail-on-violation", action="store_true", help="exit 1 when there is any violation")
     state_dir_option(monitor)
 

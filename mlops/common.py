@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from config import EnvironmentConfig
 
-PIPELINES = ("training", "evaluation")
 _PACKAGE_CHECKOUT = Path(__file__).resolve().parents[1]
+# `--since` back from now: a whole number of hours or days, at least 1.
+_SINCE_BACK = re.compile(r"([1-9]\d*)([hd])")
+SINCE_HELP = "a UTC date YYYY-MM-DD, or Nh / Nd back from now"
 
 
 class UsageError(Exception):
@@ -80,3 +83,22 @@ def dig(document: Any, path: Sequence[str | int]) -> Any:
         else:
             value = value.get(key) if isinstance(value, Mapping) else None
     return value
+
+
+def since_start(value: str | None, now: datetime) -> datetime | None:
+    """The start of a `--since` window (`mlops monitor`, `mlops cost`): a UTC date YYYY-MM-DD (its midnight), or N hours
+    or days before `now` (Nh, Nd); None when not given. Anything else, or a start before the calendar's first day, is
+    one UsageError with the same wording for every command."""
+    if value is None:
+        return None
+    back = _SINCE_BACK.fullmatch(value)
+    try:
+        if back is None:
+            return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        amount = int(back[1])
+        return now - (timedelta(hours=amount) if back[2] == "h" else timedelta(days=amount))
+    except (ValueError, OverflowError):  # OverflowError: more days than a timedelta holds, or a start before year 1
+        raise UsageError(
+            f"--since {value!r}: use a UTC date YYYY-MM-DD, or hours/days back such as 24h or 7d "
+            "(no earlier than 0001-01-01)"
+        ) from None

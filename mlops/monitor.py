@@ -37,10 +37,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import re
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -49,7 +48,7 @@ if TYPE_CHECKING:  # only a type here: every `mlops` command imports this module
     import pandas as pd
 
 from config import EnvironmentConfig
-from mlops.common import UsageError, dig, shown
+from mlops.common import UsageError, dig, shown, since_start
 from mlops.local import read_json
 from mlops.promote import MODEL_QUALITY_CONSTRAINTS_PATH, REGISTERED_URIS
 from mlops.serve import promoted_version
@@ -73,7 +72,6 @@ from pipeline_defs.steps.merge_capture import Contract, Merged, Period, StepErro
 MIN_LABELS_PER_CLASS = 30
 # The data-quality step's inferred types back to the feature contract's types, to compute statistics by the baseline.
 _CONTRACT_TYPES = {"Integral": "integer", "Fractional": "number", "String": "category"}
-_SINCE = re.compile(r"([1-9]\d*)([hd])")
 _RUN_ID_FORMAT = "%Y-%m-%dT%H-%M-%S"
 _OPERATORS = {
     "LessThanThreshold": lambda value, threshold: value < threshold,
@@ -127,22 +125,6 @@ def monitor_local(
         )
     truth_dir = s3.path(_uri(config, DeployTimeValue.LANDING_BUCKET, f"{GROUND_TRUTH_PREFIX}{config.endpoint_name}/"))
     return monitor(config, s3, baselines, capture_dir, truth_dir, period, now)
-
-
-def since_start(value: str | None, now: datetime) -> datetime | None:
-    """The start of --since: a UTC date (YYYY-MM-DD), or N hours / days before now (Nh, Nd); None: every request."""
-    if value is None:
-        return None
-    relative = _SINCE.fullmatch(value)
-    if relative:
-        amount, unit = int(relative[1]), relative[2]
-        return now - (timedelta(hours=amount) if unit == "h" else timedelta(days=amount))
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise UsageError(
-            f"--since {value!r}: use a UTC date YYYY-MM-DD, or hours/days back such as 24h or 7d"
-        ) from None
 
 
 def version_baselines(config: EnvironmentConfig, state_dir: Path, version: int | None) -> Baselines:

@@ -14,12 +14,13 @@ from pathlib import Path
 
 from config import EnvironmentConfig
 from mlops.aws import client
-from mlops.common import PIPELINES, UsageError, pipeline_name, shown
+from mlops.common import UsageError, pipeline_name, shown
 from mlops.html_report import check_page_folder, write_page
 from mlops.report.aws import aws_execution, latest_execution, s3_reader
 from mlops.report.local import find_execution, find_monitoring_run, local_execution, local_reader, monitoring_report
 from mlops.report.page import render
 from mlops.report.sources import Report, execution_report
+from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import LocalS3
 
 
