@@ -28,7 +28,7 @@ from mlops.cost.reads import (
     experiment_of,
     list_executions,
 )
-from mlops.html_report import check_page_folder, write_page
+from mlops.html_report import check_page_path, write_page
 from mlops.report.aws import EXECUTION_ARN
 from pipeline_defs.graph import PIPELINES
 
@@ -250,7 +250,7 @@ def command_cost(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if args.html and args.action != "summary":
         raise UsageError("--html draws the summary: mlops cost summary --html FILE")
     if args.html:
-        check_page_folder(args.html)
+        check_page_path(args.html)
     handlers = {
         "execution": _execution,
         "experiment": _experiment,
