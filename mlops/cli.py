@@ -40,7 +40,7 @@ from pathlib import Path
 from config import ConfigError, EnvironmentConfig, load_config
 from config.settings import ENVIRONMENT_NAMES
 from mlops.aws import AwsCallFailed
-from mlops.cache import command_cache
+from mlops.cache import command_cache, damaged_index_message
 from mlops.common import SINCE_HELP, UsageError, default_assembly, default_state_dir
 from mlops.cost.command import add_arguments as add_cost_arguments
 from mlops.cost.command import command_cost
@@ -61,6 +61,7 @@ from mlops.serve import command_serve
 from mlops.start import command_start
 from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import LocalRunError
+from pipeline_defs.local.cache import DamagedCacheIndex
 
 Command = Callable[[argparse.Namespace, EnvironmentConfig], int]
 COMMANDS: dict[str, Command] = {
@@ -250,7 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(each is defined in config/environments.py)"
             )
         config = load_config(args.env, args.sandbox)
-        return COMMANDS[args.command](args, config)
+        try:
+            return COMMANDS[args.command](args, config)
+        except DamagedCacheIndex as error:  # the engine cannot word the command that fixes it: this CLI can
+            raise UsageError(damaged_index_message(error, config)) from None
     except (UsageError, LocalRunError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

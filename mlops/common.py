@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,8 @@ from config import EnvironmentConfig
 _PACKAGE_CHECKOUT = Path(__file__).resolve().parents[1]
 # `--since` back from now: a whole number of hours or days, at least 1.
 _SINCE_BACK = re.compile(r"([1-9]\d*)([hd])")
+# A word of a printed command that the operator fills in, e.g. <folder>: printed as it is, never quoted.
+_PLACEHOLDER = re.compile(r"<[a-z][a-z -]*>")
 SINCE_HELP = "a UTC date YYYY-MM-DD, or Nh / Nd back from now"
 
 
@@ -61,6 +64,18 @@ def pipeline_name(config: EnvironmentConfig, pipeline: str) -> str:
 def unit_context(config: EnvironmentConfig) -> str:
     """The `-c` options that select this unit in `cdk` commands."""
     return f"-c env={config.env_name}" + (f" -c sandbox={config.sandbox}" if config.sandbox else "")
+
+
+def unit_options(config: EnvironmentConfig) -> list[str]:
+    """The `--env` / `--sandbox` options that select this unit in an `mlops` command (none for dev, the default)."""
+    return (["--env", config.env_name] if config.env_name != "dev" else []) + (
+        ["--sandbox", config.sandbox] if config.sandbox else []
+    )
+
+
+def command_line(*words: str) -> str:
+    """`mlops <words>` as a fix to print, ready to paste: every word shell-quoted but a <placeholder> to fill in."""
+    return " ".join(word if _PLACEHOLDER.fullmatch(word) else shlex.quote(word) for word in ("mlops", *words))
 
 
 def parse_parameters(items: Sequence[str]) -> dict[str, str]:

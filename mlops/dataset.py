@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from config import EnvironmentConfig
-from mlops.common import UsageError, shown
+from mlops.common import UsageError, command_line, shown, unit_options
 from mlops.dataset_s3 import put_to_aws
 from mlops.dataset_upload import (
     READ_CHUNK,
@@ -103,22 +103,39 @@ def put_locally(args: argparse.Namespace, config: EnvironmentConfig, files: list
     return 0 if result.succeeded else 1
 
 
-def require_input_data(runner: LocalRunner, parameters: Mapping[str, str], state_dir: Path) -> None:
-    """A local run's InputDataUri must hold objects: else one line saying how to put a dataset there, before any step.
+def require_input_data(
+    runner: LocalRunner, parameters: Mapping[str, str], state_dir: Path, config: EnvironmentConfig
+) -> None:
+    """A local run's InputDataUri must hold objects: else one line saying how to put data there, before any step.
 
-    (Otherwise the run would start and fail in its first step that reads the data.)
+    (Otherwise the run would start and fail in its first step that reads the data.) A dataset URI
+    (`s3://<landing>/<dataset_prefix><id>/`) is filled by `mlops dataset put` with that id; any other prefix - the
+    eval-only pipeline's default `evaluation/latest/` - by copying files into its folder, or by putting a dataset and
+    passing its URI instead (`dataset put` writes only under the dataset prefix).
     """
     # Bad parameters are reported first, as the run would report them (DefinitionError: one line, exit 2).
     values = resolve_parameters(runner.definition.get("Parameters", []), parameters)
     uri = values.get(Parameter.INPUT_DATA_URI.value)
     if not isinstance(uri, str) or not uri.startswith("s3://") or runner.s3.objects(uri):
         return
-    _, _, key = uri[len("s3://") :].partition("/")
-    dataset_id = key.rstrip("/").rpartition("/")[2] or "<id>"
+    folder = shown(runner.s3.describe(uri))
+    landing = local_values(config.region)[DeployTimeValue.LANDING_BUCKET]
+    datasets = f"s3://{landing}/{config.dataset_prefix}"
+    dataset_id = uri.removeprefix(datasets).rstrip("/")
+    is_dataset = (
+        uri.startswith(datasets) and "/" not in dataset_id and not trigger_rules().dataset_id_problem(dataset_id)
+    )
+    put = command_line(
+        "dataset", "put", "<folder>", "--id", dataset_id if is_dataset else "<id>", "--local",
+        "--state-dir", shown(state_dir), "--no-run", *unit_options(config),
+    )  # fmt: skip
+    where = f"at {uri} in the state dir {shown(state_dir)} (looked in {folder})"
+    elsewhere = "or pass the --state-dir that holds it (the demo's is .local/demo)"
+    if is_dataset:
+        raise UsageError(f"no dataset {where}: put one there with `{put}`, {elsewhere}")
     raise UsageError(
-        f"no dataset at {uri} in the state dir {shown(state_dir)} (looked in {shown(runner.s3.describe(uri))}): put "
-        f"one there with `mlops dataset put <folder> --id {dataset_id} --local --state-dir {shown(state_dir)} "
-        "--no-run`, or pass the --state-dir that holds it (`mlops demo` keeps its sample in .local/demo)"
+        f"no data {where}: copy the files into that folder, or put them as a dataset with `{put}` and run again with "
+        f"`--param {Parameter.INPUT_DATA_URI.value}={datasets}<id>/`, {elsewhere}"
     )
 
 

@@ -121,7 +121,7 @@ def _execution(args: argparse.Namespace, config: EnvironmentConfig) -> int:
 
 def _experiment(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if not args.target:
-        raise UsageError("name the experiment: mlops cost experiment <experiment-id>")
+        raise UsageError("name the experiment: `mlops cost experiment <experiment-id>`")
     now, prices = utc_now(), load_snapshot(config.region, args.prices_dir)
     since = window_start(args, now)
     sagemaker = client("sagemaker", config)
@@ -236,7 +236,7 @@ def _tags(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         if unseen:
             print(f"not seen yet: {', '.join(unseen)} - keys appear up to 24 h after they first tag billed usage")
         if inactive and not args.activate:
-            print(f"inactive: {', '.join(inactive)} - activate with: mlops cost tags --activate (payer account)")
+            print(f"inactive: {', '.join(inactive)} - activate with: `mlops cost tags --activate` (payer account)")
         if activated:
             print(f"activated: {', '.join(activated)} (takes up to 24 h; not retroactive)")
         for problem in problems:
@@ -248,7 +248,7 @@ def command_cost(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if args.json and args.csv:
         raise UsageError("choose one of --json and --csv")
     if args.html and args.action != "summary":
-        raise UsageError("--html draws the summary: mlops cost summary --html FILE")
+        raise UsageError("--html draws the summary: `mlops cost summary --html <file>`")
     if args.html:
         check_page_path(args.html)
     handlers = {

@@ -53,8 +53,8 @@ def find_execution(state_dir: Path, config: EnvironmentConfig, execution_id: str
         if (folder / execution_id).is_dir():
             return folder / execution_id / "execution.json"
     raise UsageError(
-        f"no local execution {execution_id} in {shown(root)}: check --state-dir "
-        "(or report the newest: mlops report --pipeline training|evaluation --latest --local)"
+        f"no local execution {execution_id} in {shown(root)}: check --state-dir, or report the newest execution with "
+        "--latest in place of the id"
     )
 
 

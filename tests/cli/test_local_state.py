@@ -37,15 +37,16 @@ def cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-def minimal_assembly(folder: Path, definition: dict) -> Path:
-    """A cloud assembly holding one stack whose template has the training pipeline with `definition`."""
+def minimal_assembly(folder: Path, definition: dict, name: str = PIPELINE) -> Path:
+    """A cloud assembly holding one stack whose template has the pipeline `name` (the training pipeline) with
+    `definition`."""
     folder.mkdir(parents=True)
     artifact = {"type": "aws:cloudformation:stack", "displayName": "Fake", "properties": {"templateFile": "f.json"}}
     (folder / "manifest.json").write_text(json.dumps({"version": "41.0.0", "artifacts": {"Fake": artifact}}))
     pipeline_resource = {
         "Type": "AWS::SageMaker::Pipeline",
         "Properties": {
-            "PipelineName": PIPELINE,
+            "PipelineName": name,
             "PipelineDefinition": {"PipelineDefinitionBody": json.dumps(definition)},
         },
     }
@@ -150,7 +151,10 @@ def test_a_damaged_cache_index_is_one_line_with_the_fix_and_cache_clear_is_that_
     code, out, err = cli(capsys, "run", "training", "--local", *options)
     assert (code, out) == (2, "")
     assert err.startswith(f"error: the cache index {index} is corrupt (") and err.count("\n") == 1
-    assert err.endswith(f"run `mlops cache clear --pipeline {PIPELINE}` (the next run re-runs its steps)\n")
+    # Defect 9: it printed `--pipeline churn-dev-training`, which argparse refuses (tests/cli/test_printed_fixes.py).
+    assert err.endswith(
+        f"run `mlops cache clear --pipeline training --state-dir {state}` (the next run re-runs its steps)\n"
+    )
 
     assert cli(capsys, "cache", "clear", "--pipeline", "training", "--state-dir", str(state))[1] == (
         f"{PIPELINE}: forgot a damaged cache index ({index})\n"
