@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config import EnvironmentConfig
-from mlops.aws import AwsCallFailed, client
+from mlops.aws import AwsCallFailed, client, require_credentials
 from mlops.common import SINCE_HELP, UsageError, pipeline_name, shown, since_start
 from mlops.cost import explorer, report
 from mlops.cost.estimate import ExecutionCost
@@ -44,6 +44,7 @@ def pricing_client(region: str) -> Any:
     """The Price List API lives in three regions only (us-east-1, eu-central-1, ap-south-1)."""
     import boto3
 
+    require_credentials()
     return boto3.client("pricing", region_name=pricing_endpoint_region(region))
 
 
