@@ -33,8 +33,15 @@ def project_root() -> Path:
     return next((folder for folder in (here, *here.parents) if (folder / "cdk.json").is_file()), _PACKAGE_CHECKOUT)
 
 
-def default_assembly() -> Path:
-    return project_root() / "cdk.out"
+def default_assembly(config: EnvironmentConfig) -> Path:
+    """Where `cdk synth` puts the unit and `mlops` reads it: cdk.out (`make synth`), or cdk.out.<sandbox> for a
+    sandbox, so that synthesizing a sandbox never writes over the dev unit's assembly."""
+    return project_root() / (f"cdk.out.{config.sandbox}" if config.sandbox else "cdk.out")
+
+
+def synth_command(config: EnvironmentConfig, output: Path) -> str:
+    """The `cdk synth` command (node_modules/.bin on PATH, as the README exports it) writing the unit to `output`."""
+    return f"cdk synth {unit_context(config)} --output {shlex.quote(shown(output))}"
 
 
 def default_state_dir() -> Path:

@@ -103,6 +103,22 @@ def put_locally(args: argparse.Namespace, config: EnvironmentConfig, files: list
     return 0 if result.succeeded else 1
 
 
+def refuse_state_dir_as_source(source: Path, state_dir: Path) -> None:
+    """UsageError when the folder to put is the state dir, lies inside it or holds it: the put would copy the state
+    (its own landing bucket included) into itself."""
+    source, state = source.resolve(), state_dir.resolve()
+    if source == state or state in source.parents:
+        raise UsageError(
+            f"{shown(source)} is the state dir {shown(state)} or a folder inside it: a dataset put from there would "
+            "copy the state into itself; pass the folder that holds the dataset's files"
+        )
+    if source in state.parents:
+        raise UsageError(
+            f"{shown(source)} holds the state dir {shown(state)}: a dataset put from it would copy the state into "
+            "itself; pass the folder that holds only the dataset's files"
+        )
+
+
 def require_input_data(
     runner: LocalRunner, parameters: Mapping[str, str], state_dir: Path, config: EnvironmentConfig
 ) -> None:
@@ -145,6 +161,8 @@ def command_dataset(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if args.no_run and not args.local:
         raise UsageError("--no-run is for --local: in AWS the marker's event starts the run (the trigger)")
     check_dataset_id(args.id)
+    if args.local:
+        refuse_state_dir_as_source(Path(args.dir), args.state_dir)
     files = dataset_files(Path(args.dir), config.marker_name)
     try:
         return put_locally(args, config, files) if args.local else put_to_aws(args, config, files)

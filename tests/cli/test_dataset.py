@@ -259,7 +259,8 @@ def test_bad_input_is_one_line(folder, argv, message, capsys) -> None:
 def test_a_folder_with_a_marker_of_its_own_is_refused(folder, tmp_path, capsys) -> None:
     (folder / "_SUCCESS").touch()
 
-    code, _, err = cli(capsys, "dataset", "put", str(folder), "--id", "v1", "--local", "--state-dir", str(tmp_path))
+    state = str(tmp_path / "state")
+    code, _, err = cli(capsys, "dataset", "put", str(folder), "--id", "v1", "--local", "--state-dir", state)
 
     assert code == 2
     assert "the marker is written by this command, after every file; remove it from the folder" in err
@@ -331,6 +332,7 @@ def test_local_put_starts_the_training_run_as_the_trigger_would(assembly_dir, tm
 # Errors a newcomer meets -----------------------------------------------------------------------------------------
 def test_a_run_on_a_missing_dataset_stops_before_any_step_and_says_how_to_put_it(assembly_dir, tmp_path, capsys):
     state = tmp_path / "state"
+    state.mkdir()
     argv = ["run", "training", "--local", "--assembly", str(assembly_dir), "--state-dir", str(state)]
 
     code, out, err = cli(capsys, *argv, "--param", "InputDataUri=s3://local-landing/datasets/sample-v1/")

@@ -35,6 +35,13 @@ def write(tmp_path: Path, name: str, *lines: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def state_dirs(tmp_path: Path) -> None:
+    """The state dirs the tests put labels into exist: `ground-truth put --local` refuses a missing one (a typo)."""
+    for name in ("state", "s"):
+        (tmp_path / name).mkdir()
+
+
 def put(capsys, *arguments: str) -> tuple[int, str, str]:
     code = main(["ground-truth", "put", *arguments])
     captured = capsys.readouterr()
@@ -112,7 +119,7 @@ def test_a_bad_record_stops_everything_with_one_line_naming_it(tmp_path, capsys,
 
     assert (code, out) == (2, "")
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
-    assert not (tmp_path / "state").exists()  # nothing written
+    assert not any((tmp_path / "state").iterdir())  # nothing written
 
 
 @pytest.mark.parametrize(

@@ -13,23 +13,29 @@ the evaluation/latest/ the run reads.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import socket
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from config import load_config
 from mlops.cli import main, parser
+from mlops.common import default_assembly
 from mlops.serve import promoted_version
 from pipeline_defs.local import LocalModelRegistry, LocalS3
 from tests.cli.test_local_state import minimal_assembly, state_with_code
 from tests.cli.test_monitor import register_version
 from tests.local.builders import pipeline, processing
+from tests.test_cdk_cli import CDK, NO_CREDENTIALS
 
 # A suggested command: after a backtick, an opening parenthesis or a colon, up to the closing mark or the line's end.
 SUGGESTED = re.compile(r"(?:^|[`(]|: )(mlops [a-z][^`()\n]*)")
 DEV = load_config("dev", None)
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DATA_STEP = processing(
     "Read",
     "--input-dir",
@@ -199,3 +205,46 @@ def test_the_cost_fixes_parse_and_name_what_was_asked_for(argv, expected, tmp_pa
     """They call AWS: parsed only."""
     message = error_of(capsys, *argv, "--prices-dir", str(tmp_path), "--state-dir", str(tmp_path))
     assert suggested(message, **{"experiment-id": "exp-1", "file": "page.html"}) == [expected]
+
+
+# The sandbox synth hint: it wrote the sandbox over the dev unit's cdk.out ------------------------------------------
+def test_a_sandbox_reads_and_is_told_to_synthesize_into_a_folder_of_its_own(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    (tmp_path / "state").mkdir()
+    message = error_of(capsys, "graph", "training", "--sandbox", "nobody-here")
+    assert message == (
+        "error: cdk.out.nobody-here holds no synthesized unit (no manifest.json): run "
+        "`cdk synth -c env=dev -c sandbox=nobody-here --output cdk.out.nobody-here` first"
+    )
+
+
+@pytest.mark.heavy(seconds=20)  # one real `cdk synth` of a sandbox
+def test_the_sandbox_synth_fix_runs_and_leaves_the_dev_assembly_alone(assembly_dir, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(REPO_ROOT)
+    state = tmp_path / "state"
+    (state / "s3/local-landing/datasets/d1").mkdir(parents=True)
+    (state / "s3/local-landing/datasets/d1/part-0.csv").write_text("a\n1\n")
+    run = ["run", "training", "--local", "--sandbox", "bob", "--state-dir", str(state)]
+    run += ["--param", "InputDataUri=s3://local-landing/datasets/d1/"]
+    dev_manifest = (assembly_dir / "manifest.json").read_bytes()
+
+    message = error_of(capsys, *run, "--assembly", str(assembly_dir))  # the dev unit's assembly: no sandbox in it
+
+    [synth] = re.findall(r"`(cdk synth [^`]+)`", message)
+    words = shlex.split(synth)
+    output = Path(words[words.index("--output") + 1])
+    assert output.resolve() == default_assembly(load_config("dev", "bob")) == REPO_ROOT / "cdk.out.bob"
+    assert message.endswith(f"then pass --assembly {output}")
+    # As printed, but into a temporary folder: the test must not leave cdk.out.bob in the checkout.
+    words[words.index("--output") + 1] = str(tmp_path / output.name)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | NO_CREDENTIALS
+    environment["PATH"] = f"{CDK.parent}:{environment['PATH']}"
+    synthesized = subprocess.run(
+        [str(CDK), *words[1:], "--quiet", "--no-notices"], cwd=REPO_ROOT, env=environment, capture_output=True,
+        text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert synthesized.returncode == 0, synthesized.stderr
+    # The sandbox's own pipelines are there (graph names churn-dev-bob-training or fails), the dev unit's unchanged.
+    assert main(["graph", "training", "--sandbox", "bob", "--assembly", str(tmp_path / output.name)]) == 0
+    assert capsys.readouterr().out.startswith("flowchart TD")
+    assert (assembly_dir / "manifest.json").read_bytes() == dev_manifest

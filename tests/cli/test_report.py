@@ -135,6 +135,7 @@ class State:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        root.mkdir(parents=True)  # `mlops report --local` reads an existing state dir only
 
     def put(self, key: str, document: Any) -> str:
         path = self.root / "s3" / "local-artifacts" / key
