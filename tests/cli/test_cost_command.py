@@ -398,12 +398,15 @@ def test_summary_with_endpoint_reconciliation_and_picture(aws, capsys, tmp_path)
     assert list((tmp_path / "state" / "cost").glob("ce-*.json"))  # the paid answer is kept
 
 
-def test_summary_without_endpoint_says_so(aws, capsys, tmp_path):
-    sm = aws["sagemaker"]
-    since = NOW - timedelta(days=30)
+def expect_nothing_since(sm: Stubber, since: datetime) -> None:
+    """No execution of either pipeline since `since`, and no endpoint."""
     expect_listing(sm, TRAINING, since)
     expect_listing(sm, EVALUATION, since)
     sm.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint churn-dev-endpoint.")
+
+
+def test_summary_without_endpoint_says_so(aws, capsys, tmp_path):
+    expect_nothing_since(aws["sagemaker"], NOW - timedelta(days=30))
     code, out, _ = cli(capsys, tmp_path, "summary")
     assert code == 0
     assert "churn-dev since 2026-10-30: 0 execution(s), total $0.0000" in out
@@ -412,11 +415,7 @@ def test_summary_without_endpoint_says_so(aws, capsys, tmp_path):
 
 def test_since_hours_back_as_in_mlops_monitor(aws, capsys, tmp_path):
     """One --since grammar: cost takes Nh too (it took only Nd and dates)."""
-    sm = aws["sagemaker"]
-    since = NOW - timedelta(hours=12)
-    expect_listing(sm, TRAINING, since)
-    expect_listing(sm, EVALUATION, since)
-    sm.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint churn-dev-endpoint.")
+    expect_nothing_since(aws["sagemaker"], NOW - timedelta(hours=12))
     code, out, _ = cli(capsys, tmp_path, "summary", "--since", "12h")
     assert code == 0 and "churn-dev since 2026-11-29: 0 execution(s)" in out
 
