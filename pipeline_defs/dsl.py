@@ -27,6 +27,7 @@ from typing import Any
 
 from pipeline_defs import sdk
 from pipeline_defs.contract import ARTIFACTS_PREFIX, DEFAULT_EXPERIMENT_ID, EXPERIMENT_TAG, PROCESSING_ROOT, Parameter
+from pipeline_defs.packaging import STEP_LIBRARY
 from pipeline_defs.sdk import (
     CacheConfig,
     Compute,
@@ -187,6 +188,10 @@ class PipelineBuilder:
         unknown = set(sharded_inputs) - set(inputs or {})
         if unknown:
             raise ValueError(f"step {name} shards input(s) {sorted(unknown)} it does not declare")
+        if STEP_LIBRARY_INPUT in (inputs or {}):
+            raise ValueError(f"step {name}: the input name '{STEP_LIBRARY_INPUT}' is the step library's")
+        # Every script imports the step library: mounting it makes its content hash part of the step's cache key.
+        inputs = {**(inputs or {}), STEP_LIBRARY_INPUT: self.settings.code_uri(STEP_LIBRARY)}
         processor = ScriptProcessor(
             role=self.settings.role_arn,
             image_uri=self._image,
@@ -218,7 +223,7 @@ class PipelineBuilder:
                 code=self.settings.code_uri(script),
                 inputs=[
                     _processing_input(input_name, uri, sharded=input_name in sharded_inputs)
-                    for input_name, uri in (inputs or {}).items()
+                    for input_name, uri in inputs.items()
                 ],
                 outputs=[_processing_output(output, uri) for output, uri in output_uris.items()],
                 arguments=list(arguments),
@@ -425,6 +430,11 @@ class PipelineBuilder:
                 output,
             ],
         )
+
+
+# The processing input the step library's zip is mounted as: /opt/ml/processing/input/steplib/, the folder each script
+# looks in beside its own code folder (/opt/ml/processing/input/code/).
+STEP_LIBRARY_INPUT = "steplib"
 
 
 def _processing_input(name: str, uri: Any, *, sharded: bool) -> ProcessingInput:

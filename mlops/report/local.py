@@ -137,6 +137,7 @@ def monitoring_report(folder: Path, s3: LocalS3) -> Report:
     report.notes["curves"] = "no curves recorded: a monitoring run writes Model Monitor's statistics, not curves.json"
     data = folder / "data-quality"
     baseline_uri = run.text("baseline", "statistics")
+    distances = read(str(data / "drift_report.json"))
     report.data_quality = inputs.DataQuality(
         baseline=inputs.statistics(require(read, baseline_uri, "the monitoring run's baseline")),
         baseline_source=baseline_uri,
@@ -144,6 +145,7 @@ def monitoring_report(folder: Path, s3: LocalS3) -> Report:
         violations=inputs.violations(
             require(read, str(data / "constraint_violations.json"), "the data-quality report"), "feature_name"
         ),
+        drift=inputs.drift(distances) if distances else {},  # runs before drift_report.json existed show "-"
     )
     quality = run.child("model_quality")
     if quality.at("checked") is False:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import sys
 import tarfile
@@ -65,6 +64,10 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+# The step library: a zip in ../steplib/ in a processing job (pipeline_defs/packaging.py), installed in the repository.
+sys.path[:0] = [str(path) for path in sorted(Path(__file__).resolve().parent.parent.glob("steplib/*.zip"))]
+from steplib import StepError, read_contract, run_step, write_json
+
 MODEL_FILE = "model.joblib"
 TRAINING_KEYS_FILE = "training_row_keys.txt"
 TEST_KEYS_FILE = "row_keys.txt"
@@ -77,16 +80,6 @@ SUBSAMPLES = 5
 SUBSAMPLE_SHARE = 0.8
 SEED = 0
 METHOD = "DeLong paired test of ROC AUC on the same rows, two-sided normal interval"
-
-
-class StepError(Exception):
-    """Expected bad input: reported as one line on stderr with exit code 1."""
-
-
-def read_contract(path: Path) -> dict:
-    """The feature contract: the file, or the one *.json in the folder the pipeline mounts it in."""
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-    return json.loads(files[0].read_text())
 
 
 def model_files(directory: Path) -> dict[str, bytes]:
@@ -424,12 +417,6 @@ def write_scored(path: Path, features: pd.DataFrame, probabilities: np.ndarray, 
     print(f"wrote {len(scored)} scored rows to {path}")
 
 
-def write_json(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    print(f"wrote {path}")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/input/model"))
@@ -486,13 +473,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except StepError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from mlops.demo_state import DEMO_MARKER, fresh_state_dir
 from mlops.local import CODE_ASSET_PREFIX
 from pipeline_defs.local import STATE_MARKER, executions_in_use, load_assembly
 from pipeline_defs.packaging import code_bytes
-from tests.local.builders import CODE_URI, REPORT_SCRIPT, pipeline, processing
+from tests.local.builders import CODE_URI, REPORT_SCRIPT, alive, pipeline, processing, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = "churn-dev-training"  # the name `mlops run training` looks for in the dev unit
@@ -78,22 +77,6 @@ pathlib.Path(os.environ["PIDS_FILE"] + ".tmp").write_text(f"{os.getpid()} {helpe
 os.replace(os.environ["PIDS_FILE"] + ".tmp", os.environ["PIDS_FILE"])
 time.sleep(120)
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
-    except FileNotFoundError:
-        return False
-
-
-def wait_for(condition, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])

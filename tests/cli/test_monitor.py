@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import pytest
 
 from mlops.capture import CaptureWriter, record
 from mlops.cli import main
-from mlops.monitor import MIN_LABELS_PER_CLASS, new_run_folder
+from mlops.monitor import new_run_folder
+from mlops.monitor_checks import MIN_LABELS_PER_CLASS
 from pipeline_defs.local import LocalModelRegistry, LocalS3
 from pipeline_defs.packaging import STEPS_DIR
 
@@ -188,8 +190,11 @@ def test_drifted_traffic_violates_the_drift_check_of_the_drifted_features(state,
     run, folder = last_run(state)
     violations = json.loads((folder / "data-quality" / "constraint_violations.json").read_text())["violations"]
     drifted = {v["feature_name"] for v in violations if v["constraint_check_type"] == "baseline_drift_check"}
-    assert {"monthly_charges", "contract", "support_calls", "churn_probability"} <= drifted
+    # Deequ's robust distance: the contract shift in 300 rows (gap 0.22) stays within its sampling margin (0.14).
+    assert {"monthly_charges", "internet_service", "support_calls", "churn_probability"} <= drifted
     assert run["data_quality"]["violations"] == len(violations)
+    distances = json.loads((folder / "data-quality" / "drift_report.json").read_text())["per_feature"]
+    assert {name for name, entry in distances.items() if entry["drifted"]} == drifted
     assert run["model_quality"] == {
         "checked": False,
         "reason": f"too few labels: 0 of class 0 and 0 of class 1 among the captured requests (each needs "
@@ -198,6 +203,26 @@ def test_drifted_traffic_violates_the_drift_check_of_the_drifted_features(state,
     assert not (folder / "model-quality").exists()
     out = capsys.readouterr().out
     assert "data-quality: monthly_charges: baseline_drift_check: Distance" in out
+
+
+def test_the_report_page_of_a_run_shows_each_features_drift_distance(state, tmp_path, capsys) -> None:
+    # No request has a payment method (the contract lets it be missing): nothing to compare, no distance.
+    capture(state, clean_rows(DRIFTED, 300).assign(payment_method=""), NOW - timedelta(minutes=1), ids=False)
+    assert monitor(state) == 0
+    _, folder = last_run(state)
+    distances = json.loads((folder / "data-quality" / "drift_report.json").read_text())["per_feature"]
+    page = tmp_path / "page.html"
+
+    assert (
+        main(["report", "--monitoring-run", folder.name, "--local", "--state-dir", str(state), "--html", str(page)])
+        == 0
+    )
+
+    shown = dict(re.findall(r"<tr[^>]*><td>(\w+)</td><td>\w+</td><td>([^<]*)</td>", page.read_text()))
+    assert set(distances) == {"churn_probability", *FEATURES} and distances["payment_method"]["distance"] is None
+    assert {name: shown[name] for name in distances} == {
+        name: "-" if entry["distance"] is None else f"{entry['distance']:.4f}" for name, entry in distances.items()
+    }
 
 
 def test_flipped_labels_violate_the_model_quality_constraints(state, tmp_path) -> None:
