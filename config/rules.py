@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline_defs.contract import (
     APPROVAL_STATUSES,
+    PARAMETER_RULES,
     RETRY_MAX_ATTEMPTS_CAP,
+    Parameter,
     parse_duration,
 )
 
@@ -107,6 +109,19 @@ def one_of(allowed: Collection[object]) -> Check:
     return lambda value, _config: value in allowed
 
 
+def parameter_rule(parameter: Parameter) -> Check:
+    """The rule of the pipeline parameter whose default the field is (contract.PARAMETER_RULES): stated once."""
+
+    def holds(value: object, _config: EnvironmentConfig) -> bool:
+        try:
+            PARAMETER_RULES[parameter.value](value)
+        except ValueError:
+            return False
+        return True
+
+    return holds
+
+
 def _is_duration(value: str, _config: EnvironmentConfig) -> bool:
     """SageMaker's ExpireAfter grammar (the contract's): case-insensitive ISO 8601, the leading P optional."""
     try:
@@ -154,7 +169,12 @@ RULES: tuple[Rule, ...] = (
          "{value} is outside 1..3650 days", "use a number of days in that range"),
     Rule("model_approval_status", one_of(APPROVAL_STATUSES),
          "'{value}' is not a model approval status", f"use one of {', '.join(APPROVAL_STATUSES)}"),
+    # The training gate's defaults follow the rules of the parameters they are the defaults of.
     Rule("minimum_score", within(0.0, 1.0), "{value} is not a ROC AUC", "use a score between 0 and 1, e.g. 0.7"),
+    Rule("max_regression", parameter_rule(Parameter.MAX_REGRESSION),
+         "{value} is not an allowed drop of ROC AUC", "use a finite number >= 0, e.g. 0.01"),
+    Rule("confidence_level", parameter_rule(Parameter.CONFIDENCE_LEVEL),
+         "{value} is not a confidence level", "use a level with 0.5 <= level < 1, e.g. 0.95"),
     Rule("cache_expire_after", _is_duration,
          "'{value}' is not an ISO 8601 duration", "use a duration such as P30D or PT12H"),
     Rule(("dataset_prefix", "evaluation_data_prefix"), matches(_DATASET_PREFIX),

@@ -45,8 +45,15 @@ class EnvironmentConfig:
     incomplete_upload_days: int = 7
     model_approval_status: str
     cache_expire_after: str
-    # Absolute ROC AUC floor: a first model (no approved incumbent) registers only above it.
+    # The training gate is decided here: these are the defaults of its pipeline parameters (a run may pass others,
+    # checked by the rules in pipeline_defs/contract.py). A candidate registers when its ROC AUC is at least
+    # minimum_score (MinimumScore; an absolute floor, also for a first model and for the eval-only pipeline's health)
+    # and, with an approved incumbent, the lower bound of the confidence_level interval on its regression (incumbent -
+    # candidate ROC AUC) is at most max_regression (ConfidenceLevel goes to Evaluate, MaxRegression only to the gate).
+    # A candidate exactly max_regression worse is then rejected with probability (1 - level) / 2 = 2.5 %.
     minimum_score: float = 0.7
+    max_regression: float = 0.01
+    confidence_level: float = 0.95
     # Producers write s3://<landing bucket>/<dataset_prefix><dataset-id>/... and the marker file last.
     dataset_prefix: str = "datasets/"
     # Recent labelled production data; the scheduled eval-only pipeline evaluates what is under it.

@@ -90,7 +90,10 @@ class PipelineSettings:
     training_instance_type: str
     preprocess_instance_count: int
     cache_expire_after: str
+    # The training gate's parameter defaults (config: minimum_score, max_regression, confidence_level).
     minimum_score: float
+    max_regression: float
+    confidence_level: float
     default_approval_status: str
     code_uris: Mapping[str, str]
     tags: Mapping[str, str] = field(default_factory=dict)
