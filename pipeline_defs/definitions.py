@@ -83,6 +83,7 @@ def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
         code_uris=code_uris,
         tags=config.tags,
         model_quality_tolerance=config.model_quality_tolerance,
+        model_quality_probability_threshold=config.model_quality_probability_threshold,
         retry=RetrySettings(
             max_attempts=config.step_retry_max_attempts,
             interval_seconds=config.step_retry_interval_seconds,

@@ -100,6 +100,8 @@ class PipelineSettings:
     tags: Mapping[str, str] = field(default_factory=dict)
     # Relative drop of a monitored metric below its evaluated value before the model-quality monitor flags it.
     model_quality_tolerance: float
+    # The score at or above which Evaluate predicts churn: the same threshold Model Monitor's analyzer applies.
+    model_quality_probability_threshold: float
     retry: RetrySettings
     max_runtime_seconds: int = 3600
     volume_size_gb: int = 30

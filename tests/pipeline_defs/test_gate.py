@@ -79,7 +79,7 @@ def _evaluate(
     error = run(
         evaluate,
         *("--model-dir", tmp_path / candidate, "--incumbent-dir", incumbent, "--test-dir", tmp_path / "out" / "test"),
-        *("--output-dir", tmp_path / "evaluation", *options),
+        *("--probability-threshold", 0.5, "--output-dir", tmp_path / "evaluation", *options),
         capsys=capsys,
         expect=expect,
     )
