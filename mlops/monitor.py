@@ -120,7 +120,8 @@ def monitor(
         read_baseline(s3, uri, baselines.version) for uri in (baselines.statistics, baselines.constraints)
     )
     data_quality = check_data_quality(merged.traffic, statistics, constraints)
-    model_quality = check_model_quality(merged, contract.label, s3, baselines)
+    threshold = config.model_quality_probability_threshold  # Model Monitor's analyzer and Evaluate use the same
+    model_quality = check_model_quality(merged, contract.label, s3, baselines, threshold)
     run_uri, folder = new_run_folder(config, s3, now)
     outputs = {
         "data-quality": data_quality,

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from config import load_config
 from mlops.capture import CaptureWriter, record
 from mlops.cli import main
 from mlops.monitor import new_run_folder
@@ -76,7 +77,8 @@ def register_version(state: Path, region: str, score_first: bool = True, model_q
     statistics = data_quality.statistics(table, declared)
     write_json(s3, f"{BASELINE}/DataQualityBaseline/statistics.json", statistics)
     write_json(s3, f"{BASELINE}/DataQualityBaseline/constraints.json", data_quality.constraints(statistics, declared))
-    quality = evaluate.model_quality(BASELINE_ROWS[CONTRACT["label"]].astype(int).to_numpy(), scores)
+    labels = BASELINE_ROWS[CONTRACT["label"]].astype(int).to_numpy()
+    quality = evaluate.model_quality(labels, scores, load_config().model_quality_probability_threshold)
     write_json(s3, f"{BASELINE}/Evaluate/model_quality.json", quality)
     write_json(s3, f"{BASELINE}/Evaluate/constraints.json", evaluate.model_quality_constraints(quality, 0.05))
     model_metrics = {
