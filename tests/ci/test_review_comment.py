@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from config.settings import ENVIRONMENT_NAMES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / ".github" / "scripts" / "review_comment.py"
 MARKER = "<!-- churn-ml-platform:review -->"
@@ -77,10 +79,9 @@ def test_body_is_the_review_of_every_unit_in_order_behind_the_marker(fakes: Path
     body = result.stdout
     assert body.startswith(MARKER)
     assert [call[1:] for call in calls(fakes)] == [
-        ["--no-print-directory", "-s", "review", f"BASE={'a' * 40}", f"ENV={unit}"]
-        for unit in ("dev", "staging", "prod")
+        ["--no-print-directory", "-s", "review", f"BASE={'a' * 40}", f"ENV={unit}"] for unit in ENVIRONMENT_NAMES
     ]
-    positions = [body.index(f"review of {unit} against {'a' * 40}") for unit in ("dev", "staging", "prod")]
+    positions = [body.index(f"review of {unit} against {'a' * 40}") for unit in ENVIRONMENT_NAMES]
     assert positions == sorted(positions)
     # The output's own ``` cannot close the fence around it.
     assert "````text\nreview of dev" in body

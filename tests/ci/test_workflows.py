@@ -107,6 +107,12 @@ BREAKS = {
         "staging is deployed without waiting for dev",
     ),
     "deploy on pull requests": ("deploy.yml", r"^on:\n", "on:\n  pull_request:\n", "only from pushes to main"),
+    "deploy from any branch": (
+        "deploy.yml",
+        r"^(  push:\n)    branches: \[main\]\n",
+        r"\1",
+        "only from pushes to main",
+    ),
     "reusable deploy triggered directly": (
         "deploy-unit.yml",
         r"^on:\n",

@@ -18,9 +18,12 @@ from typing import Any
 
 import yaml
 
+from config.settings import ENVIRONMENT_NAMES
+
+# Every unit the config defines, in the order a change is promoted through them.
+DEPLOY_ORDER = ENVIRONMENT_NAMES
 # The GitHub environment of each unit that CI deploys: prod's has the required reviewers.
 ENVIRONMENT_OF_UNIT = {"dev": "dev", "staging": "staging", "prod": "production"}
-DEPLOY_ORDER = ("dev", "staging", "prod")
 CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials"
 KEY_INPUTS = {"aws-access-key-id", "aws-secret-access-key", "aws-session-token"}
 KEY_VARIABLES = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"}
@@ -219,7 +222,8 @@ def order_problems(name: str, workflow: dict[str, Any], deploys: list[Deploy]) -
     found = []
     triggers = workflow.get("on")
     trigger_names = {triggers} if isinstance(triggers, str) else set(triggers or [])
-    if trigger_names != {"push"} or (triggers["push"] or {}).get("branches") != ["main"]:
+    push = (triggers.get("push") if isinstance(triggers, dict) else None) or {}
+    if trigger_names != {"push"} or push.get("branches") != ["main"]:
         found.append(f"{name}: deploys must start only from pushes to main, not on {sorted(trigger_names)}")
     job_of_unit: dict[str, str] = {}
     for deploy in deploys:
