@@ -80,7 +80,8 @@ def earlier_comment(repo: str, pr: int) -> int | None:
     """The id of the review comment posted on this pull request before, if any (the oldest, should there be two)."""
     pages = json.loads(gh_api("--paginate", "--slurp", f"repos/{repo}/issues/{pr}/comments"))
     for comment in (comment for page in pages for comment in page):
-        if comment["user"]["login"] == BOT_LOGIN and comment["body"].startswith(MARKER):
+        author = (comment.get("user") or {}).get("login")  # a deleted account's comments have no user
+        if author == BOT_LOGIN and (comment.get("body") or "").startswith(MARKER):
             return int(comment["id"])
     return None
 

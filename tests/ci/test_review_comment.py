@@ -117,6 +117,7 @@ def body_file(tmp_path: Path) -> Path:
 def test_post_edits_the_bots_earlier_comment(fakes: Path, body_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pages = [
         [comment(11, "alice", f"quoting {MARKER}"), comment(12, BOT, "another bot comment")],
+        [{"id": 10, "user": None, "body": f"{MARKER} by a deleted account"}],
         [comment(13, "mallory", f"{MARKER} fake"), comment(14, BOT, f"{MARKER}\nold review")],
     ]
     monkeypatch.setenv("FAKE_GH_COMMENTS", json.dumps(pages))
