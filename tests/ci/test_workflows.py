@@ -22,7 +22,7 @@ CHECK_JSONSCHEMA = Path(os.environ.get("CHECK_JSONSCHEMA", TOOLS_BIN / "check-js
 
 def schema_check(project: Path) -> subprocess.CompletedProcess[str]:
     """check-jsonschema on every workflow of `project` against its vendored GitHub workflow schema (no download)."""
-    assert CHECK_JSONSCHEMA.exists(), f"{CHECK_JSONSCHEMA} missing: run the tests through `make test`, which installs it"
+    assert CHECK_JSONSCHEMA.exists(), f"{CHECK_JSONSCHEMA} missing: run the tests through `make test` (it installs it)"
     files = sorted(str(path) for path in (project / ".github" / "workflows").glob("*.y*ml"))
     return subprocess.run(
         [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", "--color", "never", *files],
