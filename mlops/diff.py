@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -32,7 +33,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed, client
-from mlops.common import UsageError, default_assembly, shown, unit_context
+from mlops.common import UsageError, default_assembly, shown, synth_command
+from mlops.local import read_assembly
 from pipeline_defs.local.assembly import ASSET_HASH, PIPELINE_TYPE, pipeline_definitions, render, stack_templates
 from tools.pipeline_diff import diff_definitions, diff_values, item_key
 
@@ -63,7 +65,11 @@ PLACEHOLDER = re.compile(r"<[A-Za-z:]+ [^<>]*>")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--assembly", type=Path, default=default_assembly(), help="the next deploy: cdk synth output")
+    parser.add_argument(
+        "--assembly",
+        type=Path,
+        help="the next deploy: cdk synth output (default: cdk.out; a sandbox's: cdk.out.<sandbox>)",
+    )
 
 
 @dataclass(frozen=True)
@@ -97,23 +103,25 @@ def command_diff(args: argparse.Namespace, config: EnvironmentConfig) -> int:
 
 
 def unit_stacks(assembly: Path, config: EnvironmentConfig) -> dict[str, dict[str, Any]]:
-    """{stack name: template} of the unit's stacks in `assembly`; UsageError when it holds none of them."""
-    synth = f"make synth ENV={config.env_name}" if not config.sandbox else f"cdk synth {unit_context(config)}"
-    if not (assembly / "manifest.json").is_file():
-        raise UsageError(f"{shown(assembly)} holds no synthesized unit: run `{synth}` first")
-    found = stack_templates(assembly)
+    """{stack name: template} of the unit's stacks in `assembly`; one UsageError line when there is no such unit, or
+    its step code is older than the checkout's (as `mlops run` checks it)."""
+    read_assembly(assembly, config)
     prefix = f"{config.name_prefix}/"
+    found = stack_templates(assembly)
     ours = {display: path for display, path in found.items() if display.startswith(prefix)}
     if not ours:
-        held = ", ".join(sorted({display.split("/")[0] for display in found})) or "nothing"
-        raise UsageError(f"{shown(assembly)} holds {held}, not {config.name_prefix}: run `{synth}` first")
-    stacks = {}
-    for display, path in ours.items():
-        try:
-            stacks[f"{config.name_prefix}-{display.removeprefix(prefix)}"] = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            raise UsageError(f"{shown(path)} cannot be read ({error}): run `{synth}` again") from None
-    return stacks
+        # It holds another unit: synthesizing this one there would replace that one, so it goes to its own folder.
+        own = default_assembly(config)
+        then = "" if own == assembly else f", then pass --assembly {shlex.quote(shown(own))}"
+        held = ", ".join(sorted({display.split("/")[0] for display in found})) or "no stack"
+        raise UsageError(
+            f"{shown(assembly)} holds {held}, not {config.name_prefix}; synthesize the unit into its own folder "
+            f"first: `{synth_command(config, own)}`{then}"
+        )
+    return {
+        f"{config.name_prefix}-{display.removeprefix(prefix)}": json.loads(path.read_text())
+        for display, path in ours.items()
+    }
 
 
 def deployed_template(cloudformation: Any, stack: str) -> dict[str, Any] | None:

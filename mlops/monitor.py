@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from config import EnvironmentConfig
-from mlops.common import UsageError, dig, shown
+from mlops.common import UsageError, dig, shown, since_start
 from mlops.monitor_checks import Baselines, check_data_quality, check_model_quality, read_baseline
 from mlops.promote import MODEL_QUALITY_CONSTRAINTS_PATH, REGISTERED_URIS
 from mlops.serve import promoted_version
@@ -47,7 +46,6 @@ from pipeline_defs.packaging import FEATURE_CONTRACT, STEPS_DIR
 from pipeline_defs.steps.merge_capture import Contract, Period, merge_capture
 from steplib import StepError
 
-_SINCE = re.compile(r"([1-9]\d*)([hd])")
 _RUN_ID_FORMAT = "%Y-%m-%dT%H-%M-%S"
 
 
@@ -89,22 +87,6 @@ def monitor_local(
     return monitor(config, s3, baselines, capture_dir, truth_dir, period, now)
 
 
-def since_start(value: str | None, now: datetime) -> datetime | None:
-    """The start of --since: a UTC date (YYYY-MM-DD), or N hours / days before now (Nh, Nd); None: every request."""
-    if value is None:
-        return None
-    relative = _SINCE.fullmatch(value)
-    if relative:
-        amount, unit = int(relative[1]), relative[2]
-        return now - (timedelta(hours=amount) if unit == "h" else timedelta(days=amount))
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise UsageError(
-            f"--since {value!r}: use a UTC date YYYY-MM-DD, or hours/days back such as 24h or 7d"
-        ) from None
-
-
 def version_baselines(config: EnvironmentConfig, state_dir: Path, version: int | None) -> Baselines:
     """The baselines of `version` (default: the locally promoted one) from the local registry."""
     chosen = version if version is not None else promoted_version(config, state_dir)
@@ -138,7 +120,8 @@ def monitor(
         read_baseline(s3, uri, baselines.version) for uri in (baselines.statistics, baselines.constraints)
     )
     data_quality = check_data_quality(merged.traffic, statistics, constraints)
-    model_quality = check_model_quality(merged, contract.label, s3, baselines)
+    threshold = config.model_quality_probability_threshold  # Model Monitor's analyzer and Evaluate use the same
+    model_quality = check_model_quality(merged, contract.label, s3, baselines, threshold)
     run_uri, folder = new_run_folder(config, s3, now)
     outputs = {
         "data-quality": data_quality,

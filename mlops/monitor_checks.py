@@ -7,7 +7,7 @@ Deequ's, and error rate as the pipelines' CheckDrift). A column count that diffe
 not a report full of shifted columns.
 
 Model quality (method and error rate): on the captured rows that have ground truth, the evaluator's own model_quality
-(pipeline_defs/steps/evaluate.py: labels at a 0.5 probability threshold) is compared with each registered constraint
+(steps/evaluate.py: labels at config's model_quality_probability_threshold) is compared with each registered constraint
 as a point comparison, like Model Monitor: a metric below its LessThanThreshold threshold (above a
 GreaterThanThreshold one) is a violation. There is no confidence interval on either side: the thresholds are the
 evaluation slice's own estimates x (1 - tolerance), and the traffic's metrics have their own sampling error, so a model
@@ -93,7 +93,9 @@ def check_data_quality(
     }
 
 
-def check_model_quality(merged: Merged, label: str, s3: LocalS3, baselines: Baselines) -> dict[str, Any]:
+def check_model_quality(
+    merged: Merged, label: str, s3: LocalS3, baselines: Baselines, threshold: float
+) -> dict[str, Any]:
     """Model-quality statistics, constraints and violations, with run.json's verdict; only the verdict if unchecked."""
     labelled = merged.labelled_data[label] != ""
     labels = merged.labelled_data.loc[labelled, label].astype(int).to_numpy()
@@ -107,7 +109,7 @@ def check_model_quality(merged: Merged, label: str, s3: LocalS3, baselines: Base
         )
     constraints = read_baseline(s3, baselines.model_quality_constraints, baselines.version)
     probabilities = merged.traffic.loc[labelled, SCORE_COLUMN].astype(float).to_numpy()
-    statistics = step_module("evaluate").model_quality(labels, probabilities)
+    statistics = step_module("evaluate").model_quality(labels, probabilities, threshold)
     violations = model_quality_violations(statistics, constraints)
     return {
         "statistics": statistics,

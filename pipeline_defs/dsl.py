@@ -68,11 +68,12 @@ from pipeline_defs.sdk import (
 
 @dataclass(frozen=True)
 class RetrySettings:
-    """How a job step retries transient service errors (contract.RETRYABLE_EXCEPTION_TYPES)."""
+    """How a job step retries transient service errors (contract.RETRYABLE_EXCEPTION_TYPES); the values are the
+    unit's config (step_retry_*), their one home."""
 
-    max_attempts: int = 3
-    interval_seconds: int = 60
-    backoff_rate: float = 2.0
+    max_attempts: int
+    interval_seconds: int
+    backoff_rate: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,13 +91,18 @@ class PipelineSettings:
     training_instance_type: str
     preprocess_instance_count: int
     cache_expire_after: str
+    # The training gate's parameter defaults (config: minimum_score, max_regression, confidence_level).
     minimum_score: float
+    max_regression: float
+    confidence_level: float
     default_approval_status: str
     code_uris: Mapping[str, str]
     tags: Mapping[str, str] = field(default_factory=dict)
     # Relative drop of a monitored metric below its evaluated value before the model-quality monitor flags it.
     model_quality_tolerance: float
-    retry: RetrySettings = field(default_factory=lambda: RetrySettings())
+    # The score at or above which Evaluate predicts churn: the same threshold Model Monitor's analyzer applies.
+    model_quality_probability_threshold: float
+    retry: RetrySettings
     max_runtime_seconds: int = 3600
     volume_size_gb: int = 30
 

@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 
 from config import EnvironmentConfig
-from mlops.common import PIPELINES, UsageError, pipeline_name, shown
+from mlops.common import UsageError, pipeline_name, shown
 from mlops.executions import started_at
 from mlops.report import inputs
 from mlops.report.documents import Document, read_document
 from mlops.report.sources import Execution, Reader, Report, require
 from pipeline_defs.contract import MONITORING_PREFIX, DeployTimeValue
+from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import LocalRunError, LocalS3, local_values
 
 # Local execution ids and monitoring run ids: one path segment, never `.` or `..`.
@@ -52,8 +53,8 @@ def find_execution(state_dir: Path, config: EnvironmentConfig, execution_id: str
         if (folder / execution_id).is_dir():
             return folder / execution_id / "execution.json"
     raise UsageError(
-        f"no local execution {execution_id} in {shown(root)}: check --state-dir "
-        "(or report the newest: mlops report --pipeline training|evaluation --latest --local)"
+        f"no local execution {execution_id} in {shown(root)}: check --state-dir, or report the newest execution with "
+        "--latest in place of the id"
     )
 
 

@@ -297,17 +297,22 @@ def test_a_cdk_out_of_another_unit_is_refused_in_one_line_before_any_aws_call(
         code = main(["diff", "--env", "dev", "--assembly", str(cdk_out)])
     assert code == 2
     assert capsys.readouterr().err == (
-        f"error: {cdk_out} holds churn-staging, not churn-dev: run `make synth ENV=dev` first\n"
+        f"error: {cdk_out} holds churn-staging, not churn-dev; synthesize the unit into its own folder first: "
+        f"`cdk synth -c env=dev --output cdk.out`, then pass --assembly cdk.out\n"
     )
-    with stubbed_clients(monkeypatch, diff_command, "cloudformation", "sagemaker"):
+
+
+def test_a_missing_or_damaged_cdk_out_is_one_line_naming_it_and_the_synth(
+    tmp_path, monkeypatch, capsys, pipelines_template
+):
+    damaged = assembly(tmp_path / "damaged", "churn-dev", {"Pipelines": pipelines_template})
+    (damaged / "Pipelines.template.json").write_text('{"Resources": ')
+    with stubbed_clients(monkeypatch, diff_command, "cloudformation", "sagemaker"):  # no call expected
         assert main(["diff", "--env", "dev", "--assembly", str(tmp_path / "nothing")]) == 2
-        damaged = assembly(tmp_path / "damaged", "churn-dev", {"Pipelines": pipelines_template})
-        (damaged / "Pipelines.template.json").write_text('{"Resources": ')
         assert main(["diff", "--env", "dev", "--assembly", str(damaged)]) == 2
     missing, unreadable = capsys.readouterr().err.splitlines()
-    assert missing == f"error: {tmp_path / 'nothing'} holds no synthesized unit: run `make synth ENV=dev` first"
-    assert unreadable.startswith(f"error: {damaged / 'Pipelines.template.json'} cannot be read (")
-    assert unreadable.endswith("): run `make synth ENV=dev` again")
+    assert missing.startswith(f"error: {tmp_path / 'nothing'} holds no synthesized unit") and "make synth" in missing
+    assert unreadable.startswith("error: ") and "Pipelines.template.json" in unreadable and "make synth" in unreadable
 
 
 # Serving and monitoring ------------------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from config import load_config
 from mlops.capture import CaptureWriter, record
 from mlops.cli import main
-from mlops.common import UsageError
-from mlops.monitor import new_run_folder, since_start
+from mlops.monitor import new_run_folder
 from mlops.monitor_checks import MIN_LABELS_PER_CLASS
 from pipeline_defs.local import LocalModelRegistry, LocalS3
 from pipeline_defs.packaging import STEPS_DIR
@@ -77,7 +77,8 @@ def register_version(state: Path, region: str, score_first: bool = True, model_q
     statistics = data_quality.statistics(table, declared)
     write_json(s3, f"{BASELINE}/DataQualityBaseline/statistics.json", statistics)
     write_json(s3, f"{BASELINE}/DataQualityBaseline/constraints.json", data_quality.constraints(statistics, declared))
-    quality = evaluate.model_quality(BASELINE_ROWS[CONTRACT["label"]].astype(int).to_numpy(), scores)
+    labels = BASELINE_ROWS[CONTRACT["label"]].astype(int).to_numpy()
+    quality = evaluate.model_quality(labels, scores, load_config().model_quality_probability_threshold)
     write_json(s3, f"{BASELINE}/Evaluate/model_quality.json", quality)
     write_json(s3, f"{BASELINE}/Evaluate/constraints.json", evaluate.model_quality_constraints(quality, 0.05))
     model_metrics = {
@@ -258,17 +259,6 @@ def test_runs_in_the_same_second_get_folders_of_their_own(tmp_path, dev_config) 
     assert first[0] == f"s3://local-artifacts/monitoring/{ENDPOINT}/2026-11-29T13-30-05/"
     assert second[0] == f"s3://local-artifacts/monitoring/{ENDPOINT}/2026-11-29T13-30-05-2/"
     assert first[1].is_dir() and second[1].is_dir()
-
-
-def test_since_is_a_utc_date_or_hours_or_days_back() -> None:
-    now = datetime(2026, 11, 29, 13, 30, tzinfo=UTC)
-    assert since_start("2026-11-01", now) == datetime(2026, 11, 1, tzinfo=UTC)
-    assert since_start("36h", now) == datetime(2026, 11, 28, 1, 30, tzinfo=UTC)
-    assert since_start("7d", now) == datetime(2026, 11, 22, 13, 30, tzinfo=UTC)
-    assert since_start(None, now) is None
-    for bad in ("0h", "2w", "2026-13-01", "-1d"):
-        with pytest.raises(UsageError, match="use a UTC date YYYY-MM-DD, or hours/days back"):
-            since_start(bad, now)
 
 
 # Bad input ---------------------------------------------------------------------------------------------------------

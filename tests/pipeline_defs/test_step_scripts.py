@@ -172,7 +172,7 @@ def evaluate(candidate: Path, incumbent: Path, data_dir: Path, output_dir: Path,
     run_step(
         "evaluate",
         *("--model-dir", candidate, "--incumbent-dir", incumbent, "--test-dir", data_dir / "test"),
-        *("--confidence-level", confidence, "--output-dir", output_dir),
+        *("--confidence-level", confidence, "--probability-threshold", 0.5, "--output-dir", output_dir),
     )
     return read_json(output_dir / "evaluation.json")
 
@@ -657,6 +657,7 @@ def test_evaluate_derives_the_model_quality_constraints_from_its_own_metrics(
 ) -> None:
     """What the endpoint's model-quality monitor checks: each metric below its evaluated value x (1 - tolerance)."""
     arguments = ("--model-dir", model_dir, "--incumbent-dir", tmp_path / "none", "--test-dir", prepared / "test")
+    arguments += ("--probability-threshold", 0.5)
     run_step("evaluate", *arguments, "--quality-tolerance", 0.1, "--output-dir", tmp_path / "out")
 
     metrics = read_json(tmp_path / "out" / "model_quality.json")["binary_classification_metrics"]
