@@ -10,12 +10,11 @@ import hashlib
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from mlops import dataset as dataset_command
-from mlops.cli import main
+from tests.cli.conftest import cli, stubbed_clients
 
 pytestmark = pytest.mark.heavy(seconds=10)  # scheduled first, longest first (tests/conftest.py)
 
@@ -24,12 +23,6 @@ BUCKET = "churn-dev-storage-trainingdatabucket-1a2b3c"
 KEY_ARN = f"arn:aws:kms:{REGION}:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 STORAGE_OUTPUTS = {"TrainingDataBucketName": BUCKET, "DataKeyArn": KEY_ARN, "ModelPackageGroupName": "churn-dev-models"}
 SSE = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KEY_ARN}
-
-
-def cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -48,29 +41,22 @@ def sha256(path: Path) -> str:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, aws_env: None):
     """Stubbers on the CloudFormation and S3 clients the command creates; every queued response must be used."""
-    clients = {service: boto3.client(service, region_name=REGION) for service in ("cloudformation", "s3")}
-    monkeypatch.setattr(dataset_command, "client", lambda service, config: clients[service])
-    stubbers = {service: Stubber(client) for service, client in clients.items()}
-    for stubber in stubbers.values():
-        stubber.activate()
-    stubbers["cloudformation"].add_response(
-        "describe_stacks",
-        {
-            "Stacks": [
-                {
-                    "StackName": "churn-dev-Storage",
-                    "CreationTime": "2025-01-01T00:00:00Z",
-                    "StackStatus": "UPDATE_COMPLETE",
-                    "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in STORAGE_OUTPUTS.items()],
-                }
-            ]
-        },
-        {"StackName": "churn-dev-Storage"},
-    )
-    yield stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    with stubbed_clients(monkeypatch, dataset_command, "cloudformation", "s3") as stubbers:
+        stubbers["cloudformation"].add_response(
+            "describe_stacks",
+            {
+                "Stacks": [
+                    {
+                        "StackName": "churn-dev-Storage",
+                        "CreationTime": "2025-01-01T00:00:00Z",
+                        "StackStatus": "UPDATE_COMPLETE",
+                        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in STORAGE_OUTPUTS.items()],
+                    }
+                ]
+            },
+            {"StackName": "churn-dev-Storage"},
+        )
+        yield stubbers
 
 
 def expect_listing(s3: Stubber, dataset_id: str, contents: list[dict] | None = None) -> None:

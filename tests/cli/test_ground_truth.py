@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
 from mlops import ground_truth
-from mlops.cli import main
+from tests.cli.conftest import cli, stubbed_clients
 
 HOUR = "2026-11-29T13"
 KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
@@ -34,9 +32,7 @@ def write(tmp_path: Path, name: str, *lines: str) -> Path:
 
 
 def put(capsys, *arguments: str) -> tuple[int, str, str]:
-    code = main(["ground-truth", "put", *arguments])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return cli(capsys, "ground-truth", "put", *arguments)
 
 
 # The contract ---------------------------------------------------------------------------------------------------------
@@ -130,13 +126,10 @@ def test_other_file_types_and_missing_files_are_refused(tmp_path, capsys) -> Non
 
 # AWS ------------------------------------------------------------------------------------------------------------------
 @pytest.fixture
-def aws(monkeypatch):
+def aws(monkeypatch, aws_env):
     """CloudFormation and S3 clients answered by Stubber: (cloudformation stubber, s3 stubber)."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    clients = {service: boto3.client(service, region_name="eu-west-1") for service in ("cloudformation", "s3")}
-    monkeypatch.setattr(ground_truth, "client", lambda service, config: clients[service])
-    with Stubber(clients["cloudformation"]) as cloudformation, Stubber(clients["s3"]) as s3:
+    with stubbed_clients(monkeypatch, ground_truth, "cloudformation", "s3") as stubbers:
+        cloudformation, s3 = stubbers["cloudformation"], stubbers["s3"]
         stack = {
             "StackName": "churn-dev-Storage",
             "CreationTime": "2026-11-01T00:00:00Z",
@@ -148,8 +141,6 @@ def aws(monkeypatch):
         }
         cloudformation.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "churn-dev-Storage"})
         yield cloudformation, s3
-        cloudformation.assert_no_pending_responses()
-        s3.assert_no_pending_responses()
 
 
 def expected_put(body: bytes) -> dict[str, object]:

@@ -15,18 +15,18 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pipeline_defs.contract import CONFIDENCE_LEVEL_RANGE, DEFAULT_CONFIDENCE_LEVEL
+from tests.helpers import load_module
 from tests.pipeline_defs.test_feature_contract import (
     REPO_ROOT,
     STEPS,
     customers,
-    load,
     prepare,
     run,
     strict_json,
     train,
 )
 
-evaluate = load(STEPS / "evaluate.py", "gate_evaluate")
+evaluate = load_module("gate_evaluate", STEPS / "evaluate.py")
 
 
 def test_delong_gives_sklearns_auc_and_the_bootstrap_standard_error() -> None:
