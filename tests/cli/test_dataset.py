@@ -16,8 +16,6 @@ from botocore.stub import ANY, Stubber
 from mlops import dataset as dataset_command
 from tests.cli.conftest import cli, stubbed_clients
 
-pytestmark = pytest.mark.heavy(seconds=10)  # scheduled first, longest first (tests/conftest.py)
-
 REGION = "eu-west-1"
 BUCKET = "churn-dev-storage-trainingdatabucket-1a2b3c"
 KEY_ARN = f"arn:aws:kms:{REGION}:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -298,6 +296,7 @@ def test_an_interrupted_local_put_leaves_no_marker_and_resumes(folder, tmp_path,
     assert (landed / "_SUCCESS").exists()
 
 
+@pytest.mark.heavy(seconds=10)  # a whole training run; scheduled first, longest first (tests/conftest.py)
 def test_local_put_starts_the_training_run_as_the_trigger_would(assembly_dir, tmp_path, capsys) -> None:
     sample = Path(__file__).resolve().parents[2] / "pipeline_defs" / "sample_data" / "churn"
     state = tmp_path / "state"
