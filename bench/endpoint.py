@@ -22,6 +22,7 @@ import threading
 import time
 from pathlib import Path
 
+from config import load_config
 from mlops.cli import main as mlops
 from mlops.common import default_assembly, project_root, sample_data_dir
 from mlops.endpoint import request_rows
@@ -88,7 +89,7 @@ def run(state_dir: Path, assembly: Path, requests: int, threads: int) -> dict[st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--assembly", type=Path, default=default_assembly())
+    parser.add_argument("--assembly", type=Path, default=default_assembly(load_config("dev", None)))
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--state-dir", type=Path, help="a state dir with an Approved version (default: a fresh demo)")

@@ -19,7 +19,11 @@ import math
 
 import numpy as np
 
+from config import load_config
+
 EVALUATE = importlib.import_module("pipeline_defs.steps.evaluate")
+# Predicted labels at the threshold Evaluate and the monitors use: the unit's config.
+THRESHOLD = load_config().model_quality_probability_threshold
 PREVALENCE = 0.3
 SAME, WORSE = 1.6, 0.8  # the label's effect on the score's logit: today's model, a degraded one
 LABELLED_ROWS = (60, 100, 300, 1000, 3000)
@@ -32,8 +36,8 @@ def draw(rng: np.random.Generator, rows: int, effect: float) -> tuple[np.ndarray
 
 
 def violated(rng: np.random.Generator, rows: int, effect: float, eval_rows: int, tolerance: float) -> set[str]:
-    evaluated = EVALUATE.metric_values(*draw(rng, eval_rows, SAME))
-    observed = EVALUATE.metric_values(*draw(rng, rows, effect))
+    evaluated = EVALUATE.metric_values(*draw(rng, eval_rows, SAME), THRESHOLD)
+    observed = EVALUATE.metric_values(*draw(rng, rows, effect), THRESHOLD)
     return {name for name in EVALUATE.MONITORED_METRICS if observed[name] < evaluated[name] * (1 - tolerance)}
 
 

@@ -14,11 +14,35 @@ class AwsCallFailed(Exception):
     """An AWS call failed for a reason other than bad input: one `error:` line, exit code 1."""
 
 
+class NoCredentials(AwsCallFailed):
+    """The usual credential chain found nothing: one line naming how to set credentials up (exit code 1)."""
+
+
+# Without credentials botocore fails at the first request, deep inside whatever the command was doing.
+NO_CREDENTIALS = (
+    "no AWS credentials: configure them (`aws configure`, `aws sso login` with AWS_PROFILE=<profile>, or "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY) and run the command again"
+)
+
+
 def client(service: str, config: EnvironmentConfig) -> Any:
     """A boto3 client in the unit's region (boto3 is imported here, when a command needs AWS)."""
     import boto3
 
+    require_credentials()
     return boto3.client(service, region_name=config.region)
+
+
+def require_credentials() -> None:
+    """NoCredentials when the usual credential chain finds nothing, before any AWS call is made.
+
+    boto3's default session resolves the chain once (and again while it finds nothing), as its clients would."""
+    import boto3
+
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    if boto3.DEFAULT_SESSION is None or boto3.DEFAULT_SESSION.get_credentials() is None:
+        raise NoCredentials(NO_CREDENTIALS)
 
 
 def stack_outputs(cloudformation: Any, config: EnvironmentConfig, stack: str) -> dict[str, str]:

@@ -10,8 +10,10 @@ import argparse
 import json
 
 from config import EnvironmentConfig
-from mlops.common import PIPELINES, pipeline_name, shown
+from mlops.common import command_line, pipeline_name, shown, unit_options
+from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import CacheIndex
+from pipeline_defs.local.cache import DamagedCacheIndex
 
 
 def command_cache(args: argparse.Namespace, config: EnvironmentConfig) -> int:
@@ -26,3 +28,16 @@ def command_cache(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if args.json:
         print(json.dumps({"cleared": cleared}, indent=2))
     return 0
+
+
+def damaged_index_message(error: DamagedCacheIndex, config: EnvironmentConfig) -> str:
+    """The engine's message about a damaged cache index, its fix worded as the `mlops cache clear` command that clears
+    exactly that index: the command's pipeline name (training, not churn-dev-training), the state dir and the unit."""
+    short_names = [name for name in PIPELINES if pipeline_name(config, name) == error.index.pipeline]
+    if not short_names:  # not one of this unit's pipelines: nothing better to say than the engine did
+        return str(error)
+    state_dir = error.index.path.parent.parent  # <state dir>/cache/<pipeline>.json
+    clear = command_line(
+        "cache", "clear", "--pipeline", short_names[0], "--state-dir", shown(state_dir), *unit_options(config)
+    )
+    return f"{str(error).removesuffix(error.fix)}run `{clear}` (the next run re-runs its steps)"

@@ -14,25 +14,27 @@ One JSON record a line:
      "eventVersion": "0"}
 
 `encoding` is CSV or JSON for the content types listed in CaptureContentTypeHeader (the data is the payload's text),
-BASE64 for any other type. Reading is the merge step's (pipeline_defs/steps/merge_capture.py: `parse_record`,
-`read_capture`, re-exported here): the pipeline step and `mlops monitor --local` parse captures with the same code.
+BASE64 for any other type. Reading is the step library's (steplib/capture_format.py: `parse_record`, `read_capture`,
+re-exported here): the pipeline's merge step and `mlops monitor --local` parse captures with the same code.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import json
+import os
 import random
 import threading
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pipeline_defs.contract import CAPTURE_TEXT_ENCODINGS as TEXT_ENCODINGS
 from pipeline_defs.contract import DATA_CAPTURE_PREFIX
-from pipeline_defs.steps.merge_capture import (
+from steplib.capture_format import (
     ENCODINGS,
     EVENT_VERSION,
     CapturedPayload,
@@ -103,7 +105,7 @@ def record(
 class CaptureWriter:
     """Appends records for one endpoint variant under `folder` (= <artifacts bucket>/data-capture/<endpoint>/<variant>).
 
-    Thread-safe; every line is flushed when written, so a stopped server leaves only complete lines. One file per
+    Thread-safe; every line is written whole or not at all, so a stopped server leaves only complete lines. One file per
     hour folder per writer, named like SageMaker's (`MM-SS-mmm-<uuid>.jsonl`, the time of its first record).
     """
 
@@ -119,7 +121,7 @@ class CaptureWriter:
         self.sampling_percentage = sampling_percentage
         self._random_fraction = random_fraction
         self._lock = threading.Lock()
-        self._file: IO[str] | None = None
+        self._file: io.FileIO | None = None
         self._hour = ""
         self._closed = False
         self.written = 0
@@ -129,7 +131,9 @@ class CaptureWriter:
         return self.sampling_percentage > 0 and self._random_fraction() * 100 < self.sampling_percentage
 
     def write(self, line_record: Mapping[str, Any], when: datetime) -> None:
-        line = json.dumps(line_record, separators=(",", ":")) + "\n"
+        """Append one line in one write (a concurrent reader sees all of it, or a part as the file's last line); when
+        that write fails, the file is cut back to its last whole line and the OSError raised."""
+        line = (json.dumps(line_record, separators=(",", ":")) + "\n").encode("utf-8")
         with self._lock:
             if self._closed:
                 return
@@ -137,8 +141,14 @@ class CaptureWriter:
             if self._file is None or hour != self._hour:
                 self._open(hour, when)
             assert self._file is not None
-            self._file.write(line)
-            self._file.flush()
+            whole_lines = os.fstat(self._file.fileno()).st_size
+            try:
+                unwritten = memoryview(line)
+                while unwritten:  # one write, but for a short one (a full disk): then the rest, or its error
+                    unwritten = unwritten[self._file.write(unwritten) :]
+            except OSError:
+                os.ftruncate(self._file.fileno(), whole_lines)
+                raise
             self.written += 1
 
     def close(self) -> None:
@@ -154,5 +164,5 @@ class CaptureWriter:
         folder = self.folder / hour
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{when:%M-%S}-{when.microsecond // 1000:03d}-{uuid.uuid4()}.jsonl"
-        self._file = (folder / name).open("a", encoding="utf-8")
+        self._file = (folder / name).open("ab", buffering=0)  # unbuffered: each write() is one system call
         self._hour = hour

@@ -40,8 +40,8 @@ from pathlib import Path
 from config import ConfigError, EnvironmentConfig, load_config
 from config.settings import ENVIRONMENT_NAMES
 from mlops.aws import AwsCallFailed
-from mlops.cache import command_cache
-from mlops.common import PIPELINES, UsageError, default_assembly, default_state_dir
+from mlops.cache import command_cache, damaged_index_message
+from mlops.common import SINCE_HELP, UsageError, default_assembly, default_state_dir, shown
 from mlops.cost.command import add_arguments as add_cost_arguments
 from mlops.cost.command import command_cost
 from mlops.dataset import command_dataset
@@ -59,9 +59,13 @@ from mlops.report.command import command_report
 from mlops.run import command_run
 from mlops.serve import command_serve
 from mlops.start import command_start
+from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import LocalRunError
+from pipeline_defs.local.cache import DamagedCacheIndex
 
 Command = Callable[[argparse.Namespace, EnvironmentConfig], int]
+# Commands that may create their --state-dir; every other command only reads an existing one (check_state_dir).
+STATE_CREATING_COMMANDS = frozenset({"demo", "dataset", "cost"})
 COMMANDS: dict[str, Command] = {
     "run": command_run,
     "registry": command_registry,
@@ -98,7 +102,9 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("--state-dir", type=Path, default=default, help=f"local buckets, registry, cache ({default})")
 
     def assembly_option(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--assembly", type=Path, default=default_assembly(), help="cdk synth output (cdk.out)")
+        sub.add_argument(
+            "--assembly", type=Path, help="cdk synth output (default: cdk.out; a sandbox's: cdk.out.<sandbox>)"
+        )
 
     def jobs_option(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
@@ -193,7 +199,7 @@ def parser() -> argparse.ArgumentParser:
     monitor = command("monitor", "check the local endpoint's captured traffic against its version's baselines")
     monitor.add_argument("--local", action="store_true", help="required: the local endpoint's capture (<state dir>)")
     monitor.add_argument("--version", type=int, help="model package version (default: the one promoted --local)")
-    monitor.add_argument("--since", help="only requests since a UTC date YYYY-MM-DD, or Nh / Nd back (default: all)")
+    monitor.add_argument("--since", help=f"only requests since {SINCE_HELP} (default: all)")
     monitor.add_argument("--fail-on-violation", action="store_true", help="exit 1 when there is any violation")
     state_dir_option(monitor)
 
@@ -229,6 +235,21 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def check_state_dir(args: argparse.Namespace) -> None:
+    """A command that reads local state refuses a --state-dir that does not exist (a typo must not start an empty one).
+
+    The commands that create state may create it: `demo` (its own folder), `dataset put --local` (the first dataset)
+    and `cost` (its Cost Explorer cache). The others read it - runs need a dataset put first - and commands that can
+    work in AWS check it only with --local."""
+    if "state_dir" not in args or args.command in STATE_CREATING_COMMANDS or not getattr(args, "local", True):
+        return
+    if not args.state_dir.exists():  # one that is a file is each command's to refuse, in its own words
+        raise UsageError(
+            f"--state-dir {shown(args.state_dir)} does not exist: check the path (state is created by mlops demo, or "
+            "by the first mlops dataset put ... --local)"
+        )
+
+
 def positive(value: str) -> int:
     """An argparse type: a whole number of at least 1."""
     try:
@@ -249,7 +270,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "(each is defined in config/environments.py)"
             )
         config = load_config(args.env, args.sandbox)
-        return COMMANDS[args.command](args, config)
+        if "assembly" in args and args.assembly is None:
+            args.assembly = default_assembly(config)
+        check_state_dir(args)
+        try:
+            return COMMANDS[args.command](args, config)
+        except DamagedCacheIndex as error:  # the engine cannot word the command that fixes it: this CLI can
+            raise UsageError(damaged_index_message(error, config)) from None
     except (UsageError, LocalRunError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

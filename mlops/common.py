@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from config import EnvironmentConfig
 
-PIPELINES = ("training", "evaluation")
 _PACKAGE_CHECKOUT = Path(__file__).resolve().parents[1]
+# `--since` back from now: a whole number of hours or days, at least 1.
+_SINCE_BACK = re.compile(r"([1-9]\d*)([hd])")
+# A word of a printed command that the operator fills in, e.g. <folder>: printed as it is, never quoted.
+_PLACEHOLDER = re.compile(r"<[a-z][a-z -]*>")
+SINCE_HELP = "a UTC date YYYY-MM-DD, or Nh / Nd back from now"
 
 
 class UsageError(Exception):
@@ -27,8 +33,15 @@ def project_root() -> Path:
     return next((folder for folder in (here, *here.parents) if (folder / "cdk.json").is_file()), _PACKAGE_CHECKOUT)
 
 
-def default_assembly() -> Path:
-    return project_root() / "cdk.out"
+def default_assembly(config: EnvironmentConfig) -> Path:
+    """Where `cdk synth` puts the unit and `mlops` reads it: cdk.out (`make synth`), or cdk.out.<sandbox> for a
+    sandbox, so that synthesizing a sandbox never writes over the dev unit's assembly."""
+    return project_root() / (f"cdk.out.{config.sandbox}" if config.sandbox else "cdk.out")
+
+
+def synth_command(config: EnvironmentConfig, output: Path) -> str:
+    """The `cdk synth` command (node_modules/.bin on PATH, as the README exports it) writing the unit to `output`."""
+    return f"cdk synth {unit_context(config)} --output {shlex.quote(shown(output))}"
 
 
 def default_state_dir() -> Path:
@@ -60,6 +73,18 @@ def unit_context(config: EnvironmentConfig) -> str:
     return f"-c env={config.env_name}" + (f" -c sandbox={config.sandbox}" if config.sandbox else "")
 
 
+def unit_options(config: EnvironmentConfig) -> list[str]:
+    """The `--env` / `--sandbox` options that select this unit in an `mlops` command (none for dev, the default)."""
+    return (["--env", config.env_name] if config.env_name != "dev" else []) + (
+        ["--sandbox", config.sandbox] if config.sandbox else []
+    )
+
+
+def command_line(*words: str) -> str:
+    """`mlops <words>` as a fix to print, ready to paste: every word shell-quoted but a <placeholder> to fill in."""
+    return " ".join(word if _PLACEHOLDER.fullmatch(word) else shlex.quote(word) for word in ("mlops", *words))
+
+
 def parse_parameters(items: Sequence[str]) -> dict[str, str]:
     """`["K=V", ...]` -> {K: V}; values stay text and are typed by the pipeline's parameter declarations."""
     parameters = {}
@@ -80,3 +105,22 @@ def dig(document: Any, path: Sequence[str | int]) -> Any:
         else:
             value = value.get(key) if isinstance(value, Mapping) else None
     return value
+
+
+def since_start(value: str | None, now: datetime) -> datetime | None:
+    """The start of a `--since` window (`mlops monitor`, `mlops cost`): a UTC date YYYY-MM-DD (its midnight), or N hours
+    or days before `now` (Nh, Nd); None when not given. Anything else, or a start before the calendar's first day, is
+    one UsageError with the same wording for every command."""
+    if value is None:
+        return None
+    back = _SINCE_BACK.fullmatch(value)
+    try:
+        if back is None:
+            return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC)
+        amount = int(back[1])
+        return now - (timedelta(hours=amount) if back[2] == "h" else timedelta(days=amount))
+    except (ValueError, OverflowError):  # OverflowError: more days than a timedelta holds, or a start before year 1
+        raise UsageError(
+            f"--since {value!r}: use a UTC date YYYY-MM-DD, or hours/days back such as 24h or 7d "
+            "(no earlier than 0001-01-01)"
+        ) from None

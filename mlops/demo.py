@@ -19,6 +19,7 @@ from typing import Any
 from config import EnvironmentConfig
 from config.deployments import write_pin
 from mlops.common import UsageError, sample_data_dir, shown
+from mlops.demo_state import fresh_state_dir, record_demo_files
 from mlops.endpoint import labelled_request_rows
 from mlops.ground_truth import object_key, parse_file, put_local
 from mlops.local import read_json, result_json, run_summary, runner_for
@@ -30,14 +31,10 @@ from mlops.report.command import local_report, write_report
 from mlops.serve import local_endpoint
 from pipeline_defs.atomic_file import write_atomically
 from pipeline_defs.contract import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, ApprovalStatus, DeployTimeValue, Parameter
-from pipeline_defs.local import LocalModelRegistry, LocalS3, RunResult, executions_in_use, local_values
+from pipeline_defs.local import LocalModelRegistry, LocalS3, RunResult, local_values
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
-from pipeline_defs.local.runner import check_state_dir
 
 DEMO_DATASET = "sample-v1"
-# Written into each state dir the demo creates: the demo re-creates such a folder and never deletes any other.
-DEMO_MARKER = ".mlops-demo"
-DEMO_MARKER_TEXT = "Created by `mlops demo`: the next demo with this --state-dir deletes and re-creates this folder.\n"
 # What the demo did (the --json document), written last into its state dir.
 DEMO_SUMMARY = "demo.json"
 DEMO_EXPERIMENT = "demo"
@@ -141,6 +138,7 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     }
     # Kept beside the state it describes, for scripts that check a demo they did not start (--json prints it too).
     write_atomically(state_dir / DEMO_SUMMARY, json.dumps(summary, indent=2) + "\n")
+    record_demo_files(state_dir)
     if args.json:
         print(json.dumps(summary, indent=2))
     return 0 if expected else 1
@@ -255,26 +253,6 @@ def _monitor_traffic(
         "capture_run_failed_by_gate": failed_by_gate,
         "reports": [str(state_dir / file_name) for file_name, _ in pages.values()],
     }
-
-
-def fresh_state_dir(state_dir: Path) -> None:
-    """An empty `state_dir` for the demo, marked as the demo's own (DEMO_MARKER).
-
-    Only a folder that a demo created (it holds the marker) is deleted and re-created: any other non-empty folder,
-    such as a state dir that runs have used, is refused, however much it looks like local state.
-    """
-    if state_dir.exists() and not state_dir.is_dir():
-        raise UsageError(f"--state-dir {shown(state_dir)} is a file: pick a folder, e.g. .local/demo")
-    if state_dir.exists() and any(state_dir.iterdir()):
-        if not (state_dir / DEMO_MARKER).is_file():
-            raise UsageError(
-                f"{shown(state_dir)} was not created by mlops demo, so the demo will not delete it: pick another "
-                f"--state-dir, or delete it yourself if nothing in it is needed (rm -r {shown(state_dir)})"
-            )
-        with executions_in_use(state_dir, exclusive=True):  # refuses while a run uses it
-            shutil.rmtree(state_dir)
-    check_state_dir(state_dir)  # creates it; one line (exit 2) when it cannot be written
-    (state_dir / DEMO_MARKER).write_text(DEMO_MARKER_TEXT)
 
 
 def copy_sample(source: Path, destination: Path, marker: str | None = None) -> None:

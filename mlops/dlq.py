@@ -22,7 +22,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config import EnvironmentConfig
-from mlops.aws import client, stack_outputs
+from mlops.aws import AwsCallFailed, client, stack_outputs
 from mlops.common import UsageError
 
 ORCHESTRATION_STACK = "Orchestration"
@@ -104,12 +104,16 @@ def replay(
     seen: set[str] = set()
     kept: dict[str, str] = {}  # message id -> latest receipt handle, made visible again at the end
     while summary.received < max_messages:
-        batch = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=min(_SQS_BATCH, max_messages - summary.received),
-            VisibilityTimeout=visibility_timeout,
-            WaitTimeSeconds=wait_seconds,
-        ).get("Messages", [])
+        try:
+            batch = sqs.receive_message(
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=min(_SQS_BATCH, max_messages - summary.received),
+                VisibilityTimeout=visibility_timeout,
+                WaitTimeSeconds=wait_seconds,
+            ).get("Messages", [])
+        except (ClientError, BotoCoreError) as error:  # what was received so far is made visible again below
+            _make_visible(sqs, queue_url, kept, echo)
+            raise AwsCallFailed(f"receiving dead letters from {queue_url} failed: {error}") from None
         fresh = [message for message in batch if message["MessageId"] not in seen]
         kept.update({m["MessageId"]: m["ReceiptHandle"] for m in batch if m["MessageId"] in kept})
         if not fresh:

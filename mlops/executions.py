@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from config import EnvironmentConfig
-from mlops.common import PIPELINES, UsageError, pipeline_name, shown
+from mlops.common import UsageError, pipeline_name, shown
+from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import executions_in_use
 
 

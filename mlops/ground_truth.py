@@ -10,6 +10,12 @@ The contract for producers. Each label names the request it belongs to by the In
 A label is "0" (stayed) or "1" (churned); the encoding is CSV; an inference id is 1-64 printable characters; each
 id appears once per file. Any bad record stops the upload with one line naming its line number: nothing is written.
 
+A request is labelled once. The merge (pipeline_defs/steps/merge_capture.py: the eval-only pipeline's MergeCapture and
+`mlops monitor`) reads every ground-truth file of the endpoint and stops at an id labelled twice, so a second label
+would break every later monitoring run on that capture. Put therefore reads the ground truth already stored for the
+endpoint and refuses a file that labels an id again (one line naming the first ids and the file that has them):
+nothing is written. There is no correction rule: a wrong label is corrected by replacing the file that holds it.
+
 The file lands, unchanged in name (extension .jsonl), where Model Monitor's merge job reads labels:
     s3://<landing bucket>/ground-truth/<endpoint>/yyyy/mm/dd/hh/<file>.jsonl
 `hh` is the hour the labels were collected (UTC, default now; `--hour 2026-11-29T13`), which need not match the
@@ -22,11 +28,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +53,7 @@ ENCODING = "CSV"
 EVENT_VERSION = "0"
 CSV_HEADER = ["inference_id", "label"]
 _HOUR_FORMAT = "%Y-%m-%dT%H"
+SHOWN_IDS = 3  # ids named in the refusal of a file that labels requests again
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,8 @@ class GroundTruth:
 
     body: bytes
     records: int
+    source: str  # the file it came from, as shown to the operator
+    inference_ids: tuple[str, ...]  # in the order of the file
 
 
 def parse_file(path: Path) -> GroundTruth:
@@ -81,7 +91,7 @@ def parse_file(path: Path) -> GroundTruth:
             )
         seen[event_id] = line
     body = "".join(json.dumps(record, separators=(",", ":")) + "\n" for _, record in records)
-    return GroundTruth(body.encode("utf-8"), len(records))
+    return GroundTruth(body.encode("utf-8"), len(records), shown(path), tuple(seen))
 
 
 def ground_truth_record(inference_id: str, label: str) -> dict[str, Any]:
@@ -177,12 +187,55 @@ def command_ground_truth(args: argparse.Namespace, config: EnvironmentConfig) ->
     return 0
 
 
+def endpoint_prefix(config: EnvironmentConfig) -> str:
+    """ground-truth/<endpoint>/: every label of the endpoint's requests lies below it (the merge reads all of it)."""
+    return f"{GROUND_TRUTH_PREFIX}{config.endpoint_name}/"
+
+
+def refuse_labelled_again(labels: GroundTruth, stored: Iterable[tuple[str, Callable[[], bytes]]]) -> None:
+    """UsageError when a stored ground-truth file - (where, read its bytes) - already labels an id of `labels`.
+
+    One line naming the first ids (in the order of the new file) and the first stored file that labels them."""
+    new = set(labels.inference_ids)
+    for where, read in stored:
+        already = stored_ids(read()) & new
+        if not already:
+            continue
+        clashes = [inference_id for inference_id in labels.inference_ids if inference_id in already]
+        named = ", ".join(repr(inference_id) for inference_id in clashes[:SHOWN_IDS])
+        more = f" and {len(clashes) - SHOWN_IDS} more" if len(clashes) > SHOWN_IDS else ""
+        raise UsageError(
+            f"{labels.source}: {len(clashes)} inference id(s) already labelled in {where} ({named}{more}): a request "
+            "is labelled once, because a second label stops every monitoring run on the capture. Nothing was written; "
+            "put only new ids (to correct a label, replace the file that holds it)"
+        )
+
+
+def stored_ids(body: bytes) -> set[str]:
+    """The eventIds of a stored ground-truth file (a line that is no record is the merge's to report, not put's)."""
+    ids = set()
+    for line in body.decode("utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        metadata = record.get("eventMetadata") if isinstance(record, dict) else None
+        event_id = metadata.get("eventId") if isinstance(metadata, dict) else None
+        if isinstance(event_id, str):
+            ids.add(event_id)
+    return ids
+
+
 def put_local(state_dir: Path, config: EnvironmentConfig, key: str, labels: GroundTruth) -> tuple[str, str]:
-    """Into the local landing bucket, atomically; an existing file is kept."""
-    uri = f"s3://{local_values(config.region)[DeployTimeValue.LANDING_BUCKET]}/{key}"
-    target = LocalS3(state_dir / "s3").path(uri)
+    """Into the local landing bucket, atomically; an existing file is kept, ids labelled before are refused."""
+    bucket = local_values(config.region)[DeployTimeValue.LANDING_BUCKET]
+    s3 = LocalS3(state_dir / "s3")
+    uri = f"s3://{bucket}/{key}"
+    target = s3.path(uri)
     if target.exists():
         raise UsageError(f"{shown(target)} already exists: labels are never overwritten; rename the file or use --hour")
+    stored = s3.path(f"s3://{bucket}/{endpoint_prefix(config)}")
+    refuse_labelled_again(labels, ((shown(path), path.read_bytes) for path in sorted(stored.rglob("*.jsonl"))))
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
@@ -197,7 +250,8 @@ def put_local(state_dir: Path, config: EnvironmentConfig, key: str, labels: Grou
 
 
 def put_aws(config: EnvironmentConfig, key: str, labels: GroundTruth) -> str:
-    """PutObject into the deployed landing bucket, SSE-KMS with the unit's data key, refusing to overwrite."""
+    """PutObject into the deployed landing bucket, SSE-KMS with the unit's data key, refusing to overwrite and to
+    label an id again (the endpoint's stored ground truth is listed and read first)."""
     outputs = stack_outputs(client("cloudformation", config), config, "Storage")
     bucket, data_key = outputs.get("TrainingDataBucketName"), outputs.get("DataKeyArn")
     if not bucket or not data_key:
@@ -205,8 +259,13 @@ def put_aws(config: EnvironmentConfig, key: str, labels: GroundTruth) -> str:
             f"{config.name_prefix}-Storage has no TrainingDataBucketName/DataKeyArn output: redeploy it"
         )
     uri = f"s3://{bucket}/{key}"
+    s3 = client("s3", config)
+    stored = _stored_keys(s3, bucket, endpoint_prefix(config))
+    if key in stored:
+        raise UsageError(f"{uri} already exists: labels are never overwritten; rename the file or use --hour")
+    refuse_labelled_again(labels, ((f"s3://{bucket}/{k}", functools.partial(_read, s3, bucket, k)) for k in stored))
     try:
-        client("s3", config).put_object(
+        s3.put_object(
             Bucket=bucket,
             Key=key,
             Body=labels.body,
@@ -224,3 +283,20 @@ def put_aws(config: EnvironmentConfig, key: str, labels: GroundTruth) -> str:
     except BotoCoreError as error:
         raise AwsCallFailed(f"writing {uri} failed: {error}") from None
     return uri
+
+
+def _stored_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """The keys of the ground-truth files under `prefix` (*.jsonl, as the merge reads them), in key order."""
+    try:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return [item["Key"] for page in pages for item in page.get("Contents", []) if item["Key"].endswith(".jsonl")]
+    except (BotoCoreError, ClientError) as error:
+        raise AwsCallFailed(f"listing the ground truth under s3://{bucket}/{prefix} failed: {error}") from None
+
+
+def _read(s3: Any, bucket: str, key: str) -> bytes:
+    try:
+        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except (BotoCoreError, ClientError) as error:
+        raise AwsCallFailed(f"reading s3://{bucket}/{key} (ground truth stored before) failed: {error}") from None
+    return body

@@ -8,6 +8,7 @@ Standard library only: the commands that do not draw pay nothing to import it.
 from __future__ import annotations
 
 import html
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,17 +62,45 @@ def page(title: str, body: str) -> str:
     )
 
 
-def check_page_folder(path: Path) -> None:
-    """Refuse an `--html FILE` whose folder does not exist: before any work (or AWS call) is done for the page."""
+def check_page_path(path: Path) -> Path:
+    """The file an `--html PATH` page replaces: PATH, or the file a symbolic link at PATH points to (the link stays).
+
+    One usage error, before any work (or AWS call) is done for the page, when the folder does not exist or PATH is
+    something other than a regular file - a folder, a FIFO, a device, a socket - which the page would replace."""
     if not path.parent.is_dir():
         raise UsageError(f"--html {path}: folder {path.parent} does not exist")
+    target = path.resolve()
+    if not target.parent.is_dir():
+        raise UsageError(f"--html {path}: it links to {target}, whose folder does not exist")
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target
+    if not stat.S_ISREG(mode):
+        raise UsageError(
+            f"--html {path}: cannot write it: it is a {_file_kind(mode)}, not a regular file; name a new file or a "
+            "regular one"
+        )
+    return target
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_ISDIR: "folder",
+        stat.S_ISFIFO: "FIFO",
+        stat.S_ISCHR: "character device",
+        stat.S_ISBLK: "block device",
+        stat.S_ISSOCK: "socket",
+    }
+    return next((kind for test, kind in kinds.items() if test(mode)), "special file")
 
 
 def write_page(path: Path, text: str) -> None:
-    """The page as the whole of `path`, atomically; one `--html` usage error when it cannot be written."""
-    check_page_folder(path)
+    """The page as the whole of `path` (through a symbolic link: its target), atomically; one `--html` usage error
+    when it cannot be written."""
+    target = check_page_path(path)
     try:
-        write_atomically(path, text)
+        write_atomically(target, text)
     except OSError as error:
         raise UsageError(f"--html {path}: cannot write it ({error.strerror or error})") from None
 

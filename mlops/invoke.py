@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed, client
 from mlops.common import UsageError, shown
-from mlops.endpoint import INFERENCE_ID, MAX_PAYLOAD
+from mlops.endpoint import INFERENCE_ID, MAX_PAYLOAD, MAX_PORT
 
 # Errors about the request itself: bad input (exit 2), not a failing service.
 _REQUEST_ERRORS = ("ValidationError", "ModelError")
@@ -43,6 +43,8 @@ def invoke_request(
 
 
 def command_invoke(args: argparse.Namespace, config: EnvironmentConfig) -> int:
+    if args.local and not 1 <= args.port <= MAX_PORT:
+        raise UsageError(f"--port {args.port}: use 1..{MAX_PORT} (the port mlops serve --local printed)")
     body = read_body(args.file)
     content_type = args.content_type or ("application/json" if str(args.file).endswith(".json") else "text/csv")
     request = invoke_request(

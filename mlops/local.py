@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from config import EnvironmentConfig
-from mlops.common import UsageError, pipeline_name, shown, stderr_progress, unit_context
+from mlops.common import UsageError, default_assembly, pipeline_name, shown, stderr_progress, synth_command
 from pipeline_defs.local import Assembly, LocalRunError, LocalRunner, LocalS3, RunResult, load_assembly
 from pipeline_defs.packaging import STEPS_DIR, code_bytes
 
@@ -19,10 +20,10 @@ CODE_ASSET_PREFIX = "Code-"
 def read_assembly(directory: Path, config: EnvironmentConfig, steps_dir: Path = STEPS_DIR) -> Assembly:
     """The synthesized unit in `directory`; one line saying how to make it when there is none or it is stale."""
     if not (directory / "manifest.json").is_file():
-        raise UsageError(
-            f"{shown(directory)} holds no synthesized unit (no manifest.json): run `make synth` "
-            f"(or `cdk synth {unit_context(config)} --output {shown(directory)}`) first"
-        )
+        synth = f"`{synth_command(config, directory)}`"
+        if not config.sandbox:  # make synth writes an environment's unit into cdk.out; a sandbox has its own folder
+            synth = f"`make synth{'' if config.env_name == 'dev' else f' ENV={config.env_name}'}` (or {synth})"
+        raise UsageError(f"{shown(directory)} holds no synthesized unit (no manifest.json): run {synth} first")
     assembly = load_assembly(directory, config.region)
     check_code_current(assembly, steps_dir)
     return assembly
@@ -56,9 +57,12 @@ def runner_for(
     assembly = read_assembly(assembly_dir, config)
     name = pipeline_name(config, pipeline)
     if name not in assembly.definitions:
+        # It holds another unit: synthesizing this one there would replace that one, so it goes to its own folder.
+        own = default_assembly(config)
+        then = "" if own == assembly_dir else f", then pass --assembly {shlex.quote(shown(own))}"
         raise UsageError(
             f"{shown(assembly_dir)} has no pipeline {name} (it has: {', '.join(assembly.definitions) or 'none'}); "
-            f"synthesize it first: cdk synth {unit_context(config)}"
+            f"synthesize the unit into its own folder first: `{synth_command(config, own)}`{then}"
         )
     return LocalRunner(
         assembly.definitions[name],

@@ -22,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from config import EnvironmentConfig
 from config.deployments import ModelPin, read_pins, unit_key, write_pin
 from mlops.aws import AwsCallFailed, client
-from mlops.common import UsageError, dig, project_root, shown, unit_context
+from mlops.common import UsageError, command_line, dig, project_root, shown, unit_context, unit_options
 from mlops.local import read_json
 from pipeline_defs.contract import ApprovalStatus
 from pipeline_defs.local import LocalModelRegistry, LocalS3
@@ -47,7 +47,10 @@ def command_promote(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     else:
         package, metrics_of, account = _aws_package(args, config), _s3_reader(config), config.account
         path = args.deployments or project_root() / "config" / "deployments.json"
-    pin = pin_from_package(package, config, account, metrics_of)
+    where = ["--local", "--state-dir", shown(args.state_dir)] if args.local else []
+    version = str(package.get("ModelPackageVersion", "<version>"))
+    approve = command_line("registry", "approve", version, "--reason", "<why>", *where, *unit_options(config))
+    pin = pin_from_package(package, config, account, metrics_of, approve=approve)
     current = read_pins(path).get(unit_key(config))
     unchanged = isinstance(current, dict) and current.get("model_package_arn") == pin.model_package_arn
     previous = None if unchanged else write_pin(path, config, pin)
@@ -61,14 +64,21 @@ def command_promote(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     return 0
 
 
-def pin_from_package(package: Mapping[str, Any], config: EnvironmentConfig, account: str, metrics_of: Any) -> ModelPin:
-    """The pin of a described package, or a UsageError saying why the unit must not serve it."""
+def pin_from_package(
+    package: Mapping[str, Any],
+    config: EnvironmentConfig,
+    account: str,
+    metrics_of: Any,
+    approve: str = "mlops registry approve",
+) -> ModelPin:
+    """The pin of a described package, or a UsageError saying why the unit must not serve it (`approve`: the command
+    that approves it, named when it is not Approved)."""
     arn = str(package.get("ModelPackageArn", "?"))
     label = f"{package.get('ModelPackageGroupName', '?')} version {package.get('ModelPackageVersion', '?')}"
     status = package.get("ModelApprovalStatus")
     if status != ApprovalStatus.APPROVED.value:
         raise UsageError(
-            f"refusing to promote {label}: it is {status}, not Approved (review it, then mlops registry approve)"
+            f"refusing to promote {label}: it is {status}, not Approved (review it, then approve it: `{approve}`)"
         )
     container = (package.get("InferenceSpecification", {}).get("Containers") or [{}])[0]
     environment = container.get("Environment", {})

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from config import EnvironmentConfig
 from config.deployments import read_pins
-from mlops.aws import AwsCallFailed, client
+from mlops.aws import AwsCallFailed, NoCredentials, client
 from mlops.common import UsageError, dig, project_root, shown
 from mlops.local import read_json
 from pipeline_defs.contract import ApprovalStatus
@@ -66,8 +66,11 @@ class LocalRegistry:
 class SageMakerRegistry:
     def __init__(self, config: EnvironmentConfig) -> None:
         self._config = config
-        self._sagemaker = client("sagemaker", config)
-        self._s3 = client("s3", config)
+        try:
+            self._sagemaker = client("sagemaker", config)
+            self._s3 = client("s3", config)
+        except NoCredentials:
+            raise AwsCallFailed("no AWS credentials: configure them, or pass --local for the local registry") from None
         self.where = f"SageMaker in {config.account}/{config.region}"
 
     def versions(self, group: str) -> Iterator[dict[str, Any]]:
@@ -116,8 +119,6 @@ class SageMakerRegistry:
             if error.response.get("Error", {}).get("Code") == "ValidationException":
                 raise UsageError(error.response["Error"].get("Message", str(error))) from None
             raise AwsCallFailed(f"the model registry call failed: {error}") from None
-        except NoCredentialsError:
-            raise AwsCallFailed("no AWS credentials: configure them, or pass --local for the local registry") from None
         except BotoCoreError as error:
             raise AwsCallFailed(f"the model registry call failed: {error}") from None
 

@@ -24,7 +24,7 @@ def command_run(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         args.assembly, config, args.pipeline, args.state_dir, use_cache=not args.no_cache, jobs=args.jobs
     )
     parameters = parse_parameters(args.param)
-    require_input_data(runner, parameters, args.state_dir)
+    require_input_data(runner, parameters, args.state_dir, config)
     result = runner.run(parameters)
     print(json.dumps(result_json(result, runner.s3), indent=2) if args.json else run_summary(result, runner.s3))
     if result.status == "Stopped":

@@ -3,8 +3,9 @@
 The version comes from the local registry under the state dir (default: the newest Approved one; `--promoted`: the one
 `mlops promote --local` pinned in `<state dir>/deployments.json`, as the Serving stack serves its pin); its model and
 inference code are loaded as the scikit-learn container loads them (mlops/endpoint.py). Requests are captured in
-SageMaker's format and layout into the local artifacts bucket (mlops/capture.py). Ctrl-C or SIGTERM stops the server
-after the requests in flight are answered and captured; the exit code is then 0.
+SageMaker's format and layout into the local artifacts bucket (mlops/capture.py); a capture folder that cannot be
+written is refused at the start. Ctrl-C or SIGTERM stops the server: it stops accepting, closes idle connections,
+answers (with `Connection: close`) and captures the requests in flight, then closes the capture; the exit code is 0.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -25,15 +27,13 @@ from config import EnvironmentConfig
 from config.deployments import pin_for, unit_key
 from mlops.capture import CAPTURE_PREFIX, CaptureWriter
 from mlops.common import UsageError, shown
-from mlops.endpoint import LocalEndpoint, load_package
+from mlops.endpoint import MAX_PORT, LocalEndpoint, load_package
 from mlops.local import read_assembly
 from pipeline_defs.contract import VARIANT_NAME, ApprovalStatus, DeployTimeValue
 from pipeline_defs.local import LocalModelRegistry, LocalS3, local_values
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
 
-
-class _Stop(Exception):
-    """Raised in the main thread by SIGINT/SIGTERM: leaves serve_forever."""
+SIGNAL_CHECK_SECONDS = 0.1
 
 
 def command_serve(args: argparse.Namespace, config: EnvironmentConfig) -> int:
@@ -42,6 +42,8 @@ def command_serve(args: argparse.Namespace, config: EnvironmentConfig) -> int:
             "mlops serve runs the endpoint on this machine: pass --local (the deployed endpoint is the Serving "
             "stack's; call it with mlops invoke --env)"
         )
+    if not 0 <= args.port <= MAX_PORT:
+        raise UsageError(f"--port {args.port}: use 0..{MAX_PORT} (0 picks a free one)")
     if not 0 <= args.sampling_percentage <= 100:
         raise UsageError(f"--sampling-percentage {args.sampling_percentage}: use 0..100 (0 captures nothing)")
     version = promoted_version(config, args.state_dir) if args.promoted else args.version
@@ -70,7 +72,7 @@ def local_endpoint(
         f"s3://{local_values(config.region)[DeployTimeValue.ARTIFACTS_BUCKET]}/{CAPTURE_PREFIX}/{name}/{VARIANT_NAME}/"
     )
     capture_folder = s3.path(capture_uri)
-    capture = CaptureWriter(capture_folder, sampling) if sampling else None
+    capture = writable_capture(capture_folder, sampling) if sampling else None
     with tempfile.TemporaryDirectory(prefix="mlops-serve-") as work:
         code = load_package(package, s3, Path(work))
         server = _bind(code, name, port, capture)
@@ -85,6 +87,21 @@ def local_endpoint(
             "sampling_percentage": sampling,
         }
         yield server, started
+
+
+def writable_capture(folder: Path, sampling: int) -> CaptureWriter:
+    """The capture writer, once a file could be made in `folder`: a server that cannot capture would answer every
+    request with an error, so it refuses to start instead."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UsageError(
+            f"cannot write data capture to {shown(folder)}: {error.strerror or error}: make the folder writable, "
+            "or serve with --sampling-percentage 0"
+        ) from None
+    return CaptureWriter(folder, sampling)
 
 
 def promoted_version(config: EnvironmentConfig, state_dir: Path) -> int:
@@ -117,25 +134,27 @@ def choose_package(registry: LocalModelRegistry, group: str, version: int | None
 
 
 def serve_until_stopped(server: LocalEndpoint) -> str:
-    """Serve until SIGINT or SIGTERM, then stop cleanly; returns the signal's name."""
+    """Serve until SIGINT or SIGTERM, then stop cleanly (LocalEndpoint.stop); returns the signal's name.
 
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise _Stop(signal.Signals(signum).name)
+    The server runs in a thread; the signal handler only records the signal (it runs in this thread between two
+    bytecodes, where taking a lock could deadlock), and this thread looks for it a few times a second."""
+    received: list[str] = []
+
+    def record_signal(signum: int, frame: FrameType | None) -> None:
+        received.append(signal.Signals(signum).name)
 
     signals = (signal.SIGINT, signal.SIGTERM)
-    previous = {number: signal.signal(number, stop) for number in signals}
-    received = "stopped"
+    previous = {number: signal.signal(number, record_signal) for number in signals}
+    serving = threading.Thread(target=server.serve_forever, args=(SIGNAL_CHECK_SECONDS,), name="serve", daemon=True)
     try:
-        server.serve_forever()
-    except _Stop as caught:
-        received = str(caught)
+        serving.start()
+        while not received and serving.is_alive():
+            serving.join(SIGNAL_CHECK_SECONDS)
+        server.stop()  # a second signal meanwhile is recorded, and does not interrupt the stop
     finally:
-        for number in signals:  # a second Ctrl-C must not interrupt the flush
-            signal.signal(number, signal.SIG_IGN)
-        server.stop()
         for number, handler in previous.items():
             signal.signal(number, handler)
-    return received
+    return received[0] if received else "stopped"
 
 
 def _bind(code: Any, name: str, port: int, capture: CaptureWriter | None) -> LocalEndpoint:

@@ -76,10 +76,8 @@ class Parameter(StrEnum):
 
 
 DEFAULT_EXPERIMENT_ID: Final = "adhoc"
-# The training gate rejects a candidate when the lower bound of this two-sided interval on its regression exceeds
-# MaxRegression: a candidate exactly MaxRegression worse is then rejected with probability (1 - level) / 2 = 2.5 %.
-# Evaluate accepts 0.5 <= level < 1.
-DEFAULT_CONFIDENCE_LEVEL: Final = 0.95
+# The levels of ConfidenceLevel Evaluate accepts. The gate's defaults (this one's, MaxRegression's, MinimumScore's) are
+# decided in one place, the config (config/settings.py, "The training gate").
 CONFIDENCE_LEVEL_RANGE: Final = (0.5, 1.0)  # [low, high)
 
 

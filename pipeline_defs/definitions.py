@@ -77,10 +77,13 @@ def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
         training_instance_type=config.training_instance_type,
         cache_expire_after=config.cache_expire_after,
         minimum_score=config.minimum_score,
+        max_regression=config.max_regression,
+        confidence_level=config.confidence_level,
         default_approval_status=config.model_approval_status,
         code_uris=code_uris,
         tags=config.tags,
         model_quality_tolerance=config.model_quality_tolerance,
+        model_quality_probability_threshold=config.model_quality_probability_threshold,
         retry=RetrySettings(
             max_attempts=config.step_retry_max_attempts,
             interval_seconds=config.step_retry_interval_seconds,

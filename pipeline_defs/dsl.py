@@ -27,6 +27,7 @@ from typing import Any
 
 from pipeline_defs import sdk
 from pipeline_defs.contract import ARTIFACTS_PREFIX, DEFAULT_EXPERIMENT_ID, EXPERIMENT_TAG, PROCESSING_ROOT, Parameter
+from pipeline_defs.packaging import STEP_LIBRARY
 from pipeline_defs.sdk import (
     CacheConfig,
     Compute,
@@ -67,11 +68,12 @@ from pipeline_defs.sdk import (
 
 @dataclass(frozen=True)
 class RetrySettings:
-    """How a job step retries transient service errors (contract.RETRYABLE_EXCEPTION_TYPES)."""
+    """How a job step retries transient service errors (contract.RETRYABLE_EXCEPTION_TYPES); the values are the
+    unit's config (step_retry_*), their one home."""
 
-    max_attempts: int = 3
-    interval_seconds: int = 60
-    backoff_rate: float = 2.0
+    max_attempts: int
+    interval_seconds: int
+    backoff_rate: float
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,13 +91,18 @@ class PipelineSettings:
     training_instance_type: str
     preprocess_instance_count: int
     cache_expire_after: str
+    # The training gate's parameter defaults (config: minimum_score, max_regression, confidence_level).
     minimum_score: float
+    max_regression: float
+    confidence_level: float
     default_approval_status: str
     code_uris: Mapping[str, str]
     tags: Mapping[str, str] = field(default_factory=dict)
     # Relative drop of a monitored metric below its evaluated value before the model-quality monitor flags it.
     model_quality_tolerance: float
-    retry: RetrySettings = field(default_factory=lambda: RetrySettings())
+    # The score at or above which Evaluate predicts churn: the same threshold Model Monitor's analyzer applies.
+    model_quality_probability_threshold: float
+    retry: RetrySettings
     max_runtime_seconds: int = 3600
     volume_size_gb: int = 30
 
@@ -187,6 +194,10 @@ class PipelineBuilder:
         unknown = set(sharded_inputs) - set(inputs or {})
         if unknown:
             raise ValueError(f"step {name} shards input(s) {sorted(unknown)} it does not declare")
+        if STEP_LIBRARY_INPUT in (inputs or {}):
+            raise ValueError(f"step {name}: the input name '{STEP_LIBRARY_INPUT}' is the step library's")
+        # Every script imports the step library: mounting it makes its content hash part of the step's cache key.
+        inputs = {**(inputs or {}), STEP_LIBRARY_INPUT: self.settings.code_uri(STEP_LIBRARY)}
         processor = ScriptProcessor(
             role=self.settings.role_arn,
             image_uri=self._image,
@@ -218,7 +229,7 @@ class PipelineBuilder:
                 code=self.settings.code_uri(script),
                 inputs=[
                     _processing_input(input_name, uri, sharded=input_name in sharded_inputs)
-                    for input_name, uri in (inputs or {}).items()
+                    for input_name, uri in inputs.items()
                 ],
                 outputs=[_processing_output(output, uri) for output, uri in output_uris.items()],
                 arguments=list(arguments),
@@ -425,6 +436,11 @@ class PipelineBuilder:
                 output,
             ],
         )
+
+
+# The processing input the step library's zip is mounted as: /opt/ml/processing/input/steplib/, the folder each script
+# looks in beside its own code folder (/opt/ml/processing/input/code/).
+STEP_LIBRARY_INPUT = "steplib"
 
 
 def _processing_input(name: str, uri: Any, *, sharded: bool) -> ProcessingInput:

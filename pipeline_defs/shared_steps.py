@@ -77,11 +77,14 @@ def evaluate(
 ) -> Step:
     """The one evaluator: candidate (and incumbent, if any, with its paired interval) on the same rows; with a
     `quality_tolerance`, also the model-quality constraints the endpoint's monitor checks; with `allow_unlabelled`,
-    rows without a label are left out of the metrics (and labelled rows lacking a class say "not measured")."""
+    rows without a label are left out of the metrics (and labelled rows lacking a class say "not measured").
+    Predicted labels (accuracy, f1, precision, recall) use the unit's model_quality_probability_threshold, the one
+    Model Monitor's analyzer uses, so the constraints and the monitor's statistics count the same predictions."""
     inputs = {"model": model} | ({"incumbent": incumbent} if incumbent is not None else {}) | {"test": test}
     options: dict[str, Any] = {"confidence_level": confidence_level.to_string()} if confidence_level is not None else {}
     if quality_tolerance is not None:
         options["quality_tolerance"] = str(quality_tolerance)
+    options["probability_threshold"] = str(p.settings.model_quality_probability_threshold)
     if allow_unlabelled:
         options["allow_unlabelled"] = True
     return p.processing(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline_defs.contract import DEFAULT_CONFIDENCE_LEVEL, SENTINELS_PREFIX, Parameter
+from pipeline_defs.contract import SENTINELS_PREFIX, Parameter
 from pipeline_defs.dsl import PipelineBuilder, PipelineSettings
 from pipeline_defs.sdk import (
     ConditionEquals,
@@ -19,10 +19,11 @@ HYPERPARAMETERS = {"n-estimators": 150, "max-depth": 3, "learning-rate": 0.1, "s
 def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
     p = PipelineBuilder(name, settings)
     input_data = p.parameter(Parameter.INPUT_DATA_URI)
-    max_regression = p.float_parameter(Parameter.MAX_REGRESSION, 0.01)
+    # The gate's defaults come from the unit's config, the one place they are decided (config/settings.py).
+    max_regression = p.float_parameter(Parameter.MAX_REGRESSION, settings.max_regression)
     minimum_score = p.float_parameter(Parameter.MINIMUM_SCORE, settings.minimum_score)
     approval_status = p.parameter(Parameter.MODEL_APPROVAL_STATUS, settings.default_approval_status)
-    confidence_level = p.float_parameter(Parameter.CONFIDENCE_LEVEL, DEFAULT_CONFIDENCE_LEVEL)
+    confidence_level = p.float_parameter(Parameter.CONFIDENCE_LEVEL, settings.confidence_level)
 
     # With no approved model, Evaluate reads a fixed sentinel prefix, so its cache key stays stable on first runs.
     no_incumbent = f"s3://{settings.artifacts_bucket}/{SENTINELS_PREFIX}{name}/no-incumbent"

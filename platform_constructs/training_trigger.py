@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -16,10 +12,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from pipeline_defs.trigger_rules import FUNCTION_DIR, trigger_rules
 from platform_constructs.compliance import cfn_resource, ignore_cfn_lint, skip_checkov
 from platform_constructs.dead_letter_queue import DeadLetterQueue
-
-FUNCTION_DIR = Path(__file__).resolve().parents[1] / "lambda" / "start_pipeline"
 
 # The handler's boto client makes up to 4 attempts of (5 s connect + 20 s read) plus backoff, after a paginated
 # ListPipelineExecutions: 120 s lets it finish its own retries before Lambda cuts it off.
@@ -32,15 +27,6 @@ FUNCTION_MAX_EVENT_AGE = Duration.hours(6)
 # lost to a Lambda outage. Undeliverable events go to the same DLQ.
 RULE_RETRY_ATTEMPTS = 185
 RULE_MAX_EVENT_AGE = Duration.hours(24)
-
-
-def _load_event_pattern() -> ModuleType:
-    """The function's own event_pattern.py, loaded by path (`lambda` is a Python keyword, not a package)."""
-    spec = importlib.util.spec_from_file_location("start_pipeline_event_pattern", FUNCTION_DIR / "event_pattern.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class TrainingTrigger(Construct):
@@ -67,7 +53,7 @@ class TrainingTrigger(Construct):
         log_removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        pattern = _load_event_pattern().marker_event_pattern(landing_bucket.bucket_name, dataset_prefix, marker_name)
+        pattern = trigger_rules().marker_event_pattern(landing_bucket.bucket_name, dataset_prefix, marker_name)
         self.pipeline_arn = Stack.of(self).format_arn(
             service="sagemaker", resource="pipeline", resource_name=pipeline_name
         )

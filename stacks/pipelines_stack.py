@@ -15,7 +15,7 @@ from constructs import Construct
 from config import EnvironmentConfig
 from pipeline_defs import contract, definitions
 from pipeline_defs.contract import DeployTimeValue
-from pipeline_defs.packaging import FILE_ASSETS, STEPS_DIR, write_tarballs
+from pipeline_defs.packaging import FILE_ASSETS, STEPS_DIR, write_archives
 from platform_constructs.pipeline_execution_role import PipelineExecutionRole
 from platform_constructs.sagemaker_pipeline import INLINE_DEFINITION_LIMIT_BYTES, SageMakerPipeline
 
@@ -101,10 +101,11 @@ class PipelinesStack(Stack):
         CfnOutput(self, "ExecutionRoleArn", value=self.execution_role.role_arn)
 
     def _step_code_assets(self) -> dict[str, s3_assets.Asset]:
-        """One content-addressed asset per script, the feature contract and per source tarball (hash = content hash)."""
+        """One content-addressed asset per script, the feature contract, each source tarball and the step library's zip
+        (hash = content hash)."""
         assets = {name: s3_assets.Asset(self, f"Code-{name}", path=str(STEPS_DIR / name)) for name in FILE_ASSETS}
-        # The tarballs are staged into the cloud assembly by the Asset; the build folder can go afterwards.
+        # The archives are staged into the cloud assembly by the Asset; the build folder can go afterwards.
         with tempfile.TemporaryDirectory() as build_dir:
-            for name, path in write_tarballs(Path(build_dir)).items():
+            for name, path in write_archives(Path(build_dir)).items():
                 assets[name] = s3_assets.Asset(self, f"Code-{name}", path=str(path))
         return assets

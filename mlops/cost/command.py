@@ -1,39 +1,39 @@
-"""`mlops cost execution|experiment|summary|prices|tags`: the AWS calls, handed to the pure cost functions."""
+"""`mlops cost execution|experiment|summary|prices|tags`: the five actions and their arguments.
+
+Each action makes its AWS clients, reads what it needs through mlops/cost/reads.py (SageMaker), explorer.py (Cost
+Explorer) or prices.py (the Price List snapshot), and renders the result with report.py (text, --json, --csv, --html).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config import EnvironmentConfig
-from mlops.aws import AwsCallFailed, client
-from mlops.common import PIPELINES, UsageError, pipeline_name, shown
-from mlops.cost import estimate, explorer, paging, report
-from mlops.cost.estimate import EndpointCost, ExecutionCost, JobStep, MalformedAnswer
-from mlops.cost.prices import (
-    PriceSnapshot,
-    load_snapshot,
-    pricing_endpoint_region,
-    refresh,
-    snapshot_path,
-    write_snapshot,
+from mlops.aws import AwsCallFailed, client, require_credentials
+from mlops.common import SINCE_HELP, UsageError, pipeline_name, shown, since_start
+from mlops.cost import explorer, report
+from mlops.cost.estimate import ExecutionCost
+from mlops.cost.prices import load_snapshot, pricing_endpoint_region, refresh, snapshot_path, write_snapshot
+from mlops.cost.reads import (
+    endpoint_estimate,
+    estimate_execution,
+    executions_since,
+    experiment_of,
+    list_executions,
 )
-from mlops.html_report import check_page_folder, write_page
-from pipeline_defs.contract import DEFAULT_EXPERIMENT_ID, Parameter
+from mlops.html_report import check_page_path, write_page
+from mlops.report.aws import EXECUTION_ARN
+from pipeline_defs.graph import PIPELINES
 
 ACTIONS = ("execution", "experiment", "summary", "prices", "tags")
 DEFAULT_DAYS = 30
-_EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/([^/]+)/execution/[A-Za-z0-9]+$")
-_SINCE = re.compile(r"^(\d+)d$")
-_ACTIVE_STEPS = ("Starting", "Executing", "Stopping")
 
 
 def utc_now() -> datetime:
@@ -44,132 +44,13 @@ def pricing_client(region: str) -> Any:
     """The Price List API lives in three regions only (us-east-1, eu-central-1, ap-south-1)."""
     import boto3
 
+    require_credentials()
     return boto3.client("pricing", region_name=pricing_endpoint_region(region))
 
 
-def parse_since(text: str | None, now: datetime) -> datetime:
-    """`YYYY-MM-DD` (UTC midnight) or `<N>d` (N days ago); default 30 days ago."""
-    if text is None:
-        return now - timedelta(days=DEFAULT_DAYS)
-    days = _SINCE.match(text)
-    if days:
-        return now - timedelta(days=int(days.group(1)))
-    try:
-        return datetime.combine(date.fromisoformat(text), datetime.min.time(), tzinfo=UTC)
-    except ValueError:
-        raise UsageError(f"--since {text!r}: use a date (2026-11-01) or a number of days (7d)") from None
-
-
-# --- AWS reads ------------------------------------------------------------------------------------------------------
-
-
-def list_executions(sagemaker: Any, pipeline: str, since: datetime) -> list[dict[str, Any]]:
-    try:
-        return list(
-            paging.items(
-                sagemaker.list_pipeline_executions,
-                "PipelineExecutionSummaries",
-                f"listing the executions of {pipeline}",
-                PipelineName=pipeline,
-                CreatedAfter=since,
-                SortBy="CreationTime",
-                SortOrder="Descending",
-            )
-        )
-    except AwsCallFailed as error:
-        if "ResourceNotFound" in str(error) or "does not exist" in str(error):
-            raise UsageError(f"pipeline {pipeline} is not deployed (cdk deploy the unit, or check --env)") from None
-        raise
-
-
-def experiment_of(sagemaker: Any, arn: str) -> str:
-    parameters = paging.items(
-        sagemaker.list_pipeline_parameters_for_execution,
-        "PipelineParameters",
-        f"reading the parameters of {arn}",
-        PipelineExecutionArn=arn,
-    )
-    # A run started without the parameter ran (and tagged its jobs) with the declared default.
-    return next(
-        (p.get("Value", "") for p in parameters if p.get("Name") == Parameter.EXPERIMENT_ID), DEFAULT_EXPERIMENT_ID
-    )
-
-
-def describe_job(sagemaker: Any, job: JobStep) -> dict[str, Any]:
-    try:
-        if job.kind == "Training":
-            answer: dict[str, Any] = sagemaker.describe_training_job(TrainingJobName=job.job_name)
-        else:
-            answer = sagemaker.describe_processing_job(ProcessingJobName=job.job_name)
-    except (BotoCoreError, ClientError) as error:
-        raise AwsCallFailed(
-            f"describing {job.kind.lower()} job {job.job_name} (step {job.step}) failed: {error}"
-        ) from None
-    return answer
-
-
-def estimate_execution(
-    sagemaker: Any, summary: dict[str, Any], pipeline: str, experiment: str, prices: PriceSnapshot, now: datetime
-) -> ExecutionCost:
-    """Price every Training/Processing step of one execution (reused steps need no describe call)."""
-    arn = summary["PipelineExecutionArn"]
-    steps = paging.execution_steps(sagemaker, arn)
-    costs = []
-    for job in estimate.job_steps(steps):
-        if job.reused_from:
-            costs.append(estimate.reused_step(job))
-            continue
-        described = describe_job(sagemaker, job)
-        price = estimate.training_cost if job.kind == "Training" else estimate.processing_cost
-        costs.append(price(job.step, described, prices, now))
-    # Billing lags behind the latest step end; a step still going counts as now.
-    ends = [s.get("EndTime") or (now if s.get("StepStatus") in _ACTIVE_STEPS else None) for s in steps]
-    return ExecutionCost(
-        arn=arn,
-        pipeline=pipeline,
-        experiment_id=experiment,
-        status=str(summary.get("PipelineExecutionStatus", "?")),
-        started=summary.get("StartTime") or now,
-        last_activity=max([end for end in ends if end is not None], default=summary.get("StartTime") or now),
-        steps=tuple(costs),
-    )
-
-
-def endpoint_estimate(
-    sagemaker: Any, config: EnvironmentConfig, prices: PriceSnapshot, since: datetime, now: datetime
-) -> list[EndpointCost]:
-    """The unit's endpoint (if deployed): its variants' instance-hours in the window."""
-    name = config.endpoint_name
-    try:
-        endpoint = sagemaker.describe_endpoint(EndpointName=name)
-    except ClientError as error:
-        if "Could not find endpoint" in str(error):
-            return []
-        raise AwsCallFailed(f"describing endpoint {name} failed: {error}") from None
-    except BotoCoreError as error:
-        raise AwsCallFailed(f"describing endpoint {name} failed: {error}") from None
-    config_name = endpoint.get("EndpointConfigName")
-    if not config_name:
-        raise MalformedAnswer(f"endpoint {name}: DescribeEndpoint has no EndpointConfigName")
-    try:
-        endpoint_config = sagemaker.describe_endpoint_config(EndpointConfigName=config_name)
-    except (BotoCoreError, ClientError) as error:
-        raise AwsCallFailed(f"describing endpoint config {config_name} failed: {error}") from None
-    return estimate.endpoint_costs(endpoint, endpoint_config, prices, since, now)
-
-
-def executions_since(
-    sagemaker: Any, config: EnvironmentConfig, pipelines: Sequence[str], since: datetime, experiment: str | None
-) -> list[tuple[dict[str, Any], str, str]]:
-    """(summary, pipeline name, experiment id) of every execution since `since` (of `experiment`, if given)."""
-    found = []
-    for pipeline in pipelines:
-        name = pipeline_name(config, pipeline)
-        for summary in list_executions(sagemaker, name, since):
-            experiment_id = experiment_of(sagemaker, summary["PipelineExecutionArn"])
-            if experiment is None or experiment_id == experiment:
-                found.append((summary, name, experiment_id))
-    return found
+def window_start(args: argparse.Namespace, now: datetime) -> datetime:
+    """Where the window of `--since` starts (the one grammar of mlops.common.since_start); default 30 days ago."""
+    return since_start(args.since, now) or now - timedelta(days=DEFAULT_DAYS)
 
 
 # --- the actions ----------------------------------------------------------------------------------------------------
@@ -207,7 +88,7 @@ def _execution(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if args.target and args.latest:
         raise UsageError("give an execution ARN or --pipeline P --latest, not both")
     if args.target:
-        match = _EXECUTION_ARN.match(args.target)
+        match = EXECUTION_ARN.fullmatch(args.target)
         if not match:
             raise UsageError(
                 f"{args.target!r} is not a pipeline execution ARN (arn:aws:sagemaker:...:pipeline/P/execution/ID)"
@@ -220,9 +101,10 @@ def _execution(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         name = match.group(1)
     elif args.latest and args.pipeline:
         name = pipeline_name(config, args.pipeline)
-        latest = list_executions(sagemaker, name, parse_since(args.since, now))[:1]
+        since = window_start(args, now)
+        latest = list_executions(sagemaker, name, since)[:1]
         if not latest:
-            raise UsageError(f"{name} has no execution since {parse_since(args.since, now):%Y-%m-%d} (try --since 90d)")
+            raise UsageError(f"{name} has no execution since {since:%Y-%m-%d} (try --since 90d)")
         summary = latest[0]
     else:
         raise UsageError("give an execution ARN, or --pipeline training|evaluation --latest")
@@ -240,9 +122,9 @@ def _execution(args: argparse.Namespace, config: EnvironmentConfig) -> int:
 
 def _experiment(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if not args.target:
-        raise UsageError("name the experiment: mlops cost experiment <experiment-id>")
+        raise UsageError("name the experiment: `mlops cost experiment <experiment-id>`")
     now, prices = utc_now(), load_snapshot(config.region, args.prices_dir)
-    since = parse_since(args.since, now)
+    since = window_start(args, now)
     sagemaker = client("sagemaker", config)
     pipelines = [args.pipeline] if args.pipeline else list(PIPELINES)
     found = executions_since(sagemaker, config, pipelines, since, args.target)
@@ -271,7 +153,7 @@ def _experiment(args: argparse.Namespace, config: EnvironmentConfig) -> int:
 
 def _summary(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     now, prices = utc_now(), load_snapshot(config.region, args.prices_dir)
-    since = parse_since(args.since, now)
+    since = window_start(args, now)
     sagemaker = client("sagemaker", config)
     pipelines = [args.pipeline] if args.pipeline else list(PIPELINES)
     found = executions_since(sagemaker, config, pipelines, since, None)
@@ -355,7 +237,7 @@ def _tags(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         if unseen:
             print(f"not seen yet: {', '.join(unseen)} - keys appear up to 24 h after they first tag billed usage")
         if inactive and not args.activate:
-            print(f"inactive: {', '.join(inactive)} - activate with: mlops cost tags --activate (payer account)")
+            print(f"inactive: {', '.join(inactive)} - activate with: `mlops cost tags --activate` (payer account)")
         if activated:
             print(f"activated: {', '.join(activated)} (takes up to 24 h; not retroactive)")
         for problem in problems:
@@ -367,9 +249,9 @@ def command_cost(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     if args.json and args.csv:
         raise UsageError("choose one of --json and --csv")
     if args.html and args.action != "summary":
-        raise UsageError("--html draws the summary: mlops cost summary --html FILE")
+        raise UsageError("--html draws the summary: `mlops cost summary --html <file>`")
     if args.html:
-        check_page_folder(args.html)
+        check_page_path(args.html)
     handlers = {
         "execution": _execution,
         "experiment": _experiment,
@@ -385,7 +267,7 @@ def add_arguments(cost: argparse.ArgumentParser) -> None:
     cost.add_argument("target", nargs="?", help="execution: its ARN; experiment: the experiment id")
     cost.add_argument("--pipeline", choices=PIPELINES, help="one pipeline (default: both)")
     cost.add_argument("--latest", action="store_true", help="execution: the pipeline's newest execution")
-    cost.add_argument("--since", help=f"window start: YYYY-MM-DD or Nd (default {DEFAULT_DAYS}d)")
+    cost.add_argument("--since", help=f"window start: {SINCE_HELP} (default {DEFAULT_DAYS}d)")
     cost.add_argument("--reconcile", action="store_true", help="add one Cost Explorer query ($0.01 a page, cached)")
     cost.add_argument("--csv", action="store_true", help="step rows as CSV on stdout")
     cost.add_argument(

@@ -179,7 +179,8 @@ def tag_statuses(ce: Any) -> dict[str, str]:
     """{tag key: Active | Inactive | not seen yet} for the cost tags the pipelines put on jobs."""
     statuses = dict.fromkeys(COST_TAG_KEYS, "not seen yet")
     tags = paging.items(
-        ce.list_cost_allocation_tags,
+        ce,
+        "list_cost_allocation_tags",
         "CostAllocationTags",
         "listing cost allocation tags",
         explain=lambda error: explain_tag_error(error, "listing"),

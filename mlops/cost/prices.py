@@ -123,7 +123,8 @@ def fetch_products(pricing: Any, filters: list[dict[str, str]]) -> list[dict[str
     """Every product of every GetProducts page (PriceList items are JSON strings)."""
     products = []
     listed = paging.items(
-        pricing.get_products,
+        pricing,
+        "get_products",
         "PriceList",
         f"Price List GetProducts ({', '.join(f['Value'] for f in filters)})",
         ServiceCode=SERVICE_CODE,

@@ -71,7 +71,8 @@ def aws_execution(sagemaker: Any, arn: str) -> Execution:
     )
     parameters = list(
         paging.items(
-            sagemaker.list_pipeline_parameters_for_execution,
+            sagemaker,
+            "list_pipeline_parameters_for_execution",
             "PipelineParameters",
             f"reading the parameters of {arn}",
             PipelineExecutionArn=arn,

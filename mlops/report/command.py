@@ -14,12 +14,13 @@ from pathlib import Path
 
 from config import EnvironmentConfig
 from mlops.aws import client
-from mlops.common import PIPELINES, UsageError, pipeline_name, shown
-from mlops.html_report import check_page_folder, write_page
+from mlops.common import UsageError, pipeline_name, shown
+from mlops.html_report import check_page_path, write_page
 from mlops.report.aws import aws_execution, latest_execution, s3_reader
 from mlops.report.local import find_execution, find_monitoring_run, local_execution, local_reader, monitoring_report
 from mlops.report.page import render
 from mlops.report.sources import Report, execution_report
+from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import LocalS3
 
 
@@ -43,7 +44,7 @@ def command_report(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         raise UsageError("--pipeline picks whose newest execution --latest reports on: add --latest")
     if not args.local and args.env is None:
         raise UsageError("say where the run is: --local (this machine's state dir) or --env E (an execution in AWS)")
-    check_page_folder(args.html)
+    check_page_path(args.html)
     report = (
         local_report(config, args.state_dir, args.execution, args.pipeline, args.monitoring_run)
         if args.local

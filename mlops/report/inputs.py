@@ -136,7 +136,8 @@ def violations(document: Document, subject: str) -> list[Violation]:
 
 
 def drift(document: Document) -> dict[str, Drift]:
-    """drift_report.json's per-feature distances."""
+    """drift_report.json's per-feature distances; a feature whose distance is null (no value of its type to compare)
+    has none."""
     per_feature = document.child("per_feature")
     return {
         name: Drift(
@@ -145,6 +146,7 @@ def drift(document: Document) -> dict[str, Drift]:
             bool(per_feature.at(name, "drifted")),
         )
         for name in per_feature.data
+        if per_feature.at(name, "distance") is not None
     }
 
 

@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 
 from config import EnvironmentConfig
-from mlops.common import PIPELINES, UsageError, pipeline_name, shown
+from mlops.common import UsageError, pipeline_name, shown
 from mlops.executions import started_at
 from mlops.report import inputs
 from mlops.report.documents import Document, read_document
 from mlops.report.sources import Execution, Reader, Report, require
 from pipeline_defs.contract import MONITORING_PREFIX, DeployTimeValue
+from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import LocalRunError, LocalS3, local_values
 
 # Local execution ids and monitoring run ids: one path segment, never `.` or `..`.
@@ -52,8 +53,8 @@ def find_execution(state_dir: Path, config: EnvironmentConfig, execution_id: str
         if (folder / execution_id).is_dir():
             return folder / execution_id / "execution.json"
     raise UsageError(
-        f"no local execution {execution_id} in {shown(root)}: check --state-dir "
-        "(or report the newest: mlops report --pipeline training|evaluation --latest --local)"
+        f"no local execution {execution_id} in {shown(root)}: check --state-dir, or report the newest execution with "
+        "--latest in place of the id"
     )
 
 
@@ -136,6 +137,7 @@ def monitoring_report(folder: Path, s3: LocalS3) -> Report:
     report.notes["curves"] = "no curves recorded: a monitoring run writes Model Monitor's statistics, not curves.json"
     data = folder / "data-quality"
     baseline_uri = run.text("baseline", "statistics")
+    distances = read(str(data / "drift_report.json"))
     report.data_quality = inputs.DataQuality(
         baseline=inputs.statistics(require(read, baseline_uri, "the monitoring run's baseline")),
         baseline_source=baseline_uri,
@@ -143,6 +145,7 @@ def monitoring_report(folder: Path, s3: LocalS3) -> Report:
         violations=inputs.violations(
             require(read, str(data / "constraint_violations.json"), "the data-quality report"), "feature_name"
         ),
+        drift=inputs.drift(distances) if distances else {},  # runs before drift_report.json existed show "-"
     )
     quality = run.child("model_quality")
     if quality.at("checked") is False:

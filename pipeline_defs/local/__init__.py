@@ -8,7 +8,8 @@ It imports neither the SageMaker SDK nor CDK nor anything from `tools/`: it read
     result = runner.run({"InputDataUri": "s3://local-landing/datasets/sample-v1/"})
 
 Modules: assembly (reading cdk.out), planning (run order and the checks before a run), execution (one run),
-jobs + training (processing and training jobs), cache, s3 (local buckets), registry (local model registry),
+workspace (what a run's steps work with), processing + training (the job types) and jobs (what they share),
+stopping + watchdog (how job processes end), cache, s3 (local buckets), registry (local model registry),
 expressions (Get / Std:Join / Std:JsonGet, conditions, parameter types), results, errors.
 """
 

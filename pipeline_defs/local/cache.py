@@ -114,12 +114,24 @@ class CacheIndex:
         if not self.path.is_file():
             return []
         fix = f"run `mlops cache clear --pipeline {self.pipeline}` (the next run re-runs its steps)"
-        document = read_json(self.path, "the cache index", fix)
+        try:
+            document = read_json(self.path, "the cache index", fix)
+        except LocalRunError as error:
+            raise DamagedCacheIndex(str(error), self, fix) from None
         entries = document.get("entries") if isinstance(document, dict) else None
         fields = {"step", "key", "execution_id", "finished", "properties"}
         if not isinstance(entries, list) or not all(isinstance(e, dict) and fields <= e.keys() for e in entries):
-            raise LocalRunError(f"the cache index {self.path} is corrupt (not a list of entries): {fix}")
+            raise DamagedCacheIndex(f"the cache index {self.path} is corrupt (not a list of entries): {fix}", self, fix)
         return entries
+
+
+class DamagedCacheIndex(LocalRunError):
+    """A cache index that cannot be read. The message ends with `fix`, which a front end may word for its users (the
+    CLI names its own `cache clear` options: this engine knows the pipeline's full name, not the command's)."""
+
+    def __init__(self, message: str, index: CacheIndex, fix: str) -> None:
+        super().__init__(message)
+        self.index, self.fix = index, fix
 
 
 class InputChanged(StepFailed):

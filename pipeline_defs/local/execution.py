@@ -4,7 +4,8 @@
 branch, when its condition took that branch, so independent steps run at the same time (at most `jobs` at once, each
 in a worker thread that waits for its job's process). After the first failure no new step starts, the running ones
 finish, and the run fails with that step's message. Each step is run by the handler of its type
-(`LocalRunner.handlers`); the handler records the step's properties, which later steps read through `Context`
+(`LocalRunner.handlers`), with what the run works with (`Execution.workspace`: buckets, registry, cache, interpreter,
+stopping); the handler records the step's properties, which later steps read through `Context`
 (`{"Get": "Steps.<step>..."}`, `Std:JsonGet` on a property file). Results are listed in plan order, whatever order
 the steps finished in.
 """
@@ -14,17 +15,15 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pipeline_defs.local.errors import ExpressionError, LocalRunError, StepFailed
 from pipeline_defs.local.expressions import follow
 from pipeline_defs.local.planning import PlannedStep
 from pipeline_defs.local.results import RunResult, StepResult
-
-if TYPE_CHECKING:
-    from pipeline_defs.local.runner import LocalRunner
+from pipeline_defs.local.workspace import Workspace
 
 STATE_MARKER = ".mlops-local-state"
 # A step type's handler: runs the step (name, definition), records its properties, fills in its result.
@@ -34,16 +33,24 @@ Handler = Callable[["Execution", str, dict[str, Any], StepResult], None]
 class Execution:
     """The state of one run: parameters, step properties, and the steps' results."""
 
-    def __init__(self, runner: LocalRunner, parameters: dict[str, Any]) -> None:
-        self.runner = runner
+    def __init__(
+        self,
+        workspace: Workspace,
+        steps: Mapping[str, PlannedStep],
+        handlers: Mapping[str, Handler],
+        parameters: dict[str, Any],
+    ) -> None:
+        self.workspace = workspace
+        self.steps = steps  # the plan: {step name: planned step}, in run order
+        self.handlers = handlers
         self.parameters = parameters
         self.id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
-        self.started = runner.clock()
-        self.dir = runner.state_dir / "executions" / runner.pipeline_name / self.id
+        self.started = workspace.clock()
+        self.dir = workspace.state_dir / "executions" / workspace.pipeline_name / self.id
         self.properties: dict[str, dict[str, Any]] = {}
         self.property_files: dict[tuple[str, str], Any] = {}
         self.result = RunResult(
-            pipeline=runner.pipeline_name,
+            pipeline=workspace.pipeline_name,
             execution_id=self.id,
             parameters=parameters,
             started=self.started.isoformat(),
@@ -54,8 +61,8 @@ class Execution:
         """Every step that can start, at most `jobs` at a time; returns when no step runs and none can start."""
         begin = time.perf_counter()
         self.dir.mkdir(parents=True)
-        (self.runner.state_dir / STATE_MARKER).touch()
-        order = list(self.runner.plan)
+        (self.workspace.state_dir / STATE_MARKER).touch()
+        order = list(self.steps)
         waiting = list(order)
         statuses: dict[str, str] = {}  # finished steps (Succeeded | Failed) and those that will never start
         running: dict[Future[StepResult], str] = {}
@@ -63,7 +70,7 @@ class Execution:
             while True:
                 if self.result.failure_reason is None:  # after a failure nothing new starts
                     for name in self._startable(waiting, statuses, max(1, jobs) - len(running)):
-                        running[pool.submit(self._run_step, name, self.runner.plan[name])] = name
+                        running[pool.submit(self._run_step, name, self.steps[name])] = name
                 if not running:
                     break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -79,7 +86,7 @@ class Execution:
         """Up to `free` waiting steps that can start now, in plan order; drops those that never will from `waiting`."""
         ready: list[str] = []
         for name in list(waiting):
-            readiness = self._readiness(self.runner.plan[name], statuses)
+            readiness = self._readiness(self.steps[name], statuses)
             if readiness == "never":  # as in SageMaker: the branch not taken, or after a need failed
                 waiting.remove(name)
                 statuses[name] = "NotStarted"
@@ -107,7 +114,7 @@ class Execution:
         result = StepResult(name=name, type=step.type)
         begin = time.perf_counter()
         try:
-            handler = self.runner.handlers.get(step.type)
+            handler = self.handlers.get(step.type)
             if handler is None:  # the plan only admits types with a handler
                 raise StepFailed(f"no handler for step type '{step.type}'")
             handler(self, name, step.definition, result)
@@ -118,7 +125,7 @@ class Execution:
         state = "cache hit" if result.cache_hit else result.status.lower()
         timing = f" in {result.seconds:.1f}s" if result.work_dir else ""
         detail = f": {result.message}" if result.message else ""
-        self.runner.progress(f"{name} ({step.type}) {state}{timing}{detail}")
+        self.workspace.progress(f"{name} ({step.type}) {state}{timing}{detail}")
         return result
 
     def context(self, step_type: str, job_name: str | None = None) -> Context:
@@ -127,7 +134,7 @@ class Execution:
 
     def property_file(self, step: str, name: str) -> tuple[Any, str]:
         """The parsed JSON of a step's property file, and its URI."""
-        definition = self.runner.plan[step].definition
+        definition = self.steps[step].definition
         declared = next(item for item in definition.get("PropertyFiles", []) if item.get("PropertyFileName") == name)
         outputs = self.properties[step].get("ProcessingOutputConfig", {}).get("Outputs", [])
         output = next((o for o in outputs if o.get("OutputName") == declared.get("OutputName")), None)
@@ -140,11 +147,11 @@ class Execution:
 
     def _read_property_file(self, step: str, name: str, uri: str) -> Any:
         try:
-            return json.loads(self.runner.s3.read_bytes(uri))
+            return json.loads(self.workspace.s3.read_bytes(uri))
         except StepFailed:
             raise ExpressionError(
                 f"property file {name} of step {step} was not written: {uri} does not exist "
-                f"(locally: {self.runner.s3.describe(uri)})"
+                f"(locally: {self.workspace.s3.describe(uri)})"
             ) from None
         except json.JSONDecodeError as error:
             raise ExpressionError(f"property file {name} of step {step} ({uri}) is not JSON: {error}") from None
@@ -177,17 +184,17 @@ class Context:
         return follow(document, path, f"Std:JsonGet on property file {property_file} of step {step} ({uri})")
 
     def _execution_variable(self, name: str) -> Any:
-        execution, runner = self.execution, self.execution.runner
+        execution, workspace = self.execution, self.execution.workspace
         job_variable = {"ProcessingJobName": "Processing", "TrainingJobName": "Training"}.get(name)
         if job_variable:
             if self.step_type != job_variable:
                 raise ExpressionError(f"Execution.{name} is defined in {job_variable.lower()} steps only")
             return self.job_name
         return {
-            "PipelineName": runner.pipeline_name,
-            "PipelineArn": runner.pipeline_arn,
+            "PipelineName": workspace.pipeline_name,
+            "PipelineArn": workspace.pipeline_arn,
             "PipelineExecutionId": execution.id,
-            "PipelineExecutionArn": f"{runner.pipeline_arn}/execution/{execution.id}",
+            "PipelineExecutionArn": f"{workspace.pipeline_arn}/execution/{execution.id}",
             "StartDateTime": execution.started.isoformat(),
-            "CurrentDateTime": runner.clock().isoformat(),
+            "CurrentDateTime": workspace.clock().isoformat(),
         }[name]

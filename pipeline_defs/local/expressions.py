@@ -62,7 +62,7 @@ def resolve_parameters(declared: Iterable[Mapping[str, Any]], overrides: Mapping
         if name not in values:
             if "DefaultValue" not in parameter:
                 raise DefinitionError(
-                    f"parameter {name} ({kinds[name]}) has no default value: pass one (mlops run --param {name}=...)"
+                    f"parameter {name} ({kinds[name]}) has no default value: pass one (--param {name}=...)"
                 )
             values[name] = typed(name, kinds[name], parameter["DefaultValue"], parse=False)
     return values

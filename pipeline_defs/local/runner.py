@@ -16,14 +16,17 @@ Everything lives in the state dir:
                                         re-creating its folder) takes it exclusively, so refuses during a run
 
 Steps run in dependency order (`planning.py`), independent ones in parallel (at most `jobs` at once, default: the
-machine's cores), each by the handler of its type (`HANDLERS`):
-processing and training jobs (`jobs.py`, `training.py`); Condition, Fail and RegisterModel are evaluated here
-(RegisterModel writes a version into the local registry). Any other step type is an error, before any step runs,
-that names the step and its type: nothing is skipped silently.
+machine's cores), each by the handler of its type (`HANDLERS`): processing and training jobs (`processing.py`,
+`training.py`, sharing `jobs.py`); Condition, Fail and RegisterModel are evaluated here (RegisterModel writes a version
+into the local registry). Any other step type is an error, before any step runs, that names the step and its type:
+nothing is skipped silently.
 
 Before any step runs, the parameters are checked by their rules (`contract.PARAMETER_RULES`: enums, ranges, the
 ExperimentId and InputDataUri forms), the state dir must be a writable folder and the cache index readable. SIGINT or
-SIGTERM during a run stops it (`jobs.Stopping`): the run is recorded as Stopped in its execution.json.
+SIGTERM during a run stops it (`stopping.py`): the run is recorded as Stopped in its execution.json. Each run hands its
+steps a `Workspace`: the state dir's buckets, registry and cache, the interpreter, the region, the clock, progress and
+its `Stopping`. Should `mlops` be killed outright (SIGKILL), the run's watchdog kills its running jobs
+(`watchdog.py`).
 """
 
 from __future__ import annotations
@@ -42,18 +45,19 @@ from typing import Any
 
 from pipeline_defs.atomic_file import write_atomically
 from pipeline_defs.contract import checked_parameter
-from pipeline_defs.local.assembly import LOCAL_ACCOUNT
 from pipeline_defs.local.cache import CacheIndex
 from pipeline_defs.local.errors import DefinitionError, LocalRunError, StepFailed
 from pipeline_defs.local.execution import Execution, Handler
 from pipeline_defs.local.expressions import condition_holds, evaluate, resolve_parameters, text
 from pipeline_defs.local.files import locked
-from pipeline_defs.local.jobs import Stopping, run_processing
 from pipeline_defs.local.planning import plan
+from pipeline_defs.local.processing import run_processing
 from pipeline_defs.local.registry import LocalModelRegistry
 from pipeline_defs.local.results import RunResult, StepResult, numbers
 from pipeline_defs.local.s3 import LocalS3
+from pipeline_defs.local.stopping import Stopping
 from pipeline_defs.local.training import run_training
+from pipeline_defs.local.workspace import Workspace
 
 
 # Steps evaluated here --------------------------------------------------------------------------------------------
@@ -74,9 +78,9 @@ def run_fail(execution: Execution, name: str, step: dict[str, Any], result: Step
 
 
 def run_register_model(execution: Execution, name: str, step: dict[str, Any], result: StepResult) -> None:
-    registry = execution.runner.registry
+    registry = execution.workspace.registry
     request = evaluate(step.get("Arguments", {}), execution.context("RegisterModel"))
-    package = registry.register(request, execution.runner.clock())
+    package = registry.register(request, execution.workspace.clock())
     execution.properties[name] = package
     group, version = package["ModelPackageGroupName"], package["ModelPackageVersion"]
     result.message = f"{group} version {version} ({package['ModelApprovalStatus']})"
@@ -128,13 +132,8 @@ class LocalRunner:
         self.python = python
         self.use_cache = use_cache  # False: every step runs (and records fresh cache entries)
         self.jobs = jobs or os.cpu_count() or 1
-        self.stopping = Stopping()
         self.handlers = {kind: _reporting(handler) for kind, handler in HANDLERS.items()}
         self.plan = plan(definition, runnable=tuple(self.handlers))
-
-    @property
-    def pipeline_arn(self) -> str:
-        return f"arn:aws:sagemaker:{self.region}:{LOCAL_ACCOUNT}:pipeline/{self.pipeline_name}"
 
     def run(self, parameters: Mapping[str, Any] | None = None) -> RunResult:
         """One execution. Raises DefinitionError before any step runs when the definition or a parameter is bad."""
@@ -145,12 +144,28 @@ class LocalRunner:
             raise DefinitionError(str(error)) from None
         check_state_dir(self.state_dir)
         self.cache.entries()  # a damaged index stops the run here, with the fix, rather than in some step
-        self.stopping = Stopping()
-        with executions_in_use(self.state_dir), self.stopping.installed():
-            result = Execution(self, values).run(self.jobs)
-        if self.stopping.signal_name is not None and not result.succeeded:
-            _record_stopped(result, f"stopped by {self.stopping.signal_name}")
+        workspace = self.workspace(Stopping())
+        with executions_in_use(self.state_dir), workspace.stopping.active():
+            result = Execution(workspace, self.plan, self.handlers, values).run(self.jobs)
+        if workspace.stopping.signal_name is not None and not result.succeeded:
+            _record_stopped(result, f"stopped by {workspace.stopping.signal_name}")
         return result
+
+    def workspace(self, stopping: Stopping) -> Workspace:
+        """What the steps of a run work with; `stopping`: the run's."""
+        return Workspace(
+            pipeline_name=self.pipeline_name,
+            region=self.region,
+            state_dir=self.state_dir,
+            s3=self.s3,
+            registry=self.registry,
+            cache=self.cache,
+            use_cache=self.use_cache,
+            python=self.python,
+            clock=self.clock,
+            progress=self.progress,
+            stopping=stopping,
+        )
 
 
 def executions_in_use(state_dir: Path, *, exclusive: bool = False) -> AbstractContextManager[None]:
@@ -163,7 +178,7 @@ def _reporting(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     def run_step(execution: Execution, name: str, step: dict[str, Any], result: StepResult) -> None:
-        execution.runner.stopping.check()
+        execution.workspace.stopping.check()
         handler(execution, name, step, result)
         for metric in execution.properties.get(name, {}).get("FinalMetricDataList", []):
             execution.result.metrics[f"{name}.{metric['MetricName']}"] = metric["Value"]

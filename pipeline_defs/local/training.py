@@ -19,7 +19,7 @@ from typing import Any
 
 from pipeline_defs.local.errors import StepFailed
 from pipeline_defs.local.execution import Execution
-from pipeline_defs.local.jobs import arn, download, execute, run_job
+from pipeline_defs.local.jobs import download, execute, run_job
 from pipeline_defs.local.results import StepResult
 
 
@@ -35,7 +35,7 @@ def training_job(
     if not program or not submit:
         raise StepFailed("only script mode runs locally: HyperParameters need sagemaker_program and ..._directory")
     code = work / "code"
-    with tarfile.open(fileobj=io.BytesIO(execution.runner.s3.read_bytes(submit)), mode="r:*") as tar:
+    with tarfile.open(fileobj=io.BytesIO(execution.workspace.s3.read_bytes(submit)), mode="r:*") as tar:
         tar.extractall(code, filter="data")
     if not (code / program).is_file():
         raise StepFailed(f"sagemaker_program {program} is not in {submit}")
@@ -61,18 +61,18 @@ def training_job(
         **{f"SM_CHANNEL_{channel.upper()}": str(path) for channel, path in channels.items()},
         **{f"SM_HP_{key.upper().replace('-', '_')}": str(value) for key, value in user_hyperparameters.items()},
     }
-    command = [execution.runner.python, str(code / program)]
+    command = [execution.workspace.python, str(code / program)]
     for key, value in user_hyperparameters.items():
         command += [f"--{key}", str(value)]
     log = execute(execution, command, work, arguments, environment, code, result)
     return {
         **arguments,
         "TrainingJobName": job,
-        "TrainingJobArn": arn(execution, "training-job", job),
+        "TrainingJobArn": execution.workspace.job_arn("training-job", job),
         "TrainingJobStatus": "Completed",
         "SecondaryStatus": "Completed",
         "ModelArtifacts": {"S3ModelArtifacts": _upload_model(execution, arguments, job, model_dir, output_dir)},
-        "FinalMetricDataList": _metrics(arguments, log, execution.runner.clock().isoformat()),
+        "FinalMetricDataList": _metrics(arguments, log, execution.workspace.clock().isoformat()),
     }
 
 
@@ -93,7 +93,7 @@ def _upload_model(
     execution: Execution, arguments: Mapping[str, Any], job: str, model_dir: Path, output_dir: Path
 ) -> str:
     """Upload the model (and output data) as SageMaker does; returns ModelArtifacts.S3ModelArtifacts."""
-    s3 = execution.runner.s3
+    s3 = execution.workspace.s3
     output_path = arguments.get("OutputDataConfig", {}).get("S3OutputPath")
     if not isinstance(output_path, str) or not output_path.startswith("s3://"):
         raise StepFailed(f"OutputDataConfig.S3OutputPath must be an S3 URI, got {output_path!r}")

@@ -32,17 +32,20 @@ row order, as Deequ's QuantileNonSample builds it for one partition), so its tot
 Checks: missing_column_check / extra_column_check (features absent from / new to the data), data_type_check (share of
 values not of the baseline type > datatype_check_threshold), completeness_check (completeness below the baseline's;
 0 for a feature the contract declares nullable), categorical_values_check (share of values outside the baseline
-domain > domain_content_threshold) and baseline_drift_check. Numeric drift is the L-infinity distance between the
-baseline and the new empirical CDFs at the baseline bucket edges; with comparison_method "Robust" it must also be
-significant by the two-sample Kolmogorov-Smirnov test at alpha 0.05, so small samples do not raise false alarms.
-Categorical drift is the L-infinity distance between the category frequencies. Drift is a violation when the distance
-exceeds comparison_threshold (categorical_comparison_threshold for String features).
+domain > domain_content_threshold) and baseline_drift_check, whose distance is Deequ's (Distance.scala), the one
+Model Monitor's analyzer reports. Numeric: the largest gap between the two weighted CDFs over the union of the
+baseline sketch's items and the new data's sketch's items (each item weighing 2**level; the two-sample
+Kolmogorov-Smirnov statistic, exact while a sketch holds every item: up to 2050 rows). Categorical (LInfinity): the
+largest gap between the category shares. comparison_method "Simple" reports that gap; "Robust" subtracts the
+Kolmogorov-Smirnov margin C_ALPHA * sqrt((n + m) / (n * m)) for n baseline and m new values, floored at 0, so small
+samples do not raise false alarms. A sketch item that occurs several times counts with all its copies' weights (Deequ
+after its fix of issue #392; older builds keep one copy's). Drift is a violation when the distance exceeds
+comparison_threshold (categorical_comparison_threshold for String features).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
 import sys
@@ -51,11 +54,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# The step library: a zip in ../steplib/ in a processing job (pipeline_defs/packaging.py), installed in the repository.
+sys.path[:0] = [str(path) for path in sorted(Path(__file__).resolve().parent.parent.glob("steplib/*.zip"))]
+from steplib import StepError, files_in, load_json, read_contract, run_step, write_json
+
 BUCKETS = 10
 MONITORED_NAME = re.compile(r"[a-z][a-z0-9_]*")  # names Model Monitor's metrics and constraints accept as they are
 INFERRED_TYPES = {"integer": "Integral", "number": "Fractional", "category": "String"}
 KLL_PARAMETERS = {"c": 0.64, "k": 2048.0}  # as the analyzer writes them
-KS_COEFFICIENT = 1.358  # c(alpha) of the two-sample Kolmogorov-Smirnov test at alpha = 0.05
+# Deequ's default c(alpha) of the robust distance (alpha about 0.003); constraints.json carries no alpha to change it.
+C_ALPHA = 1.8
+COMPARISON_METHODS = ("Simple", "Robust")  # constraints.json's comparison_method: Deequ's linf_simple, linf_robust
 MONITORING_CONFIG = {
     "evaluate_constraints": "Enabled",
     "emit_metrics": "Enabled",
@@ -71,21 +80,9 @@ MONITORING_CONFIG = {
 }
 
 
-class StepError(Exception):
-    """Expected bad input: reported as one line on stderr with exit code 1."""
-
-
-def read_contract(path: Path) -> dict:
-    """The feature contract: the file, or the one *.json in the folder the pipeline mounts it in."""
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-    return json.loads(files[0].read_text())
-
-
 def read_features(data_dir: Path, label: str) -> pd.DataFrame:
     """Every cell but the label's as stripped text; "" is a missing value."""
-    paths = sorted(path for path in data_dir.rglob("*.csv") if path.is_file())
-    if not paths:
-        raise StepError(f"no *.csv files found under {data_dir}")
+    paths = files_in(data_dir, "*.csv", "--data-dir")
     data = pd.concat([read_text_csv(path) for path in paths], ignore_index=True)
     if data.empty:
         raise StepError(f"the *.csv files under {data_dir} have no rows")
@@ -153,8 +150,7 @@ def kll(values: np.ndarray) -> dict:
     """The analyzer's `kll` block: 10 equal-width buckets from min to max, counted from the sketch's weights (the
     last bucket includes max), and the sketch itself (`data`: each level's items, level 0 first)."""
     levels = kll_levels(values)
-    items = np.concatenate([np.asarray(level, dtype=float) for level in levels])
-    weights = np.concatenate([np.full(len(level), 2.0**h) for h, level in enumerate(levels)])
+    items, weights = sketch_items(levels)
     low, high = float(values.min()), float(values.max())
     bounds = [low + (high - low) * i / BUCKETS for i in range(BUCKETS + 1)]
     buckets = []
@@ -248,40 +244,75 @@ def constraints(baseline_statistics: dict, contract: dict) -> dict:
     }
 
 
-def numeric_distance(baseline: dict, values: np.ndarray) -> float:
-    """L-infinity distance of the empirical CDFs at each baseline bucket's lower bound and at the baseline max."""
-    buckets = baseline["distribution"]["kll"]["buckets"]
-    counts = np.array([bucket["count"] for bucket in buckets])
-    lower_bounds = np.array([bucket["lower_bound"] for bucket in buckets])
-    baseline_cdf = np.append(np.cumsum(counts) - counts, counts.sum()) / counts.sum()
-    below = np.searchsorted(values, lower_bounds, side="left")
-    new_cdf = np.append(below, np.searchsorted(values, buckets[-1]["upper_bound"], side="right")) / len(values)
-    return float(np.max(np.abs(baseline_cdf - new_cdf)))
+def sketch_items(levels: list[list[float]]) -> tuple[np.ndarray, np.ndarray]:
+    """A KLL sketch's items and their weights: an item in level h stands for 2**h values."""
+    items = np.concatenate([np.asarray(level, dtype=float) for level in levels])
+    weights = np.concatenate([np.full(len(level), 2.0**h) for h, level in enumerate(levels)])
+    return items, weights
 
 
-def categorical_distance(baseline: dict, present: pd.Series) -> float:
-    """L-infinity distance between the baseline and the new category frequencies."""
+def largest_cdf_gap(first: tuple[np.ndarray, np.ndarray], second: tuple[np.ndarray, np.ndarray]) -> float:
+    """The largest gap between the weighted empirical CDFs of two (items, weights) samples, taken at every item of
+    either: the two-sample Kolmogorov-Smirnov statistic (the step functions only jump there)."""
+    keys = np.union1d(first[0], second[0])
+
+    def cdf(items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        order = np.argsort(items, kind="stable")
+        cumulative = np.concatenate(([0.0], np.cumsum(weights[order])))
+        return cumulative[np.searchsorted(items[order], keys, side="right")] / cumulative[-1]
+
+    return float(np.max(np.abs(cdf(*first) - cdf(*second))))
+
+
+def selected_distance(linf_simple: float, n: float, m: float, method: str) -> float:
+    """Deequ's selectMetrics: "Simple" is the gap itself; "Robust" takes off the Kolmogorov-Smirnov margin for n
+    and m values (an empty side has an infinite margin: distance 0, as in Deequ's floating point)."""
+    if method == "Simple":
+        return linf_simple
+    return max(0.0, linf_simple - C_ALPHA * math.sqrt((n + m) / (n * m))) if n and m else 0.0
+
+
+def numeric_distance(name: str, baseline: dict, values: np.ndarray, method: str) -> float:
+    """Deequ's numerical distance between the baseline's KLL sketch and the sketch of `values` (in row order)."""
+    levels = baseline.get("distribution", {}).get("kll", {}).get("sketch", {}).get("data")
+    if not isinstance(levels, list) or not any(levels):
+        raise StepError(
+            f"the baseline of feature '{name}' has no KLL sketch (distribution.kll.sketch.data) to compare with: "
+            "re-create the baseline with this step (a new training run)"
+        )
+    base, new = sketch_items(levels), sketch_items(kll_levels(values))
+    return selected_distance(largest_cdf_gap(base, new), base[1].sum(), new[1].sum(), method)
+
+
+def categorical_distance(baseline: dict, present: pd.Series, method: str) -> float:
+    """Deequ's LInfinity distance between the baseline and the new category shares (a missing category has 0)."""
     buckets = baseline["distribution"]["categorical"]["buckets"]
-    total = sum(bucket["count"] for bucket in buckets)
-    baseline_share = {bucket["value"]: bucket["count"] / total for bucket in buckets}
-    new_share = present.value_counts(normalize=True).to_dict()
-    return float(max(abs(baseline_share.get(v, 0.0) - new_share.get(v, 0.0)) for v in {*baseline_share, *new_share}))
+    base_counts = {bucket["value"]: bucket["count"] for bucket in buckets}
+    new_counts = present.value_counts().to_dict()
+    n, m = sum(base_counts.values()), len(present)
+    gap = max(
+        abs((base_counts.get(v, 0) / n if n else 0.0) - new_counts.get(v, 0) / m) for v in {*base_counts, *new_counts}
+    )
+    return selected_distance(float(gap), n, m, method)
 
 
-def drift(baseline: dict, inferred_type: str, valid: pd.Series, distribution: dict) -> tuple[float, float, bool]:
+def drift(
+    name: str, baseline: dict, inferred_type: str, valid: pd.Series, distribution: dict
+) -> tuple[float, float, bool]:
     """(distance, threshold, drifted) of one feature's values of the baseline type against its baseline."""
+    method = distribution["comparison_method"]
+    if method not in COMPARISON_METHODS:
+        raise StepError(
+            f"the baseline constraints' comparison_method {method!r} is unknown: use one of {COMPARISON_METHODS}"
+        )
     if inferred_type == "String":
         threshold = distribution.get("categorical_comparison_threshold", distribution["comparison_threshold"])
-        distance = categorical_distance(baseline["string_statistics"], valid)
-        return distance, threshold, distance > threshold
-    threshold = distribution["comparison_threshold"]
-    numeric_baseline = baseline["numerical_statistics"]
-    values = np.sort(numbers(valid).to_numpy(dtype=float))
-    distance = numeric_distance(numeric_baseline, values)
-    baseline_count = numeric_baseline["common"]["num_present"]
-    critical = KS_COEFFICIENT * math.sqrt((baseline_count + len(values)) / (baseline_count * len(values)))
-    significant = distribution["comparison_method"] != "Robust" or distance > critical
-    return distance, threshold, distance > threshold and significant
+        distance = categorical_distance(baseline["string_statistics"], valid, method)
+    else:
+        threshold = distribution["comparison_threshold"]
+        values = numbers(valid).to_numpy(dtype=float)  # in row order: the sketch depends on it
+        distance = numeric_distance(name, baseline["numerical_statistics"], values, method)
+    return distance, threshold, distance > threshold
 
 
 def check(features: pd.DataFrame, baseline_statistics: dict, baseline_constraints: dict) -> tuple[list, dict]:
@@ -316,7 +347,7 @@ def check(features: pd.DataFrame, baseline_statistics: dict, baseline_constraint
 
         distance, threshold, drifted = None, distribution["comparison_threshold"], False
         if distribution["perform_comparison"] == "Enabled" and len(valid):
-            distance, threshold, drifted = drift(baseline_features[name], inferred_type, valid, distribution)
+            distance, threshold, drifted = drift(name, baseline_features[name], inferred_type, valid, distribution)
             if drifted:
                 violation(name, "baseline_drift_check", f"Distance {distance:.4f} exceeds the threshold {threshold}")
         report[name] = {
@@ -332,16 +363,15 @@ def check(features: pd.DataFrame, baseline_statistics: dict, baseline_constraint
     return violations, report
 
 
-def load_json(path: Path) -> dict:
-    if not path.is_file():
-        raise StepError(f"{path} not found")
-    return json.loads(path.read_text())
-
-
-def write_json(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    print(f"wrote {path}")
+def drift_report(violations: list, per_feature: dict) -> dict:
+    """drift_report.json: the violation count and every checked feature's distance (None: not compared)."""
+    distances = [entry["distance"] for entry in per_feature.values() if entry["distance"] is not None]
+    return {
+        "violations": len(violations),
+        "features_checked": len(per_feature),
+        "max_distance": max(distances, default=0.0),
+        "per_feature": per_feature,
+    }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -376,33 +406,18 @@ def run(args: argparse.Namespace) -> None:
     if args.command == "baseline":
         write_json(args.output_dir / "constraints.json", constraints(current, contract))
         return
-    baseline_statistics = load_json(args.baseline_dir / "statistics.json")
-    baseline_constraints = load_json(args.baseline_dir / "constraints.json")
+    baseline_statistics = load_json(args.baseline_dir / "statistics.json", "baseline statistics")
+    baseline_constraints = load_json(args.baseline_dir / "constraints.json", "baseline constraints")
     violations, report = check(features, baseline_statistics, baseline_constraints)
     write_json(args.output_dir / "constraint_violations.json", {"violations": violations})
-    distances = [entry["distance"] for entry in report.values() if entry["distance"] is not None]
-    write_json(
-        args.output_dir / "drift_report.json",
-        {
-            "violations": len(violations),
-            "features_checked": len(report),
-            "max_distance": max(distances, default=0.0),
-            "per_feature": report,
-        },
-    )
+    write_json(args.output_dir / "drift_report.json", drift_report(violations, report))
     for entry in violations:
         print(f"violation: {entry['feature_name']}: {entry['constraint_check_type']}: {entry['description']}")
     print(f"{len(violations)} violation(s) in {len(report)} checked feature(s)")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except StepError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,10 @@ Inputs:  --model-dir         the candidate: model.tar.gz (a training job's outpu
          --contract          the feature contract (a file, or the folder holding the one *.json the pipeline mounts)
          --confidence-level  of the interval on the regression (0.5 <= level < 1); needed only with an incumbent
          --quality-tolerance relative drop (0 <= t < 1) a monitored metric may show before it violates its constraint
+         --probability-threshold  a score at or above it predicts churn (0 < t < 1): the predicted labels behind
+                             accuracy, f1, precision, recall and the confusion matrix. The pipelines pass the unit's
+                             model_quality_probability_threshold, the one Model Monitor's analyzer applies to live
+                             traffic; needed whenever labelled rows are measured (not with --score-only)
 Outputs: --output-dir        evaluation.json    see `report`; model_quality.json: the candidate's metrics in SageMaker
                                                 Model Monitor's model-quality statistics format (binary classification);
                              model_quality_constraints.json (with --quality-tolerance): Model Monitor's model-quality
@@ -37,7 +41,7 @@ rejects a candidate only when the interval's lower bound exceeds MaxRegression: 
 MaxRegression, that happens with probability (1 - level) / 2. Test rows the incumbent saw in training (its model
 archive lists their key hashes in training_row_keys.txt) are left out of the comparison and counted in the report.
 
-Labels are predicted at a 0.5 probability threshold. Each standard deviation follows Model Monitor's recipe (the
+Labels are predicted at --probability-threshold. Each standard deviation follows Model Monitor's recipe (the
 metric over 5 random 80% subsamples) with a fixed seed and stratified subsamples, so it is deterministic and never NaN.
 """
 
@@ -45,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import math
 import sys
 import tarfile
@@ -65,6 +68,10 @@ from sklearn.metrics import (
     roc_curve,
 )
 
+# The step library: a zip in ../steplib/ in a processing job (pipeline_defs/packaging.py), installed in the repository.
+sys.path[:0] = [str(path) for path in sorted(Path(__file__).resolve().parent.parent.glob("steplib/*.zip"))]
+from steplib import StepError, read_contract, run_step, write_json
+
 MODEL_FILE = "model.joblib"
 TRAINING_KEYS_FILE = "training_row_keys.txt"
 TEST_KEYS_FILE = "row_keys.txt"
@@ -72,21 +79,10 @@ NO_INCUMBENT = "NO_INCUMBENT"
 UNLABELLED = -1
 HISTOGRAM_EDGES = np.linspace(0.0, 1.0, 11)  # ten equal score bins, as the report's histograms show them
 MAX_CURVE_POINTS = 500  # enough to draw a ROC curve; keeps curves.json small whatever the slice size
-THRESHOLD = 0.5
 SUBSAMPLES = 5
 SUBSAMPLE_SHARE = 0.8
 SEED = 0
 METHOD = "DeLong paired test of ROC AUC on the same rows, two-sided normal interval"
-
-
-class StepError(Exception):
-    """Expected bad input: reported as one line on stderr with exit code 1."""
-
-
-def read_contract(path: Path) -> dict:
-    """The feature contract: the file, or the one *.json in the folder the pipeline mounts it in."""
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-    return json.loads(files[0].read_text())
 
 
 def model_files(directory: Path) -> dict[str, bytes]:
@@ -160,9 +156,10 @@ def churn_probabilities(model, features: pd.DataFrame, role: str) -> np.ndarray:
     return model.predict_proba(features[list(model.feature_names_in_)])[:, 1]
 
 
-def metric_values(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
-    """Model Monitor's scalar binary-classification metrics; `labels` must contain both classes."""
-    predicted = (probabilities >= THRESHOLD).astype(int)
+def metric_values(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict[str, float]:
+    """Model Monitor's scalar binary-classification metrics, a score >= `threshold` predicting churn; `labels` must
+    contain both classes."""
+    predicted = (probabilities >= threshold).astype(int)
     (true_negatives, false_positives), (false_negatives, true_positives) = confusion_matrix(
         labels, predicted, labels=[0, 1]
     )
@@ -183,13 +180,13 @@ def metric_values(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, fl
     return {name: float(value) for name, value in values.items()}
 
 
-def summary(labels: np.ndarray, probabilities: np.ndarray) -> dict:
-    values = metric_values(labels, probabilities)
+def summary(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict:
+    values = metric_values(labels, probabilities, threshold)
     names = ["accuracy", "f1", "precision", "recall"]
     return {"roc_auc": values["auc"], **{name: values[name] for name in names}, "rows": len(labels)}
 
 
-def standard_deviations(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+def standard_deviations(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict[str, float]:
     """Standard deviation of each metric over stratified 80% subsamples (both classes always present)."""
     rng = np.random.default_rng(SEED)
     samples = []
@@ -200,18 +197,19 @@ def standard_deviations(labels: np.ndarray, probabilities: np.ndarray) -> dict[s
                 for members in (np.flatnonzero(labels == 0), np.flatnonzero(labels == 1))
             ]
         )
-        samples.append(metric_values(labels[index], probabilities[index]))
+        samples.append(metric_values(labels[index], probabilities[index], threshold))
     return {name: float(np.std([sample[name] for sample in samples])) for name in samples[0]}
 
 
-def model_quality(labels: np.ndarray, probabilities: np.ndarray) -> dict:
-    """Model Monitor model-quality statistics (binary classification); confusion_matrix[actual][predicted]."""
-    deviations = standard_deviations(labels, probabilities)
+def model_quality(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> dict:
+    """Model Monitor model-quality statistics (binary classification) at probability `threshold`;
+    confusion_matrix[actual][predicted]."""
+    deviations = standard_deviations(labels, probabilities, threshold)
     metrics = {
         name: {"value": value, "standard_deviation": deviations[name]}
-        for name, value in metric_values(labels, probabilities).items()
+        for name, value in metric_values(labels, probabilities, threshold).items()
     }
-    matrix = confusion_matrix(labels, (probabilities >= THRESHOLD).astype(int), labels=[0, 1])
+    matrix = confusion_matrix(labels, (probabilities >= threshold).astype(int), labels=[0, 1])
     metrics["confusion_matrix"] = {
         str(actual): {str(predicted): int(matrix[actual, predicted]) for predicted in (0, 1)} for actual in (0, 1)
     }
@@ -294,6 +292,14 @@ def checked_confidence(level: float | None) -> float:
     return level
 
 
+def checked_threshold(threshold: float | None) -> float:
+    if threshold is None:
+        raise StepError("--probability-threshold is needed to measure labelled rows (the pipelines pass the unit's)")
+    if not 0 < threshold < 1:  # also refuses nan
+        raise StepError(f"--probability-threshold {threshold} is out of range: use 0 < threshold < 1, e.g. 0.5")
+    return threshold
+
+
 def seen_in_training(test_keys: list[str] | None, training_keys: set[str] | None) -> np.ndarray | None:
     """Which test rows the incumbent was trained on; None when either side recorded no row keys."""
     if test_keys is None or training_keys is None:
@@ -308,6 +314,7 @@ def compare(
     incumbent_dir: Path,
     features: pd.DataFrame,
     confidence: float | None,
+    threshold: float,
 ) -> tuple[dict, np.ndarray]:
     """The incumbent's metrics and the paired comparison, on the test rows the incumbent was not trained on; and the
     incumbent's probabilities for every row."""
@@ -317,7 +324,7 @@ def compare(
     fair = ~seen if seen is not None else np.ones(len(labels), dtype=bool)
     comparison = paired_regression(labels[fair], incumbent[fair], candidate[fair], checked_confidence(confidence))
     comparison["incumbent_trained_on_test_rows"] = int(seen.sum()) if seen is not None else None
-    return {"incumbent": summary(labels, incumbent), "comparison": comparison}, incumbent
+    return {"incumbent": summary(labels, incumbent, threshold), "comparison": comparison}, incumbent
 
 
 def number(value: float) -> str:
@@ -424,12 +431,6 @@ def write_scored(path: Path, features: pd.DataFrame, probabilities: np.ndarray, 
     print(f"wrote {len(scored)} scored rows to {path}")
 
 
-def write_json(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    print(f"wrote {path}")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/input/model"))
@@ -438,6 +439,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--contract", type=Path, default=Path(__file__).with_name("feature_contract.json"))
     parser.add_argument("--confidence-level", type=float)
     parser.add_argument("--quality-tolerance", type=float)
+    parser.add_argument("--probability-threshold", type=float)
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation"))
     parser.add_argument("--score-only", action="store_true", help="write scored.csv only (no incumbent, no labels)")
     parser.add_argument("--score-column", default="churn_probability")
@@ -448,6 +450,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> None:
     if args.confidence_level is not None:  # checked on every run, also the first one without an incumbent
         checked_confidence(args.confidence_level)
+    if args.probability_threshold is not None:
+        checked_threshold(args.probability_threshold)
     features, labels, keys = load_test_data(args.test_dir, read_contract(args.contract))
     probabilities = churn_probabilities(load_model(args.model_dir)[0], features, "candidate")
     if args.score_only:
@@ -460,10 +464,11 @@ def run(args: argparse.Namespace) -> None:
         print(report["summary"])
         write_json(args.output_dir / "evaluation.json", report)
         return
+    threshold = checked_threshold(args.probability_threshold)
     known = labels != UNLABELLED
     labels, probabilities, features = labels[known], probabilities[known], features[known]
     keys = [key for key, k in zip(keys, known, strict=True) if k] if keys is not None else None
-    candidate = summary(labels, probabilities)
+    candidate = summary(labels, probabilities, threshold)
     print(f"candidate roc_auc={candidate['roc_auc']:.6f} on {len(labels)} labelled rows")
 
     incumbent: dict = {"incumbent": None, "comparison": None}
@@ -472,13 +477,13 @@ def run(args: argparse.Namespace) -> None:
         print(f"no incumbent: {args.incumbent_dir} holds no approved model")
     else:
         incumbent, incumbent_probabilities = compare(
-            labels, keys, probabilities, args.incumbent_dir, features, args.confidence_level
+            labels, keys, probabilities, args.incumbent_dir, features, args.confidence_level, threshold
         )
     report = evaluation(candidate, **incumbent, scored_rows=len(known))
     print(report["summary"])
     write_json(args.output_dir / "evaluation.json", report)
     write_json(args.output_dir / "curves.json", curves(labels, probabilities, incumbent_probabilities))
-    quality = model_quality(labels, probabilities)
+    quality = model_quality(labels, probabilities, threshold)
     write_json(args.output_dir / "model_quality.json", quality)
     if args.quality_tolerance is not None:
         constraints = model_quality_constraints(quality, args.quality_tolerance)
@@ -486,13 +491,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except StepError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,12 @@ The split itself does not depend on the sharding: it is a function of each row's
 Enforcing the contract (identical in both modes), in this order:
 - a declared column (feature, label, row key) missing from the header fails the step; undeclared columns are dropped
   and reported: nothing undeclared is ever trained on;
-- exact duplicate rows (over the declared columns) are dropped; rows whose label is not 0/1 are dropped (a missing
-  label too, except in evaluate mode);
+- exact duplicate rows (over the declared columns) are dropped;
 - a value that is not of its feature's type (text in a number column, 2.5 in an integer column, an undeclared
   category), non-finite (nan, inf, 1e309), outside the declared [min, max], or missing in a non-nullable feature
-  breaks the contract: the contract's `invalid_values` policy then drops its row (`drop_row`, failing when more than
-  `max_share` of the rows would go, naming each column and its offending row count) or fails at once (`fail`);
+  breaks the contract, and so does a label that is not 0/1 (a missing label too, except in evaluate mode): the
+  contract's `invalid_values` policy then drops its row (`drop_row`, failing when more than `max_share` of the rows
+  would go, naming each column and its offending row count) or fails at once (`fail`);
 - missing values of nullable features are imputed: numbers with the median of the clean rows (rounded for integer
   features), categories with "unknown".
 
@@ -56,6 +56,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
+# The step library: a zip in ../steplib/ in a processing job (pipeline_defs/packaging.py), installed in the repository.
+sys.path[:0] = [str(path) for path in sorted(Path(__file__).resolve().parent.parent.glob("steplib/*.zip"))]
+from steplib import StepError, contract_file, files_in, load_json, run_step, write_json
+
 MISSING_CATEGORY = "unknown"
 FEATURE_TYPES = ("integer", "number", "category")
 POLICIES = ("drop_row", "fail")
@@ -68,21 +72,14 @@ RESOURCE_CONFIG = Path("/opt/ml/config/resourceconfig.json")
 RESOURCE_CONFIG_VARIABLE = "LOCAL_RESOURCE_CONFIG"
 
 
-class StepError(Exception):
-    """Expected bad input: reported as one line on stderr with exit code 1."""
-
-
-# The contract ----------------------------------------------------------------------------------------------------
-def read_contract(path: Path) -> dict:
+def checked_contract(path: Path) -> dict:
     """The feature contract, checked: every later step relies on the shape this step accepted."""
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-    if len(files) != 1 or not files[0].is_file():
-        raise StepError(f"expected one feature contract (*.json) at {path}, found {len(files)}")
+    file = contract_file(path)
+    contract = load_json(file, "feature contract")
     try:
-        contract = json.loads(files[0].read_text())
         check_contract(contract)
-    except (json.JSONDecodeError, TypeError, KeyError, ValueError) as error:
-        raise StepError(f"feature contract {files[0].name} is invalid: {error}") from error
+    except (TypeError, KeyError, ValueError) as error:
+        raise StepError(f"feature contract {file.name} is invalid: {error}") from error
     return contract
 
 
@@ -121,9 +118,7 @@ def declared_columns(contract: dict) -> list[str]:
 
 # Reading and cleaning --------------------------------------------------------------------------------------------
 def read_csvs(input_dir: Path, label: str) -> pd.DataFrame:
-    paths = sorted(path for path in input_dir.rglob("*.csv") if path.is_file())
-    if not paths:
-        raise StepError(f"no *.csv files found under {input_dir}")
+    paths = files_in(input_dir, "*.csv", "--input-dir")
     frames = []
     for path in paths:
         try:
@@ -153,22 +148,27 @@ def declared_only(raw: pd.DataFrame, contract: dict, report: dict) -> pd.DataFra
     return raw[declared]
 
 
-def labelled(data: pd.DataFrame, label: str, report: dict, *, keep_unlabelled: bool) -> pd.DataFrame:
-    """Rows with a 0/1 label (and, with `keep_unlabelled`, rows whose label is missing: they keep it empty)."""
+def deduplicated(data: pd.DataFrame, report: dict) -> pd.DataFrame:
     before = len(data)
     data = data.drop_duplicates(ignore_index=True)
     report["duplicate_rows_dropped"] = before - len(data)
-    values = pd.to_numeric(data[label], errors="coerce")
-    unlabelled = data[label].isna() if keep_unlabelled else pd.Series(False, index=data.index)
-    valid = values.isin([0, 1]) | unlabelled
-    report["invalid_label_rows_dropped"] = int((~valid).sum())
     print(f"dropped {report['duplicate_rows_dropped']} exact duplicate rows")
-    kind = "an invalid" if keep_unlabelled else "a missing or invalid"
-    print(f"dropped {report['invalid_label_rows_dropped']} rows with {kind} label")
+    return data
+
+
+def label_as_feature(label: str, *, keep_unlabelled: bool) -> dict:
+    """The label, checked as a feature is: an integer in [0, 1], missing only where unlabelled rows are kept. Its
+    invalid rows count against the `invalid_values` policy with the features' (80 % of the labels invalid once left a
+    fifth of the rows to train on, silently)."""
+    return {"name": label, "type": "integer", "min": 0, "max": 1, "nullable": keep_unlabelled}
+
+
+def labelled(data: pd.DataFrame, label: str, report: dict, *, keep_unlabelled: bool) -> pd.DataFrame:
+    """The label as integers 0/1 (`enforce` left no other); with `keep_unlabelled`, missing ones stay, counted."""
+    values = pd.to_numeric(data[label])
     if keep_unlabelled:
-        report["unlabelled_rows"] = int(unlabelled.sum())
-    data = data[valid].reset_index(drop=True)
-    data[label] = values[valid].astype("Int64" if keep_unlabelled else "int64").to_numpy()
+        report["unlabelled_rows"] = int(values.isna().sum())
+    data[label] = values.astype("Int64" if keep_unlabelled else "int64").to_numpy()
     return data
 
 
@@ -196,9 +196,12 @@ def problems(feature: dict, cells: pd.Series) -> pd.Series:
     return pd.Series(reasons, index=cells.index)
 
 
-def enforce(data: pd.DataFrame, contract: dict, report: dict) -> pd.DataFrame:
-    """Rows whose values break the contract, handled by its invalid_values policy."""
-    reasons = {feature["name"]: problems(feature, data[feature["name"]]) for feature in contract["features"]}
+def enforce(data: pd.DataFrame, contract: dict, report: dict, *, keep_unlabelled: bool) -> pd.DataFrame:
+    """Rows whose values or label break the contract, handled by its invalid_values policy."""
+    label = label_as_feature(contract["label"], keep_unlabelled=keep_unlabelled)
+    checked = [*contract["features"], label]
+    reasons = {feature["name"]: problems(feature, data[feature["name"]]) for feature in checked}
+    report["invalid_label_rows_dropped"] = int((reasons[label["name"]].cat.codes != 0).sum())
     counts = {
         name: {reason: int(count) for reason, count in sorted(found.value_counts().items()) if reason and count}
         for name, found in reasons.items()
@@ -271,8 +274,10 @@ def clean(
     for column in data.columns:  # surrounding whitespace is not part of a value; an empty cell is a missing value
         text = data[column].str.strip()
         data[column] = text.mask(text == "")
+    # One call after the other, not nested: each frame is gone as soon as the next exists.
+    data = deduplicated(data, report)
+    data = enforce(data, contract, report, keep_unlabelled=keep_unlabelled)
     data = labelled(data, contract["label"], report, keep_unlabelled=keep_unlabelled)
-    data = enforce(data, contract, report)  # (not nested: the frame before `labelled` is gone by now)
     if data.empty:
         raise StepError("no rows left after cleaning")
     keys = row_keys(data, contract)
@@ -354,12 +359,6 @@ def write(
     write_json(output_dir / "report" / f"preprocess_report{suffix}.json", report)
 
 
-def write_json(path: Path, document: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    print(f"wrote {path}")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
@@ -372,7 +371,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
-    contract = read_contract(args.contract)
+    contract = checked_contract(args.contract)
     host, hosts = this_instance()
     report: dict = {"contract_version": contract.get("version"), "mode": args.mode, "instance": [host, hosts]}
     if hosts > 1 and not any(path.is_file() for path in args.input_dir.rglob("*.csv")):
@@ -396,13 +395,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except StepError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(parse_args, run, argv)
 
 
 if __name__ == "__main__":

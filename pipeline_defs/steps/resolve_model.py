@@ -33,12 +33,12 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+# The step library: a zip in ../steplib/ in a processing job (pipeline_defs/packaging.py), installed in the repository.
+sys.path[:0] = [str(path) for path in sorted(Path(__file__).resolve().parent.parent.glob("steplib/*.zip"))]
+from steplib import StepError, run_step
+
 NO_INCUMBENT = "NO_INCUMBENT"
 PLACEHOLDER = "PLACEHOLDER"
-
-
-class StepError(Exception):
-    """Expected bad input: reported as one line on stderr with exit code 1."""
 
 
 class SageMakerRegistry:
@@ -204,13 +204,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except StepError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(parse_args, run, argv)
 
 
 if __name__ == "__main__":

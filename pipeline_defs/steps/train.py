@@ -36,26 +36,18 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+# The step library: steplib/ beside this script in its source tarball (pipeline_defs/packaging.py), installed in the
+# repository.
+from steplib import StepError, files_in, read_contract, run_step
+
 # preprocess.py's row key files: row_keys.txt, or row_keys-<host>.txt from each instance of a sharded run.
 KEYS_FILES = "row_keys*.txt"
 TRAINING_KEYS_FILE = "training_row_keys.txt"
 
 
-class StepError(Exception):
-    """Expected bad input: reported as one line on stderr with exit code 1."""
-
-
-def read_contract(path: Path) -> dict:
-    """The feature contract: the file, or the one *.json in the folder the pipeline mounts it in."""
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
-    return json.loads(files[0].read_text())
-
-
 def read_channel(directory: Path, contract: dict) -> tuple[pd.DataFrame, pd.Series]:
     """The contract's features (in its order, categories as text) and label of every *.csv under `directory`."""
-    paths = sorted(path for path in directory.rglob("*.csv") if path.is_file())
-    if not paths:
-        raise StepError(f"no *.csv files found under {directory}")
+    paths = files_in(directory, "*.csv", f"channel {directory.name}")
     label, features = contract["label"], [feature["name"] for feature in contract["features"]]
     categories = {f["name"]: str for f in contract["features"] if f["type"] == "category"}
     data = pd.concat(
@@ -171,13 +163,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        run(args)
-    except StepError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(parse_args, run, argv)
 
 
 if __name__ == "__main__":

@@ -47,12 +47,16 @@ def expect_describe(aws: dict[str, Stubber], described: dict[str, Any], arn: str
     aws["sagemaker"].add_response("describe_model_package", described, request)
 
 
-def expect_json_object(s3: Stubber, uri: str, document: Any | None) -> None:
-    """GetObject of `uri` (s3://bucket/key) answers `document` as JSON; None: the object does not exist."""
+def expect_object(s3: Stubber, uri: str, body: bytes | None) -> None:
+    """GetObject of `uri` (s3://bucket/key) answers `body`; None: the object does not exist."""
     bucket, key = uri.removeprefix("s3://").split("/", 1)
     request = {"Bucket": bucket, "Key": key}
-    if document is None:
+    if body is None:
         s3.add_client_error("get_object", "NoSuchKey", http_status_code=404, expected_params=request)
         return
-    body = json.dumps(document).encode()
     s3.add_response("get_object", {"Body": StreamingBody(io.BytesIO(body), len(body))}, request)
+
+
+def expect_json_object(s3: Stubber, uri: str, document: Any | None) -> None:
+    """GetObject of `uri` (s3://bucket/key) answers `document` as JSON; None: the object does not exist."""
+    expect_object(s3, uri, None if document is None else json.dumps(document).encode())

@@ -14,7 +14,9 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from config import load_config
 from mlops import start as start_command
+from mlops.common import default_assembly
 from pipeline_defs.local import LocalModelRegistry
 from tests.cli.conftest import cli
 
@@ -280,7 +282,8 @@ def test_run_rejects_bad_input_with_one_line(assembly_dir, tmp_path, capsys, arg
 
 
 def test_run_needs_a_synthesized_assembly(tmp_path, capsys) -> None:
-    code, _, err = cli(capsys, "run", "evaluation", "--local", "--assembly", str(tmp_path / "nowhere"))
+    argv = ["--assembly", str(tmp_path / "nowhere"), "--state-dir", str(tmp_path)]
+    code, _, err = cli(capsys, "run", "evaluation", "--local", *argv)
     assert code == 2
     assert err == (
         f"error: {tmp_path / 'nowhere'} holds no synthesized unit (no manifest.json): run `make synth` "
@@ -342,7 +345,9 @@ def test_commands_find_the_checkout_from_a_subfolder(tmp_path, monkeypatch, caps
     """Defaults (cdk.out, .local) are the checkout's, wherever in it the command runs."""
     monkeypatch.chdir(REPO_ROOT / "pipeline_defs")
     arguments = {action.dest: action.default for action in _run_parser_actions()}
-    assert arguments["assembly"] == REPO_ROOT / "cdk.out"
+    assert arguments["assembly"] is None  # the unit's, once the unit is known: cdk.out, or cdk.out.<sandbox>
+    assert default_assembly(load_config("dev", None)) == REPO_ROOT / "cdk.out"
+    assert default_assembly(load_config("dev", "alice")) == REPO_ROOT / "cdk.out.alice"
     assert arguments["state_dir"] == REPO_ROOT / ".local"
 
 

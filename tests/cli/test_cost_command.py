@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from botocore.stub import Stubber
 
-from mlops.cost import command
+from mlops.cost import command, reads
 from tests.cli.conftest import cli as run_mlops
 from tests.cli.conftest import stubbed_clients
 
@@ -391,16 +391,26 @@ def test_summary_with_endpoint_reconciliation_and_picture(aws, capsys, tmp_path)
     assert list((tmp_path / "state" / "cost").glob("ce-*.json"))  # the paid answer is kept
 
 
-def test_summary_without_endpoint_says_so(aws, capsys, tmp_path):
-    sm = aws["sagemaker"]
-    since = NOW - timedelta(days=30)
+def expect_nothing_since(sm: Stubber, since: datetime) -> None:
+    """No execution of either pipeline since `since`, and no endpoint."""
     expect_listing(sm, TRAINING, since)
     expect_listing(sm, EVALUATION, since)
     sm.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint churn-dev-endpoint.")
+
+
+def test_summary_without_endpoint_says_so(aws, capsys, tmp_path):
+    expect_nothing_since(aws["sagemaker"], NOW - timedelta(days=30))
     code, out, _ = cli(capsys, tmp_path, "summary")
     assert code == 0
     assert "churn-dev since 2026-10-30: 0 execution(s), total $0.0000" in out
     assert "endpoint churn-dev-endpoint: not deployed" in out
+
+
+def test_since_hours_back_as_in_mlops_monitor(aws, capsys, tmp_path):
+    """One --since grammar: cost takes Nh too (it took only Nd and dates)."""
+    expect_nothing_since(aws["sagemaker"], NOW - timedelta(hours=12))
+    code, out, _ = cli(capsys, tmp_path, "summary", "--since", "12h")
+    assert code == 0 and "churn-dev since 2026-11-29: 0 execution(s)" in out
 
 
 def test_malformed_answer_names_the_job_and_exits_1(aws, capsys, tmp_path):
@@ -444,7 +454,7 @@ def test_malformed_answer_names_the_job_and_exits_1(aws, capsys, tmp_path):
         (["execution"], "give an execution ARN, or --pipeline training|evaluation --latest"),
         (["execution", "not-an-arn"], "'not-an-arn' is not a pipeline execution ARN"),
         (["experiment"], "name the experiment"),
-        (["summary", "--since", "last week"], "--since 'last week': use a date"),
+        (["summary", "--since", "last week"], "--since 'last week': use a UTC date YYYY-MM-DD"),
         (["summary", "--json", "--csv"], "choose one of --json and --csv"),
         (["execution", "--html", "x.html"], "--html draws the summary"),
         (["summary", "--html", "/nonexistent/folder/cost.html"], "--html /nonexistent/folder/cost.html: folder"),
@@ -488,4 +498,4 @@ def test_a_run_started_without_the_parameter_belongs_to_the_default_experiment(a
         {"PipelineParameters": [{"Name": "InputDataUri", "Value": "s3://x/"}]},
         {"PipelineExecutionArn": arn},
     )
-    assert command.experiment_of(command.client("sagemaker", None), arn) == "adhoc"
+    assert reads.experiment_of(command.client("sagemaker", None), arn) == "adhoc"

@@ -14,6 +14,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from mlops import dataset as dataset_command
+from mlops import dataset_s3, dataset_upload
 from tests.cli.conftest import cli, stubbed_clients
 
 REGION = "eu-west-1"
@@ -39,7 +40,7 @@ def sha256(path: Path) -> str:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, aws_env: None):
     """Stubbers on the CloudFormation and S3 clients the command creates; every queued response must be used."""
-    with stubbed_clients(monkeypatch, dataset_command, "cloudformation", "s3") as stubbers:
+    with stubbed_clients(monkeypatch, dataset_s3, "cloudformation", "s3") as stubbers:
         stubbers["cloudformation"].add_response(
             "describe_stacks",
             {
@@ -102,8 +103,8 @@ def test_put_uploads_every_file_with_the_units_key_then_the_marker(aws, folder, 
 
 
 def test_large_files_go_up_in_parts_each_encrypted_with_the_units_key(aws, tmp_path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr(dataset_command, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)
-    monkeypatch.setattr(dataset_command, "MULTIPART_CHUNK_SIZE", 5 * 1024 * 1024)  # S3's smallest part
+    monkeypatch.setattr(dataset_s3, "MULTIPART_THRESHOLD", 5 * 1024 * 1024)
+    monkeypatch.setattr(dataset_s3, "MULTIPART_CHUNK_SIZE", 5 * 1024 * 1024)  # S3's smallest part
     data = tmp_path / "big"
     data.mkdir()
     (data / "part-0000.csv").write_bytes(b"1,0\n" * (6 * 1024 * 1024 // 4))
@@ -206,11 +207,11 @@ def test_objects_of_another_upload_under_the_id_are_refused(aws, folder, capsys)
 
 
 def test_the_progress_bar_redraws_one_line_and_is_silent_off_a_terminal(capsys) -> None:
-    bar = dataset_command.ProgressBar(4 * 1024 * 1024, enabled=True)
+    bar = dataset_upload.ProgressBar(4 * 1024 * 1024, enabled=True)
     for _ in range(4):
         bar(1024 * 1024)
     bar.finish()
-    quiet = dataset_command.ProgressBar(10, enabled=False)
+    quiet = dataset_upload.ProgressBar(10, enabled=False)
     quiet(10)
     quiet.finish()
 
@@ -242,7 +243,8 @@ def test_bad_input_is_one_line(folder, argv, message, capsys) -> None:
 def test_a_folder_with_a_marker_of_its_own_is_refused(folder, tmp_path, capsys) -> None:
     (folder / "_SUCCESS").touch()
 
-    code, _, err = cli(capsys, "dataset", "put", str(folder), "--id", "v1", "--local", "--state-dir", str(tmp_path))
+    state = str(tmp_path / "state")
+    code, _, err = cli(capsys, "dataset", "put", str(folder), "--id", "v1", "--local", "--state-dir", state)
 
     assert code == 2
     assert "the marker is written by this command, after every file; remove it from the folder" in err
@@ -315,6 +317,7 @@ def test_local_put_starts_the_training_run_as_the_trigger_would(assembly_dir, tm
 # Errors a newcomer meets -----------------------------------------------------------------------------------------
 def test_a_run_on_a_missing_dataset_stops_before_any_step_and_says_how_to_put_it(assembly_dir, tmp_path, capsys):
     state = tmp_path / "state"
+    state.mkdir()
     argv = ["run", "training", "--local", "--assembly", str(assembly_dir), "--state-dir", str(state)]
 
     code, out, err = cli(capsys, *argv, "--param", "InputDataUri=s3://local-landing/datasets/sample-v1/")

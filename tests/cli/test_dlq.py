@@ -11,6 +11,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from mlops import dlq as dlq_replay
+from mlops.aws import NO_CREDENTIALS
 from mlops.cli import main
 from tests.handlers.conftest import MARKER, PREFIX, REGION, marker_event
 
@@ -240,3 +241,42 @@ def test_a_missing_stack_or_output_is_one_line_saying_what_to_do(cloudformation,
     )
     assert main(["dlq", "replay", "--max", "0", "--queue-url", "q", "--function-name", "f"]) == 2
     assert capsys.readouterr().err == "error: --max must be at least 1\n"
+
+
+@pytest.fixture
+def no_credentials(monkeypatch):
+    """No credentials anywhere in the chain: no variables, no files, no instance metadata, a fresh default session."""
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
+@pytest.mark.parametrize(
+    "options", [[], ["--queue-url", "https://sqs.eu-west-1.amazonaws.com/1/q", "--function-name", "f"]]
+)
+def test_without_credentials_it_is_one_line_naming_the_fix(no_credentials, capsys, options):
+    """Defect 8 of issue 20: with the queue and function named, botocore's NoCredentialsError was a traceback."""
+    assert main(["dlq", "replay", "--env", "dev", *options]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"error: {NO_CREDENTIALS}\n"
+    assert "aws configure" in captured.err
+
+
+def test_a_queue_that_cannot_be_read_is_one_line_exit_1(dlq, capsys):
+    _, queue_url = dlq
+    missing = queue_url.replace("start-pipeline-dlq", "no-such-queue")
+    assert main(["dlq", "replay", "--queue-url", missing, "--function-name", FUNCTION_NAME]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: receiving dead letters from {missing} failed: ") and err.count("\n") == 1

@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from botocore.stub import Stubber
 
 from mlops import ground_truth
-from tests.cli.conftest import cli, stubbed_clients
+from tests.cli.conftest import cli, expect_object, stubbed_clients
 
 HOUR = "2026-11-29T13"
 KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
@@ -29,6 +30,13 @@ def write(tmp_path: Path, name: str, *lines: str) -> Path:
     path = tmp_path / name
     path.write_text("".join(line + "\n" for line in lines))
     return path
+
+
+@pytest.fixture(autouse=True)
+def state_dirs(tmp_path: Path) -> None:
+    """The state dirs the tests put labels into exist: `ground-truth put --local` refuses a missing one (a typo)."""
+    for name in ("state", "s"):
+        (tmp_path / name).mkdir()
 
 
 def put(capsys, *arguments: str) -> tuple[int, str, str]:
@@ -65,6 +73,26 @@ def test_jsonl_records_are_kept_as_they_are_and_an_existing_file_is_never_overwr
     assert code == 2 and err.startswith("error: ") and "already exists" in err and err.count("\n") == 1
 
 
+def test_ids_labelled_by_an_earlier_file_are_refused_naming_them_and_that_file(tmp_path, capsys) -> None:
+    """Defect 3: a second label for a request stopped every later monitoring run on the capture (the merge refuses an
+    id labelled twice), so put refuses it, and writes nothing."""
+    state = tmp_path / "state"
+    first = write(tmp_path, "monday.csv", "inference_id,label", *(f"req-{i},1" for i in range(6)))
+    assert put(capsys, str(first), "--local", "--state-dir", str(state), "--hour", HOUR)[0] == 0
+    resent = write(tmp_path, "tuesday.jsonl", record("new-1"), *(record(f"req-{i}", "0") for i in (5, 4, 3, 2)))
+
+    code, out, err = put(capsys, str(resent), "--local", "--state-dir", str(state), "--hour", "2026-11-30T08")
+
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: ") and "tuesday.jsonl: 4 inference id(s) already labelled in " in err
+    assert "ground-truth/churn-dev-endpoint/2026/11/29/13/monday.jsonl ('req-5', 'req-4', 'req-3' and 1 more)" in err
+    assert not (state / "s3/local-landing/ground-truth/churn-dev-endpoint/2026/11/30").exists()  # nothing written
+
+    fresh = write(tmp_path, "wednesday.jsonl", record("new-1"), record("new-2", "0"))
+    assert put(capsys, str(fresh), "--local", "--state-dir", str(state), "--hour", "2026-11-30T08")[0] == 0
+
+
 @pytest.mark.parametrize(
     ("lines", "message"),
     [
@@ -86,7 +114,7 @@ def test_a_bad_record_stops_everything_with_one_line_naming_it(tmp_path, capsys,
 
     assert (code, out) == (2, "")
     assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
-    assert not (tmp_path / "state").exists()  # nothing written
+    assert not any((tmp_path / "state").iterdir())  # nothing written
 
 
 @pytest.mark.parametrize(
@@ -143,6 +171,15 @@ def aws(monkeypatch, aws_env):
         yield cloudformation, s3
 
 
+def expect_stored(s3: Stubber, *keys_and_bodies: tuple[str, bytes]) -> None:
+    """The endpoint's ground truth already in the bucket: listed, then each file read (the put's duplicate check)."""
+    prefix = "ground-truth/churn-dev-endpoint/"
+    contents = [{"Key": prefix + key, "Size": len(body)} for key, body in keys_and_bodies]
+    s3.add_response("list_objects_v2", {"Contents": contents}, {"Bucket": BUCKET, "Prefix": prefix})
+    for key, body in keys_and_bodies:
+        expect_object(s3, f"s3://{BUCKET}/{prefix}{key}", body)
+
+
 def expected_put(body: bytes) -> dict[str, object]:
     return {
         "Bucket": BUCKET,
@@ -159,6 +196,7 @@ def test_in_aws_the_labels_go_to_the_deployed_landing_bucket_encrypted_with_the_
     _, s3 = aws
     labels = write(tmp_path, "labels.csv", "inference_id,label", "req-1,1")
     body = (json.dumps(json.loads(record("req-1")), separators=(",", ":")) + "\n").encode()
+    expect_stored(s3, ("2026/11/28/09/earlier.jsonl", (record("req-0") + "\n").encode()))
     s3.add_response("put_object", {"ETag": '"abc"'}, expected_put(body))
 
     code, out, _ = put(capsys, str(labels), "--env", "dev", "--hour", HOUR)
@@ -171,6 +209,7 @@ def test_in_aws_an_existing_object_is_not_overwritten_and_other_failures_exit_1(
     _, s3 = aws
     labels = write(tmp_path, "labels.jsonl", record("req-1"))
     body = labels.read_bytes().replace(b": ", b":").replace(b", ", b",")
+    expect_stored(s3)
     s3.add_client_error("put_object", "PreconditionFailed", http_status_code=412, expected_params=expected_put(body))
 
     code, _, err = put(capsys, str(labels), "--env", "dev", "--hour", HOUR)
@@ -192,3 +231,22 @@ def test_in_aws_an_existing_object_is_not_overwritten_and_other_failures_exit_1(
     )
     code, _, err = put(capsys, str(labels), "--env", "dev", "--hour", HOUR)
     assert code == 1 and "has no TrainingDataBucketName/DataKeyArn output" in err
+
+
+def test_in_aws_ids_labelled_before_are_refused_and_nothing_is_put(aws, tmp_path, capsys):
+    _, s3 = aws
+    labels = write(tmp_path, "labels.csv", "inference_id,label", "req-1,1", "req-2,0")
+    expect_stored(
+        s3,
+        ("2026/11/28/09/a.jsonl", (record("req-0") + "\n").encode()),
+        ("2026/11/28/10/b.jsonl", (record("req-2") + "\n" + record("req-3") + "\n").encode()),
+    )
+
+    code, out, err = put(capsys, str(labels), "--env", "dev", "--hour", HOUR)
+
+    assert (code, out) == (2, "")  # and no put_object: the Stubber would fail on an unexpected call
+    assert (
+        f"1 inference id(s) already labelled in s3://{BUCKET}/ground-truth/churn-dev-endpoint/2026/11/28/10/b.jsonl"
+        in err
+    )
+    assert "('req-2')" in err and err.count("\n") == 1

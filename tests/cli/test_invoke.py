@@ -115,3 +115,9 @@ def test_local_with_nothing_listening_says_how_to_start_it(tmp_path, capsys) -> 
     request.write_bytes(ROW)
     assert main(["invoke", "--local", "--port", "9", str(request)]) == 1
     assert "start one: mlops serve --local --port 9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("port", ["-5", "0", "65536", "99999"])
+def test_a_port_out_of_range_is_one_line_and_exit_2(port, capsys) -> None:
+    assert main(["invoke", "--local", "--port", port, "-"]) == 2  # refused before stdin is read
+    assert capsys.readouterr().err == f"error: --port {port}: use 1..65535 (the port mlops serve --local printed)\n"

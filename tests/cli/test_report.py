@@ -8,6 +8,8 @@ Monitor's folders); each test asserts what the page shows of their numbers.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -131,6 +133,7 @@ class State:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        root.mkdir(parents=True)  # `mlops report --local` reads an existing state dir only
 
     def put(self, key: str, document: Any) -> str:
         path = self.root / "s3" / "local-artifacts" / key
@@ -529,6 +532,42 @@ def test_an_unwritable_page_is_refused_in_one_line(capsys, state, dev_config, tm
     for argv, message in cases:
         code, _, err = report(capsys, state, EXECUTION, *argv)
         assert code == 2 and err.startswith("error: --html") and message in err and err.count("\n") == 1
+
+
+def test_only_a_regular_file_is_replaced_and_nothing_else_is_touched(capsys, state, dev_config, tmp_path) -> None:
+    """Defect 4: the page replaced whatever --html named (a FIFO, a device node) with a regular file."""
+    state.evaluation_run(dev_config)
+    fifo = tmp_path / "pipe.html"
+    os.mkfifo(fifo)
+    code, out, err = report(capsys, state, EXECUTION, "--html", str(fifo))
+    assert (code, out) == (2, "") and err.count("\n") == 1
+    assert err.startswith(f"error: --html {fifo}: cannot write it: it is a FIFO, not a regular file"), err
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # still the FIFO
+    assert not list(tmp_path.glob(".pipe.html*"))  # and no temporary file beside it
+
+
+def test_a_symbolic_link_is_followed_and_stays(capsys, state, dev_config, tmp_path) -> None:
+    state.evaluation_run(dev_config)
+    (tmp_path / "pages").mkdir()
+    target = tmp_path / "pages" / "latest.html"
+    target.write_text("the previous page")
+    link = tmp_path / "report.html"
+    link.symlink_to(target)
+    assert report(capsys, state, EXECUTION, "--html", str(link))[0] == 0
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_text().startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_the_page_follows_the_umask(capsys, state, dev_config, tmp_path, umask) -> None:
+    """Defect 4: written through tempfile.mkstemp, every page was 0600 whatever the umask."""
+    state.evaluation_run(dev_config)
+    previous = os.umask(umask)
+    try:
+        assert report(capsys, state, EXECUTION, "--html", str(tmp_path / "r.html"))[0] == 0
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "r.html").stat().st_mode) == 0o666 & ~umask
 
 
 def test_the_steps_and_outputs_it_reads_exist_in_the_synthesized_pipelines(assembly_dir, dev_config) -> None:

@@ -98,6 +98,11 @@ def test_missing_required_field(field):
         ("noncurrent_version_retention_days", True, "not int"),
         ("owner", "a,b", "cannot be a tag value"),
         ("colour", "blue", "unknown field"),
+        # The training gate's defaults follow the rules of their pipeline parameters.
+        ("max_regression", -0.01, "not an allowed drop of ROC AUC"),
+        ("max_regression", float("inf"), "use a finite number >= 0"),
+        ("confidence_level", 1.0, "not a confidence level"),
+        ("confidence_level", 0.3, "use a level with 0.5 <= level < 1"),
     ],
 )
 def test_invalid_values(field, value, fragment):

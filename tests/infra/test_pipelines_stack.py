@@ -90,7 +90,8 @@ def test_execution_role_is_least_privilege(synthesized):
 def test_step_code_reads_are_limited_to_this_units_assets(synthesized):
     statements = role_statements(pipelines_template(synthesized, "dev"))
     code = next(s for s in statements if s.get("Sid") == "ReadStepCode")
-    assert len(code["Resource"]) == 8  # five processing scripts, the feature contract, two source tarballs
+    # five processing scripts, the feature contract, two source tarballs, the step library
+    assert len(code["Resource"]) == 9
     assert all(r.startswith("arn:aws:s3:::cdk-hnb659fds-assets-111111111111-eu-west-1/") for r in code["Resource"])
     assert not any(r.endswith("*") for r in code["Resource"])
 

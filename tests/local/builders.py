@@ -1,4 +1,5 @@
-"""Small hand-written pipeline definitions for the local engine's tests, and the tiny step scripts they run.
+"""Small hand-written pipeline definitions for the local engine's tests, the tiny step scripts they run, and how a test
+waits for (and looks at) the processes a run starts.
 
 The step code is kept in the local artifacts bucket (any s3:// code URI resolves through the local buckets, not only
 CDK assets), so each run takes a fraction of a second.
@@ -7,6 +8,8 @@ CDK assets), so each run takes a fraction of a second.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -135,3 +138,19 @@ class Clock:
 def read_report(state_dir: Path, result: RunResult, step: str) -> dict:
     uri = result.step(step).outputs["out"]
     return json.loads((state_dir / "s3" / uri[len("s3://") :] / "report.json").read_text())
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False

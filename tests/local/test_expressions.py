@@ -113,7 +113,7 @@ def test_parameters_are_typed_from_text_and_defaults() -> None:
         (
             [{"Name": "Uri", "Type": "String"}],
             {},
-            "parameter Uri (String) has no default value: pass one (mlops run --param Uri=...)",
+            "parameter Uri (String) has no default value: pass one (--param Uri=...)",
         ),
         ([{"Name": "Uri", "Type": "String"}], {"Url": "x"}, "unknown parameter(s) Url; the pipeline declares: Uri"),
     ],

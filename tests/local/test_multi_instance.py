@@ -13,7 +13,7 @@ import pytest
 
 from config import EnvironmentConfig
 from pipeline_defs.local import Assembly, LocalRunner, LocalS3, RunResult
-from pipeline_defs.local.jobs import RESOURCE_CONFIG_VARIABLE
+from pipeline_defs.local.processing import RESOURCE_CONFIG_VARIABLE
 from tests.helpers import STEPS_DIR, load_module
 from tests.local.builders import pipeline, processing
 from tests.local.conftest import SAMPLE_DATA

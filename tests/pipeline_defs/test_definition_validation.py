@@ -461,7 +461,8 @@ def script_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, 
         _run_step(
             "evaluate.py",
             *("--model-dir", root / "model", "--incumbent-dir", incumbent, "--test-dir", prepared / "test"),
-            *("--confidence-level", 0.95, "--output-dir", root / f"evaluation-{situation}"),
+            *("--confidence-level", 0.95, "--probability-threshold", 0.5),
+            *("--output-dir", root / f"evaluation-{situation}"),
         )
     # Captured traffic nobody has labelled yet: the eval-only pipeline's Evaluate says "not measured".
     unlabelled = root / "unlabelled"

@@ -17,7 +17,7 @@ from config import all_configs, load_config
 from pipeline_defs.contract import CACHE_KEY_ATTRIBUTES, RETRYABLE_EXCEPTION_TYPES, retry_policy_errors
 from pipeline_defs.definitions import build_definitions
 from pipeline_defs.graph import steps
-from pipeline_defs.packaging import STEPS_DIR, content_addressed_uris
+from pipeline_defs.packaging import STEP_LIBRARY_DIR, STEPS_DIR, content_addressed_uris
 
 pytestmark = pytest.mark.heavy(seconds=18)  # scheduled first, longest first (tests/conftest.py)
 
@@ -115,6 +115,23 @@ def test_a_script_change_changes_only_the_steps_that_run_it(tmp_path):
         *(("churn-dev-training", step) for step in ("Evaluate", "Score", "RegisterModel")),
         *(("churn-dev-evaluation", step) for step in ("Evaluate", "Score")),
     }
+
+
+def test_a_step_library_change_changes_exactly_the_steps_that_import_it(tmp_path):
+    config = load_config("dev")
+    edited = tmp_path / "steplib"
+    shutil.copytree(STEP_LIBRARY_DIR, edited)
+    (edited / "__init__.py").write_text((edited / "__init__.py").read_text() + "\n# a one-line change\n")
+    before = build_definitions(config, content_addressed_uris(ASSETS_BUCKET))
+    after = build_definitions(config, content_addressed_uris(ASSETS_BUCKET, library_dir=edited))
+    for name in before:
+        old, new = all_steps(json.loads(before[name])), all_steps(json.loads(after[name]))
+        changed = {step for step in old if old[step] != new[step] and old[step]["Type"] != "Condition"}
+        # Every job step runs a script that imports the library (processing steps mount its zip, Train's tarball holds
+        # it); RegisterModel records its hash in the lineage. Conditions and Fail steps run no code.
+        expected = {step for step in old if old[step]["Type"] in ("Processing", "Training", "RegisterModel")}
+        assert changed == expected, name
+        assert changed >= {"Preprocess", "Evaluate"}, name
 
 
 def test_registered_lineage_names_data_run_code_and_settings_within_the_api_limits(dev_definitions):
@@ -263,6 +280,7 @@ def test_preprocess_runs_on_the_configured_instances_each_with_its_share_of_the_
             item["InputName"]: item["S3Input"]["S3DataDistributionType"] for item in preprocess["ProcessingInputs"]
         }
         sharded = {"data": "ShardedByS3Key", "contract": "FullyReplicated", "code": "FullyReplicated"}
+        sharded["steplib"] = "FullyReplicated"  # the step library, mounted whole on every instance
         assert distribution == sharded, name
         # Only Preprocess scales out: every other job keeps one instance.
         others = [

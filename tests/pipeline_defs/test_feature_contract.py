@@ -174,6 +174,30 @@ def test_too_many_invalid_rows_fail_and_the_fail_policy_allows_none(tmp_path: Pa
     assert "2 of 922 rows (0.2%) break the feature contract, none allowed (policy fail)" in error
 
 
+def test_invalid_labels_count_against_the_invalid_values_policy(tmp_path: Path, capsys) -> None:
+    """80 % invalid labels once left a fifth of the data to train on, and the model was registered Approved."""
+    frame = customers(1000)
+    invalid = frame.index[frame.index % 5 != 0]  # 800 of 1000
+    frame.loc[invalid, LABEL] = np.where(invalid % 2 == 0, "yes", "2")
+    error = prepare(tmp_path / "most", frame, capsys, expect=1)
+    assert "800 of 1000 rows (80.0%) break the feature contract, max_share 5.0%" in error
+    assert f"{LABEL}: 400 rows not a number; {LABEL}: 400 rows outside [0, 1]" in error
+    assert not (tmp_path / "most" / "out").exists()
+
+    few = customers(1000)
+    few.loc[:19, LABEL] = "yes"  # 2 %, within max_share
+    few.loc[20:29, LABEL] = ""  # a training row needs its label: missing counts as invalid
+    prepare(tmp_path / "few", few, capsys)
+    found = report(tmp_path / "few")
+    assert found["invalid_values"] == {LABEL: {"missing (not nullable)": 10, "not a number": 20}}
+    assert found["invalid_rows_dropped"] == found["invalid_label_rows_dropped"] == 30
+    assert sum(found["rows_written"].values()) == 1000 - found["duplicate_rows_dropped"] - 30
+
+    strict = write_contract(tmp_path, invalid_values={"policy": "fail", "max_share": 0.0})
+    error = prepare(tmp_path / "strict", few, capsys, "--contract", strict, expect=1)
+    assert "30 of 1000 rows (3.0%) break the feature contract, none allowed (policy fail)" in error
+
+
 def test_a_non_nullable_feature_drops_rows_missing_it(tmp_path: Path, capsys) -> None:
     contract = copy.deepcopy(CONTRACT)
     contract["features"][0]["nullable"] = False

@@ -15,7 +15,8 @@ import pytest
 from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
-from pipeline_defs.contract import CONFIDENCE_LEVEL_RANGE, DEFAULT_CONFIDENCE_LEVEL
+from config import all_configs
+from pipeline_defs.contract import CONFIDENCE_LEVEL_RANGE
 from tests.helpers import load_module
 from tests.pipeline_defs.test_feature_contract import (
     REPO_ROOT,
@@ -65,7 +66,8 @@ def test_delong_gives_sklearns_auc_and_the_bootstrap_standard_error() -> None:
 
 def test_the_pipeline_default_confidence_is_inside_the_range_evaluate_accepts() -> None:
     low, high = CONFIDENCE_LEVEL_RANGE
-    assert low <= DEFAULT_CONFIDENCE_LEVEL < high
+    for config in all_configs():  # the default is the config's (config/settings.py, "The training gate")
+        assert low <= config.confidence_level < high
     assert evaluate.checked_confidence(low) == low
     for refused in (low - 0.01, high, math.nan, 1.5):
         with pytest.raises(evaluate.StepError, match=r"ConfidenceLevel .* is out of range: use a level with 0.5 <="):
@@ -88,7 +90,7 @@ def _evaluate(
     error = run(
         evaluate,
         *("--model-dir", tmp_path / candidate, "--incumbent-dir", incumbent, "--test-dir", tmp_path / "out" / "test"),
-        *("--output-dir", tmp_path / "evaluation", *options),
+        *("--probability-threshold", 0.5, "--output-dir", tmp_path / "evaluation", *options),
         capsys=capsys,
         expect=expect,
     )

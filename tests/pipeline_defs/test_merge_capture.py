@@ -13,6 +13,7 @@ import pytest
 
 import mlops.capture
 import pipeline_defs.steps.merge_capture as merge
+import steplib.capture_format as capture_format
 from mlops.capture import record
 from mlops.ground_truth import ground_truth_record
 from pipeline_defs.packaging import STEPS_DIR
@@ -151,8 +152,10 @@ def test_ground_truth_partly_unmatched_is_counted_and_warned_about(folders, caps
     assert (report(folders)["labelled"], report(folders)["unmatched_ground_truth"]) == (1, 1)
 
 
-def test_the_capture_parser_of_mlops_is_the_merge_steps() -> None:
-    assert mlops.capture.parse_record is merge.parse_record and mlops.capture.read_capture is merge.read_capture
+def test_mlops_and_the_merge_step_parse_captures_with_the_step_librarys_one_parser() -> None:
+    assert mlops.capture.parse_record is capture_format.parse_record
+    assert mlops.capture.read_capture is capture_format.read_capture
+    assert merge.capture_lines is capture_format.capture_lines
 
 
 # Dataset mode ------------------------------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_unlabelled_rows_are_scored_but_not_measured(trained: Path, tmp_path: Pa
     (tmp_path / "partly").mkdir()
     test.to_csv(tmp_path / "partly" / "test.csv", index=False)
     run("evaluate", "--model-dir", trained / "model", "--test-dir", tmp_path / "partly", "--allow-unlabelled",
-        "--output-dir", tmp_path / "partly-out")  # fmt: skip
+        "--probability-threshold", 0.5, "--output-dir", tmp_path / "partly-out")  # fmt: skip
     partly = json.loads((tmp_path / "partly-out" / "evaluation.json").read_text())
     assert partly["has_labels"] is True and partly["scored_rows"] == len(test)
     assert partly["candidate"]["rows"] == half

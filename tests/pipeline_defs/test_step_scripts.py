@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -17,8 +18,10 @@ from pathlib import Path
 from types import ModuleType
 
 import boto3
+import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 from botocore.stub import Stubber
 
 from tests.helpers import load_module
@@ -149,6 +152,14 @@ def baseline_dir(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     return output
 
 
+@pytest.fixture(scope="module")
+def drifted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The drifted sample as the eval-only pipeline's Preprocess leaves it (every clean row in test/)."""
+    output = tmp_path_factory.mktemp("drifted")
+    run_step("preprocess", "--input-dir", SAMPLE_DATA / "churn-drifted", "--output-dir", output, "--mode", "evaluate")
+    return output
+
+
 def resolve(registry: Path, output_dir: Path, *args: object, expect: int = 0) -> subprocess.CompletedProcess:
     env = {"REGISTRY_BACKEND": "local", "LOCAL_REGISTRY_DIR": str(registry), "MODEL_PACKAGE_GROUP_NAME": GROUP}
     return run_step("resolve_model", "--output-dir", output_dir, *args, env=env, expect=expect)
@@ -159,7 +170,7 @@ def evaluate(candidate: Path, incumbent: Path, data_dir: Path, output_dir: Path,
     run_step(
         "evaluate",
         *("--model-dir", candidate, "--incumbent-dir", incumbent, "--test-dir", data_dir / "test"),
-        *("--confidence-level", confidence, "--output-dir", output_dir),
+        *("--confidence-level", confidence, "--probability-threshold", 0.5, "--output-dir", output_dir),
     )
     return read_json(output_dir / "evaluation.json")
 
@@ -410,23 +421,24 @@ def test_data_quality_baseline_is_in_model_monitor_format(baseline_dir: Path, pr
 
 
 def test_eval_only_path_scores_new_data_and_flags_its_drift(
-    model_dir: Path, baseline_dir: Path, tmp_path: Path
+    model_dir: Path, baseline_dir: Path, drifted: Path, tmp_path: Path
 ) -> None:
-    run_step("preprocess", "--input-dir", SAMPLE_DATA / "churn-drifted", "--output-dir", tmp_path, "--mode", "evaluate")
-    evaluation = evaluate(model_dir, tmp_path / "no-incumbent-mounted", tmp_path, tmp_path / "evaluation")
+    evaluation = evaluate(model_dir, tmp_path / "no-incumbent-mounted", drifted, tmp_path / "evaluation")
     assert evaluation["has_incumbent"] is False
     assert evaluation["candidate"]["rows"] == 500
 
-    args = ("--data-dir", tmp_path / "test", "--baseline-dir", baseline_dir, "--output-dir", tmp_path / "drift")
+    args = ("--data-dir", drifted / "test", "--baseline-dir", baseline_dir, "--output-dir", tmp_path / "drift")
     run_step("data_quality", "check", *args)
     violations = read_json(tmp_path / "drift" / "constraint_violations.json")["violations"]
     report = read_json(tmp_path / "drift" / "drift_report.json")
     assert report["violations"] == len(violations) > 0
     assert report["features_checked"] == 7
-    drifted = {v["feature_name"] for v in violations if v["constraint_check_type"] == "baseline_drift_check"}
-    assert {"monthly_charges", "contract"} <= drifted
+    flagged = {v["feature_name"] for v in violations if v["constraint_check_type"] == "baseline_drift_check"}
+    # The generator shifts charges, contracts, fiber and support calls; with the baseline's Robust distance the
+    # contract shift (a 0.22 gap in shares) stays within the sampling margin for 392 vs 500 rows (0.12).
+    assert {"monthly_charges", "internet_service", "support_calls"} <= flagged
     assert report["max_distance"] > 0.1
-    assert all(report["per_feature"][name]["drifted"] for name in drifted)
+    assert all(report["per_feature"][name]["drifted"] for name in flagged)
 
 
 def test_data_quality_passes_clean_held_out_data(baseline_dir: Path, prepared: Path, tmp_path: Path) -> None:
@@ -437,7 +449,9 @@ def test_data_quality_passes_clean_held_out_data(baseline_dir: Path, prepared: P
     report = read_json(tmp_path / "drift_report.json")
     assert report["violations"] == 0
     assert report["features_checked"] == 7
-    assert 0.0 < report["max_distance"] < 0.1
+    # Every feature compared; the robust distance takes off the sampling margin, so same-population data sits near 0.
+    assert all(entry["distance"] is not None for entry in report["per_feature"].values())
+    assert 0.0 <= report["max_distance"] < 0.1
 
 
 def test_data_quality_check_reports_each_constraint_violation(baseline_dir: Path, prepared: Path) -> None:
@@ -475,6 +489,132 @@ def test_data_quality_check_reports_each_constraint_violation(baseline_dir: Path
         "payment_method",
         "internet_service",
     }
+
+
+def test_in_range_outliers_in_the_baseline_do_not_blind_the_drift_check(prepared: Path, drifted: Path) -> None:
+    """Ten legal rows at monthly_charges 9999 stretch the baseline's equal-width buckets; the distance must not care."""
+    data_quality = import_step("data_quality")
+    ceiling = next(feature["max"] for feature in CONTRACT["features"] if feature["name"] == "monthly_charges")
+    baseline_rows = data_quality.read_features(prepared / "test", LABEL)
+    outliers = baseline_rows.head(10).assign(monthly_charges=str(ceiling - 1))  # inside the contract's range
+    new_rows = data_quality.read_features(drifted / "test", LABEL)
+
+    def monthly_charges_drift(rows: pd.DataFrame) -> dict:
+        statistics = data_quality.statistics(rows, CONTRACT)
+        _, report = data_quality.check(new_rows, statistics, data_quality.constraints(statistics, CONTRACT))
+        return report["monthly_charges"]
+
+    plain = monthly_charges_drift(baseline_rows)
+    stretched = monthly_charges_drift(pd.concat([baseline_rows, outliers], ignore_index=True))
+    assert plain["drifted"] and stretched["drifted"]
+    assert stretched["distance"] == pytest.approx(plain["distance"], abs=0.05)  # 10 of 402 rows move the CDF 2.5 %
+
+
+def one_feature_drift(baseline: dict, cells: list, method: str) -> dict:
+    """The drift report entry of feature "x" with `baseline` statistics, compared by `method` at threshold 0.1."""
+    data_quality = import_step("data_quality")
+    inferred_type = "String" if "string_statistics" in baseline else "Fractional"
+    distribution = {**data_quality.MONITORING_CONFIG["distribution_constraints"], "comparison_method": method}
+    constraints = {
+        "features": [{"name": "x", "inferred_type": inferred_type, "completeness": 0.0}],
+        "monitoring_config": {**data_quality.MONITORING_CONFIG, "distribution_constraints": distribution},
+    }
+    statistics = {"features": [{"name": "x", "inferred_type": inferred_type, **baseline}]}
+    _, report = data_quality.check(pd.DataFrame({"x": [str(cell) for cell in cells]}), statistics, constraints)
+    return report["x"]
+
+
+def sketch(*levels: list[float]) -> dict:
+    """Numeric baseline statistics holding only a KLL sketch: an item in level h weighs 2**h."""
+    return {"numerical_statistics": {"distribution": {"kll": {"sketch": {"data": [list(level) for level in levels]}}}}}
+
+
+def categories(counts: dict[str, int]) -> dict:
+    buckets = [{"value": value, "count": count} for value, count in counts.items()]
+    return {"string_statistics": {"distribution": {"categorical": {"buckets": buckets}}}}
+
+
+def repeated(**counts: int) -> list[str]:
+    """Category cells: each name as many times as its count."""
+    return [name for name, count in counts.items() for _ in range(count)]
+
+
+def robust(gap: float, n: int, m: int) -> float:
+    """Deequ's linf_robust, written out: the gap less 1.8 x sqrt((n + m) / (n m)), floored at 0."""
+    return max(0.0, gap - 1.8 * ((n + m) / (n * m)) ** 0.5)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "cells", "gap", "n", "m"),
+    [
+        # Deequ's own k=2 sketch of 1..6 (1 and 3 weigh 2) against 4..7. CDFs at 1, 3, 4, 5, 6, 7: baseline 2/6, 4/6,
+        # 4/6, 5/6, 1, 1; new 0, 0, 1/4, 2/4, 3/4, 1: the largest gap is 4/6 - 0 at 3.
+        (sketch([5.0, 6.0], [1.0, 3.0]), [4, 5, 6, 7], 2 / 3, 6, 4),
+        # 0..99 each weighing 2 (n = 200) against 50..249: at 99 the baseline is done (1.0), the new data a quarter.
+        (sketch([], [float(v) for v in range(100)]), list(range(50, 250)), 0.75, 200, 200),
+        # Deequ's KLLDistanceTest: the largest share gap is category e, 10/76 - 5/70.
+        (
+            categories({"a": 10, "b": 20, "c": 25, "d": 10, "e": 5}),
+            repeated(a=11, b=20, c=25, d=10, e=10),
+            10 / 76 - 5 / 70,
+            70,
+            76,
+        ),
+        (categories({"x": 900, "y": 100}), repeated(x=500, y=500), 0.4, 1000, 1000),
+    ],
+)
+def test_the_drift_distance_is_deequs_simple_or_robust_as_the_constraints_say(
+    baseline: dict, cells: list, gap: float, n: int, m: int
+) -> None:
+    simple, robust_entry = (one_feature_drift(baseline, cells, method) for method in ("Simple", "Robust"))
+    assert simple["distance"] == pytest.approx(gap)
+    assert robust_entry["distance"] == pytest.approx(robust(gap, n, m))
+    assert (simple["drifted"], robust_entry["drifted"]) == (gap > 0.1, robust(gap, n, m) > 0.1)
+
+
+@pytest.mark.parametrize(
+    ("baseline_rows", "new_rows", "integers"),
+    [(50, 30, False), (700, 1500, False), (2050, 400, True), (300, 9, True)],  # 2050: the most one level holds
+)
+def test_the_distance_is_the_exact_two_sample_ks_statistic_while_the_sketch_holds_every_value(
+    baseline_rows: int, new_rows: int, integers: bool
+) -> None:
+    data_quality = import_step("data_quality")
+    rng = np.random.default_rng(baseline_rows + new_rows)
+    if integers:  # many ties: every copy counts, as in the KS statistic
+        old, new = rng.integers(0, 30, baseline_rows), rng.integers(3, 33, new_rows)
+    else:
+        old, new = rng.normal(0.0, 1.0, baseline_rows), rng.normal(0.3, 1.0, new_rows)
+    declared = {"features": [{"name": "x", "type": "integer" if integers else "number"}]}
+    [feature] = data_quality.statistics(pd.DataFrame({"x": [repr(v) for v in old.tolist()]}), declared)["features"]
+    assert [len(level) for level in feature["numerical_statistics"]["distribution"]["kll"]["sketch"]["data"]] == [
+        baseline_rows
+    ]
+
+    entry = one_feature_drift(feature, new.tolist(), "Simple")
+
+    assert entry["distance"] == pytest.approx(scipy.stats.ks_2samp(old, new).statistic, abs=1e-12)
+
+
+def test_a_baseline_without_a_sketch_or_with_an_unknown_method_is_one_error(
+    baseline_dir: Path, prepared: Path, tmp_path: Path
+) -> None:
+    statistics = read_json(baseline_dir / "statistics.json")
+    del statistics["features"][1]["numerical_statistics"]["distribution"]["kll"]["sketch"]
+    (tmp_path / "no-sketch").mkdir()
+    (tmp_path / "no-sketch" / "statistics.json").write_text(json.dumps(statistics))
+    shutil.copy(baseline_dir / "constraints.json", tmp_path / "no-sketch")
+    args = ("--data-dir", prepared / "validation", "--output-dir", tmp_path / "out")
+    result = run_step("data_quality", "check", *args, "--baseline-dir", tmp_path / "no-sketch", expect=1)
+    assert_one_line_error(result, "the baseline of feature 'monthly_charges' has no KLL sketch")
+
+    constraints = read_json(baseline_dir / "constraints.json")
+    constraints["monitoring_config"]["distribution_constraints"]["comparison_method"] = "linf_robust"
+    (tmp_path / "unknown").mkdir()
+    (tmp_path / "unknown" / "constraints.json").write_text(json.dumps(constraints))
+    shutil.copy(baseline_dir / "statistics.json", tmp_path / "unknown")
+    result = run_step("data_quality", "check", *args, "--baseline-dir", tmp_path / "unknown", expect=1)
+    assert_one_line_error(result, "comparison_method 'linf_robust' is unknown")
 
 
 def test_inference_round_trips_csv_and_json(model_dir: Path, prepared: Path) -> None:
@@ -515,6 +655,7 @@ def test_evaluate_derives_the_model_quality_constraints_from_its_own_metrics(
 ) -> None:
     """What the endpoint's model-quality monitor checks: each metric below its evaluated value x (1 - tolerance)."""
     arguments = ("--model-dir", model_dir, "--incumbent-dir", tmp_path / "none", "--test-dir", prepared / "test")
+    arguments += ("--probability-threshold", 0.5)
     run_step("evaluate", *arguments, "--quality-tolerance", 0.1, "--output-dir", tmp_path / "out")
 
     metrics = read_json(tmp_path / "out" / "model_quality.json")["binary_classification_metrics"]
