@@ -16,7 +16,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 CDK := cdk --no-notices
 
-.PHONY: deps synth demo test quick lint snapshots review bench lock clean
+.PHONY: deps synth demo test quick lint snapshots review deploy deploy-target bench lock clean
 
 # A venv is tied to its folder (absolute paths in its scripts, the editable install's mapping): when the checkout has
 # moved, both venvs are rebuilt from the pins.
@@ -86,6 +86,29 @@ snapshots: deps
 ## review: what `cdk diff --template` shows between BASE (a git revision) and the working tree, per stack.
 review: deps
 	$(PYTHON) -m tools.review --base $(BASE) --env $(ENV)
+
+## deploy: deploy every stack of the $(ENV) unit (dev, staging or prod) with the AWS credentials of the environment, no
+## prompt (the change was reviewed in its pull request). CI runs it after assuming the unit's deploy role through OIDC.
+# '**', not --all: --all deploys top-level stacks only, and every stack of this app sits in the unit's Stage.
+deploy: deps
+	$(CDK) deploy '**' -c env=$(ENV) --require-approval never
+
+## deploy-target: the account and region of the $(ENV) unit as `account=...` and `region=...` lines (CI checks the
+## assumed role's account against it).
+deploy-target: $(VENV)/.project
+	@$(PYTHON) -c "$$DEPLOY_TARGET" "$(ENV)"
+
+define DEPLOY_TARGET
+import sys
+from config import ConfigError, load_config
+try:
+    config = load_config(env=sys.argv[1])
+except ConfigError as error:
+    sys.exit(str(error))
+print(f"account={config.account}")
+print(f"region={config.region}")
+endef
+export DEPLOY_TARGET
 
 bench: deps
 	$(PYTHON) bench/synth_time.py
