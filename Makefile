@@ -1,5 +1,6 @@
-# Two commands set up a fresh machine: `make demo` (the main job) and `make test` (every gate).
-# Both create the venvs and node_modules from pinned files first, and skip that when nothing changed.
+# Two commands set up a fresh machine: `make demo` (the main job) and `make test` (every gate); `make quick` runs the
+# fast tests while editing.
+# Each creates the venvs and node_modules from pinned files first, and skips that when nothing changed.
 SHELL := /bin/bash
 .DEFAULT_GOAL := demo
 
@@ -15,7 +16,7 @@ export CDK_DISABLE_CLI_TELEMETRY := true
 export PYTHONDONTWRITEBYTECODE := 1
 CDK := cdk --no-notices
 
-.PHONY: deps synth demo test lint snapshots review deploy deploy-target bench lock clean
+.PHONY: deps synth demo test quick lint snapshots review deploy deploy-target bench lock clean
 
 # A venv is tied to its folder (absolute paths in its scripts, the editable install's mapping): when the checkout has
 # moved, both venvs are rebuilt from the pins.
@@ -67,9 +68,16 @@ lint: deps
 
 ## test: every quality gate (ruff, assertions, cdk-nag, cfn-lint, checkov, snapshots, handlers).
 # --no-loadscope-reorder: xdist would hand out files by test count, leaving the long files with few tests (the README's,
-# the end-to-end runs) for last; tests/conftest.py puts the files marked heavy first instead.
+# the end-to-end runs) for last; tests/conftest.py puts the files with heavy tests first instead.
 test: lint
 	$(PYTHON) -m pytest -n auto --dist loadfile --no-loadscope-reorder
+
+## quick: the tests that take seconds, for the edit-test loop: every test not marked heavy (no pipeline runs, demo,
+## gates, whole-unit synths or external tools; tests/conftest.py), no lint. `make test` before a commit.
+# The files marked heavy as a whole are not even imported (their imports alone cost seconds in every worker).
+HEAVY_TEST_FILES = $(shell grep -rlE --include='test_*.py' '^pytestmark = pytest\.mark\.heavy' tests)
+quick: deps
+	$(PYTHON) -m pytest -n auto --dist loadfile -m "not heavy" $(addprefix --ignore=,$(HEAVY_TEST_FILES))
 
 ## snapshots: rewrite the template snapshots after a reviewed change.
 snapshots: deps

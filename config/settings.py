@@ -114,8 +114,8 @@ class EnvironmentConfig:
     model_quality_end_offset: str = "-P1D"
     # Relative drop of an evaluation metric that counts as a model-quality violation (constraints and alarms). The
     # constraints are point comparisons against estimates from the evaluation slice, so a small tolerance alarms on an
-    # unchanged model: bench/monitor_false_alarms.py measures 38 % of runs at 1000 labelled requests with 0.05, 12.5 %
-    # with 0.10, 2.5 % with 0.15 (which still catches a model whose AUC fell from 0.87 to ~0.72 in >= 95 % of runs).
+    # unchanged model: the false-alarm rates by tolerance are in the README ("Monitoring locally"), measured by
+    # bench/monitor_false_alarms.py.
     model_quality_tolerance: float = 0.15
     # A feature_baseline_drift_* metric above this alarms: the baseline's comparison_threshold.
     drift_alarm_threshold: float = 0.1

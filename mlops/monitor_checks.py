@@ -11,10 +11,9 @@ Model quality (method and error rate): on the captured rows that have ground tru
 as a point comparison, like Model Monitor: a metric below its LessThanThreshold threshold (above a
 GreaterThanThreshold one) is a violation. There is no confidence interval on either side: the thresholds are the
 evaluation slice's own estimates x (1 - tolerance), and the traffic's metrics have their own sampling error, so a model
-exactly as good as on its evaluation slice still alarms by chance. Measured (bench/monitor_false_alarms.py: 400-row
-evaluation slice, any of auc/f1/precision/recall), with the default tolerance 0.15: 19 % of runs at 60-100 labelled
-rows, 6.5 % at 300, 2.5 % at 1000, 0 % at 3000 (with 0.05: 57 %, 55 %, 46 %, 38 %, 33 %); a model whose AUC fell from
-0.87 to about 0.72 is caught in 95-100 % of runs. Read a violation as "look", not as proof.
+exactly as good as on its evaluation slice still alarms by chance. How often, by tolerance and number of labelled rows,
+is measured by bench/monitor_false_alarms.py and written in the README ("Monitoring locally"). Read a violation as
+"look", not as proof.
 Below MIN_LABELS_PER_CLASS labelled rows of either class nothing is compared ("not checked: too few labels").
 """
 
@@ -36,10 +35,9 @@ from pipeline_defs.steps.merge_capture import Merged
 from steplib import StepError
 
 # A verdict needs both classes, and enough of each: with fewer than 30 positives one row moves recall by more than
-# 3 %, and bench/monitor_false_alarms.py measures false alarms in a fifth of the runs at 60-100 labelled rows even
-# with the default 15 % tolerance. Below this floor the monitor says "not checked" rather than report noise; above
-# it the verdict is still a point comparison with the error rates the module docstring states (Model Monitor wants
-# 200 rows for its standard deviations).
+# 3 %, and even with the default tolerance false alarms are frequent at 60-100 labelled rows. Below this floor the
+# monitor says "not checked" rather than report noise; above it the verdict is still a point comparison, with the
+# measured error rates of the README's "Monitoring locally" (Model Monitor wants 200 rows for its standard deviations).
 MIN_LABELS_PER_CLASS = 30
 # The data-quality step's inferred types back to the feature contract's types, to compute statistics by the baseline.
 _CONTRACT_TYPES = {"Integral": "integer", "Fractional": "number", "String": "category"}

@@ -1,8 +1,8 @@
 """The SageMaker Python SDK v3, loaded so that building a pipeline definition is offline and fast.
 
 Import the SDK only through this module: every SDK class the definitions use is re-exported here. It hides the
-traps listed in DESIGN.md, and it keeps them to itself - importing it leaves `os.environ`, logging and warnings as
-they were; everything process-wide happens inside `offline_build()` and is undone when the build ends:
+SDK's traps (docs/architecture.md, "Traps"), and it keeps them to itself - importing it leaves `os.environ`, logging
+and warnings as they were; everything process-wide happens inside `offline_build()` and is undone when the build ends:
 - the SDK needs a region at import time (`sagemaker.ai_registry` creates boto3 clients then): the import runs with a
   default region set, and with the EC2 metadata lookup off, so no client creation can wait for a metadata endpoint;
 - `ModelTrainer` validates roles through IAM unless SAGEMAKER_VALIDATE_ROLE=false: set during a build;

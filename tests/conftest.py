@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 from config import EnvironmentConfig, load_config
-from tests.helpers import synthesized_unit
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +20,10 @@ def assembly_dir(dev_config: EnvironmentConfig) -> Path:
 
     Shared with tests/infra and tests/contracts (one synth of the dev unit per test process): treat it as read-only.
     """
+    # Imported here: tests.helpers loads CDK (and starts its Node.js runtime), which the xdist controller and the
+    # tests that need no unit should not pay for.
+    from tests.helpers import synthesized_unit
+
     return synthesized_unit(dev_config.unit_name).outdir
 
 
@@ -37,15 +40,26 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
+# Fixtures that synthesize whole units (CDK, cdk-nag, every template) or build their pipeline definitions with the
+# SageMaker SDK: a test that needs one is heavy, and its rough serial share of that work is this many seconds.
+HEAVY_FIXTURES = frozenset({"assembly_dir", "synthesized", "all_assemblies", "definitions_of"})
+HEAVY_FIXTURE_SECONDS = 2
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker: `make quick` leaves these tests out
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The files marked `heavy(seconds=N)` first, longest first, then the rest in collection order.
+    """Mark the tests that need a HEAVY_FIXTURES fixture heavy; then order: the files with heavy tests first, longest
+    first (by the largest N of `heavy(seconds=N)` in the file), then the rest in collection order.
 
     With `--dist loadfile` the workers take files in this order, so the long ones start early and the workers finish
     together instead of one of them running a long file alone at the end. N is a rough serial time on 2 cores, used
     for this order only."""
-
-    def weight(item: pytest.Item) -> float:
+    file_weights: dict[Path, float] = {}
+    for item in items:
+        if item.get_closest_marker("heavy") is None and HEAVY_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.heavy(seconds=HEAVY_FIXTURE_SECONDS))
         heavy = item.get_closest_marker("heavy")
-        return -float(heavy.kwargs.get("seconds", 1)) if heavy else 0.0
-
-    items.sort(key=weight)  # stable: a file's tests stay together and in order
+        if heavy:
+            seconds = float(heavy.kwargs.get("seconds", 1))
+            file_weights[item.path] = max(file_weights.get(item.path, 0.0), seconds)
+    items.sort(key=lambda item: -file_weights.get(item.path, 0.0))  # stable: a file's tests stay together, in order

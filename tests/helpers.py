@@ -12,14 +12,16 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
-
-from aws_cdk import App
-from aws_cdk.cx_api import CloudAssembly
+from typing import TYPE_CHECKING, Any
 
 from config import EnvironmentConfig, all_configs
 from config.deployments import pin_for
-from stacks.stage import MlPlatformStage, build_unit, new_app
+
+if TYPE_CHECKING:  # CDK is imported where an app is built: importing it starts its Node.js runtime
+    from aws_cdk import App
+    from aws_cdk.cx_api import CloudAssembly
+
+    from stacks.stage import MlPlatformStage
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FUNCTION_DIR = REPO_ROOT / "lambda" / "start_pipeline"
@@ -41,6 +43,8 @@ def build_app(
 ) -> tuple[App, MlPlatformStage]:
     """An App as app.py makes it, with cdk.json's context and the unit of `config` (cdk-nag included, serving its pin
     in `pins`); CDK's built-in validation only when asked, as in app.py."""
+    from stacks.stage import build_unit, new_app
+
     app = new_app(builtin_validation=builtin_validation, context=cdk_json_context(), outdir=str(outdir))
     return app, build_unit(app, config, pin_for(config, pins))
 

@@ -16,9 +16,9 @@ from botocore.stub import ANY, Stubber
 
 from config import load_config
 from mlops import start as start_command
-from mlops.cli import main
 from mlops.common import default_assembly
 from pipeline_defs.local import LocalModelRegistry
+from tests.cli.conftest import cli
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = REPO_ROOT / "pipeline_defs" / "sample_data"
@@ -26,12 +26,6 @@ GROUP = "churn-dev-models"
 REGION = "eu-west-1"
 EVALUATION_DATA = "s3/local-landing/evaluation/latest"  # the eval-only pipeline's default input, in a state dir
 TOKEN = uuid.UUID("12345678-1234-4678-9234-567812345678")
-
-
-def cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def register(registry: LocalModelRegistry, experiment: str = "exp") -> dict:

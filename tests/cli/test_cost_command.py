@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
-from mlops.cli import main
 from mlops.cost import command, reads
+from tests.cli.conftest import cli as run_mlops
+from tests.cli.conftest import stubbed_clients
 
 ACCOUNT = "111111111111"
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -44,22 +44,15 @@ def aws(aws_env, tmp_path, monkeypatch):
     """Stubbed sagemaker and ce clients handed to the command; the test price snapshot in a folder of its own."""
     (tmp_path / "prices").mkdir()
     (tmp_path / "prices" / "eu-west-1.json").write_text(json.dumps(PRICES))
-    clients = {service: boto3.client(service, region_name="eu-west-1") for service in ("sagemaker", "ce")}
-    stubbers = {service: Stubber(c) for service, c in clients.items()}
-    for stubber in stubbers.values():
-        stubber.activate()
-    monkeypatch.setattr(command, "client", lambda service, config: clients[service])
     monkeypatch.setattr(command, "utc_now", lambda: NOW)
-    yield stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    with stubbed_clients(monkeypatch, command, "sagemaker", "ce") as stubbers:
+        yield stubbers
 
 
 def cli(capsys, tmp_path, *argv):
-    code = main(["cost", *argv, "--prices-dir", str(tmp_path / "prices"), "--state-dir", str(tmp_path / "state")])
-    out, err = capsys.readouterr()
-    return code, out, err
+    """`mlops cost <argv>` with the test's price snapshot and state dir."""
+    folders = ["--prices-dir", str(tmp_path / "prices"), "--state-dir", str(tmp_path / "state")]
+    return run_mlops(capsys, "cost", *argv, *folders)
 
 
 def expect_parameters(sm: Stubber, arn: str, experiment: str) -> None:

@@ -13,8 +13,8 @@ from botocore.stub import Stubber
 
 from config import load_config
 from mlops.aws import AwsCallFailed
-from mlops.cli import main
 from mlops.cost import COST_TAG_KEYS, explorer
+from tests.cli.conftest import cli
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 DEV = load_config("dev")
@@ -160,9 +160,7 @@ def tag(key: str, status: str) -> dict:
 
 def run_tags(monkeypatch, client, capsys, *argv):
     monkeypatch.setattr("mlops.cost.command.client", lambda service, config: client)
-    code = main(["cost", "tags", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return cli(capsys, "cost", "tags", *argv)
 
 
 def test_tags_lists_statuses_and_activates_only_the_inactive_keys(ce, monkeypatch, capsys):

@@ -10,27 +10,18 @@ import hashlib
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
 from mlops import dataset as dataset_command
 from mlops import dataset_s3, dataset_upload
-from mlops.cli import main
-
-pytestmark = pytest.mark.heavy(seconds=10)  # scheduled first, longest first (tests/conftest.py)
+from tests.cli.conftest import cli, stubbed_clients
 
 REGION = "eu-west-1"
 BUCKET = "churn-dev-storage-trainingdatabucket-1a2b3c"
 KEY_ARN = f"arn:aws:kms:{REGION}:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 STORAGE_OUTPUTS = {"TrainingDataBucketName": BUCKET, "DataKeyArn": KEY_ARN, "ModelPackageGroupName": "churn-dev-models"}
 SSE = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": KEY_ARN}
-
-
-def cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -49,29 +40,22 @@ def sha256(path: Path) -> str:
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, aws_env: None):
     """Stubbers on the CloudFormation and S3 clients the command creates; every queued response must be used."""
-    clients = {service: boto3.client(service, region_name=REGION) for service in ("cloudformation", "s3")}
-    monkeypatch.setattr(dataset_s3, "client", lambda service, config: clients[service])
-    stubbers = {service: Stubber(client) for service, client in clients.items()}
-    for stubber in stubbers.values():
-        stubber.activate()
-    stubbers["cloudformation"].add_response(
-        "describe_stacks",
-        {
-            "Stacks": [
-                {
-                    "StackName": "churn-dev-Storage",
-                    "CreationTime": "2025-01-01T00:00:00Z",
-                    "StackStatus": "UPDATE_COMPLETE",
-                    "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in STORAGE_OUTPUTS.items()],
-                }
-            ]
-        },
-        {"StackName": "churn-dev-Storage"},
-    )
-    yield stubbers
-    for stubber in stubbers.values():
-        stubber.assert_no_pending_responses()
-        stubber.deactivate()
+    with stubbed_clients(monkeypatch, dataset_s3, "cloudformation", "s3") as stubbers:
+        stubbers["cloudformation"].add_response(
+            "describe_stacks",
+            {
+                "Stacks": [
+                    {
+                        "StackName": "churn-dev-Storage",
+                        "CreationTime": "2025-01-01T00:00:00Z",
+                        "StackStatus": "UPDATE_COMPLETE",
+                        "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in STORAGE_OUTPUTS.items()],
+                    }
+                ]
+            },
+            {"StackName": "churn-dev-Storage"},
+        )
+        yield stubbers
 
 
 def expect_listing(s3: Stubber, dataset_id: str, contents: list[dict] | None = None) -> None:
@@ -314,6 +298,7 @@ def test_an_interrupted_local_put_leaves_no_marker_and_resumes(folder, tmp_path,
     assert (landed / "_SUCCESS").exists()
 
 
+@pytest.mark.heavy(seconds=10)  # a whole training run; scheduled first, longest first (tests/conftest.py)
 def test_local_put_starts_the_training_run_as_the_trigger_would(assembly_dir, tmp_path, capsys) -> None:
     sample = Path(__file__).resolve().parents[2] / "pipeline_defs" / "sample_data" / "churn"
     state = tmp_path / "state"

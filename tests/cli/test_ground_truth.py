@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from mlops import ground_truth
-from mlops.cli import main
+from tests.cli.conftest import cli, expect_object, stubbed_clients
 
 HOUR = "2026-11-29T13"
 KEY_ARN = "arn:aws:kms:eu-west-1:111111111111:key/11111111-2222-3333-4444-555555555555"
@@ -43,9 +40,7 @@ def state_dirs(tmp_path: Path) -> None:
 
 
 def put(capsys, *arguments: str) -> tuple[int, str, str]:
-    code = main(["ground-truth", "put", *arguments])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return cli(capsys, "ground-truth", "put", *arguments)
 
 
 # The contract ---------------------------------------------------------------------------------------------------------
@@ -159,13 +154,10 @@ def test_other_file_types_and_missing_files_are_refused(tmp_path, capsys) -> Non
 
 # AWS ------------------------------------------------------------------------------------------------------------------
 @pytest.fixture
-def aws(monkeypatch):
+def aws(monkeypatch, aws_env):
     """CloudFormation and S3 clients answered by Stubber: (cloudformation stubber, s3 stubber)."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    clients = {service: boto3.client(service, region_name="eu-west-1") for service in ("cloudformation", "s3")}
-    monkeypatch.setattr(ground_truth, "client", lambda service, config: clients[service])
-    with Stubber(clients["cloudformation"]) as cloudformation, Stubber(clients["s3"]) as s3:
+    with stubbed_clients(monkeypatch, ground_truth, "cloudformation", "s3") as stubbers:
+        cloudformation, s3 = stubbers["cloudformation"], stubbers["s3"]
         stack = {
             "StackName": "churn-dev-Storage",
             "CreationTime": "2026-11-01T00:00:00Z",
@@ -177,8 +169,6 @@ def aws(monkeypatch):
         }
         cloudformation.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "churn-dev-Storage"})
         yield cloudformation, s3
-        cloudformation.assert_no_pending_responses()
-        s3.assert_no_pending_responses()
 
 
 def expect_stored(s3: Stubber, *keys_and_bodies: tuple[str, bytes]) -> None:
@@ -187,9 +177,7 @@ def expect_stored(s3: Stubber, *keys_and_bodies: tuple[str, bytes]) -> None:
     contents = [{"Key": prefix + key, "Size": len(body)} for key, body in keys_and_bodies]
     s3.add_response("list_objects_v2", {"Contents": contents}, {"Bucket": BUCKET, "Prefix": prefix})
     for key, body in keys_and_bodies:
-        s3.add_response(
-            "get_object", {"Body": StreamingBody(io.BytesIO(body), len(body))}, {"Bucket": BUCKET, "Key": prefix + key}
-        )
+        expect_object(s3, f"s3://{BUCKET}/{prefix}{key}", body)
 
 
 def expected_put(body: bytes) -> dict[str, object]:

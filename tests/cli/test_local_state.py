@@ -19,21 +19,16 @@ import pytest
 
 from config import load_config
 from mlops import start as start_command
-from mlops.cli import COMMANDS, main
+from mlops.cli import COMMANDS
 from mlops.demo_state import DEMO_MARKER, fresh_state_dir
 from mlops.local import CODE_ASSET_PREFIX
 from pipeline_defs.local import STATE_MARKER, executions_in_use, load_assembly
 from pipeline_defs.packaging import code_bytes
+from tests.cli.conftest import cli
 from tests.local.builders import CODE_URI, REPORT_SCRIPT, alive, pipeline, processing, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = "churn-dev-training"  # the name `mlops run training` looks for in the dev unit
-
-
-def cli(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def minimal_assembly(folder: Path, definition: dict, name: str = PIPELINE) -> Path:

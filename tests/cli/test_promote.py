@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from config import load_config
 from config.deployments import pin_for
 from mlops import promote
-from mlops.cli import main
-from tests.cli.conftest import stubbed_clients
+from tests.cli.conftest import cli, expect_describe, expect_json_object, stubbed_clients
 
 CONFIG = load_config("dev")
 GROUP = CONFIG.model_package_group_name
@@ -82,20 +79,8 @@ def aws(aws_env: None, monkeypatch: pytest.MonkeyPatch):
         yield stubbers
 
 
-def expect_describe(aws: dict[str, Stubber], described: dict[str, Any], arn: str = ARN) -> None:
-    aws["sagemaker"].add_response("describe_model_package", described, {"ModelPackageName": arn})
-
-
 def expect_metrics(aws: dict[str, Stubber], document: Any = METRICS, file_name: str = "model_quality.json") -> None:
-    body = json.dumps(document).encode()
-    aws["s3"].add_response(
-        "get_object",
-        {"Body": StreamingBody(io.BytesIO(body), len(body))},
-        {
-            "Bucket": "churn-dev-storage-artifactsbucket1a2b3c",
-            "Key": RUN.split("/", 3)[3] + f"/Evaluate/evaluation/{file_name}",
-        },
-    )
+    expect_json_object(aws["s3"], f"{RUN}/Evaluate/evaluation/{file_name}", document)
 
 
 def with_quality_constraints() -> dict[str, Any]:
@@ -109,9 +94,7 @@ def with_quality_constraints() -> dict[str, Any]:
 
 
 def run(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, str]:
-    code = main(["promote", *arguments])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return cli(capsys, "promote", *arguments)
 
 
 def test_promote_a_version_writes_the_pin_and_says_what_to_run_next(aws, tmp_path: Path, capsys) -> None:

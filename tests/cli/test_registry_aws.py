@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import boto3
 import pytest
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from config import load_config
 from mlops import registry as registry_command
-from mlops.cli import main
-from tests.cli.conftest import stubbed_clients
+from tests.cli.conftest import cli, expect_describe, expect_json_object, stubbed_clients
 
 CONFIG = load_config("dev")
 GROUP = CONFIG.model_package_group_name
@@ -65,23 +62,13 @@ def aws(aws_env: None, monkeypatch: pytest.MonkeyPatch):
         yield stubbers
 
 
-def expect_describe(aws: dict[str, Stubber], package: dict[str, Any]) -> None:
-    aws["sagemaker"].add_response("describe_model_package", package, {"ModelPackageName": package["ModelPackageArn"]})
-
-
 def expect_metrics(aws: dict[str, Stubber], version: int, auc: float) -> None:
-    body = json.dumps({"binary_classification_metrics": {"auc": {"value": auc}}}).encode()
-    aws["s3"].add_response(
-        "get_object",
-        {"Body": StreamingBody(io.BytesIO(body), len(body))},
-        {"Bucket": BUCKET, "Key": f"v{version}/model_quality.json"},
-    )
+    document = {"binary_classification_metrics": {"auc": {"value": auc}}}
+    expect_json_object(aws["s3"], f"s3://{BUCKET}/v{version}/model_quality.json", document)
 
 
 def run(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, str]:
-    code = main(["registry", *arguments])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return cli(capsys, "registry", *arguments)
 
 
 def test_list_follows_every_page_newest_first(aws, capsys) -> None:

@@ -7,7 +7,6 @@ Monitor's folders); each test asserts what the page shows of their numbers.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import stat
@@ -17,14 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from config import EnvironmentConfig
 from mlops.cli import main
 from mlops.report import command, sources
 from pipeline_defs.local import load_assembly
-from tests.cli.conftest import stubbed_clients
+from tests.cli.conftest import cli, expect_json_object, stubbed_clients
 
 EXECUTION = "abc123def456"
 HOSTILE = "<script>alert('x')</script>&\"name"  # a feature name straight from someone's CSV header
@@ -281,9 +279,7 @@ def points(polyline: dict[str, Any]) -> list[tuple[float, float]]:
 
 
 def report(capsys: pytest.CaptureFixture[str], state: State, *argv: str) -> tuple[int, str, str]:
-    code = main(["report", *argv, "--local", "--state-dir", str(state.root)])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return cli(capsys, "report", *argv, "--local", "--state-dir", str(state.root))
 
 
 @pytest.fixture
@@ -630,17 +626,6 @@ def processing_job(name: str, outputs: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def expect_object(s3: Stubber, uri: str, document: Any | None) -> None:
-    key = uri.removeprefix(f"s3://{BUCKET}/")
-    if document is None:
-        s3.add_client_error(
-            "get_object", "NoSuchKey", http_status_code=404, expected_params={"Bucket": BUCKET, "Key": key}
-        )
-        return
-    data = json.dumps(document).encode()
-    s3.add_response("get_object", {"Body": StreamingBody(io.BytesIO(data), len(data))}, {"Bucket": BUCKET, "Key": key})
-
-
 def expect_execution(sagemaker: Stubber) -> dict[str, str]:
     """The eval-only execution: Evaluate a cache hit (its job is the older execution's), CheckDrift, the failed gate."""
     prefix = f"s3://{BUCKET}/pipelines/churn-dev-evaluation/exp"
@@ -711,7 +696,7 @@ def test_an_execution_in_aws_is_read_through_sagemaker_and_s3(capsys, monkeypatc
             (f"{where['ResolveModel']}/resolved.json", {"found": True, "baseline_uri": baseline}),
             (f"{baseline}/statistics.json", BASELINE),
         ]:
-            expect_object(stubs["s3"], uri, document)
+            expect_json_object(stubs["s3"], uri, document)
         code = main(["report", ARN, "--env", "dev", "--html", str(tmp_path / "r.html")])
     out, err = capsys.readouterr()
     page = Page((tmp_path / "r.html").read_text())

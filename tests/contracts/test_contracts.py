@@ -19,6 +19,8 @@ from tests.contracts.conftest import pipeline_definitions, template, unit
 from tests.handlers.conftest import marker_event
 from tests.helpers import ALL_UNITS
 
+pytestmark = pytest.mark.heavy(seconds=3)  # synthesizes every unit; scheduled first (tests/conftest.py)
+
 SCHEDULED_UNITS = [name for name, config in ALL_UNITS.items() if config.evaluation_schedule is not None]
 _SUB_VARIABLE = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
 

@@ -9,6 +9,8 @@ from pipeline_defs.contract import Parameter
 from tests.contracts.conftest import pipeline_definitions, unit
 from tests.helpers import ALL_UNITS
 
+pytestmark = pytest.mark.heavy(seconds=2)  # synthesizes every unit; scheduled first (tests/conftest.py)
+
 JOB_STEP_TYPES = ("Training", "Processing")
 
 

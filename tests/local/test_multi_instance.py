@@ -4,7 +4,6 @@ resourceconfig.json (current_host, hosts) and its share of a ShardedByS3Key inpu
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import tarfile
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from config import EnvironmentConfig
 from pipeline_defs.local import Assembly, LocalRunner, LocalS3, RunResult
 from pipeline_defs.local.processing import RESOURCE_CONFIG_VARIABLE
-from tests.helpers import STEPS_DIR
+from tests.helpers import STEPS_DIR, load_module
 from tests.local.builders import pipeline, processing
 from tests.local.conftest import SAMPLE_DATA
 
@@ -103,9 +102,7 @@ def test_two_instances_writing_the_same_file_fail_the_step_naming_both(run, stat
 
 
 def test_the_step_script_reads_the_variable_the_runner_sets() -> None:
-    spec = importlib.util.spec_from_file_location("instance_preprocess", STEPS_DIR / "preprocess.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module("instance_preprocess", STEPS_DIR / "preprocess.py")
     assert module.RESOURCE_CONFIG_VARIABLE == RESOURCE_CONFIG_VARIABLE
     assert str(module.RESOURCE_CONFIG) == "/opt/ml/config/resourceconfig.json"
 

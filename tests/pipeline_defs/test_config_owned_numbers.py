@@ -20,12 +20,13 @@ from config import EnvironmentConfig, load_config
 from pipeline_defs.definitions import build_definitions
 from pipeline_defs.graph import steps
 from pipeline_defs.packaging import content_addressed_uris
+from tests.helpers import load_module
 from tests.infra.test_monitoring_stack import job_definition, template_of
-from tests.pipeline_defs.test_feature_contract import STEPS, customers, load, prepare, run, strict_json, train
+from tests.pipeline_defs.test_feature_contract import STEPS, customers, prepare, run, strict_json, train
 
 pytestmark = pytest.mark.heavy(seconds=15)  # scheduled first, longest first (tests/conftest.py)
 
-evaluate = load(STEPS / "evaluate.py", "owned_evaluate")
+evaluate = load_module("owned_evaluate", STEPS / "evaluate.py")
 THRESHOLD_OPTION = "--probability-threshold"
 
 

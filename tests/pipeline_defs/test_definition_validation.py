@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from botocore.validate import ParamValidator
 from config import load_config
 from pipeline_defs import graph
 from pipeline_defs.packaging import STEPS_DIR
+from tests.helpers import load_module
 
 SAMPLE_DATA = STEPS_DIR.parent / "sample_data"
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
@@ -408,9 +408,7 @@ def test_execution_variables_are_the_sdks() -> None:
 
 # JsonGet paths against the scripts' real output ----------------------------------------------------
 def _run_step(script: str, *args: object) -> None:
-    spec = importlib.util.spec_from_file_location(f"step_{Path(script).stem}", STEPS_DIR / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(f"step_{Path(script).stem}", STEPS_DIR / script)
     assert module.main([str(arg) for arg in args]) == 0, f"{script} {args} failed"
 
 

@@ -17,6 +17,8 @@ from pipeline_defs import definitions
 from pipeline_defs.definitions import build_definitions, cached, definitions_for_synth
 from pipeline_defs.packaging import content_addressed_uris
 
+pytestmark = pytest.mark.heavy(seconds=5)  # imports the app and the SDK in fresh processes (tests/conftest.py)
+
 ASSETS_BUCKET = "cdk-hnb659fds-assets-111111111111-eu-west-1"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

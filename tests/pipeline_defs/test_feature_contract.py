@@ -9,7 +9,6 @@ The scripts run in-process through their `main` (one import of pandas and scikit
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.helpers import load_module
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STEPS = REPO_ROOT / "pipeline_defs" / "steps"
 CONTRACT = json.loads((STEPS / "feature_contract.json").read_text())
@@ -25,18 +26,11 @@ LABEL = CONTRACT["label"]
 FEATURES = [feature["name"] for feature in CONTRACT["features"]]
 
 
-def load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-generate = load(REPO_ROOT / "pipeline_defs" / "sample_data" / "generate.py", "sample_generate")
-preprocess = load(STEPS / "preprocess.py", "contract_preprocess")
-train = load(STEPS / "train.py", "contract_train")
-data_quality = load(STEPS / "data_quality.py", "contract_data_quality")
-inference = load(STEPS / "inference.py", "contract_inference")
+generate = load_module("sample_generate", REPO_ROOT / "pipeline_defs" / "sample_data" / "generate.py")
+preprocess = load_module("contract_preprocess", STEPS / "preprocess.py")
+train = load_module("contract_train", STEPS / "train.py")
+data_quality = load_module("contract_data_quality", STEPS / "data_quality.py")
+inference = load_module("contract_inference", STEPS / "inference.py")
 
 
 def strict_json(path: Path) -> dict:

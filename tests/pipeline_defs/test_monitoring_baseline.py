@@ -3,7 +3,6 @@ order, no label; Deequ's KLL sketch; the eval-only pipeline checks drift against
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -14,7 +13,7 @@ import pytest
 
 from pipeline_defs.contract import SCORE_COLUMN
 from pipeline_defs.graph import steps as pipeline_steps
-from tests.helpers import ALL_UNITS
+from tests.helpers import ALL_UNITS, load_module
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STEPS = REPO_ROOT / "pipeline_defs" / "steps"
@@ -22,10 +21,7 @@ SAMPLE_DATA = REPO_ROOT / "pipeline_defs" / "sample_data"
 
 
 def step(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"monitoring_step_{name}", STEPS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(f"monitoring_step_{name}", STEPS / f"{name}.py")
 
 
 def run(name: str, *args: object) -> None:

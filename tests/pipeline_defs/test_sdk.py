@@ -13,6 +13,8 @@ import pytest
 
 from pipeline_defs import sdk
 
+pytestmark = pytest.mark.heavy(seconds=6)  # builds definitions in fresh processes; scheduled first (tests/conftest.py)
+
 # The signature of every SDK callable that sdk.PATCHED_INTERNALS replaces during a build, as of sagemaker 3.27.0.
 # An SDK upgrade that changes one fails here: review the patch in pipeline_defs/sdk.py, then update the pin.
 PINNED_SIGNATURES = {

@@ -32,6 +32,8 @@ from pipeline_defs.packaging import (
 )
 from steplib.capture_format import CaptureFormatError, capture_lines
 
+pytestmark = pytest.mark.heavy(seconds=10)  # every step script in its own process (tests/conftest.py)
+
 SHARED = {"StepError", "read_contract", "contract_file", "write_json", "load_json", "files_in", "run_step"}
 SCRIPTS = sorted(path.name for path in STEPS_DIR.glob("*.py"))
 SAMPLE = STEPS_DIR.parent / "sample_data"

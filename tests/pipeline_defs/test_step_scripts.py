@@ -6,7 +6,6 @@ the former and the test needs a stubbed boto3 client for the latter. Nothing her
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -24,6 +23,8 @@ import pandas as pd
 import pytest
 import scipy.stats
 from botocore.stub import Stubber
+
+from tests.helpers import load_module
 
 pytestmark = pytest.mark.heavy(seconds=35)  # scheduled first, longest first (tests/conftest.py)
 
@@ -58,10 +59,7 @@ def read_json(path: Path) -> dict:
 
 
 def import_step(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"step_{name}", STEPS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module(f"step_{name}", STEPS / f"{name}.py")
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, fragment: str) -> None:
