@@ -8,6 +8,7 @@ included, with one `error:` line and exit code 1.
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import json
 import shutil
@@ -17,6 +18,7 @@ import tarfile
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -31,8 +33,9 @@ from pipeline_defs.packaging import (
     library_zip_bytes,
 )
 from steplib.capture_format import CaptureFormatError, capture_lines
+from tests.helpers import load_module
 
-pytestmark = pytest.mark.heavy(seconds=10)  # every step script in its own process (tests/conftest.py)
+pytestmark = pytest.mark.heavy(seconds=5)  # imports every step script (pandas, scikit-learn): tests/conftest.py
 
 SHARED = {"StepError", "read_contract", "contract_file", "write_json", "load_json", "files_in", "run_step"}
 SCRIPTS = sorted(path.name for path in STEPS_DIR.glob("*.py"))
@@ -138,47 +141,55 @@ STEPS_WITH_INPUT_FOLDERS = [
 ]
 
 
-def _run_step(step: str, arguments: list[object]) -> subprocess.CompletedProcess[str]:
+@functools.cache
+def _script(name: str) -> ModuleType:
+    return load_module(f"library_test_{Path(name).stem}", STEPS_DIR / name)
+
+
+def _run_step(step: str, arguments: list[object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The script's entry point in this process (its command line is main(argv)): exit code and stderr. An exception
+    the entry point lets through fails the test with its traceback, as it would print one in the container."""
     script, *_ = step.split()
-    return subprocess.run(
-        [sys.executable, str(STEPS_DIR / script), *map(str, arguments)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    capsys.readouterr()
+    code = _script(script).main([str(argument) for argument in arguments])
+    return code, capsys.readouterr().err
 
 
-def _assert_one_error_line(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
-    assert result.returncode == 1, result.stderr
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
-    assert all(fragment in result.stderr for fragment in fragments), result.stderr
+def _assert_one_error_line(result: tuple[int, str], *fragments: str) -> None:
+    code, stderr = result
+    assert code == 1, stderr
+    assert stderr.startswith("error: ") and stderr.count("\n") == 1, stderr
+    assert all(fragment in stderr for fragment in fragments), stderr
 
 
 @pytest.mark.parametrize("step", STEPS_WITH_INPUT_FOLDERS)
-def test_every_input_folder_empty_is_one_error_line(tmp_path: Path, step: str) -> None:
+def test_every_input_folder_empty_is_one_error_line(
+    tmp_path: Path, step: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The contract folder is empty too: three scripts took its files[0] and died with an IndexError."""
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = _run_step(step, _step_arguments(step, empty, tmp_path / "out", contract=empty))
+    result = _run_step(step, _step_arguments(step, empty, tmp_path / "out", contract=empty), capsys)
     _assert_one_error_line(result, str(empty))
 
 
 @pytest.mark.parametrize("step", STEPS_WITH_INPUT_FOLDERS)
-def test_an_empty_data_folder_with_a_real_contract_is_one_error_line(tmp_path: Path, step: str) -> None:
+def test_an_empty_data_folder_with_a_real_contract_is_one_error_line(
+    tmp_path: Path, step: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = _run_step(step, _step_arguments(step, empty, tmp_path / "out", contract=STEPS_DIR / FEATURE_CONTRACT))
+    arguments = _step_arguments(step, empty, tmp_path / "out", contract=STEPS_DIR / FEATURE_CONTRACT)
+    result = _run_step(step, arguments, capsys)
     _assert_one_error_line(result, str(empty))
 
 
-def test_a_contract_that_is_not_json_is_one_error_line(tmp_path: Path) -> None:
+def test_a_contract_that_is_not_json_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     contract = tmp_path / "contract" / "broken.json"
     contract.parent.mkdir()
     contract.write_text("{not json")
-    result = _run_step(
-        "data_quality.py baseline", _step_arguments("data_quality.py baseline", SAMPLE, tmp_path, contract)
-    )
+    arguments = _step_arguments("data_quality.py baseline", SAMPLE, tmp_path, contract)
+    result = _run_step("data_quality.py baseline", arguments, capsys)
     _assert_one_error_line(result, "feature contract", "is not JSON")
 
 
