@@ -25,6 +25,13 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def one_error_line(err: str) -> str:
+    """The one `error:` line a failed command prints on stderr (asserted: one line, nothing else)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]
+
+
 @contextlib.contextmanager
 def stubbed_clients(
     monkeypatch: pytest.MonkeyPatch, module: ModuleType, *services: str

@@ -25,6 +25,7 @@ from mlops.monitor import new_run_folder
 from mlops.monitor_checks import MIN_LABELS_PER_CLASS
 from pipeline_defs.local import LocalModelRegistry, LocalS3
 from pipeline_defs.packaging import STEPS_DIR
+from tests.cli.conftest import one_error_line
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = REPO_ROOT / "pipeline_defs" / "sample_data" / "churn" / "part-0000.csv"
@@ -263,9 +264,7 @@ def test_runs_in_the_same_second_get_folders_of_their_own(tmp_path, dev_config) 
 
 # Bad input ---------------------------------------------------------------------------------------------------------
 def error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
+    return one_error_line(capsys.readouterr().err)
 
 
 def test_usage_errors_are_one_line_exit_2(state, tmp_path, dev_config, capsys) -> None:

@@ -27,6 +27,7 @@ from mlops.cli import main, parser
 from mlops.common import default_assembly
 from mlops.serve import promoted_version
 from pipeline_defs.local import LocalModelRegistry, LocalS3
+from tests.cli.conftest import one_error_line
 from tests.cli.test_local_state import minimal_assembly, state_with_code
 from tests.cli.test_monitor import register_version
 from tests.local.builders import pipeline, processing
@@ -47,9 +48,7 @@ DATA_STEP = processing(
 def error_of(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     """The one `error:` line of a command that fails with it."""
     assert main(list(argv)) in (1, 2)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0]
+    return one_error_line(capsys.readouterr().err)
 
 
 def suggested(message: str, **fill: str) -> list[list[str]]:

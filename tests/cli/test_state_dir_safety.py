@@ -10,14 +10,14 @@ import pytest
 
 from mlops.cli import main
 from mlops.demo_state import DEMO_MARKER, fresh_state_dir, record_demo_files
+from tests.cli.conftest import one_error_line
 
 
 def one_error(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     assert main(list(argv)) == 2
     captured = capsys.readouterr()
-    err = captured.err.splitlines()
-    assert captured.out == "" and len(err) == 1 and err[0].startswith("error: "), captured
-    return err[0]
+    assert captured.out == "", captured
+    return one_error_line(captured.err)
 
 
 # A mistyped --state-dir ------------------------------------------------------------------------------------------
