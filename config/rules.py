@@ -65,6 +65,8 @@ _DATASET_PREFIX = re.compile(r"^(?:[A-Za-z0-9._-]+/)+$")
 _MARKER_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 # A StartTimeOffset/EndTimeOffset: a negative ISO 8601 duration in days, hours and minutes, at most 15 characters.
 _OFFSET = re.compile(r"^-P(?=\d|T\d)(?:\d{1,4}D)?(?:T(?=\d)(?:\d{1,5}H)?(?:\d{1,6}M)?)?$")
+# GitHub's owner (39 characters of letters, digits, single hyphens) and repository name (100 of letters, digits, . _ -).
+_GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SCHEDULE = re.compile(r"^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 # SageMaker's name pattern ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} (the length is NAME_LIMITS').
@@ -240,6 +242,9 @@ RULES: tuple[Rule, ...] = (
          "start further back than the end, e.g. -P2D and -P1D"),
     Rule("model_quality_tolerance", lambda value, _config: 0.0 < value <= 0.5,
          "{value} is outside (0.0, 0.5]", "use a value in range"),
+    Rule("github_repository", matches(_GITHUB_REPOSITORY),
+         "'{value}' is not a GitHub repository",
+         "use owner/name as in https://github.com/<owner>/<name>, e.g. example-org/churn-ml-platform, or None"),
     Rule("drift_alarm_threshold", lambda value, _config: 0.0 < value <= 1.0,
          "{value} is outside (0.0, 1.0]", "use a value in range"),
 )
