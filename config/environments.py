@@ -108,6 +108,9 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "model_monitor": False,
     # Never deployed from CI: no deploy role trusts a sandbox (its unit has no deployment-access stack either).
     "github_repository": None,
+    # Nor every developer's notifications in the team's Slack channel.
+    "slack_workspace_id": None,
+    "slack_channel_id": None,
 }
 
 

@@ -125,6 +125,10 @@ class EnvironmentConfig:
     # repository's OIDC tokens in the unit's GitHub environment (stacks/deployment_access_stack.py). None: no
     # deployment access (the unit is deployed from a laptop only).
     github_repository: str | None = None
+    # An AWS Chatbot Slack channel subscribed to the notifications topic: the workspace id (from the Chatbot console,
+    # after authorizing the workspace there once) and the channel id (C0123ABCD); both or neither.
+    slack_workspace_id: str | None = None
+    slack_channel_id: str | None = None
 
     @classmethod
     def create(cls, **values: Any) -> EnvironmentConfig:

@@ -109,6 +109,10 @@ def test_missing_required_field(field):
         ("github_repository", "example-org/churn/extra", "not a GitHub repository"),
         ("github_repository", "-org/churn", "not a GitHub repository"),
         ("github_repository", "example-org/..", "not a GitHub repository"),
+        ("slack_workspace_id", "t0123abcd", "not a Slack workspace id"),
+        ("slack_channel_id", "#alerts", "not a Slack channel id"),
+        ("slack_channel_id", "C0123ABCD", "a Slack channel needs its workspace"),
+        ("slack_workspace_id", "T0123ABCD", "a Slack workspace needs a channel"),
     ],
 )
 def test_invalid_values(field, value, fragment):
