@@ -13,6 +13,8 @@ _COMMON: dict[str, object] = {
     "cache_expire_after": "P30D",
     # Replace with the team's list; every address receives one confirmation mail after the first deploy.
     "notification_emails": ("ml-platform@example.com",),
+    # Replace with this repository (owner/name): the deploy roles trust only its workflows (README, "Delivery").
+    "github_repository": "example-org/churn-ml-platform",
 }
 
 # Replace the account ids with your own before the first deploy.
@@ -104,6 +106,11 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "capture_sampling_percentage": 100,
     "safe_rollout": False,
     "model_monitor": False,
+    # Never deployed from CI: no deploy role trusts a sandbox (its unit has no deployment-access stack either).
+    "github_repository": None,
+    # Nor every developer's notifications in the team's Slack channel.
+    "slack_workspace_id": None,
+    "slack_channel_id": None,
 }
 
 
@@ -134,9 +141,33 @@ def load_config(env: str | None = None, sandbox: str | None = None) -> Environme
     return EnvironmentConfig.create(**values)
 
 
+def deployment_access_configs(config: EnvironmentConfig) -> list[EnvironmentConfig]:
+    """The environments whose deploy roles the unit of `config` holds in its deployment-access stack; [] for none.
+
+    GitHub's OIDC provider exists once per account (its URL is unique there), so one unit per account holds it: the
+    first of dev, staging, prod deployed to that account, with a role for each environment of that account that has a
+    github_repository. The others in that account, and sandboxes, hold none.
+    """
+    if config.sandbox is not None:
+        return []
+    position = ENVIRONMENT_NAMES.index(config.env_name)
+    others = [load_config(name) for name in ENVIRONMENT_NAMES if name != config.env_name]
+    if any(other.account == config.account for other in others[:position]):
+        return []  # an earlier environment in this account holds its deployment access
+    held = [config, *(other for other in others[position:] if other.account == config.account)]
+    return [held_config for held_config in held if held_config.github_repository is not None]
+
+
 def all_configs(sandbox: str = "ci") -> list[EnvironmentConfig]:
     """dev, staging, prod and one sample sandbox: what the quality gates synthesize."""
     return [load_config(name) for name in ENVIRONMENT_NAMES] + [load_config("dev", sandbox)]
 
 
-__all__ = ["ConfigError", "EnvironmentConfig", "all_configs", "environment_values", "load_config"]
+__all__ = [
+    "ConfigError",
+    "EnvironmentConfig",
+    "all_configs",
+    "deployment_access_configs",
+    "environment_values",
+    "load_config",
+]

@@ -65,6 +65,11 @@ _DATASET_PREFIX = re.compile(r"^(?:[A-Za-z0-9._-]+/)+$")
 _MARKER_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 # A StartTimeOffset/EndTimeOffset: a negative ISO 8601 duration in days, hours and minutes, at most 15 characters.
 _OFFSET = re.compile(r"^-P(?=\d|T\d)(?:\d{1,4}D)?(?:T(?=\d)(?:\d{1,5}H)?(?:\d{1,6}M)?)?$")
+# GitHub's owner (39 characters of letters, digits, single hyphens) and repository name (100 of letters, digits, . _ -).
+_GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$")
+# AWS::Chatbot::SlackChannelConfiguration's patterns.
+_SLACK_WORKSPACE_ID = re.compile(r"^[0-9A-Z]{1,255}$")
+_SLACK_CHANNEL_ID = re.compile(r"^[A-Za-z0-9]{1,255}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SCHEDULE = re.compile(r"^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 # SageMaker's name pattern ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} (the length is NAME_LIMITS').
@@ -240,6 +245,17 @@ RULES: tuple[Rule, ...] = (
          "start further back than the end, e.g. -P2D and -P1D"),
     Rule("model_quality_tolerance", lambda value, _config: 0.0 < value <= 0.5,
          "{value} is outside (0.0, 0.5]", "use a value in range"),
+    Rule("github_repository", matches(_GITHUB_REPOSITORY),
+         "'{value}' is not a GitHub repository",
+         "use owner/name as in https://github.com/<owner>/<name>, e.g. example-org/churn-ml-platform, or None"),
+    Rule("slack_workspace_id", matches(_SLACK_WORKSPACE_ID),
+         "'{value}' is not a Slack workspace id", "copy the workspace id from the AWS Chatbot console, e.g. T0123ABCD"),
+    Rule("slack_channel_id", matches(_SLACK_CHANNEL_ID),
+         "'{value}' is not a Slack channel id", "copy the id at the end of the channel's link, e.g. C0123ABCD"),
+    Rule("slack_channel_id", lambda _value, config: config.slack_workspace_id is not None,
+         "a Slack channel needs its workspace", "set slack_workspace_id too, or slack_channel_id=None"),
+    Rule("slack_workspace_id", lambda _value, config: config.slack_channel_id is not None,
+         "a Slack workspace needs a channel to post to", "set slack_channel_id too, or slack_workspace_id=None"),
     Rule("drift_alarm_threshold", lambda value, _config: 0.0 < value <= 1.0,
          "{value} is outside (0.0, 1.0]", "use a value in range"),
 )

@@ -13,6 +13,8 @@ from typing import Any
 
 from config.rules import ENVIRONMENT_NAMES, ConfigError, check
 
+# The GitHub environment of each unit, as the workflows name them: prod's has the required reviewers.
+GITHUB_ENVIRONMENTS = {"dev": "dev", "staging": "staging", "prod": "production"}
 # Model Monitor's cron grammar (CreateMonitoringSchedule): minute 0, then hourly `*`, daily `H`, or every N hours `H/N`.
 _MONITORING_CRON_PATTERN = re.compile(r"^cron\(0 (?P<hour>\*|\d{1,2})(?:/(?P<every>\d{1,2}))? \? \* \* \*\)$")
 # Hourly model-quality executions run a merge job and an analysis job within the hour (Model Monitor docs).
@@ -119,6 +121,14 @@ class EnvironmentConfig:
     model_quality_tolerance: float = 0.15
     # A feature_baseline_drift_* metric above this alarms: the baseline's comparison_threshold.
     drift_alarm_threshold: float = 0.1
+    # The GitHub repository (owner/name) whose workflows deploy this unit: its deploy role trusts only this
+    # repository's OIDC tokens in the unit's GitHub environment (stacks/deployment_access_stack.py). None: no
+    # deployment access (the unit is deployed from a laptop only).
+    github_repository: str | None = None
+    # An AWS Chatbot Slack channel subscribed to the notifications topic: the workspace id (from the Chatbot console,
+    # after authorizing the workspace there once) and the channel id (C0123ABCD); both or neither.
+    slack_workspace_id: str | None = None
+    slack_channel_id: str | None = None
 
     @classmethod
     def create(cls, **values: Any) -> EnvironmentConfig:
@@ -188,6 +198,16 @@ class EnvironmentConfig:
         return self.resource_name("evaluation")
 
     @property
+    def github_environment(self) -> str:
+        """The GitHub environment that guards this unit's deploy job (.github/workflows/deploy.yml)."""
+        return GITHUB_ENVIRONMENTS[self.env_name]
+
+    @property
+    def deploy_role_name(self) -> str:
+        """The role CI assumes to deploy this unit: a fixed name, so its ARN is known before the first deploy."""
+        return self.resource_name("github-deploy")
+
+    @property
     def tags(self) -> dict[str, str]:
         """Cost-allocation tags put on every taggable resource of the unit."""
         tags = {
@@ -209,4 +229,10 @@ def _unit_label(values: dict[str, object]) -> str:
     return f"{env_name}/sandbox={sandbox}" if sandbox else str(env_name)
 
 
-__all__ = ["ENVIRONMENT_NAMES", "HOURLY_MONITORING_MAX_RUNTIME_SECONDS", "ConfigError", "EnvironmentConfig"]
+__all__ = [
+    "ENVIRONMENT_NAMES",
+    "GITHUB_ENVIRONMENTS",
+    "HOURLY_MONITORING_MAX_RUNTIME_SECONDS",
+    "ConfigError",
+    "EnvironmentConfig",
+]

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
+
+
+@dataclass(frozen=True)
+class SlackChannel:
+    """A Slack channel of a workspace authorized in the AWS Chatbot console; `name` names its configuration."""
+
+    name: str
+    workspace_id: str
+    channel_id: str
 
 
 class NotificationTopic(Construct):
@@ -29,6 +40,7 @@ class NotificationTopic(Construct):
         *,
         emails: Sequence[str],
         removal_policy: RemovalPolicy,
+        slack: SlackChannel | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.key = kms.Key(
@@ -41,6 +53,33 @@ class NotificationTopic(Construct):
         self.topic = sns.Topic(self, "Topic", master_key=self.key, enforce_ssl=True)
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        self.slack_channel = self._post_to_slack(slack) if slack is not None else None
+
+    def _post_to_slack(self, slack: SlackChannel) -> chatbot.SlackChannelConfiguration:
+        """AWS Chatbot posts every message of the topic to the channel; nobody can act on AWS from that channel.
+
+        The channel role has no permissions and the guardrail denies every action (without a guardrail Chatbot
+        applies AdministratorAccess), so the channel only reads notifications. Chatbot logs its delivery errors to
+        CloudWatch Logs (`/aws/chatbot/<name>`, in us-east-1).
+        """
+        no_actions = iam.ManagedPolicy(
+            self,
+            "SlackGuardrail",
+            description="Guardrail of the Slack channel of the notifications topic: notifications only, no actions",
+            statements=[
+                iam.PolicyStatement(sid="NoActionsFromSlack", effect=iam.Effect.DENY, actions=["*"], resources=["*"])
+            ],
+        )
+        return chatbot.SlackChannelConfiguration(
+            self,
+            "Slack",
+            slack_channel_configuration_name=slack.name,
+            slack_workspace_id=slack.workspace_id,
+            slack_channel_id=slack.channel_id,
+            notification_topics=[self.topic],
+            guardrail_policies=[no_actions],
+            logging_level=chatbot.LoggingLevel.ERROR,
+        )
 
     def allow_service_to_publish(self, service: str, *, source_arn_pattern: str | None = None) -> None:
         """Let `service` (e.g. budgets.amazonaws.com) publish, acting for this account only.

@@ -13,7 +13,7 @@ from pipeline_defs.contract import Parameter
 from platform_constructs.budget import UnitBudget
 from platform_constructs.evaluation_schedule import EvaluationSchedule
 from platform_constructs.lifecycle_notifications import LifecycleNotifications
-from platform_constructs.notification_topic import NotificationTopic
+from platform_constructs.notification_topic import NotificationTopic, SlackChannel
 from platform_constructs.training_trigger import TrainingTrigger
 
 # Every scheduled run shares one experiment id, so the cost report shows scheduled evaluation as one line.
@@ -67,6 +67,7 @@ class OrchestrationStack(Stack):
             "Notifications",
             emails=config.notification_emails,
             removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            slack=_slack_channel(config),
         )
         outputs["NotificationTopicArn"] = self.notification_topic.topic.topic_arn
         self.lifecycle_notifications = LifecycleNotifications(
@@ -92,3 +93,14 @@ class OrchestrationStack(Stack):
 
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)
+
+
+def _slack_channel(config: EnvironmentConfig) -> SlackChannel | None:
+    """The unit's Slack channel when config names one (its rules require both ids or neither)."""
+    if config.slack_workspace_id is None or config.slack_channel_id is None:
+        return None
+    return SlackChannel(
+        name=config.resource_name("notifications"),
+        workspace_id=config.slack_workspace_id,
+        channel_id=config.slack_channel_id,
+    )

@@ -11,7 +11,9 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from config.deployments import ModelPin
+from config.environments import deployment_access_configs
 from platform_constructs.tagging import apply_tags
+from stacks.deployment_access_stack import DeploymentAccessStack
 from stacks.orchestration_stack import OrchestrationStack
 from stacks.pipelines_stack import PipelinesStack
 from stacks.storage_stack import StorageStack
@@ -85,6 +87,18 @@ class MlPlatformStage(Stage):
             )
             # The schedules name the endpoint: CreateMonitoringSchedule refuses an endpoint that does not exist.
             self.monitoring.add_stack_dependency(self.serving, "the schedules monitor its endpoint by name")
+        # GitHub's OIDC provider and the deploy roles of this account, held by one unit per account (never a sandbox).
+        self.deployment_access: DeploymentAccessStack | None = None
+        if access_configs := deployment_access_configs(config):
+            self.deployment_access = DeploymentAccessStack(
+                self,
+                "DeploymentAccess",
+                configs=access_configs,
+                description=_describe(
+                    config,
+                    "GitHub OIDC provider, deploy roles of " + ", ".join(c.github_environment for c in access_configs),
+                ),
+            )
         self._notify_on_alarms()
         apply_tags(self, config.tags)
 

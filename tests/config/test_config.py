@@ -103,6 +103,16 @@ def test_missing_required_field(field):
         ("max_regression", float("inf"), "use a finite number >= 0"),
         ("confidence_level", 1.0, "not a confidence level"),
         ("confidence_level", 0.3, "use a level with 0.5 <= level < 1"),
+        # The deploy roles' trust names owner/name exactly as GitHub's token does.
+        ("github_repository", "churn-ml-platform", "not a GitHub repository"),
+        ("github_repository", "https://github.com/example-org/churn", "use owner/name"),
+        ("github_repository", "example-org/churn/extra", "not a GitHub repository"),
+        ("github_repository", "-org/churn", "not a GitHub repository"),
+        ("github_repository", "example-org/..", "not a GitHub repository"),
+        ("slack_workspace_id", "t0123abcd", "not a Slack workspace id"),
+        ("slack_channel_id", "#alerts", "not a Slack channel id"),
+        ("slack_channel_id", "C0123ABCD", "a Slack channel needs its workspace"),
+        ("slack_workspace_id", "T0123ABCD", "a Slack workspace needs a channel"),
     ],
 )
 def test_invalid_values(field, value, fragment):
