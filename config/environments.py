@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from config.rules import OWN_MODELS
 from config.settings import ENVIRONMENT_NAMES, ConfigError, EnvironmentConfig
 
 # Values every environment shares unless it says otherwise.
@@ -104,6 +105,7 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "capture_sampling_percentage": 100,
     "safe_rollout": False,
     "model_monitor": False,
+    "model_source": OWN_MODELS,
 }
 
 
@@ -139,4 +141,25 @@ def all_configs(sandbox: str = "ci") -> list[EnvironmentConfig]:
     return [load_config(name) for name in ENVIRONMENT_NAMES] + [load_config("dev", sandbox)]
 
 
-__all__ = ["ConfigError", "EnvironmentConfig", "all_configs", "environment_values", "load_config"]
+def model_source_of(config: EnvironmentConfig) -> EnvironmentConfig | None:
+    """The unit whose group `config` serves versions of (its model_source), None when it serves its own."""
+    return None if config.serves_own_models else load_config(config.model_source)
+
+
+def model_consumers(config: EnvironmentConfig) -> tuple[EnvironmentConfig, ...]:
+    """The units that serve versions of `config`'s group (model_source names it); never a sandbox's."""
+    if config.sandbox is not None:
+        return ()
+    names = [name for name in ENVIRONMENT_NAMES if environment_values(name).get("model_source") == config.env_name]
+    return tuple(load_config(name) for name in names)
+
+
+__all__ = [
+    "ConfigError",
+    "EnvironmentConfig",
+    "all_configs",
+    "environment_values",
+    "load_config",
+    "model_consumers",
+    "model_source_of",
+]

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from config.rules import ENVIRONMENT_NAMES, ConfigError, check
+from config.rules import ENVIRONMENT_NAMES, OWN_MODELS, ConfigError, check
 
 # Model Monitor's cron grammar (CreateMonitoringSchedule): minute 0, then hourly `*`, daily `H`, or every N hours `H/N`.
 _MONITORING_CRON_PATTERN = re.compile(r"^cron\(0 (?P<hour>\*|\d{1,2})(?:/(?P<every>\d{1,2}))? \? \* \* \*\)$")
@@ -119,6 +119,9 @@ class EnvironmentConfig:
     model_quality_tolerance: float = 0.15
     # A feature_baseline_drift_* metric above this alarms: the baseline's comparison_threshold.
     drift_alarm_threshold: float = 0.1
+    # Build once, promote everywhere: `own` serves versions of the unit's own group; a unit name (e.g. dev) serves
+    # versions registered in that unit's group, in its account, read cross-account (README, "One model, every account").
+    model_source: str = OWN_MODELS
 
     @classmethod
     def create(cls, **values: Any) -> EnvironmentConfig:
@@ -173,6 +176,15 @@ class EnvironmentConfig:
     @property
     def model_package_group_name(self) -> str:
         return self.resource_name("models")
+
+    @property
+    def data_key_alias(self) -> str:
+        """The alias of the unit's KMS key: how another account's roles name it (its id is generated)."""
+        return f"alias/{self.resource_name('data')}"
+
+    @property
+    def serves_own_models(self) -> bool:
+        return self.model_source == OWN_MODELS
 
     @property
     def endpoint_name(self) -> str:

@@ -85,6 +85,10 @@ class MlPlatformStage(Stage):
             )
             # The schedules name the endpoint: CreateMonitoringSchedule refuses an endpoint that does not exist.
             self.monitoring.add_stack_dependency(self.serving, "the schedules monitor its endpoint by name")
+            if self.serving.model_source is not None:  # the baselines are the source unit's, as the model is
+                from platform_constructs.model_registry_access import MONITORING_ROLE, read_source_models
+
+                read_source_models(self.monitoring.role, MONITORING_ROLE, config, self.serving.model_source)
         self._notify_on_alarms()
         apply_tags(self, config.tags)
 
