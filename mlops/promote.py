@@ -272,4 +272,8 @@ def _report(
         f"  cdk deploy {unit_context(config)} {stage}",
         "Roll back: git revert that commit, then cdk deploy again.",
     ]
+    if pin.source_unit is not None:  # the target's CreateModel needs the source's policies in place
+        source_stage = f"'{config.project}-{pin.source_unit}/*'"
+        deploy_source = f"cdk deploy -c env={pin.source_unit} {source_stage}"
+        lines.append(f"Deploy the source first if it does not share with {unit_key(config)} yet: {deploy_source}")
     return "\n".join(lines)

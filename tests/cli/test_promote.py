@@ -303,6 +303,7 @@ def test_promote_pins_a_version_of_the_source_unit_with_its_source(aws, monkeypa
     assert json.loads(deployments.read_text())["prod"]["source_unit"] == "dev"
     assert f"Pinned {GROUP} version 4 for prod" in out and f"registered by dev, in account {CONFIG.account}" in out
     assert "cdk diff -c env=prod 'churn-prod/*'" in out
+    assert "Deploy the source first if it does not share with prod yet: cdk deploy -c env=dev 'churn-dev/*'" in out
 
 
 def test_promote_by_version_reads_the_source_group(aws, monkeypatch, tmp_path: Path, capsys) -> None:
