@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from config.environments import model_source_of
 from config.settings import ConfigError, EnvironmentConfig
 from pipeline_defs.atomic_file import write_atomically
 
@@ -25,6 +26,12 @@ _PACKAGE_ARN = re.compile(
     r"model-package/(?P<group>[a-zA-Z0-9](?:-*[a-zA-Z0-9]){0,62})/(?P<version>[1-9]\d{0,8})$"
 )
 _S3_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$")
+
+
+def package_arn_parts(arn: str) -> dict[str, str]:
+    """{partition, region, account, group, version} of a versioned model package ARN ({} when it is none)."""
+    match = _PACKAGE_ARN.match(arn)
+    return match.groupdict() if match else {}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,20 +56,30 @@ class ModelPin:
     # model-quality alarms use the same values, so an alarm and its monitor never disagree.
     model_quality_thresholds: Mapping[str, float] = field(default_factory=dict)
     promoted_at: str = ""
+    # The unit whose group registered the version when the unit serves another's (model_source), else None: the
+    # package ARN is that unit's, so the version's lineage (dataset, code versions) stays where it was registered.
+    source_unit: str | None = None
 
     @property
     def arn_parts(self) -> dict[str, str]:
-        match = _PACKAGE_ARN.match(self.model_package_arn)
-        return match.groupdict() if match else {}
+        return package_arn_parts(self.model_package_arn)
 
-    def problems(self, config: EnvironmentConfig, account: str) -> list[str]:
-        """Why this pin cannot be served by the unit of `config` in `account` ([] when it can)."""
+    def problems(self, config: EnvironmentConfig, account: str, source: EnvironmentConfig | None = None) -> list[str]:
+        """Why this pin cannot be served by the unit of `config` in `account` ([] when it can); with a `source` unit
+        (config's model_source) the package must be a version of the source's group, in the source's account."""
         parts = self.arn_parts
         if not parts:
             return [f"'{self.model_package_arn}' is not a versioned model package ARN"]
-        expected = {"region": config.region, "account": account, "group": config.model_package_group_name}
-        found = [f"{key} {parts[key]} (the unit's: {value})" for key, value in expected.items() if parts[key] != value]
+        owner, whose = (source, f"{source.env_name}'s") if source else (config, "the unit's")
+        expected = {
+            "region": owner.region,
+            "account": source.account if source else account,
+            "group": owner.model_package_group_name,
+        }
+        found = [f"{key} {parts[key]} ({whose}: {value})" for key, value in expected.items() if parts[key] != value]
         problems = [f"the package is from another {', '.join(found)}"] if found else []
+        if self.source_unit != (source.env_name if source else None):
+            problems.append(f"it was promoted from {self.source_unit or 'the unit itself'}, not its model_source")
         if int(parts["version"]) != self.version:
             problems.append(f"version {self.version} does not match the ARN's {parts['version']}")
         uris = {
@@ -85,6 +102,8 @@ class ModelPin:
         document["supported_instance_types"] = list(self.supported_instance_types)
         document["metrics"] = dict(self.metrics)
         document["model_quality_thresholds"] = dict(self.model_quality_thresholds)
+        if self.source_unit is None:  # units serving their own versions keep the pins they always had
+            del document["source_unit"]
         return document
 
     @classmethod
@@ -130,14 +149,14 @@ def pin_for(config: EnvironmentConfig, path: Path = DEPLOYMENTS_FILE, account: s
     if document is None:
         return None
     pin = ModelPin.from_json(config.unit_name, document)
-    problems = pin.problems(config, account or config.account)
+    source = model_source_of(config)
+    problems = pin.problems(config, account or config.account, source)
     if pin.model_quality_constraints_uri is not None and not pin.model_quality_thresholds:
         problems.append("it has model-quality constraints but no model_quality_thresholds (pinned before they were")
         problems[-1] += " recorded: run mlops promote for this version again)"
     if problems:
-        raise ConfigError(
-            config.unit_name, "deployments.json", "; ".join(problems), "promote a version of this unit's own group"
-        )
+        group = f"{source.env_name}'s group (its model_source)" if source else "this unit's own group"
+        raise ConfigError(config.unit_name, "deployments.json", "; ".join(problems), f"promote a version of {group}")
     return pin
 
 

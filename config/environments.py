@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from config.rules import OWN_MODELS
 from config.settings import ENVIRONMENT_NAMES, ConfigError, EnvironmentConfig
 
 # Values every environment shares unless it says otherwise.
@@ -111,6 +112,7 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     # Nor every developer's notifications in the team's Slack channel.
     "slack_workspace_id": None,
     "slack_channel_id": None,
+    "model_source": OWN_MODELS,
 }
 
 
@@ -163,6 +165,19 @@ def all_configs(sandbox: str = "ci") -> list[EnvironmentConfig]:
     return [load_config(name) for name in ENVIRONMENT_NAMES] + [load_config("dev", sandbox)]
 
 
+def model_source_of(config: EnvironmentConfig) -> EnvironmentConfig | None:
+    """The unit whose group `config` serves versions of (its model_source), None when it serves its own."""
+    return None if config.serves_own_models else load_config(config.model_source)
+
+
+def model_consumers(config: EnvironmentConfig) -> tuple[EnvironmentConfig, ...]:
+    """The units that serve versions of `config`'s group (model_source names it); never a sandbox's."""
+    if config.sandbox is not None:
+        return ()
+    names = [name for name in ENVIRONMENT_NAMES if environment_values(name).get("model_source") == config.env_name]
+    return tuple(load_config(name) for name in names)
+
+
 __all__ = [
     "ConfigError",
     "EnvironmentConfig",
@@ -170,4 +185,6 @@ __all__ = [
     "deployment_access_configs",
     "environment_values",
     "load_config",
+    "model_consumers",
+    "model_source_of",
 ]

@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # the config type validates itself with these rules when it i
     from config.settings import EnvironmentConfig
 
 ENVIRONMENT_NAMES = ("dev", "staging", "prod")
+# model_source's default: the unit serves versions of its own model package group.
+OWN_MODELS = "own"
 # CreateProcessingJob's limit on ProcessingResources.ClusterConfig.InstanceCount (botocore's service model).
 MAX_PROCESSING_INSTANCES = 100
 MODEL_QUALITY_PROBLEM_TYPES = ("BinaryClassification",)
@@ -134,6 +136,17 @@ def _is_duration(value: str, _config: EnvironmentConfig) -> bool:
     except ValueError:
         return False
     return True
+
+
+def from_source(holds: Callable[[dict[str, Any], EnvironmentConfig], bool]) -> Check:
+    """A model_source rule on the source unit's raw values (its built config would check its own source in turn)."""
+
+    def check_source(value: str, config: EnvironmentConfig) -> bool:
+        from config.environments import environment_values  # the table imports this module
+
+        return value == OWN_MODELS or holds(environment_values(value), config)
+
+    return check_source
 
 
 def _in_range(*fields: tuple[str, float, float]) -> list[Rule]:
@@ -258,6 +271,22 @@ RULES: tuple[Rule, ...] = (
          "a Slack workspace needs a channel to post to", "set slack_channel_id too, or slack_workspace_id=None"),
     Rule("drift_alarm_threshold", lambda value, _config: 0.0 < value <= 1.0,
          "{value} is outside (0.0, 1.0]", "use a value in range"),
+    # Build once, promote everywhere: the source is another environment, in another account of the same region.
+    Rule("model_source", one_of((OWN_MODELS, *ENVIRONMENT_NAMES)),
+         "'{value}' is not a unit that can be a model source",
+         f"use {OWN_MODELS} or one of {', '.join(ENVIRONMENT_NAMES)} (a sandbox is never a model source)"),
+    Rule("model_source", lambda value, config: value == OWN_MODELS or config.sandbox is None,
+         "a sandbox serves its own group's versions", f"leave model_source at {OWN_MODELS} for sandboxes"),
+    Rule("model_source", lambda value, config: value != config.env_name,
+         "a unit cannot be its own model source", f"use {OWN_MODELS}"),
+    Rule("model_source", from_source(lambda source, _config: source.get("model_source", OWN_MODELS) == OWN_MODELS),
+         "'{value}' serves another unit's versions itself", "name the unit that trains and registers the model"),
+    Rule("model_source", from_source(lambda source, config: source["account"] != config.account),
+         "'{value}' is in the same account ({config.account})",
+         f"use {OWN_MODELS}: promotion across units is for units in different accounts"),
+    Rule("model_source", from_source(lambda source, config: source["region"] == config.region),
+         "'{value}' is in another region than {config.region}",
+         "serve from a unit in the same region (SageMaker creates models from packages of its own region)"),
 )
 # fmt: on
 

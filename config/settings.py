@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from config.rules import ENVIRONMENT_NAMES, ConfigError, check
+from config.rules import ENVIRONMENT_NAMES, OWN_MODELS, ConfigError, check
 
 # The GitHub environment of each unit, as the workflows name them: prod's has the required reviewers.
 GITHUB_ENVIRONMENTS = {"dev": "dev", "staging": "staging", "prod": "production"}
@@ -129,6 +129,9 @@ class EnvironmentConfig:
     # after authorizing the workspace there once) and the channel id (C0123ABCD); both or neither.
     slack_workspace_id: str | None = None
     slack_channel_id: str | None = None
+    # Build once, promote everywhere: `own` serves versions of the unit's own group; a unit name (e.g. dev) serves
+    # versions registered in that unit's group, in its account, read cross-account (README, "One model, every account").
+    model_source: str = OWN_MODELS
 
     @classmethod
     def create(cls, **values: Any) -> EnvironmentConfig:
@@ -183,6 +186,15 @@ class EnvironmentConfig:
     @property
     def model_package_group_name(self) -> str:
         return self.resource_name("models")
+
+    @property
+    def data_key_alias(self) -> str:
+        """The alias of the unit's KMS key: how another account's roles name it (its id is generated)."""
+        return f"alias/{self.resource_name('data')}"
+
+    @property
+    def serves_own_models(self) -> bool:
+        return self.model_source == OWN_MODELS
 
     @property
     def endpoint_name(self) -> str:

@@ -4,7 +4,8 @@ Promotion is a reviewed code change: this command only writes the pin (`config/d
 `<state dir>/deployments.json`, which `mlops serve --local --promoted` reads); `cdk diff` shows the endpoint change,
 `cdk deploy` ships it and `git revert` rolls it back. It refuses, with one line and exit code 2, a version that is not
 Approved, one from another group, region or account, and one without the metrics and baselines the training pipeline
-registers with every version (monitoring needs them).
+registers with every version (monitoring needs them). A unit with a model_source (config/environments.py) promotes
+versions of the source unit's group instead, read with the source account's credentials; the pin records the source.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config import EnvironmentConfig
-from config.deployments import ModelPin, read_pins, unit_key, write_pin
+from config.deployments import ModelPin, package_arn_parts, read_pins, unit_key, write_pin
+from config.environments import model_source_of
+from config.rules import OWN_MODELS
 from mlops.aws import AwsCallFailed, client
 from mlops.common import UsageError, command_line, dig, project_root, shown, unit_context, unit_options
 from mlops.local import read_json
@@ -41,16 +44,18 @@ def command_promote(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     selectors = [args.version is not None, args.latest_approved, args.arn is not None]
     if sum(selectors) != 1:
         raise UsageError("say which version to promote: exactly one of --version N, --latest-approved, --arn ARN")
+    # Local runs register in the unit's own local group: another unit's versions exist only in AWS.
+    source = None if args.local else model_source_of(config)
     if args.local:
         package, metrics_of, account = _local_package(args, config), _local_reader(args.state_dir), LOCAL_ACCOUNT
         path = args.deployments or args.state_dir / "deployments.json"
     else:
-        package, metrics_of, account = _aws_package(args, config), _s3_reader(config), config.account
+        package, metrics_of, account = _aws_package(args, config, source), _s3_reader(config), config.account
         path = args.deployments or project_root() / "config" / "deployments.json"
     where = ["--local", "--state-dir", shown(args.state_dir)] if args.local else []
     version = str(package.get("ModelPackageVersion", "<version>"))
     approve = command_line("registry", "approve", version, "--reason", "<why>", *where, *unit_options(config))
-    pin = pin_from_package(package, config, account, metrics_of, approve=approve)
+    pin = pin_from_package(package, config, account, metrics_of, approve=approve, source=source)
     current = read_pins(path).get(unit_key(config))
     unchanged = isinstance(current, dict) and current.get("model_package_arn") == pin.model_package_arn
     previous = None if unchanged else write_pin(path, config, pin)
@@ -70,9 +75,10 @@ def pin_from_package(
     account: str,
     metrics_of: Any,
     approve: str = "mlops registry approve",
+    source: EnvironmentConfig | None = None,
 ) -> ModelPin:
     """The pin of a described package, or a UsageError saying why the unit must not serve it (`approve`: the command
-    that approves it, named when it is not Approved)."""
+    that approves it, named when it is not Approved; `source`: the unit whose group it must be from, if not its own)."""
     arn = str(package.get("ModelPackageArn", "?"))
     label = f"{package.get('ModelPackageGroupName', '?')} version {package.get('ModelPackageVersion', '?')}"
     status = package.get("ModelApprovalStatus")
@@ -111,8 +117,9 @@ def pin_from_package(
         model_quality_statistics_uri=statistics_uri,
         model_quality_constraints_uri=dig(package, MODEL_QUALITY_CONSTRAINTS_PATH),
         promoted_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        source_unit=source.env_name if source else None,
     )
-    problems = pin.problems(config, account)
+    problems = pin.problems(config, account, source)
     if problems:
         raise UsageError(f"refusing to promote {label} to {config.unit_name}: {'; '.join(problems)}")
     constraints_uri = pin.model_quality_constraints_uri
@@ -173,10 +180,15 @@ def _by_arn(registry: LocalModelRegistry, arn: str) -> dict[str, Any]:
     return package
 
 
-def _aws_package(args: argparse.Namespace, config: EnvironmentConfig) -> dict[str, Any]:
-    sagemaker = client("sagemaker", config)
-    group = config.model_package_group_name
+def _aws_package(
+    args: argparse.Namespace, config: EnvironmentConfig, source: EnvironmentConfig | None
+) -> dict[str, Any]:
+    owner = source or config  # the unit whose group holds the versions
     arn = args.arn
+    if arn is not None and source is None:
+        _refuse_another_accounts(arn, config)
+    sagemaker = client("sagemaker", owner)
+    group = owner.model_package_group_name
     try:
         if args.latest_approved:
             summaries = sagemaker.list_model_packages(
@@ -190,7 +202,7 @@ def _aws_package(args: argparse.Namespace, config: EnvironmentConfig) -> dict[st
                 raise UsageError(f"no Approved version of {group} in {config.region}: approve one first")
             arn = summaries[0]["ModelPackageArn"]
         elif arn is None:
-            arn = f"arn:aws:sagemaker:{config.region}:{config.account}:model-package/{group}/{args.version}"
+            arn = f"arn:aws:sagemaker:{owner.region}:{owner.account}:model-package/{group}/{args.version}"
         package: dict[str, Any] = sagemaker.describe_model_package(ModelPackageName=arn)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ValidationException":
@@ -199,6 +211,17 @@ def _aws_package(args: argparse.Namespace, config: EnvironmentConfig) -> dict[st
     except BotoCoreError as error:
         raise AwsCallFailed(f"reading the model package failed: {error}") from None
     return package
+
+
+def _refuse_another_accounts(arn: str, config: EnvironmentConfig) -> None:
+    """A version of another account, for a unit that serves its own (before any AWS call): name the option it needs."""
+    found = package_arn_parts(arn).get("account")
+    if found is not None and found != config.account:
+        raise UsageError(
+            f"refusing to promote {arn} to {config.unit_name}: the package is from another account {found} (the "
+            f"unit's: {config.account}) and {config.unit_name} serves its own versions (model_source: {OWN_MODELS}); "
+            f"set model_source for {config.env_name} in config/environments.py to serve another unit's"
+        )
 
 
 def _s3_reader(config: EnvironmentConfig) -> Any:
@@ -234,6 +257,9 @@ def _report(
     auc = pin.metrics.get("auc")
     scored = f"; roc auc {auc:.4f} on its evaluation slice" if auc is not None else ""
     was = f"was version {previous.version}" if previous else "nothing was pinned"
+    if pin.source_unit is not None:  # the source's version itself: its lineage stays in the source's registry
+        group = pin.arn_parts.get("group", group)
+        was += f"; registered by {pin.source_unit}, in account {pin.arn_parts.get('account')}"
     lines = [f"Pinned {group} version {pin.version} for {unit_key(config)} in {shown(path)} ({was}{scored})."]
     if local:
         lines.append(f"Serve it: mlops serve --local --promoted --state-dir {shown(state_dir)}")
@@ -246,4 +272,8 @@ def _report(
         f"  cdk deploy {unit_context(config)} {stage}",
         "Roll back: git revert that commit, then cdk deploy again.",
     ]
+    if pin.source_unit is not None:  # the target's CreateModel needs the source's policies in place
+        source_stage = f"'{config.project}-{pin.source_unit}/*'"
+        deploy_source = f"cdk deploy -c env={pin.source_unit} {source_stage}"
+        lines.append(f"Deploy the source first if it does not share with {unit_key(config)} yet: {deploy_source}")
     return "\n".join(lines)

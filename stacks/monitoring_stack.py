@@ -67,6 +67,7 @@ class MonitoringStack(Stack):
             ground_truth_prefix=ground_truth_prefix,
             reports_prefix=reports_prefix,
         )
+        self.role = role.role
         model_quality = None
         if mq_constraints:
             model_quality = ModelQualitySettings(

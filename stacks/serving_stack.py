@@ -10,11 +10,13 @@ from constructs import Construct
 
 from config import EnvironmentConfig
 from config.deployments import ModelPin
+from config.environments import model_source_of
 from pipeline_defs.contract import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, Parameter
 from platform_constructs.endpoint_autoscaling import EndpointAutoscaling
 from platform_constructs.evaluation_schedule import EvaluationSchedule
 from platform_constructs.model_endpoint import ModelEndpoint, Rollout
 from platform_constructs.model_execution_role import ModelExecutionRole
+from platform_constructs.model_registry_access import SERVING_ROLE, read_source_models
 
 # Every scheduled run on captured traffic shares one experiment id: one line in the cost report.
 CAPTURE_EVALUATION_EXPERIMENT_ID = "scheduled-capture-evaluation"
@@ -81,6 +83,10 @@ class ServingStack(Stack):
             if config.safe_rollout
             else None,
         )
+        # With a model_source, the pinned version is the source unit's: this role reads it across accounts.
+        self.model_source = model_source_of(config)
+        if self.model_source is not None:
+            read_source_models(model_role.role, SERVING_ROLE, config, self.model_source, pin.model_package_arn)
         # The model role's permissions must be in place before SageMaker validates the role at CreateModel.
         self.endpoint.node.add_dependency(model_role.policy)
         if config.serving_max_instance_count is not None:
@@ -97,6 +103,8 @@ class ServingStack(Stack):
             "ServedModelPackageArn": pin.model_package_arn,
             "ServedModelVersion": str(pin.version),
         }
+        if self.model_source is not None:
+            outputs["ModelSourceUnit"] = self.model_source.env_name
         # The monitoring path of every account: the eval-only pipeline on this endpoint's captured traffic.
         self.capture_evaluation: EvaluationSchedule | None = None
         if config.capture_evaluation_schedule is not None:

@@ -87,6 +87,10 @@ class MlPlatformStage(Stage):
             )
             # The schedules name the endpoint: CreateMonitoringSchedule refuses an endpoint that does not exist.
             self.monitoring.add_stack_dependency(self.serving, "the schedules monitor its endpoint by name")
+            if self.serving.model_source is not None:  # the baselines are the source unit's, as the model is
+                from platform_constructs.model_registry_access import MONITORING_ROLE, read_source_models
+
+                read_source_models(self.monitoring.role, MONITORING_ROLE, config, self.serving.model_source)
         # GitHub's OIDC provider and the deploy roles of this account, held by one unit per account (never a sandbox).
         self.deployment_access: DeploymentAccessStack | None = None
         if access_configs := deployment_access_configs(config):

@@ -10,8 +10,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from config import EnvironmentConfig
+from config.environments import model_consumers
 from platform_constructs.compliance import annotate_auto_delete_provider, cfn_resource, skip_checkov
 from platform_constructs.model_registry import ModelRegistry
+from platform_constructs.model_registry_access import share_models
 from platform_constructs.secure_bucket import SecureBucket
 
 
@@ -24,7 +26,7 @@ class StorageStack(Stack):
         self.data_key = kms.Key(
             self,
             "DataKey",
-            alias=f"alias/{config.resource_name('data')}",
+            alias=config.data_key_alias,
             description=f"Encrypts training data, artifacts and models of {config.name_prefix}",
             enable_key_rotation=True,
             removal_policy=removal_policy,
@@ -70,6 +72,15 @@ class StorageStack(Stack):
             group_name=config.model_package_group_name,
             description=f"Churn model versions of {config.name_prefix}; approve a version to make it the incumbent.",
             removal_policy=removal_policy,
+        )
+
+        # Units whose model_source is this one serve its versions from their accounts (none unless configured).
+        share_models(
+            config,
+            model_consumers(config),
+            registry=self.model_registry,
+            artifacts_bucket=self.artifacts_bucket,
+            data_key=self.data_key,
         )
 
         annotate_auto_delete_provider(self)

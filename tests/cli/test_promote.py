@@ -13,6 +13,7 @@ from config import load_config
 from config.deployments import pin_for
 from mlops import promote
 from tests.cli.conftest import cli, expect_describe, expect_json_object, stubbed_clients
+from tests.model_source import serve_from
 
 CONFIG = load_config("dev")
 GROUP = CONFIG.model_package_group_name
@@ -217,7 +218,10 @@ def test_refuses_an_unapproved_or_incomplete_version(aws, tmp_path: Path, capsys
 )
 def test_refuses_a_version_of_another_group_region_or_account(aws, tmp_path: Path, capsys, arn, reason) -> None:
     group = arn.split("/")[-2]
-    expect_describe(aws, package(ModelPackageArn=arn, ModelPackageGroupName=group), arn=arn)
+    if (
+        "account" not in reason
+    ):  # another account's version is refused before any AWS call (the model_source tests below)
+        expect_describe(aws, package(ModelPackageArn=arn, ModelPackageGroupName=group), arn=arn)
     deployments = tmp_path / "deployments.json"
 
     code, _, err = run(capsys, "--arn", arn, "--deployments", str(deployments))
@@ -265,3 +269,52 @@ def test_promoting_the_pinned_version_again_changes_nothing(aws, tmp_path: Path,
 def test_exactly_one_selector_is_required(capsys) -> None:
     code, _, err = run(capsys, "--env", "dev")
     assert code == 2 and "exactly one of --version N, --latest-approved, --arn ARN" in err
+
+
+# Build once, promote everywhere: prod on `model_source: dev` serves versions of dev's group (ARN is dev's version 4).
+def test_promote_pins_a_version_of_the_source_unit_with_its_source(aws, monkeypatch, tmp_path: Path, capsys) -> None:
+    serve_from(monkeypatch, "dev", "prod")
+    deployments = tmp_path / "deployments.json"
+    expect_describe(aws, package())  # exactly DescribeModelPackage(ModelPackageName=<dev's ARN>)
+    expect_metrics(aws)
+
+    code, out, err = run(capsys, "--env", "prod", "--arn", ARN, "--deployments", str(deployments))
+
+    assert code == 0, err
+    pin = pin_for(load_config("prod"), deployments)  # what synth reads, validated against the source's group
+    assert pin is not None and pin.model_package_arn == ARN and pin.source_unit == "dev"
+    assert json.loads(deployments.read_text())["prod"]["source_unit"] == "dev"
+    assert f"Pinned {GROUP} version 4 for prod" in out and f"registered by dev, in account {CONFIG.account}" in out
+    assert "cdk diff -c env=prod 'churn-prod/*'" in out
+    assert "Deploy the source first if it does not share with prod yet: cdk deploy -c env=dev 'churn-dev/*'" in out
+
+
+def test_promote_by_version_reads_the_source_group(aws, monkeypatch, tmp_path: Path, capsys) -> None:
+    serve_from(monkeypatch, "dev", "prod")
+    expect_describe(aws, package())
+    expect_metrics(aws)
+
+    code, _, err = run(capsys, "--env", "prod", "--version", "4", "--deployments", str(tmp_path / "d.json"))
+
+    assert code == 0, err
+
+
+def test_promote_refuses_a_version_of_another_group_than_the_source(aws, monkeypatch, tmp_path: Path, capsys) -> None:
+    serve_from(monkeypatch, "dev", "prod")
+    staging = ARN.replace(GROUP, "churn-staging-models")
+    expect_describe(aws, package(ModelPackageArn=staging, ModelPackageGroupName="churn-staging-models"), arn=staging)
+
+    code, _, err = run(capsys, "--env", "prod", "--arn", staging, "--deployments", str(tmp_path / "d.json"))
+
+    assert code == 2 and "the package is from another group churn-staging-models (dev's: churn-dev-models)" in err
+
+
+def test_promote_refuses_another_units_version_in_own_mode(aws, tmp_path: Path, capsys) -> None:
+    deployments = tmp_path / "deployments.json"
+
+    code, out, err = run(capsys, "--env", "prod", "--arn", ARN, "--deployments", str(deployments))
+
+    assert code == 2 and out == ""  # no AWS call: the Stubber holds no response
+    assert err.count("\n") == 1 and err.startswith(f"error: refusing to promote {ARN} to prod: ")
+    assert "serves its own versions (model_source: own); set model_source for prod in config/environments.py" in err
+    assert not deployments.exists()
