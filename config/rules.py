@@ -25,6 +25,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from config import patterns
 from pipeline_defs.contract import (
     APPROVAL_STATUSES,
     PARAMETER_RULES,
@@ -56,26 +57,6 @@ NAME_LIMITS = {
     "training_pipeline_name": 256,
     "evaluation_pipeline_name": 256,
 }
-
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
-# Lower-case so the prefix is valid in S3 bucket names as well as everywhere else.
-_NAME_PART = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
-_TAG_VALUE = re.compile(r"^[\w\s.:/=+\-@]{1,256}$")
-_INSTANCE_TYPE = re.compile(r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
-_DATASET_PREFIX = re.compile(r"^(?:[A-Za-z0-9._-]+/)+$")
-_MARKER_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
-# A StartTimeOffset/EndTimeOffset: a negative ISO 8601 duration in days, hours and minutes, at most 15 characters.
-_OFFSET = re.compile(r"^-P(?=\d|T\d)(?:\d{1,4}D)?(?:T(?=\d)(?:\d{1,5}H)?(?:\d{1,6}M)?)?$")
-# GitHub's owner (39 characters of letters, digits, single hyphens) and repository name (100 of letters, digits, . _ -).
-_GITHUB_REPOSITORY = re.compile(r"^[A-Za-z0-9](?:-?[A-Za-z0-9]){0,38}/(?!\.\.?$)[A-Za-z0-9._-]{1,100}$")
-# AWS::Chatbot::SlackChannelConfiguration's patterns.
-_SLACK_WORKSPACE_ID = re.compile(r"^[0-9A-Z]{1,255}$")
-_SLACK_CHANNEL_ID = re.compile(r"^[A-Za-z0-9]{1,255}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_SCHEDULE = re.compile(r"^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
-# SageMaker's name pattern ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} (the length is NAME_LIMITS').
-_SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 
 
 class ConfigError(ValueError):
@@ -165,21 +146,21 @@ _SCHEDULE_FIX = "use cron(...) or rate(...), e.g. {example}, or None to switch i
 RULES: tuple[Rule, ...] = (
     Rule("env_name", one_of(ENVIRONMENT_NAMES),
          "'{value}' is not an environment", f"use one of {', '.join(ENVIRONMENT_NAMES)}"),
-    Rule("project", lambda value, _config: bool(_NAME_PART.match(value)) and len(value) <= 20,
+    Rule("project", lambda value, _config: bool(patterns.NAME_PART.match(value)) and len(value) <= 20,
          "'{value}' is not a valid project name",
          "use 1-20 lower-case letters, digits and single hyphens, starting with a letter"),
-    Rule("sandbox", matches(_NAME_PART),
+    Rule("sandbox", matches(patterns.NAME_PART),
          "'{value}' has characters that cannot be part of resource names",
          "use lower-case letters, digits and single hyphens, starting with a letter (e.g. -c sandbox=alice)"),
     Rule("sandbox", lambda _value, config: config.env_name == "dev",
          "sandboxes live in the dev account", "derive sandboxes from dev (drop -c env or pass -c env=dev)"),
-    Rule("account", matches(_ACCOUNT),
+    Rule("account", matches(patterns.ACCOUNT),
          "'{value}' is not an AWS account id", "use the 12-digit account id, as a string"),
-    Rule("region", matches(_REGION),
+    Rule("region", matches(patterns.REGION),
          "'{value}' is not an AWS region", "use an explicit region such as eu-west-1 (image URIs depend on it)"),
-    Rule(("owner", "cost_center"), matches(_TAG_VALUE),
+    Rule(("owner", "cost_center"), matches(patterns.TAG_VALUE),
          "'{value}' cannot be a tag value", "use 1-256 letters, digits, spaces and _ . : / = + - @"),
-    Rule(("processing_instance_type", "training_instance_type"), matches(_INSTANCE_TYPE), *_INSTANCE_TYPE_RULE),
+    Rule(("processing_instance_type", "training_instance_type"), matches(patterns.INSTANCE_TYPE), *_INSTANCE_TYPE_RULE),
     Rule("preprocess_instance_count", within(1, MAX_PROCESSING_INSTANCES),
          f"{{value}} is outside 1..{MAX_PROCESSING_INSTANCES} instances",
          "use 1, or more instances (one share of the dataset's files each) for a dataset beyond one instance"),
@@ -195,14 +176,14 @@ RULES: tuple[Rule, ...] = (
          "{value} is not a confidence level", "use a level with 0.5 <= level < 1, e.g. 0.95"),
     Rule("cache_expire_after", _is_duration,
          "'{value}' is not an ISO 8601 duration", "use a duration such as P30D or PT12H"),
-    Rule(("dataset_prefix", "evaluation_data_prefix"), matches(_DATASET_PREFIX),
+    Rule(("dataset_prefix", "evaluation_data_prefix"), matches(patterns.DATASET_PREFIX),
          "'{value}' is not a usable S3 prefix",
          "use path segments of letters, digits and . _ - each ending with '/', e.g. datasets/"),
-    Rule("marker_name", matches(_MARKER_NAME),
+    Rule("marker_name", matches(patterns.MARKER_NAME),
          "'{value}' is not a usable marker file name", "use letters, digits and . _ -, e.g. _SUCCESS"),
-    Rule("evaluation_schedule", matches(_SCHEDULE),
+    Rule("evaluation_schedule", matches(patterns.SCHEDULE),
          _SCHEDULE_PROBLEM, _SCHEDULE_FIX.format(example="cron(0 6 ? * MON *)")),
-    Rule("capture_evaluation_schedule", matches(_SCHEDULE),
+    Rule("capture_evaluation_schedule", matches(patterns.SCHEDULE),
          _SCHEDULE_PROBLEM, _SCHEDULE_FIX.format(example="cron(0 7 ? * * *)")),
     Rule("capture_evaluation_period_hours", within(1, 24 * 31),
          "{value} is outside 1..744", "use the schedule's interval in hours, e.g. 24 for a daily schedule"),
@@ -212,10 +193,10 @@ RULES: tuple[Rule, ...] = (
          "{value} is not a CloudWatch Logs retention period", f"use one of {', '.join(map(str, LOG_RETENTION_DAYS))}"),
     Rule("monthly_budget_usd", within(1, 1_000_000),
          "{value} is outside 1..1000000 USD", "give the unit a monthly cost limit in whole dollars, e.g. 200"),
-    Rule("notification_emails", matches(_EMAIL),
+    Rule("notification_emails", matches(patterns.EMAIL),
          "{value!r} is not an email address", "list addresses such as ml-platform@example.com", each=True),
     # Serving
-    Rule("serving_instance_type", matches(_INSTANCE_TYPE), *_INSTANCE_TYPE_RULE),
+    Rule("serving_instance_type", matches(patterns.INSTANCE_TYPE), *_INSTANCE_TYPE_RULE),
     Rule("serving_instance_count", within(1, 100),
          "{value} is outside 1..100 instances", "serve with at least one instance"),
     Rule("serving_max_instance_count", lambda value, config: config.serving_instance_count <= value <= 100,
@@ -239,7 +220,7 @@ RULES: tuple[Rule, ...] = (
     Rule("monitoring_schedule", lambda _value, config: config.monitoring_interval_hours is not None,
          "'{value}' is not a Model Monitor schedule",
          "use cron(0 * ? * * *) (hourly), cron(0 H ? * * *) (daily at hour H) or cron(0 H/N ? * * *) (every N h)"),
-    Rule("monitoring_instance_type", matches(_INSTANCE_TYPE), *_INSTANCE_TYPE_RULE),
+    Rule("monitoring_instance_type", matches(patterns.INSTANCE_TYPE), *_INSTANCE_TYPE_RULE),
     Rule("monitoring_max_runtime_seconds", lambda value, config: 1 <= value <= config.monitoring_runtime_limit_seconds,
          "{value} is outside 1..{config.monitoring_runtime_limit_seconds} seconds for this monitoring_schedule",
          "hourly executions get at most 1800 s, others at most 86400 s"),
@@ -249,7 +230,7 @@ RULES: tuple[Rule, ...] = (
     Rule("model_quality_probability_threshold", lambda value, _config: 0.0 < value < 1.0,
          "{value} is not a probability threshold", "use a value strictly between 0 and 1, e.g. 0.5"),
     Rule(("model_quality_start_offset", "model_quality_end_offset"),
-         lambda value, _config: bool(_OFFSET.match(value)) and len(value) <= 15,
+         lambda value, _config: bool(patterns.OFFSET.match(value)) and len(value) <= 15,
          "'{value}' is not a Model Monitor time offset",
          "use a negative ISO 8601 duration of days/hours/minutes such as -P1D or -PT1H (15 characters at most)"),
     Rule("model_quality_start_offset",
@@ -258,12 +239,12 @@ RULES: tuple[Rule, ...] = (
          "start further back than the end, e.g. -P2D and -P1D"),
     Rule("model_quality_tolerance", lambda value, _config: 0.0 < value <= 0.5,
          "{value} is outside (0.0, 0.5]", "use a value in range"),
-    Rule("github_repository", matches(_GITHUB_REPOSITORY),
+    Rule("github_repository", matches(patterns.GITHUB_REPOSITORY),
          "'{value}' is not a GitHub repository",
          "use owner/name as in https://github.com/<owner>/<name>, e.g. example-org/churn-ml-platform, or None"),
-    Rule("slack_workspace_id", matches(_SLACK_WORKSPACE_ID),
+    Rule("slack_workspace_id", matches(patterns.SLACK_WORKSPACE_ID),
          "'{value}' is not a Slack workspace id", "copy the workspace id from the AWS Chatbot console, e.g. T0123ABCD"),
-    Rule("slack_channel_id", matches(_SLACK_CHANNEL_ID),
+    Rule("slack_channel_id", matches(patterns.SLACK_CHANNEL_ID),
          "'{value}' is not a Slack channel id", "copy the id at the end of the channel's link, e.g. C0123ABCD"),
     Rule("slack_channel_id", lambda _value, config: config.slack_workspace_id is not None,
          "a Slack channel needs its workspace", "set slack_workspace_id too, or slack_channel_id=None"),
@@ -348,7 +329,7 @@ def check_names(config: EnvironmentConfig) -> None:
                 f"the derived name '{name}' is {len(name)} characters, over the limit of {limit}",
                 f"shorten {culprit} by at least {len(name) - limit} characters",
             )
-        if not _SAGEMAKER_NAME.match(name):
+        if not patterns.SAGEMAKER_NAME.match(name):
             raise ConfigError(
                 config.unit_name, field, f"'{name}' is not a valid SageMaker name", "use letters, digits and hyphens"
             )
