@@ -54,7 +54,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 # The step library: a zip in ../steplib/ in a processing job (pipeline_defs/packaging.py), installed in the repository.
 sys.path[:0] = [str(path) for path in sorted(Path(__file__).resolve().parent.parent.glob("steplib/*.zip"))]
@@ -303,11 +302,22 @@ def split(
     return {name: (data[member], keys[member]) for name, member in parts.items()}
 
 
+def roc_auc(labels: pd.Series, scores: pd.Series) -> float:
+    """ROC AUC as the Mann-Whitney U statistic over average ranks: scikit-learn's roc_auc_score, ties included (a test
+    compares the two). Computed with pandas because importing sklearn.metrics costs this step ~1.6 s a run."""
+    positive = labels.to_numpy() == 1
+    positives, negatives = int(positive.sum()), int((~positive).sum())
+    if positives == 0 or negatives == 0 or scores.isna().any():
+        raise StepError("a single-feature ROC AUC needs both label values and no missing score")
+    ranks = scores.rank(method="average").to_numpy()
+    return float((ranks[positive].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
 def single_feature_roc_auc(values: pd.Series, labels: pd.Series) -> float:
     """How well the feature alone ranks the label: max(AUC, 1 - AUC); a category scores by its label rate."""
     if not pd.api.types.is_numeric_dtype(values):
         values = values.map(labels.groupby(values).mean())
-    auc = float(roc_auc_score(labels, values))
+    auc = roc_auc(labels, values)
     return max(auc, 1.0 - auc)
 
 

@@ -370,3 +370,23 @@ def test_inference_reads_a_headerless_row_in_contract_order(tmp_path: Path, caps
         inference.input_fn(body.strip() + ",1\n", "text/csv")
     with pytest.raises(ValueError, match="feature tenure_months must be a number"):
         inference.predict_fn(inference.input_fn("n/a" + body[body.index(",") :], "text/csv"), model)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_preprocess_single_feature_roc_auc_is_scikit_learns(seed: int) -> None:
+    """Preprocess ranks without scikit-learn (its import costs the step ~1.6 s); the value must be roc_auc_score's,
+    ties and categories included."""
+    from sklearn.metrics import roc_auc_score
+
+    preprocess = load_module(f"preprocess_auc_{seed}", STEPS / "preprocess.py")
+    rng = np.random.default_rng(seed)
+    labels = pd.Series(rng.integers(0, 2, 500))
+    tied = pd.Series(rng.integers(0, 7, 500).astype(float))  # many ties
+    continuous = pd.Series(rng.normal(size=500) + labels * 0.3)
+    for values in (tied, continuous):
+        assert preprocess.roc_auc(labels, values) == pytest.approx(roc_auc_score(labels, values), abs=1e-12)
+    category = pd.Series(rng.choice(["a", "b", "c"], 500))
+    expected = roc_auc_score(labels, category.map(labels.groupby(category).mean()))
+    assert preprocess.single_feature_roc_auc(category, labels) == pytest.approx(max(expected, 1 - expected), abs=1e-12)
+    with pytest.raises(preprocess.StepError, match="needs both label values"):
+        preprocess.roc_auc(pd.Series([1, 1, 1]), pd.Series([0.1, 0.2, 0.3]))
