@@ -83,6 +83,10 @@ def extract_event(body: str) -> DeadLetter:
     return DeadLetter(event, shape)
 
 
+# Long polling: an empty receive waits this long for late messages before the replay ends.
+RECEIVE_WAIT_SECONDS = 2
+
+
 def replay(
     sqs: Any,
     lambda_client: Any,
@@ -93,7 +97,7 @@ def replay(
     *,
     echo: Callable[[str], None] = print,
     visibility_timeout: int = 300,
-    wait_seconds: int = 2,
+    wait_seconds: int | None = None,
 ) -> ReplaySummary:
     """Replay up to `max_messages` dead letters into `function_name`; print one line per message and a summary.
 
@@ -109,7 +113,7 @@ def replay(
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=min(_SQS_BATCH, max_messages - summary.received),
                 VisibilityTimeout=visibility_timeout,
-                WaitTimeSeconds=wait_seconds,
+                WaitTimeSeconds=RECEIVE_WAIT_SECONDS if wait_seconds is None else wait_seconds,
             ).get("Messages", [])
         except (ClientError, BotoCoreError) as error:  # what was received so far is made visible again below
             _make_visible(sqs, queue_url, kept, echo)

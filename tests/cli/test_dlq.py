@@ -38,6 +38,12 @@ UNREADABLE_BODIES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def no_long_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto sleeps through WaitTimeSeconds on the replay's last, empty receive: nothing arrives late here."""
+    monkeypatch.setattr(dlq_replay, "RECEIVE_WAIT_SECONDS", 0)
+
+
 @pytest.fixture
 def dlq(aws_env: None):
     with mock_aws():
