@@ -26,7 +26,7 @@ from typing import Any
 from config import EnvironmentConfig
 from config.deployments import pin_for, unit_key
 from mlops.capture import CAPTURE_PREFIX, CaptureWriter
-from mlops.common import UsageError, shown
+from mlops.common import UsageError, command_line, shown, unit_options
 from mlops.endpoint import MAX_PORT, LocalEndpoint, load_package
 from mlops.local import read_assembly
 from pipeline_defs.contract import VARIANT_NAME, ApprovalStatus, DeployTimeValue
@@ -109,9 +109,10 @@ def promoted_version(config: EnvironmentConfig, state_dir: Path) -> int:
     pins = state_dir / "deployments.json"
     pin = pin_for(config, pins, account=LOCAL_ACCOUNT)
     if pin is None:
-        raise UsageError(
-            f"nothing is promoted for {unit_key(config)} in {shown(pins)}: run mlops promote --local --latest-approved"
+        promote = command_line(
+            "promote", "--local", "--latest-approved", "--state-dir", shown(state_dir), *unit_options(config)
         )
+        raise UsageError(f"nothing is promoted for {unit_key(config)} in {shown(pins)}: run `{promote}`")
     return pin.version
 
 

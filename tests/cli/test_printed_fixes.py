@@ -179,6 +179,18 @@ def test_the_fix_for_monitoring_without_traffic_serves_the_promoted_version(tmp_
     assert promoted_version(DEV, arguments.state_dir) == version
 
 
+def test_the_fix_for_nothing_promoted_promotes_in_that_state_dir(tmp_path, capsys) -> None:
+    """It once said `mlops promote --local --latest-approved`, which pins in the default .local, not here."""
+    state = tmp_path / "state"
+    version = register_version(state, DEV.region)
+
+    [fix] = suggested(error_of(capsys, "monitor", "--local", "--state-dir", str(state)))
+
+    assert fix[:3] == ["promote", "--local", "--latest-approved"] and "--state-dir" in fix
+    assert run(capsys, fix) == 0
+    assert promoted_version(DEV, state) == version
+
+
 def test_the_fix_for_nothing_answering_starts_the_endpoint_on_that_port(tmp_path, capsys) -> None:
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
