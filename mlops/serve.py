@@ -29,6 +29,7 @@ from mlops.capture import CAPTURE_PREFIX, CaptureWriter
 from mlops.common import UsageError, command_line, shown, unit_options
 from mlops.endpoint import MAX_PORT, LocalEndpoint, load_package
 from mlops.local import read_assembly
+from pipeline_defs.atomic_file import make_writable_folder
 from pipeline_defs.contract import VARIANT_NAME, ApprovalStatus, DeployTimeValue
 from pipeline_defs.local import LocalModelRegistry, LocalS3, local_values
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
@@ -93,9 +94,7 @@ def writable_capture(folder: Path, sampling: int) -> CaptureWriter:
     """The capture writer, once a file could be made in `folder`: a server that cannot capture would answer every
     request with an error, so it refuses to start instead."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        make_writable_folder(folder)
     except OSError as error:
         raise UsageError(
             f"cannot write data capture to {shown(folder)}: {error.strerror or error}: make the folder writable, "

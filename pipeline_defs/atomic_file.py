@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from pathlib import Path
+
+
+def make_writable_folder(folder: Path) -> None:
+    """`folder`, created if missing, proven writable by creating (and removing) a file in it; OSError otherwise."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder):
+        pass
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -35,7 +35,6 @@ import functools
 import json
 import os
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -43,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline_defs.atomic_file import write_atomically
+from pipeline_defs.atomic_file import make_writable_folder, write_atomically
 from pipeline_defs.contract import checked_parameter
 from pipeline_defs.local.cache import CacheIndex
 from pipeline_defs.local.errors import DefinitionError, LocalRunError, StepFailed
@@ -207,9 +206,7 @@ def check_state_dir(state_dir: Path) -> None:
     if existing is not None and not existing.is_dir():
         raise LocalRunError(f"the state dir {state_dir} cannot be a folder ({existing} is a file): pick another one")
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=state_dir):
-            pass
+        make_writable_folder(state_dir)
     except OSError as error:
         raise LocalRunError(
             f"the state dir {state_dir} is not writable ({error.strerror}): pick another --state-dir"
