@@ -14,7 +14,7 @@ try:
     config = load_config(env=app.node.try_get_context("env"), sandbox=app.node.try_get_context("sandbox"))
     # What the unit serves: committed by `mlops promote`, reviewed like code; nothing pinned, no endpoint.
     pin = pin_for(config)
+    build_unit(app, config, pin)  # refuses, e.g., a pin whose serving code this checkout does not build
 except ConfigError as error:
     sys.exit(str(error))
-build_unit(app, config, pin)
 app.synth()

@@ -30,7 +30,9 @@ PROCESSING_SCRIPTS = ("resolve_model.py", "merge_capture.py", "preprocess.py", "
 FILE_ASSETS = (*PROCESSING_SCRIPTS, FEATURE_CONTRACT)
 # Training and serving containers unpack a source tarball and run the named script from it.
 # Train's tarball carries the step library as a steplib/ folder beside train.py.
-SOURCE_TARBALLS = {"train.tar.gz": ("train.py",), "inference.tar.gz": ("inference.py", FEATURE_CONTRACT)}
+# The serving code (what a registered version's SAGEMAKER_SUBMIT_DIRECTORY names).
+INFERENCE_TARBALL = "inference.tar.gz"
+SOURCE_TARBALLS = {"train.tar.gz": ("train.py",), INFERENCE_TARBALL: ("inference.py", FEATURE_CONTRACT)}
 TARBALLS_WITH_LIBRARY = ("train.tar.gz",)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipeline_defs.contract import SENTINELS_PREFIX, Parameter
 from pipeline_defs.dsl import PipelineBuilder, PipelineSettings
+from pipeline_defs.packaging import INFERENCE_TARBALL
 from pipeline_defs.sdk import (
     ConditionEquals,
     ConditionGreaterThanOrEqualTo,
@@ -65,7 +66,7 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
         model_data=trained.model_artifacts,
         approval_status=approval_status,
         inference_script="inference.py",
-        inference_tarball="inference.tar.gz",
+        inference_tarball=INFERENCE_TARBALL,
         model_statistics=evaluated.file("evaluation", "model_quality.json"),
         model_constraints=evaluated.file("evaluation", "model_quality_constraints.json"),
         data_statistics=baseline.file("baseline", "statistics.json"),

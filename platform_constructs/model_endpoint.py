@@ -49,14 +49,22 @@ class ModelEndpoint(Construct):
         capture_sampling_percentage: int,
         latency_p99_ms: int,
         rollout: Rollout | None,
+        inference_code_url: str | None = None,
     ) -> None:
+        """`inference_code_url`: where the container loads the serving code from instead of the package's
+        SAGEMAKER_SUBMIT_DIRECTORY (the same bytes in a bucket the model role can read); None: the package's."""
         super().__init__(scope, construct_id)
         model = sagemaker.CfnModel(
             self,
             f"ModelV{version}",
             execution_role_arn=role_arn,
-            # Image, model data and code come from the package itself (ModelPackageName only).
-            containers=[sagemaker.CfnModel.ContainerDefinitionProperty(model_package_name=model_package_arn)],
+            # Image and model data come from the package itself (ModelPackageName), the code too unless overridden.
+            containers=[
+                sagemaker.CfnModel.ContainerDefinitionProperty(
+                    model_package_name=model_package_arn,
+                    environment={"SAGEMAKER_SUBMIT_DIRECTORY": inference_code_url} if inference_code_url else None,
+                )
+            ],
         )
         skip_checkov(
             model,

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from config import EnvironmentConfig
+from config import ConfigError, EnvironmentConfig
 from config.deployments import ModelPin
 from config.environments import model_source_of
 from pipeline_defs.contract import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, Parameter
+from pipeline_defs.packaging import INFERENCE_TARBALL, write_archives
 from platform_constructs.endpoint_autoscaling import EndpointAutoscaling
 from platform_constructs.evaluation_schedule import EvaluationSchedule
 from platform_constructs.model_endpoint import ModelEndpoint, Rollout
@@ -55,12 +59,16 @@ class ServingStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
         endpoint_name = config.endpoint_name
+        # With a model_source, the pinned version is the source unit's: this unit reads it across accounts.
+        self.model_source = model_source_of(config)
+        # ...except its serving code (below): None means the package's own.
+        local_code_url = None if self.model_source is None else self._local_copy_of_inference_code(config, pin)
         model_role = ModelExecutionRole(
             self,
             "ModelRole",
             endpoint_name=endpoint_name,
             image_uri=pin.image_uri,
-            model_objects=[pin.model_data_url, pin.inference_code_url],
+            model_objects=[pin.model_data_url, local_code_url or pin.inference_code_url],
             data_key=data_key,
             artifacts_bucket_arn_export=artifacts_bucket_arn_export,
             capture_prefix=f"{DATA_CAPTURE_PREFIX}{endpoint_name}/",
@@ -82,9 +90,8 @@ class ServingStack(Stack):
             rollout=Rollout(config.rollout_canary_percent, config.rollout_bake_seconds)
             if config.safe_rollout
             else None,
+            inference_code_url=local_code_url,
         )
-        # With a model_source, the pinned version is the source unit's: this role reads it across accounts.
-        self.model_source = model_source_of(config)
         if self.model_source is not None:
             read_source_models(model_role.role, SERVING_ROLE, config, self.model_source, pin.model_package_arn)
         # The model role's permissions must be in place before SageMaker validates the role at CreateModel.
@@ -118,3 +125,25 @@ class ServingStack(Stack):
             outputs["CaptureEvaluationDeadLetterQueueUrl"] = self.capture_evaluation.dead_letter_queue.queue_url
         for output_id, value in outputs.items():
             CfnOutput(self, output_id, value=value)
+
+    def _local_copy_of_inference_code(self, config: EnvironmentConfig, pin: ModelPin) -> str:
+        """This unit's own copy of the pinned version's serving code, as a CDK asset in its account; its URL.
+
+        The package names its code in the source account's CDK assets bucket, which `cdk bootstrap` encrypts with that
+        account's AWS-managed S3 key: no other account can read it. The code tarball is deterministic and the asset
+        key is its content hash, so the same key means the same bytes: a checkout whose serving code differs from
+        the version's is refused instead of serving the version with other code."""
+        with tempfile.TemporaryDirectory() as build_dir:  # the Asset stages the file into the cloud assembly
+            code = s3_assets.Asset(self, "InferenceCode", path=str(write_archives(Path(build_dir))[INFERENCE_TARBALL]))
+        registered = PurePosixPath(pin.inference_code_url).name
+        if registered != code.s3_object_key:
+            raise ConfigError(
+                config.unit_name,
+                "deployments.json",
+                f"version {pin.version} of {pin.source_unit} was registered with serving code {registered}, this "
+                f"checkout builds {code.s3_object_key} (pipeline_defs/steps/inference.py or the feature contract "
+                "changed since)",
+                f"deploy from the commit that trained version {pin.version}, or promote a version {pin.source_unit} "
+                "trained from this code",
+            )
+        return code.s3_object_url

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +34,17 @@ def source_pin(source: EnvironmentConfig, version: int = 3) -> ModelPin:
         f"arn:aws:sagemaker:{source.region}:{source.account}:model-package/{source.model_package_group_name}/{version}"
     )
     return dataclasses.replace(prod, **moved, model_package_arn=arn, version=version, source_unit=source.env_name)
+
+
+def registered_with_this_checkout(pin: ModelPin) -> ModelPin:
+    """`pin` with the serving code this checkout builds (the fixtures name a placeholder hash): its content-hash key,
+    as CDK names the asset."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_s3_assets as s3_assets
+
+    from pipeline_defs.packaging import INFERENCE_TARBALL, write_archives
+
+    with tempfile.TemporaryDirectory() as build_dir:
+        path = write_archives(Path(build_dir))[INFERENCE_TARBALL]
+        key = s3_assets.Asset(Stack(App(), "Probe"), "Code", path=str(path)).s3_object_key
+    return dataclasses.replace(pin, inference_code_url=f"{pin.inference_code_url.rsplit('/', 1)[0]}/{key}")

@@ -15,12 +15,12 @@ import pytest
 from aws_cdk.cx_api import CloudAssembly
 from cfnlint.api import ManualArgs, lint_by_config
 
-from config import load_config
+from config import ConfigError, load_config
 from tests.helpers import build_app
 from tests.infra.conftest import stack_templates
 from tests.infra.test_gates import checkov_failures
 from tests.infra.test_serving_stack import one
-from tests.model_source import serve_from, source_pin
+from tests.model_source import registered_with_this_checkout, serve_from, source_pin
 
 pytestmark = pytest.mark.heavy(seconds=15)
 
@@ -34,13 +34,17 @@ TARGET_ROLES = [
 DEPLOY_ROLES = [f"arn:aws:iam::{account}:role/cdk-*-cfn-exec-role-{account}-eu-west-1" for account in (STAGING, PROD)]
 
 
+def served_pin():
+    return registered_with_this_checkout(source_pin(load_config("dev")))
+
+
 @pytest.fixture(scope="module")
 def synthesized_pair(tmp_path_factory: pytest.TempPathFactory) -> dict[str, CloudAssembly]:
     """{unit: its cloud assembly} of dev (the source) and prod (a target serving dev's version 3)."""
     with pytest.MonkeyPatch.context() as monkeypatch:
         serve_from(monkeypatch, "dev", "staging", "prod")
         pins = tmp_path_factory.mktemp("pins") / "deployments.json"
-        pins.write_text(json.dumps({"prod": source_pin(load_config("dev")).as_json()}))
+        pins.write_text(json.dumps({"prod": served_pin().as_json()}))
         assemblies = {}
         for name in ("dev", "prod"):
             app, stage = build_app(load_config(name), tmp_path_factory.mktemp(name), pins)
@@ -127,14 +131,22 @@ def test_the_target_roles_carry_the_admitted_path_and_read_the_source_key(units,
 
 
 def test_the_target_serves_the_source_version_and_reads_its_objects(units) -> None:
-    pin = source_pin(load_config("dev"))
+    pin = served_pin()
     serving = units["prod"]["Serving"]
     model = one(serving, "AWS::SageMaker::Model")["Properties"]
-    assert model["Containers"] == [{"ModelPackageName": pin.model_package_arn}]
+    # The serving code: the same bytes (same content-hash key) from prod's own assets bucket, which its role can read;
+    # the source's copy is under the source account's AWS-managed S3 key.
+    code_key = pin.inference_code_url.rsplit("/", 1)[1]
+    local_code = f"cdk-hnb659fds-assets-{PROD}-eu-west-1/{code_key}"
+    assert model["Containers"] == [
+        {"ModelPackageName": pin.model_package_arn, "Environment": {"SAGEMAKER_SUBMIT_DIRECTORY": f"s3://{local_code}"}}
+    ]
     granted = policy_statements(serving)
     assert granted["DescribeSourceVersion"]["Resource"] == pin.model_package_arn
     model_objects = granted["ReadModelAndCode"]["Resource"]
-    assert f"arn:aws:s3:::{pin.model_data_url.removeprefix('s3://')}" in model_objects
+    assert sorted(model_objects) == sorted(
+        [f"arn:aws:s3:::{pin.model_data_url.removeprefix('s3://')}", f"arn:aws:s3:::{local_code}"]
+    )
     assert serving["Outputs"]["ModelSourceUnit"]["Value"] == "dev"
     baselines = json.dumps(policy_statements(units["prod"]["Monitoring"])["ReadBaselines"]["Resource"])
     assert pin.data_quality_constraints_uri.removeprefix("s3://") in baselines
@@ -144,3 +156,18 @@ def test_cfn_lint_and_checkov_find_nothing_in_either_unit(synthesized_pair) -> N
     templates = [stack.template_full_path for assembly in synthesized_pair.values() for stack in assembly.stacks]
     assert [str(match) for match in lint_by_config(ManualArgs(templates=templates, regions=["eu-west-1"]))] == []
     assert checkov_failures([Path(path) for path in templates]) == []
+
+
+def test_a_target_whose_checkout_builds_other_serving_code_is_refused(tmp_path: Path) -> None:
+    """The version was registered with other serving code (the fixture's placeholder hash): synth refuses in one line
+    rather than serve the version with this checkout's code."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        serve_from(monkeypatch, "dev", "prod")
+        pins = tmp_path / "deployments.json"
+        pins.write_text(json.dumps({"prod": source_pin(load_config("dev")).as_json()}))
+        with pytest.raises(
+            ConfigError,
+            match=r"field 'deployments.json': version 3 of dev was registered with serving "
+            r"code e{64}\.gz, this checkout builds [0-9a-f]{64}\.gz .*Fix: deploy from the commit",
+        ):
+            build_app(load_config("prod"), tmp_path / "out", pins)
