@@ -13,7 +13,9 @@ BASE ?= main
 # Node.js 22 and the CDK CLI come from node_modules (package.json), never from a global install.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
-export PYTHONDONTWRITEBYTECODE := 1
+# Bytecode (and pytest's rewritten test modules) go to one cache outside the source tree: nothing lands beside the
+# code that CDK hashes into assets, and a re-run skips recompiling (about 3 s of every pytest worker's start).
+export PYTHONPYCACHEPREFIX := $(CURDIR)/.cache/pycache
 CDK := cdk --no-notices
 
 .PHONY: deps synth demo test quick lint snapshots review deploy deploy-target bench lock clean
