@@ -60,3 +60,20 @@ def stack_outputs(cloudformation: Any, config: EnvironmentConfig, stack: str) ->
     except BotoCoreError as error:
         raise AwsCallFailed(f"reading the outputs of {stack_name} failed: {error}") from None
     return {output["OutputKey"]: output["OutputValue"] for output in described[0].get("Outputs", [])}
+
+
+# How a read of something that does not exist fails (SageMaker answers several of these).
+_NOT_FOUND = ("ResourceNotFound", "ValidationException", "does not exist")
+
+
+def call(operation: Any, what: str, missing: str | None = None, **request: Any) -> dict[str, Any]:
+    """One AWS call; `missing`: the usage error when what it reads does not exist (else any error fails, exit 1)."""
+    try:
+        answer: dict[str, Any] = operation(**request)
+    except ClientError as error:
+        if missing and any(word in str(error) for word in _NOT_FOUND):
+            raise UsageError(missing) from None
+        raise AwsCallFailed(f"{what} failed: {error}") from None
+    except BotoCoreError as error:
+        raise AwsCallFailed(f"{what} failed: {error}") from None
+    return answer

@@ -1,12 +1,13 @@
 """mlops: run the pipelines locally, manage the local model registry, render graphs, start runs, replay dead letters.
 
     mlops run training|evaluation --local [--param K=V ...] [--no-cache] [--jobs N] [--assembly cdk.out] [--env dev]
-              [--state-dir .local]
+              [--state-dir .local] [--from STEP | --steps A,B [--source EXECUTION]]
     mlops cache clear [--pipeline training|evaluation] [--state-dir .local]
     mlops executions prune --keep N [--pipeline training|evaluation] [--dry-run] [--state-dir .local]
     mlops registry list|show N|approve [N] --reason TEXT|reject [N] --reason TEXT|diff N M (--env E | --local)
     mlops graph training|evaluation [--assembly cdk.out] [--env dev]
     mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...] [--param NAME=VALUE]
+                [--from STEP | --steps A,B [--source ARN]]
     mlops demo [--assembly cdk.out] [--state-dir .local/demo]
     mlops dlq replay --env <env> [--dry-run] [--max N] [--queue-url URL --function-name NAME]
     mlops promote --env <env> (--version N | --latest-approved | --arn ARN) [--local [--state-dir .local]]
@@ -109,6 +110,19 @@ def parser() -> argparse.ArgumentParser:
             "--assembly", type=Path, help="cdk synth output (default: cdk.out; a sandbox's: cdk.out.<sandbox>)"
         )
 
+    def selection_options(sub: argparse.ArgumentParser, source: str) -> None:
+        chosen = sub.add_mutually_exclusive_group()
+        chosen.add_argument("--from", dest="from_step", metavar="STEP", help="run STEP and every step after it")
+        chosen.add_argument(
+            "--steps", type=step_names, metavar="A,B", help="run exactly these steps (and any between two of them)"
+        )
+        sub.add_argument(
+            "--source",
+            metavar=source.split()[-1].upper(),
+            help=f"with --from/--steps: the {source} whose outputs stand in for the others (default: the newest "
+            "that succeeded)",
+        )
+
     def jobs_option(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
             "--jobs", type=positive, default=None, help="independent steps run at once (default: the core count)"
@@ -119,6 +133,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--local", action="store_true", help="required: run locally (mlops start runs in AWS)")
     run.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="pipeline parameter")
     run.add_argument("--no-cache", action="store_true", help="run every step (and record fresh cache entries)")
+    selection_options(run, "local execution id")
     assembly_option(run)
     state_dir_option(run)
     jobs_option(run)
@@ -140,11 +155,14 @@ def parser() -> argparse.ArgumentParser:
 
     start = command("start", "start the deployed pipeline in AWS (StartPipelineExecution)")
     start.add_argument("pipeline", choices=PIPELINES)
-    start.add_argument("--experiment", required=True, help="ExperimentId: tags every job and names the output path")
+    start.add_argument(
+        "--experiment", help="ExperimentId: tags every job and names the output path (--from/--steps: the source's)"
+    )
     start.add_argument("--input-data-uri", help="InputDataUri (required for training)")
     start.add_argument(
         "--param", action="append", default=[], metavar="NAME=VALUE", help="another pipeline parameter (repeatable)"
     )
+    selection_options(start, "pipeline execution ARN")
 
     diff.add_arguments(command("diff", diff.HELP))
 
@@ -253,6 +271,14 @@ def check_state_dir(args: argparse.Namespace) -> None:
             f"--state-dir {shown(args.state_dir)} does not exist: check the path (state is created by mlops demo, or "
             "by the first mlops dataset put ... --local)"
         )
+
+
+def step_names(value: str) -> list[str]:
+    """An argparse type: comma-separated step names."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{value!r} names no step (e.g. --steps Evaluate,Score)")
+    return names
 
 
 def positive(value: str) -> int:

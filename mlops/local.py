@@ -79,11 +79,15 @@ def runner_for(
 def run_summary(result: RunResult, s3: LocalS3) -> str:
     """The table of steps (status, cache, duration) and where each output and log went."""
     lines = [f"Pipeline {result.pipeline}, execution {result.execution_id}: {result.status} in {result.seconds:.1f}s"]
+    if result.source_execution:
+        lines[0] += f" (selective: the other steps' outputs are execution {result.source_execution}'s)"
     rows = [("step", "type", "status", "cache", "duration", "note")]
     for step in result.steps:
         cache = ("hit" if step.cache_hit else "miss") if step.cacheable else "-"
         duration = f"{step.seconds:.1f}s" if step.work_dir else "-"
         note = f"outputs of execution {step.cache_source}" if step.cache_hit else step.message
+        if step.reused_from:
+            note = f"not run: outputs of execution {step.reused_from}"
         rows.append((step.name, step.type, step.status, cache, duration, note))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines += [

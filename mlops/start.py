@@ -1,4 +1,7 @@
-"""`mlops start training|evaluation --env E --experiment ID [--param NAME=VALUE]`: start a deployed pipeline in AWS."""
+"""`mlops start training|evaluation --env E --experiment ID [--param NAME=VALUE]`: start a deployed pipeline in AWS.
+
+With `--from STEP` / `--steps A,B` (and `--source ARN`) only those steps run, on a source execution's outputs
+(`mlops.selective_start`)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed, client
 from mlops.common import UsageError, parse_parameters, pipeline_name
+from mlops.selective_start import selective_execution
 from pipeline_defs import contract
 from pipeline_defs.contract import Parameter
 
@@ -42,12 +46,19 @@ def checked_parameters(items: list[str]) -> list[dict[str, str]]:
 def start_request(
     config: EnvironmentConfig,
     pipeline: str,
-    experiment_id: str,
+    experiment_id: str | None,
     input_data_uri: str | None,
     token: str,
     extra: list[str] | None = None,
+    inherited: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The StartPipelineExecution request for a deployed pipeline (the token makes a retried call idempotent)."""
+    """The StartPipelineExecution request for a deployed pipeline (the token makes a retried call idempotent).
+
+    `inherited`: a selective run's source parameters ({name: value}), which the given ones override."""
+    values = dict(inherited or {})
+    experiment_id = experiment_id or values.get(Parameter.EXPERIMENT_ID.value)
+    if experiment_id is None:
+        raise UsageError("--experiment ID is required: it tags every job and names the run's output path")
     try:
         experiment_id = contract.experiment_id(experiment_id)
     except ValueError as error:
@@ -57,12 +68,13 @@ def start_request(
             input_data_uri = contract.input_data_uri(input_data_uri)
         except ValueError as error:
             raise UsageError(f"--input-data-uri {error}") from None
-    if pipeline == "training" and input_data_uri is None:
+    if pipeline == "training" and input_data_uri is None and Parameter.INPUT_DATA_URI.value not in values:
         raise UsageError("the training pipeline needs --input-data-uri s3://<landing bucket>/datasets/<dataset-id>/")
-    parameters = [{"Name": Parameter.EXPERIMENT_ID.value, "Value": experiment_id}]
+    values[Parameter.EXPERIMENT_ID.value] = experiment_id
     if input_data_uri is not None:
-        parameters.append({"Name": Parameter.INPUT_DATA_URI.value, "Value": input_data_uri})
-    parameters += checked_parameters(extra or [])
+        values[Parameter.INPUT_DATA_URI.value] = input_data_uri
+    values |= {parameter["Name"]: parameter["Value"] for parameter in checked_parameters(extra or [])}
+    parameters = [{"Name": name, "Value": value} for name, value in values.items()]
     display_name = re.sub(r"[^A-Za-z0-9-]", "-", f"{experiment_id}-{token[:8]}")
     return {
         "PipelineName": pipeline_name(config, pipeline),
@@ -75,7 +87,20 @@ def start_request(
 
 def command_start(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     token = str(uuid.uuid4())
-    request = start_request(config, args.pipeline, args.experiment, args.input_data_uri, token, args.param)
+    selective, inherited = None, None
+    if args.from_step is not None or args.steps is not None:
+        selective, inherited = selective_execution(
+            client("sagemaker", config),
+            pipeline_name(config, args.pipeline),
+            from_step=args.from_step,
+            steps=args.steps,
+            source=args.source,
+        )
+    elif args.source is not None:
+        raise UsageError("--source names the execution a selective run starts from: add --from STEP or --steps A,B")
+    request = start_request(config, args.pipeline, args.experiment, args.input_data_uri, token, args.param, inherited)
+    if selective is not None:
+        request["SelectiveExecutionConfig"] = selective
     try:
         response = client("sagemaker", config).start_pipeline_execution(**request)
     except (BotoCoreError, ClientError) as error:

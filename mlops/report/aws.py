@@ -14,32 +14,18 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mlops.aws import AwsCallFailed
+from mlops.aws import AwsCallFailed, call
 from mlops.common import UsageError
 from mlops.cost import paging
 from mlops.report.documents import Document, parse_document
 from mlops.report.sources import REPORTED_STEPS, Execution, Reader
 
-_NOT_FOUND = ("ResourceNotFound", "ValidationException", "does not exist")
 EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/([^/]+)/execution/([a-z0-9]+)")
-
-
-def _call(operation: Any, what: str, missing: str | None = None, **request: Any) -> dict[str, Any]:
-    """One SageMaker call; `missing`: the usage error when what it reads does not exist (else any error fails)."""
-    try:
-        answer: dict[str, Any] = operation(**request)
-    except ClientError as error:
-        if missing and any(word in str(error) for word in _NOT_FOUND):
-            raise UsageError(missing) from None
-        raise AwsCallFailed(f"{what} failed: {error}") from None
-    except BotoCoreError as error:
-        raise AwsCallFailed(f"{what} failed: {error}") from None
-    return answer
 
 
 def latest_execution(sagemaker: Any, pipeline: str) -> str:
     """The ARN of the pipeline's newest execution."""
-    page = _call(
+    page = call(
         sagemaker.list_pipeline_executions,
         f"listing the executions of {pipeline}",
         f"pipeline {pipeline} is not deployed (cdk deploy the unit, or check --env)",
@@ -63,7 +49,7 @@ def aws_execution(sagemaker: Any, arn: str) -> Execution:
             "execution/<id>)"
         )
     pipeline, execution_id = match.groups()
-    described = _call(
+    described = call(
         sagemaker.describe_pipeline_execution,
         f"describing {arn}",
         f"no pipeline execution {arn} in this region (check the ARN and --env)",
@@ -114,7 +100,7 @@ def _outputs(sagemaker: Any, step: dict[str, Any]) -> dict[str, str]:
         return {}
     job = job_arn.rsplit("/", 1)[-1]
     what = f"describing processing job {job} (step {step['StepName']})"
-    described = _call(sagemaker.describe_processing_job, what, ProcessingJobName=job)
+    described = call(sagemaker.describe_processing_job, what, ProcessingJobName=job)
     outputs = described.get("ProcessingOutputConfig", {}).get("Outputs", [])
     return {output["OutputName"]: output["S3Output"]["S3Uri"] for output in outputs if "S3Output" in output}
 

@@ -12,6 +12,7 @@ the steps finished in.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -23,6 +24,7 @@ from pipeline_defs.local.errors import ExpressionError, LocalRunError, StepFaile
 from pipeline_defs.local.expressions import follow
 from pipeline_defs.local.planning import PlannedStep
 from pipeline_defs.local.results import RunResult, StepResult
+from pipeline_defs.local.selective import SelectiveRun
 from pipeline_defs.local.workspace import Workspace
 
 STATE_MARKER = ".mlops-local-state"
@@ -39,11 +41,13 @@ class Execution:
         steps: Mapping[str, PlannedStep],
         handlers: Mapping[str, Handler],
         parameters: dict[str, Any],
+        selective: SelectiveRun | None = None,
     ) -> None:
         self.workspace = workspace
         self.steps = steps  # the plan: {step name: planned step}, in run order
         self.handlers = handlers
         self.parameters = parameters
+        self.selective = selective  # None: every step
         self.id = "".join(secrets.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(12))
         self.started = workspace.clock()
         self.dir = workspace.state_dir / "executions" / workspace.pipeline_name / self.id
@@ -55,6 +59,7 @@ class Execution:
             parameters=parameters,
             started=self.started.isoformat(),
             execution_dir=str(self.dir),
+            source_execution=selective.source if selective else None,
         )
 
     def run(self, jobs: int = 1) -> RunResult:
@@ -63,8 +68,20 @@ class Execution:
         self.dir.mkdir(parents=True)
         (self.workspace.state_dir / STATE_MARKER).touch()
         order = list(self.steps)
-        waiting = list(order)
+        waiting = list(self.selective.selected if self.selective else order)
         statuses: dict[str, str] = {}  # finished steps (Succeeded | Failed) and those that will never start
+        if self.selective is not None:  # the source's outputs stand in for the steps the selected ones need
+            for name, reused in self.selective.reused.items():
+                self.properties[name] = reused.properties
+                stand_in = dataclasses.replace(
+                    reused,
+                    reused_from=self.selective.source,
+                    cacheable=False,
+                    cache_hit=False,
+                    seconds=0.0,
+                    job_seconds=0.0,
+                )
+                self._finished(name, dataclasses.replace(stand_in, work_dir=None), statuses)
         running: dict[Future[StepResult], str] = {}
         with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="step") as pool:
             while True:
@@ -119,6 +136,7 @@ class Execution:
                 raise StepFailed(f"no handler for step type '{step.type}'")
             handler(self, name, step.definition, result)
             result.status = "Succeeded"
+            result.properties = self.properties.get(name, {})
         except LocalRunError as error:
             result.status, result.message = "Failed", str(error)
         result.seconds = time.perf_counter() - begin

@@ -62,7 +62,7 @@ def run_job(execution: Execution, name: str, step: dict[str, Any], result: StepR
     properties = job(execution, name, arguments, name_of_job, work, result)
     execution.properties[name] = properties
     result.outputs = outputs(step["Type"], properties)
-    if key is not None:
+    if key is not None and workspace.record_cache:
         workspace.cache.record(name, key, execution.id, workspace.clock(), properties, inputs)
 
 

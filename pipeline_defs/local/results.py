@@ -19,6 +19,9 @@ class StepResult:
     message: str = ""  # failure reason, condition outcome, fail message, registered version
     outputs: dict[str, str] = field(default_factory=dict)  # {output name: S3 URI or local file}
     work_dir: str | None = None
+    # What later steps read of it ({"Get": "Steps.<step>..."}): kept so a selective run can stand in for the step.
+    properties: dict[str, Any] = field(default_factory=dict)
+    reused_from: str | None = None  # in a selective run: the source execution whose outputs stand in for the step
 
 
 @dataclass
@@ -35,6 +38,9 @@ class RunResult:
     # {"<step>.<report>.<key>": number} from each step's property files, {"<step>.<metric>": value} from training jobs.
     metrics: dict[str, float] = field(default_factory=dict)
     registered: dict[str, Any] | None = None  # {group, version, status, arn} of the model package it registered
+    # `selection.definition_fingerprint` of the definition it ran: a selective run needs its source's to be equal.
+    definition_fingerprint: str = ""
+    source_execution: str | None = None  # a selective run's source execution
 
     @property
     def succeeded(self) -> bool:

@@ -54,9 +54,11 @@ from pipeline_defs.local.processing import run_processing
 from pipeline_defs.local.registry import LocalModelRegistry
 from pipeline_defs.local.results import RunResult, StepResult, numbers
 from pipeline_defs.local.s3 import LocalS3
+from pipeline_defs.local.selective import SelectiveRun
 from pipeline_defs.local.stopping import Stopping
 from pipeline_defs.local.training import run_training
 from pipeline_defs.local.workspace import Workspace
+from pipeline_defs.selection import definition_fingerprint
 
 
 # Steps evaluated here --------------------------------------------------------------------------------------------
@@ -134,24 +136,30 @@ class LocalRunner:
         self.handlers = {kind: _reporting(handler) for kind, handler in HANDLERS.items()}
         self.plan = plan(definition, runnable=tuple(self.handlers))
 
-    def run(self, parameters: Mapping[str, Any] | None = None) -> RunResult:
-        """One execution. Raises DefinitionError before any step runs when the definition or a parameter is bad."""
-        values = resolve_parameters(self.definition.get("Parameters", []), parameters or {})
+    def run(self, parameters: Mapping[str, Any] | None = None, selective: SelectiveRun | None = None) -> RunResult:
+        """One execution. Raises DefinitionError before any step runs when the definition or a parameter is bad.
+
+        `selective` (`SelectiveRun.prepare`): only its selected steps run, on its source's outputs and, unless given
+        here, its source's parameters; the step cache is neither read nor written."""
+        given = {**(selective.parameters if selective else {}), **(parameters or {})}
+        values = resolve_parameters(self.definition.get("Parameters", []), given)
         try:
             values = {name: checked_parameter(name, value) for name, value in values.items()}
         except ValueError as error:
             raise DefinitionError(str(error)) from None
         check_state_dir(self.state_dir)
         self.cache.entries()  # a damaged index stops the run here, with the fix, rather than in some step
-        workspace = self.workspace(Stopping())
+        workspace = self.workspace(Stopping(), selective=selective is not None)
+        execution = Execution(workspace, self.plan, self.handlers, values, selective)
+        execution.result.definition_fingerprint = definition_fingerprint(self.definition)
         with executions_in_use(self.state_dir), workspace.stopping.active():
-            result = Execution(workspace, self.plan, self.handlers, values).run(self.jobs)
+            result = execution.run(self.jobs)
         if workspace.stopping.signal_name is not None and not result.succeeded:
             _record_stopped(result, f"stopped by {workspace.stopping.signal_name}")
         return result
 
-    def workspace(self, stopping: Stopping) -> Workspace:
-        """What the steps of a run work with; `stopping`: the run's."""
+    def workspace(self, stopping: Stopping, *, selective: bool = False) -> Workspace:
+        """What the steps of a run work with; `stopping`: the run's. A selective run leaves the cache alone."""
         return Workspace(
             pipeline_name=self.pipeline_name,
             region=self.region,
@@ -159,7 +167,8 @@ class LocalRunner:
             s3=self.s3,
             registry=self.registry,
             cache=self.cache,
-            use_cache=self.use_cache,
+            use_cache=self.use_cache and not selective,
+            record_cache=not selective,
             python=self.python,
             clock=self.clock,
             progress=self.progress,

@@ -23,6 +23,7 @@ class Workspace:
     registry: LocalModelRegistry
     cache: CacheIndex  # the pipeline's step cache
     use_cache: bool  # False: every step runs (and records fresh cache entries)
+    record_cache: bool  # False: a run that leaves the cache as it found it (a selective run)
     python: str  # the interpreter every job runs with
     clock: Callable[[], datetime]
     progress: Callable[[str], None]  # one line at a time, from any step's thread

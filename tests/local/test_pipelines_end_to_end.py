@@ -312,3 +312,34 @@ def test_the_evaluation_pipeline_merges_captured_traffic_with_its_ground_truth(s
     )
     assert story.evaluation_report(result)["candidate"]["rows"] == 300
     assert result.status == "Succeeded", result.failure_reason
+
+
+def test_a_run_from_evaluate_reuses_the_newest_run_and_leaves_the_cache_alone(story: Story) -> None:
+    """`mlops run training --local --from Evaluate`: the gate and registration again on a run's model and slices (the
+    back half of the pipeline, as SageMaker's selective execution does). The newest run that succeeded ran a changed
+    definition (earlier tests), so it is refused; the third run is named. Last in this file: it registers a version."""
+    source = story.third
+    index = (story.state_dir / "cache" / f"{story.config.training_pipeline_name}.json").read_bytes()
+    command = ["run", "training", "--local", "--json", "--from", "Evaluate", "--assembly", str(story.assembly_dir)]
+    command += ["--state-dir", str(story.state_dir)]
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        assert main(command) == 2
+    assert "ran another definition of churn-dev-training" in stderr.getvalue()
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main([*command, "--source", source["execution_id"]])
+    result = json.loads(stdout.getvalue())
+
+    assert code == 0 and result["status"] == "Succeeded", result["failure_reason"]
+    assert result["source_execution"] == source["execution_id"]
+    ran = {step["name"]: step for step in result["steps"] if step["reused_from"] is None}
+    assert list(ran) == ["Evaluate", "CandidateNotWorse", "RegisterModel"]
+    assert {step["reused_from"] for step in result["steps"] if step["name"] not in ran} == {source["execution_id"]}
+    # The same model, slices and incumbent as the source: the same evaluation (Evaluate is deterministic).
+    metrics = ("candidate_score", "incumbent_score", "regression_lower_bound")
+    for metric in metrics:
+        key = f"Evaluate.Evaluation.{metric}"
+        assert result["metrics"][key] == source["metrics"][key], key
+    assert result["parameters"] == source["parameters"]
+    assert (story.state_dir / "cache" / f"{story.config.training_pipeline_name}.json").read_bytes() == index
