@@ -209,6 +209,8 @@ RULES: tuple[Rule, ...] = (
         ("serving_invocations_per_instance", 1, 100_000),
         ("latency_alarm_p99_ms", 1, 60_000),
     ),
+    Rule("step_stable_after_days", within(1, 3650),
+         "{value} is outside 1..3650 days", "call code stable after e.g. 30 days unchanged"),
     # Retries
     Rule("step_retry_max_attempts", within(1, RETRY_MAX_ATTEMPTS_CAP),
          f"{{value}} is outside 1..{RETRY_MAX_ATTEMPTS_CAP}", "use a small number of attempts, e.g. 3"),

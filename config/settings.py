@@ -79,6 +79,9 @@ class EnvironmentConfig:
     monthly_budget_usd: int = 100
     # Email subscriptions of the unit's notifications topic (budget alerts; each address confirms once by mail).
     notification_emails: tuple[str, ...] = ()
+    # `mlops steps` calls a step's code (or an experiment file) stable once unchanged in git for this many days: the
+    # team's rule for promoting notebook code into the pipeline.
+    step_stable_after_days: int = 30
     # Retries of every processing/training step on transient service errors (capacity, throttling, internal).
     step_retry_max_attempts: int = 3
     step_retry_interval_seconds: int = 60

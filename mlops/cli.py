@@ -6,6 +6,7 @@
     mlops executions prune --keep N [--pipeline training|evaluation] [--dry-run] [--state-dir .local]
     mlops registry list|show N|approve [N] --reason TEXT|reject [N] --reason TEXT|diff N M (--env E | --local)
     mlops graph training|evaluation [--assembly cdk.out] [--env dev]
+    mlops steps [--assembly cdk.out]
     mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...] [--param NAME=VALUE]
                 [--from STEP | --steps A,B [--source ARN]]
     mlops demo [--assembly cdk.out] [--state-dir .local/demo]
@@ -62,6 +63,7 @@ from mlops.report.command import command_report
 from mlops.run import command_run
 from mlops.serve import command_serve
 from mlops.start import command_start
+from mlops.steps import command_steps
 from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import LocalRunError
 from pipeline_defs.local.cache import DamagedCacheIndex
@@ -74,6 +76,7 @@ COMMANDS: dict[str, Command] = {
     "registry": command_registry,
     "graph": command_graph,
     "start": command_start,
+    "steps": command_steps,
     "diff": diff.command_diff,
     "demo": command_demo,
     "dlq": command_dlq,
@@ -148,6 +151,9 @@ def parser() -> argparse.ArgumentParser:
     registry.add_argument("--local", action="store_true", help="the local registry under --state-dir")
     registry.add_argument("--group", help="model package group (default: the unit's)")
     state_dir_option(registry)
+
+    steps = command("steps", "how long each step's code and each experiment stood unchanged (stable: pipeline-ready)")
+    assembly_option(steps)
 
     graph = command("graph", "print a pipeline's DAG as mermaid")
     graph.add_argument("pipeline", choices=PIPELINES)

@@ -83,6 +83,17 @@ def write_archives(destination: Path, steps_dir: Path = STEPS_DIR) -> dict[str, 
     return paths
 
 
+def source_files(code_name: str, steps_dir: Path = STEPS_DIR, library_dir: Path = STEP_LIBRARY_DIR) -> list[Path]:
+    """The checkout's files a step code object is built from: a script or the contract itself, an archive's members."""
+    library = sorted(library_dir.glob("*.py"))
+    if code_name == STEP_LIBRARY:
+        return library
+    if code_name in SOURCE_TARBALLS:
+        members = [steps_dir / member for member in SOURCE_TARBALLS[code_name]]
+        return members + (library if code_name in TARBALLS_WITH_LIBRARY else [])
+    return [steps_dir / code_name]
+
+
 def code_bytes(steps_dir: Path = STEPS_DIR, library_dir: Path = STEP_LIBRARY_DIR) -> dict[str, bytes]:
     """{code name: bytes} of every step code object, exactly as it is shipped."""
     code = {name: (steps_dir / name).read_bytes() for name in FILE_ASSETS}
