@@ -23,6 +23,7 @@
     mlops report (EXECUTION | --latest [--pipeline P] | --monitoring-run RUN) (--local [--state-dir D] | --env E)
                  --html FILE
     mlops diff --env <env> [--assembly cdk.out]
+    mlops lifecycle sync (--env <env> | --local [--state-dir .local]) [--status Deployed|PendingDeployment]
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without
@@ -42,7 +43,7 @@ from pathlib import Path
 
 from config import ConfigError, EnvironmentConfig, load_config
 from config.settings import ENVIRONMENT_NAMES
-from mlops import diff
+from mlops import diff, lifecycle
 from mlops.aws import AwsCallFailed
 from mlops.cache import command_cache, damaged_index_message
 from mlops.common import SINCE_HELP, UsageError, default_assembly, default_state_dir, shown
@@ -77,6 +78,7 @@ COMMANDS: dict[str, Command] = {
     "graph": command_graph,
     "start": command_start,
     "steps": command_steps,
+    "lifecycle": lifecycle.command_lifecycle,
     "diff": diff.command_diff,
     "demo": command_demo,
     "dlq": command_dlq,
@@ -171,6 +173,9 @@ def parser() -> argparse.ArgumentParser:
     selection_options(start, "pipeline execution ARN")
 
     diff.add_arguments(command("diff", diff.HELP))
+    lifecycle_command = command("lifecycle", lifecycle.HELP)
+    lifecycle.add_arguments(lifecycle_command)
+    state_dir_option(lifecycle_command)
 
     demo = command("demo", "train on the bundled sample, approve, re-train (cached), evaluate on drifted data")
     assembly_option(demo)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from config.environments import model_source_of
 from config.rules import OWN_MODELS
 from mlops.aws import AwsCallFailed, client
 from mlops.common import UsageError, command_line, dig, project_root, shown, unit_context, unit_options
+from mlops.lifecycle import record_promotion
 from mlops.local import read_json
 from pipeline_defs.contract import ApprovalStatus
 from pipeline_defs.local import LocalModelRegistry, LocalS3
@@ -59,6 +61,14 @@ def command_promote(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     current = read_pins(path).get(unit_key(config))
     unchanged = isinstance(current, dict) and current.get("model_package_arn") == pin.model_package_arn
     previous = None if unchanged else write_pin(path, config, pin)
+    # The registry mirrors the pin (PendingDeployment until `make deploy` records Deployed); a failure only warns.
+    if unchanged:
+        warning = None
+    elif args.local:
+        warning = record_promotion(pin, config, state_dir=args.state_dir, deployments=args.deployments)
+    else:  # in the account whose group holds the version, like the promotion's own reads
+        sagemaker = client("sagemaker", source or config)
+        warning = record_promotion(pin, config, state_dir=None, deployments=args.deployments, sagemaker=sagemaker)
     if args.json:
         document = {"deployments_file": str(path), "unit": unit_key(config), "changed": not unchanged}
         print(json.dumps({**document, "pin": pin.as_json()}, indent=2))
@@ -66,6 +76,8 @@ def command_promote(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         print(f"{unit_key(config)} already serves version {pin.version} ({shown(path)}): nothing changed")
     else:
         print(_report(config, pin, previous, path, local=args.local, state_dir=args.state_dir))
+    if warning:
+        print(warning, file=sys.stderr)
     return 0
 
 

@@ -199,6 +199,7 @@ def version_details(registry: Registry, group: str, version: int) -> dict[str, A
         **_summary(package, metrics),
         "approval_description": package.get("ApprovalDescription"),
         "pinned_by": _pinned_by(package["ModelPackageArn"]),
+        "lifecycle": package.get("ModelLifeCycle", {}),
         "metadata": package.get("CustomerMetadataProperties", {}),
         "metrics": {name: round(value, 4) for name, value in metrics.items()},
         "baselines": {

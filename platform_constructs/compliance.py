@@ -47,11 +47,19 @@ def annotate_auto_delete_provider(stack: Stack) -> None:
     if provider is None:
         return
     handler = cfn_resource(provider.node.find_child("Handler"), CfnResource)
+    explain_cdk_provider_function(
+        handler, runs="once per stack deletion", calls="the S3 API of its own buckets", cost=" to disposable sandboxes"
+    )
+
+
+def explain_cdk_provider_function(handler: CfnResource, *, runs: str, calls: str, cost: str = "") -> None:
+    """The checker findings on a Lambda function CDK provides for a custom resource: `runs` says when it runs,
+    `calls` what it calls, `cost` whom a VPC would cost."""
     skip_checkov(
         handler,
-        CKV_AWS_115="CDK-managed handler that runs once per stack deletion; a concurrency limit adds nothing.",
+        CKV_AWS_115=f"CDK-managed handler that runs {runs}; a concurrency limit adds nothing.",
         CKV_AWS_116="CloudFormation invokes it synchronously and reports its failure on the stack: no DLQ to read.",
-        CKV_AWS_117="It only calls the S3 API of its own buckets; a VPC would add NAT cost to disposable sandboxes.",
+        CKV_AWS_117=f"It only calls {calls}; a VPC would add NAT cost{cost}.",
     )
     ignore_cfn_lint(
         handler,

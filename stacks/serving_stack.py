@@ -6,13 +6,13 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from config import ConfigError, EnvironmentConfig
-from config.deployments import ModelPin
+from config.deployments import ModelPin, unit_key
 from config.environments import model_source_of
 from pipeline_defs.contract import DATA_CAPTURE_PREFIX, GROUND_TRUTH_PREFIX, Parameter
 from pipeline_defs.packaging import INFERENCE_TARBALL, write_archives
@@ -21,6 +21,7 @@ from platform_constructs.evaluation_schedule import EvaluationSchedule
 from platform_constructs.model_endpoint import ModelEndpoint, Rollout
 from platform_constructs.model_execution_role import ModelExecutionRole
 from platform_constructs.model_registry_access import SERVING_ROLE, read_source_models
+from platform_constructs.served_lifecycle import ServedLifecycle
 
 # Every scheduled run on captured traffic shares one experiment id: one line in the cost report.
 CAPTURE_EVALUATION_EXPERIMENT_ID = "scheduled-capture-evaluation"
@@ -96,6 +97,20 @@ class ServingStack(Stack):
             read_source_models(model_role.role, SERVING_ROLE, config, self.model_source, pin.model_package_arn)
         # The model role's permissions must be in place before SageMaker validates the role at CreateModel.
         self.endpoint.node.add_dependency(model_role.policy)
+        # The registry records that this unit serves the version (its own versions only: another account's package
+        # is updated with that account's credentials, by mlops promote).
+        self.lifecycle: ServedLifecycle | None = None
+        if self.model_source is None:
+            self.lifecycle = ServedLifecycle(
+                self,
+                f"LifecycleV{pin.version}",
+                model_package_arn=pin.model_package_arn,
+                stage=unit_key(config),
+                endpoint_name=endpoint_name,
+                after=self.endpoint.endpoint,
+                log_retention_days=config.log_retention_days,
+                log_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            )
         if config.serving_max_instance_count is not None:
             EndpointAutoscaling(
                 self,

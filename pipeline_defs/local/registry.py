@@ -84,6 +84,17 @@ class LocalModelRegistry:
             self._write(package)
         return package
 
+    def set_lifecycle(
+        self, group: str, version: int, lifecycle: Mapping[str, str], now: datetime | None = None
+    ) -> dict[str, Any]:
+        """UpdateModelPackage of ModelLifeCycle (Stage, StageStatus, StageDescription)."""
+        with locked(self.root / group):
+            package = self.describe(group, version)
+            package["ModelLifeCycle"] = dict(lifecycle)
+            package["LastModifiedTime"] = _timestamp(now)
+            self._write(package)
+        return package
+
     def latest(self, group: str, status: str) -> dict[str, Any] | None:
         """The newest version with `status`, if any."""
         matching = [package for package in self.versions(group) if package.get("ModelApprovalStatus") == status]

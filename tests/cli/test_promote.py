@@ -94,6 +94,15 @@ def with_quality_constraints() -> dict[str, Any]:
     return described
 
 
+def expect_lifecycle(aws: dict[str, Stubber], stage: str = "dev", arn: str = ARN) -> None:
+    """The registry mirrors the new pin: UpdateModelPackage of the version's ModelLifeCycle only."""
+    description = f"pinned for {stage} by mlops promote (see its promoted_at); served after cdk deploy"
+    lifecycle = {"Stage": stage, "StageStatus": "PendingDeployment", "StageDescription": description}
+    aws["sagemaker"].add_response(
+        "update_model_package", {"ModelPackageArn": arn}, {"ModelPackageArn": arn, "ModelLifeCycle": lifecycle}
+    )
+
+
 def run(capsys: pytest.CaptureFixture[str], *arguments: str) -> tuple[int, str, str]:
     return cli(capsys, "promote", *arguments)
 
@@ -103,10 +112,11 @@ def test_promote_a_version_writes_the_pin_and_says_what_to_run_next(aws, tmp_pat
     deployments.write_text(json.dumps({"prod": {"keep": "me"}}))
     expect_describe(aws, package())
     expect_metrics(aws)
+    expect_lifecycle(aws)
 
     code, out, err = run(capsys, "--env", "dev", "--version", "4", "--deployments", str(deployments))
 
-    assert code == 0, err
+    assert (code, err) == (0, "")
     pin = pin_for(CONFIG, deployments)
     assert pin is not None and pin.version == 4 and pin.model_package_arn == ARN
     assert pin.data_quality_constraints_uri == f"{RUN}/Baseline/baseline/constraints.json"
@@ -131,10 +141,11 @@ def test_the_pin_records_the_thresholds_of_the_packages_model_quality_constraint
     expect_describe(aws, with_quality_constraints())
     expect_metrics(aws)
     expect_metrics(aws, constraints, "model_quality_constraints.json")
+    expect_lifecycle(aws)
 
     code, _, err = run(capsys, "--env", "dev", "--version", "4", "--deployments", str(deployments))
 
-    assert code == 0, err
+    assert (code, err) == (0, "")
     pin = pin_for(CONFIG, deployments)
     assert pin is not None
     assert pin.model_quality_thresholds == {"auc": 0.732046, "f1": 0.595, "precision": 0.51, "recall": 0.4}
@@ -277,6 +288,7 @@ def test_promote_pins_a_version_of_the_source_unit_with_its_source(aws, monkeypa
     deployments = tmp_path / "deployments.json"
     expect_describe(aws, package())  # exactly DescribeModelPackage(ModelPackageName=<dev's ARN>)
     expect_metrics(aws)
+    expect_lifecycle(aws, "prod")  # on dev's version, with the source's credentials like the reads
 
     code, out, err = run(capsys, "--env", "prod", "--arn", ARN, "--deployments", str(deployments))
 
@@ -293,6 +305,7 @@ def test_promote_by_version_reads_the_source_group(aws, monkeypatch, tmp_path: P
     serve_from(monkeypatch, "dev", "prod")
     expect_describe(aws, package())
     expect_metrics(aws)
+    expect_lifecycle(aws, "prod")
 
     code, _, err = run(capsys, "--env", "prod", "--version", "4", "--deployments", str(tmp_path / "d.json"))
 
@@ -318,3 +331,18 @@ def test_promote_refuses_another_units_version_in_own_mode(aws, tmp_path: Path, 
     assert err.count("\n") == 1 and err.startswith(f"error: refusing to promote {ARN} to prod: ")
     assert "serves its own versions (model_source: own); set model_source for prod in config/environments.py" in err
     assert not deployments.exists()
+
+
+def test_a_lifecycle_that_cannot_be_recorded_warns_and_keeps_the_pin(aws, tmp_path: Path, capsys) -> None:
+    deployments = tmp_path / "deployments.json"
+    expect_describe(aws, package())
+    expect_metrics(aws)
+    aws["sagemaker"].add_client_error("update_model_package", "AccessDeniedException", "not allowed")
+
+    code, _, err = run(capsys, "--env", "dev", "--version", "4", "--deployments", str(deployments))
+
+    assert code == 0 and pin_for(CONFIG, deployments) is not None
+    [line] = err.strip().splitlines()
+    assert line.startswith("warning: the pin is written, but setting the lifecycle of ") and "AccessDenied" in line
+    sync = f"mlops lifecycle sync --deployments {deployments} --status PendingDeployment"
+    assert line.endswith(f"record it later: `{sync}`")

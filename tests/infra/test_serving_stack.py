@@ -7,6 +7,7 @@ small instance); dev and staging pin nothing.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -59,6 +60,27 @@ def test_the_model_comes_from_the_pinned_package_only(synthesized) -> None:
     model = one(serving_template(synthesized, "prod"), "AWS::SageMaker::Model")["Properties"]
     assert model["Containers"] == [{"ModelPackageName": pinned(PROD).model_package_arn}]
     assert "PrimaryContainer" not in model
+
+
+def test_the_deployment_records_the_served_version_in_its_lifecycle_after_the_endpoint(synthesized) -> None:
+    """Deployed on create/update, Undeployed when a later version's deployment removes it; only that version."""
+    template = serving_template(synthesized, "prod")
+    record_id, record = next(iter(of_type(template, "Custom::AWS").items()))
+    arn = pinned(PROD).model_package_arn
+    calls = {
+        event: json.loads(record["Properties"][event]) for event in ("Create", "Update", "Delete")
+    }  # fmt: skip
+    for event, status in (("Create", "Deployed"), ("Update", "Deployed"), ("Delete", "Undeployed")):
+        assert (calls[event]["action"], calls[event]["parameters"]["ModelPackageArn"]) == ("updateModelPackage", arn)
+        assert calls[event]["parameters"]["ModelLifeCycle"]["Stage"] == "prod"
+        assert calls[event]["parameters"]["ModelLifeCycle"]["StageStatus"] == status
+    assert f"V{pinned(PROD).version}" in record_id  # a new version: a new record, created before the old one goes
+    [endpoint_id] = of_type(template, "AWS::SageMaker::Endpoint")
+    assert endpoint_id in record["DependsOn"]
+    [policy] = [r for r in of_type(template, "AWS::IAM::Policy").values() if "LifecycleV" in json.dumps(r)]
+    assert policy["Properties"]["PolicyDocument"]["Statement"] == [
+        {"Action": "sagemaker:UpdateModelPackage", "Effect": "Allow", "Resource": arn}
+    ]
 
 
 def test_endpoint_config_serves_one_variant_with_encrypted_volume_and_data_capture(synthesized) -> None:
