@@ -39,6 +39,7 @@ class Execution:
         steps: Mapping[str, PlannedStep],
         handlers: Mapping[str, Handler],
         parameters: dict[str, Any],
+        runtime: dict[str, Any] | None = None,
     ) -> None:
         self.workspace = workspace
         self.steps = steps  # the plan: {step name: planned step}, in run order
@@ -55,6 +56,7 @@ class Execution:
             parameters=parameters,
             started=self.started.isoformat(),
             execution_dir=str(self.dir),
+            runtime=runtime,
         )
 
     def run(self, jobs: int = 1) -> RunResult:

@@ -19,6 +19,7 @@ class StepResult:
     message: str = ""  # failure reason, condition outcome, fail message, registered version
     outputs: dict[str, str] = field(default_factory=dict)  # {output name: S3 URI or local file}
     work_dir: str | None = None
+    interpreter: str | None = None  # a job's: the Python its process ran with (the run's `runtime` has its versions)
 
 
 @dataclass
@@ -35,6 +36,8 @@ class RunResult:
     # {"<step>.<report>.<key>": number} from each step's property files, {"<step>.<metric>": value} from training jobs.
     metrics: dict[str, float] = field(default_factory=dict)
     registered: dict[str, Any] | None = None  # {group, version, status, arn} of the model package it registered
+    # The step runtime the jobs ran with: {"interpreter", "python", "libraries": {name: version}} (step_runtime.py).
+    runtime: dict[str, Any] | None = None
 
     @property
     def succeeded(self) -> bool:
