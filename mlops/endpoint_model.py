@@ -90,6 +90,9 @@ class InferenceProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            # Its own process group: a terminal's Ctrl-C stops the server, which still answers what is in flight
+            # through this process; it ends when its input closes (close(), or this process ending in any way).
+            start_new_session=True,
         )
         started = self._receive()
         if not started.get("ready"):
