@@ -92,7 +92,7 @@ def story(assembly, assembly_dir, dev_config, tmp_path_factory) -> Story:
     return Story(assembly, assembly_dir, dev_config, tmp_path_factory.mktemp("state"))
 
 
-def test_first_run_trains_evaluates_and_registers_version_1(story: Story) -> None:
+def test_first_run_trains_evaluates_and_registers_version_1(story: Story, capsys) -> None:
     first = story.first
     assert first.status == "Succeeded", first.failure_reason
     assert [step.name for step in first.steps] == [
@@ -142,6 +142,10 @@ def test_first_run_trains_evaluates_and_registers_version_1(story: Story) -> Non
     importances = explainability["permutation_importances"]
     assert set(importances) == {feature["name"] for feature in contract["features"]}
     assert max(value["mean"] for value in importances.values()) > 0
+    # ... and `mlops registry show` lists them, the most important first.
+    assert main(["registry", "show", "1", "--local", "--state-dir", str(story.state_dir), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["feature_importance"]
+    assert list(shown) == sorted(importances, key=lambda name: -importances[name]["mean"])
     baselines = package["DriftCheckBaselines"]["ModelDataQuality"]
     assert baselines["Statistics"]["S3Uri"] == f"{prefix}/Baseline/baseline/statistics.json"
     assert story.read_json(baselines["Constraints"]["S3Uri"])["features"]
