@@ -6,6 +6,10 @@ SHELL := /bin/bash
 
 VENV := .venv
 TOOLS_VENV := .venv-tools
+# The step runtime (requirements-steps.txt): the step scripts run locally on the scikit-learn image's Python and
+# libraries. Its Python 3.10: python3.10 on PATH (asked for its real path: a pyenv shim may not run), else pyenv's.
+STEPS_VENV := .venv-steps
+STEPS_BASE_PYTHON := $(or $(shell python3.10 -c 'import sys; print(sys.executable)' 2>/dev/null),$(lastword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10)))
 PYTHON := $(VENV)/bin/python
 ENV ?= dev
 BASE ?= main
@@ -24,8 +28,8 @@ CDK := cdk --no-notices
 # moved, both venvs are rebuilt from the pins.
 ifneq ($(wildcard $(VENV)),)
 ifneq ($(shell cat $(VENV)/.location 2>/dev/null),$(CURDIR))
-$(info the checkout moved to $(CURDIR): rebuilding $(VENV) and $(TOOLS_VENV))
-$(shell rm -rf $(VENV) $(TOOLS_VENV))
+$(info the checkout moved to $(CURDIR): rebuilding $(VENV), $(TOOLS_VENV) and $(STEPS_VENV))
+$(shell rm -rf $(VENV) $(TOOLS_VENV) $(STEPS_VENV))
 endif
 endif
 
@@ -40,6 +44,15 @@ $(TOOLS_VENV)/.installed: requirements-tools.txt constraints-tools.txt
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt -c constraints-tools.txt
 	touch $@
 
+# steplib is linked into it (the step scripts import it, as from the zip or folder they ship with); nothing else of the
+# checkout is importable there, as in the container.
+$(STEPS_VENV)/.installed: requirements-steps.txt constraints-steps.txt
+	@test -n "$(STEPS_BASE_PYTHON)" || { echo "error: the step runtime needs Python 3.10 (the scikit-learn image's): install it so python3.10 is on PATH (e.g. pyenv install 3.10)" >&2; exit 1; }
+	test -x $(STEPS_VENV)/bin/python || $(STEPS_BASE_PYTHON) -m venv $(STEPS_VENV)
+	$(STEPS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-steps.txt -c constraints-steps.txt
+	ln -sfn $(CURDIR)/steplib $$($(STEPS_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/steplib
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -50,7 +63,7 @@ $(VENV)/.project: $(VENV)/.installed pyproject.toml
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-deps: $(VENV)/.installed $(VENV)/.project $(TOOLS_VENV)/.installed node_modules/.installed
+deps: $(VENV)/.installed $(VENV)/.project $(TOOLS_VENV)/.installed $(STEPS_VENV)/.installed node_modules/.installed
 
 ## synth: synthesize every stack of the $(ENV) unit into cdk.out (offline, no credentials).
 synth: deps
@@ -119,7 +132,8 @@ bench: deps
 	$(PYTHON) bench/local_run.py
 	$(PYTHON) bench/endpoint.py
 
-## lock: re-pin the full transitive dependency set after editing requirements*.txt.
+## lock: re-pin the full transitive dependency set after editing requirements*.txt (constraints-steps.txt keeps its
+## header comment).
 lock:
 	rm -rf /tmp/lock-venv && python3 -m venv /tmp/lock-venv
 	/tmp/lock-venv/bin/pip install --quiet -r requirements-dev.txt
@@ -127,7 +141,11 @@ lock:
 	rm -rf /tmp/lock-venv && python3 -m venv /tmp/lock-venv
 	/tmp/lock-venv/bin/pip install --quiet -r requirements-tools.txt
 	/tmp/lock-venv/bin/pip freeze --all --exclude pip --exclude setuptools > constraints-tools.txt
-	rm -rf /tmp/lock-venv
+	rm -rf /tmp/lock-venv && $(STEPS_BASE_PYTHON) -m venv /tmp/lock-venv
+	/tmp/lock-venv/bin/pip install --quiet -r requirements-steps.txt
+	sed -n '/^#/p' constraints-steps.txt > /tmp/lock-steps-header.txt
+	/tmp/lock-venv/bin/pip freeze --all --exclude pip --exclude setuptools | cat /tmp/lock-steps-header.txt - > constraints-steps.txt
+	rm -rf /tmp/lock-venv /tmp/lock-steps-header.txt
 
 clean:
 	rm -rf cdk.out .review .local .pytest_cache .ruff_cache .mypy_cache .cache

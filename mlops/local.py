@@ -105,6 +105,9 @@ def run_summary(result: RunResult, s3: LocalS3) -> str:
     if result.registered:
         registered = result.registered
         lines.append(f"Registered: {registered['group']} version {registered['version']} ({registered['status']})")
+    if result.runtime:
+        libraries = ", ".join(f"{name} {version}" for name, version in result.runtime["libraries"].items())
+        lines.append(f"Step runtime: Python {result.runtime['python']} ({libraries}): {result.runtime['interpreter']}")
     lines.append(f"Logs: {shown(Path(result.execution_dir) / 'steps')}/<step>/log.txt")
     if result.failure_reason:
         lines.append(f"{result.status}: {result.failure_reason}")

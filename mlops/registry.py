@@ -25,6 +25,8 @@ from pipeline_defs.local import LocalModelRegistry, LocalRunError, LocalS3
 
 _DECISIONS = {"approve": ApprovalStatus.APPROVED, "reject": ApprovalStatus.REJECTED}
 _METRICS_PATH = ("ModelMetrics", "ModelQuality", "Statistics", "S3Uri")
+_EXPLAINABILITY_PATH = ("ModelMetrics", "Explainability", "Report", "S3Uri")  # steps/train.py's explainability.json
+_RANKED = ("feature_importance",)  # shown in their own order (the most important first), not by name
 
 
 class Registry(Protocol):
@@ -202,6 +204,7 @@ def version_details(registry: Registry, group: str, version: int) -> dict[str, A
         "lifecycle": package.get("ModelLifeCycle", {}),
         "metadata": package.get("CustomerMetadataProperties", {}),
         "metrics": {name: round(value, 4) for name, value in metrics.items()},
+        "feature_importance": _importances(package, registry),
         "baselines": {
             kind: dig(package, ("DriftCheckBaselines", "ModelDataQuality", kind, "S3Uri"))
             for kind in ("Statistics", "Constraints")
@@ -215,7 +218,8 @@ def details_lines(details: Mapping[str, Any]) -> list[str]:
     for key, value in details.items():
         if isinstance(value, dict):
             lines.append(f"  {key}:")
-            lines += [f"    {name}: {item}" for name, item in sorted(value.items())]
+            items = value.items() if key in _RANKED else sorted(value.items())
+            lines += [f"    {name}: {item}" for name, item in items]
         else:
             lines.append(f"  {key}: {value if value not in (None, []) else '-'}")
     return lines
@@ -272,6 +276,19 @@ def _metrics(package: Mapping[str, Any], registry: Registry) -> dict[str, float]
         for name, entry in metrics.items()
         if isinstance(entry, dict) and isinstance(entry.get("value"), int | float)
     }
+
+
+def _importances(package: Mapping[str, Any], registry: Registry) -> dict[str, float]:
+    """{feature: permutation importance}, the most important first, from the version's Explainability report ({} when
+    it has none or it is gone)."""
+    uri = dig(package, _EXPLAINABILITY_PATH)
+    report = registry.read_report(uri) if isinstance(uri, str) else None
+    found = report.get("permutation_importances") if isinstance(report, dict) else None
+    if not isinstance(found, dict):
+        return {}
+    means = {name: entry.get("mean") for name, entry in found.items() if isinstance(entry, dict)}
+    numbers = {name: float(mean) for name, mean in means.items() if isinstance(mean, int | float)}
+    return {name: round(mean, 4) for name, mean in sorted(numbers.items(), key=lambda item: -item[1])}
 
 
 def _pinned_by(arn: str) -> list[str]:

@@ -27,7 +27,8 @@ from config import EnvironmentConfig
 from config.deployments import pin_for, unit_key
 from mlops.capture import CAPTURE_PREFIX, CaptureWriter
 from mlops.common import UsageError, command_line, shown, unit_options
-from mlops.endpoint import MAX_PORT, LocalEndpoint, load_package
+from mlops.endpoint import MAX_PORT, LocalEndpoint
+from mlops.endpoint_model import load_package
 from mlops.local import read_assembly
 from pipeline_defs.atomic_file import make_writable_folder
 from pipeline_defs.contract import VARIANT_NAME, ApprovalStatus, DeployTimeValue
@@ -74,8 +75,9 @@ def local_endpoint(
     )
     capture_folder = s3.path(capture_uri)
     capture = writable_capture(capture_folder, sampling) if sampling else None
-    with tempfile.TemporaryDirectory(prefix="mlops-serve-") as work:
+    with tempfile.TemporaryDirectory(prefix="mlops-serve-") as work, contextlib.ExitStack() as stack:
         code = load_package(package, s3, Path(work))
+        stack.callback(code.close)
         server = _bind(code, name, port, capture)
         started = {
             "url": server.url,

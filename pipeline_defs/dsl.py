@@ -313,6 +313,7 @@ class PipelineBuilder:
         approval_status: Any,
         model_statistics: Any,
         model_constraints: Any,
+        explainability: Any,
         data_statistics: Any,
         data_constraints: Any,
         lineage: Mapping[str, Any],
@@ -349,6 +350,8 @@ class PipelineBuilder:
                 model_metrics=ModelMetrics(
                     model_statistics=json_source(model_statistics),
                     model_constraints=json_source(model_constraints),
+                    # ModelMetrics.Explainability.Report: the candidate's permutation importances (steps/train.py).
+                    explainability=json_source(explainability),
                 ),
                 drift_check_baselines=DriftCheckBaselines(
                     model_data_statistics=json_source(data_statistics),

@@ -69,6 +69,7 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
         inference_tarball=INFERENCE_TARBALL,
         model_statistics=evaluated.file("evaluation", "model_quality.json"),
         model_constraints=evaluated.file("evaluation", "model_quality_constraints.json"),
+        explainability=evaluated.file("evaluation", "explainability.json"),
         data_statistics=baseline.file("baseline", "statistics.json"),
         data_constraints=baseline.file("baseline", "constraints.json"),
         # Which data, run, code and settings produced this version, and what it was compared with (mlops registry show).

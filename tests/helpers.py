@@ -7,6 +7,7 @@ import functools
 import importlib.util
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -16,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from config import EnvironmentConfig, all_configs
 from config.deployments import pin_for
+from pipeline_defs.local.step_runtime import steps_python
 
 if TYPE_CHECKING:  # CDK is imported where an app is built: importing it starts its Node.js runtime
+    import pandas as pd
     from aws_cdk import App
     from aws_cdk.cx_api import CloudAssembly
 
@@ -47,6 +50,20 @@ def build_app(
 
     app = new_app(builtin_validation=builtin_validation, context=cdk_json_context(), outdir=str(outdir))
     return app, build_unit(app, config, pin_for(config, pins))
+
+
+def step_runtime_probabilities(model_file: Path, rows: pd.DataFrame) -> list[float]:
+    """A model.joblib's churn probabilities for `rows`, computed on the step runtime (the libraries that trained it:
+    the CLI's own may not unpickle it)."""
+    rows_file = model_file.with_name(f"{model_file.stem}-rows.csv")
+    rows.to_csv(rows_file, index=False)
+    script = (
+        "import json, sys, joblib, pandas as pd; model = joblib.load(sys.argv[1]); "
+        "print(json.dumps(model.predict_proba(pd.read_csv(sys.argv[2]))[:, 1].tolist()))"
+    )
+    command = [steps_python(), "-c", script, str(model_file), str(rows_file)]
+    probabilities: list[float] = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
+    return probabilities
 
 
 def load_module(module_name: str, path: Path) -> ModuleType:

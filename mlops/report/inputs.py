@@ -84,6 +84,22 @@ class ModelQuality:
     confusion: dict[str, dict[str, int]] | None = None  # [actual][predicted]
 
 
+@dataclass(frozen=True)
+class Importances:
+    """explainability.json (steps/train.py): each feature's permutation importance, the most important first."""
+
+    method: str
+    rows: int
+    features: list[tuple[str, float, float]]  # (feature, mean, standard deviation)
+
+
+def importances(document: Document) -> Importances:
+    per_feature = document.child("permutation_importances")
+    features = [(name, per_feature.number(name, "mean"), per_feature.number(name, "std")) for name in per_feature.data]
+    features.sort(key=lambda feature: -feature[1])
+    return Importances(document.text("method"), int(document.number("rows")), features)
+
+
 def curves(document: Document) -> Curves:
     edges = document.numbers("score_histogram", "edges")
     roc, histograms = {}, {}

@@ -10,7 +10,16 @@ from datetime import datetime
 
 from mlops.html_report import PALETTE, Chart, Plot, esc, html_table, legend, page
 from mlops.report.documents import Document
-from mlops.report.inputs import Curves, DataQuality, Drift, FeatureStatistics, ModelQuality, ScoreHistogram, Violation
+from mlops.report.inputs import (
+    Curves,
+    DataQuality,
+    Drift,
+    FeatureStatistics,
+    Importances,
+    ModelQuality,
+    ScoreHistogram,
+    Violation,
+)
 from mlops.report.sources import Report
 
 BASELINE_COLOUR, CURRENT_COLOUR, VIOLATION_COLOUR = "#8c8c8c", PALETTE[0], "#b00020"
@@ -49,6 +58,8 @@ def render(report: Report, generated: datetime) -> str:
         curves_section(report.curves) if report.curves else note(report.notes.get("curves", "no curves recorded")),
         "<h2>Model quality</h2>",
         quality_section(report.model_quality) if report.model_quality else note(report.notes.get("model_quality", "")),
+        "<h2>Feature importance</h2>",
+        importance_section(report.importances) if report.importances else note(report.notes.get("importances", "")),
         "<h2>Features: baseline vs current</h2>",
         features_section(report.data_quality) if report.data_quality else note(report.notes.get("data_quality", "")),
     ]
@@ -165,6 +176,26 @@ def quality_chart(quality: ModelQuality, names: Sequence[str], violated: dict[st
             limit = quality.thresholds[name][0]
             chart.line([index + 0.1, index + 0.9], [limit, limit], "#000000", f"{name} threshold {limit:.4g}")
     return chart.svg()
+
+
+# --- feature importance ---------------------------------------------------------------------------------------------
+
+
+def importance_section(importances: Importances) -> str:
+    """A bar per feature (its mean permutation importance), a line across it for mean +- one standard deviation."""
+    features = importances.features
+    low = min(0.0, *(mean - std for _, mean, std in features))
+    high = max(0.0, *(mean + std for _, mean, std in features)) or 1.0
+    plot = Plot((0.0, float(len(features))), (low, high), width=90 * len(features) + 80, height=220)
+    chart = Chart(plot, "permutation importance")
+    chart.axes([(i + 0.5, name) for i, (name, _, _) in enumerate(features)], [(v, f"{v:.3g}") for v in (low, high)])
+    chart.axis_titles("feature", "ROC AUC drop when shuffled")
+    for index, (name, mean, std) in enumerate(features):
+        chart.bar((index + 0.2, index + 0.8), (min(0.0, mean), max(0.0, mean)), CURRENT_COLOUR, f"{name} {mean:.4g}")
+        chart.line([index + 0.5, index + 0.5], [mean - std, mean + std], "#000000", f"{name} +- {std:.3g}")
+    rows = [(name, f"{mean:.4g}", f"{std:.3g}") for name, mean, std in features]
+    intro = f"<p>{esc(importances.method)}, on {importances.rows} rows (the model's Explainability report).</p>"
+    return intro + chart.svg() + html_table(("feature", "importance", "std dev"), rows)
 
 
 # --- features -------------------------------------------------------------------------------------------------------

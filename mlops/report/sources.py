@@ -36,6 +36,7 @@ class Report:
     evaluation: Document | None = None
     curves: inputs.Curves | None = None
     model_quality: inputs.ModelQuality | None = None
+    importances: inputs.Importances | None = None  # the candidate's, from its explainability.json
     data_quality: inputs.DataQuality | None = None
     notes: dict[str, str] = field(default_factory=dict)
 
@@ -97,6 +98,11 @@ def _add_evaluation(report: Report, folder: str | None, read: Reader) -> None:
         report.notes["curves"] = "no curves recorded: the rows had no labels of both classes, so nothing was measured"
     else:
         report.notes["curves"] = "no curves recorded: this execution's Evaluate step predates curves.json"
+    explained = read(join(folder, "explainability.json"))
+    if explained is not None:
+        report.importances = inputs.importances(explained)
+    else:
+        report.notes["importances"] = "no feature importances: the model's archive records none (explainability.json)"
     quality = read(join(folder, "model_quality.json"))
     if quality is None:
         report.notes["model_quality"] = "no model-quality statistics recorded (model_quality.json)"

@@ -42,6 +42,7 @@ class Execution:
         handlers: Mapping[str, Handler],
         parameters: dict[str, Any],
         selective: SelectiveRun | None = None,
+        runtime: dict[str, Any] | None = None,
     ) -> None:
         self.workspace = workspace
         self.steps = steps  # the plan: {step name: planned step}, in run order
@@ -60,6 +61,7 @@ class Execution:
             started=self.started.isoformat(),
             execution_dir=str(self.dir),
             source_execution=selective.source if selective else None,
+            runtime=runtime,
         )
 
     def run(self, jobs: int = 1) -> RunResult:

@@ -125,6 +125,7 @@ def execute(
     timeout = arguments.get("StoppingCondition", {}).get("MaxRuntimeInSeconds")
     log_path = work / "log.txt"
     workspace.stopping.check()  # a stop asked for while the inputs were copied: the job never starts
+    result.interpreter = command[0]
     begin = time.perf_counter()
     with log_path.open("w") as log:
         process = subprocess.Popen(

@@ -22,6 +22,7 @@ class StepResult:
     # What later steps read of it ({"Get": "Steps.<step>..."}): kept so a selective run can stand in for the step.
     properties: dict[str, Any] = field(default_factory=dict)
     reused_from: str | None = None  # in a selective run: the source execution whose outputs stand in for the step
+    interpreter: str | None = None  # a job's: the Python its process ran with (the run's `runtime` has its versions)
 
 
 @dataclass
@@ -41,6 +42,8 @@ class RunResult:
     # `selection.definition_fingerprint` of the definition it ran: a selective run needs its source's to be equal.
     definition_fingerprint: str = ""
     source_execution: str | None = None  # a selective run's source execution
+    # The step runtime the jobs ran with: {"interpreter", "python", "libraries": {name: version}} (step_runtime.py).
+    runtime: dict[str, Any] | None = None
 
     @property
     def succeeded(self) -> bool:

@@ -25,8 +25,9 @@ Before any step runs, the parameters are checked by their rules (`contract.PARAM
 ExperimentId and InputDataUri forms), the state dir must be a writable folder and the cache index readable. SIGINT or
 SIGTERM during a run stops it (`stopping.py`): the run is recorded as Stopped in its execution.json. Each run hands its
 steps a `Workspace`: the state dir's buckets, registry and cache, the interpreter, the region, the clock, progress and
-its `Stopping`. Should `mlops` be killed outright (SIGKILL), the run's watchdog kills its running jobs
-(`watchdog.py`).
+its `Stopping`. Jobs run with the step runtime's interpreter (`step_runtime.py`: the image's library versions),
+probed once per run: the result's `runtime` names it and its library versions. Should `mlops` be killed outright
+(SIGKILL), the run's watchdog kills its running jobs (`watchdog.py`).
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
@@ -55,6 +55,7 @@ from pipeline_defs.local.registry import LocalModelRegistry
 from pipeline_defs.local.results import RunResult, StepResult, numbers
 from pipeline_defs.local.s3 import LocalS3
 from pipeline_defs.local.selective import SelectiveRun
+from pipeline_defs.local.step_runtime import probe, steps_python
 from pipeline_defs.local.stopping import Stopping
 from pipeline_defs.local.training import run_training
 from pipeline_defs.local.workspace import Workspace
@@ -117,7 +118,7 @@ class LocalRunner:
         assets: Mapping[str, Path] | None = None,
         progress: Callable[[str], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        python: str = sys.executable,
+        python: str | None = None,
         use_cache: bool = True,
         jobs: int | None = None,
     ) -> None:
@@ -130,7 +131,7 @@ class LocalRunner:
         self.cache = CacheIndex.of(self.state_dir, pipeline_name)
         self.progress: Callable[[str], None] = _one_line_at_a_time(progress or (lambda line: None))
         self.clock = clock
-        self.python = python
+        self.python = python  # None: the step runtime (step_runtime.py), looked up when a run starts
         self.use_cache = use_cache  # False: every step runs (and records fresh cache entries)
         self.jobs = jobs or os.cpu_count() or 1
         self.handlers = {kind: _reporting(handler) for kind, handler in HANDLERS.items()}
@@ -149,8 +150,10 @@ class LocalRunner:
             raise DefinitionError(str(error)) from None
         check_state_dir(self.state_dir)
         self.cache.entries()  # a damaged index stops the run here, with the fix, rather than in some step
-        workspace = self.workspace(Stopping(), selective=selective is not None)
-        execution = Execution(workspace, self.plan, self.handlers, values, selective)
+        python = self.python or steps_python()
+        runtime = probe(python)  # once per run: every job of the run executes with this interpreter
+        workspace = self.workspace(Stopping(), python, selective=selective is not None)
+        execution = Execution(workspace, self.plan, self.handlers, values, runtime=runtime, selective=selective)
         execution.result.definition_fingerprint = definition_fingerprint(self.definition)
         with executions_in_use(self.state_dir), workspace.stopping.active():
             result = execution.run(self.jobs)
@@ -158,8 +161,9 @@ class LocalRunner:
             _record_stopped(result, f"stopped by {workspace.stopping.signal_name}")
         return result
 
-    def workspace(self, stopping: Stopping, *, selective: bool = False) -> Workspace:
-        """What the steps of a run work with; `stopping`: the run's. A selective run leaves the cache alone."""
+    def workspace(self, stopping: Stopping, python: str, *, selective: bool = False) -> Workspace:
+        """What the steps of a run work with; `stopping`: the run's; `python`: the interpreter its jobs run with. A
+        selective run leaves the cache alone."""
         return Workspace(
             pipeline_name=self.pipeline_name,
             region=self.region,
@@ -169,7 +173,7 @@ class LocalRunner:
             cache=self.cache,
             use_cache=self.use_cache and not selective,
             record_cache=not selective,
-            python=self.python,
+            python=python,
             clock=self.clock,
             progress=self.progress,
             stopping=stopping,

@@ -22,6 +22,9 @@ Outputs: --output-dir        evaluation.json    see `report`; model_quality.json
                                                 constraints, each monitored metric's threshold = its value x (1 - t),
                                                 LessThanThreshold: the baseline the endpoint's model-quality monitor
                                                 checks live traffic against.
+                             explainability.json  the candidate's feature importances as train.py recorded them in
+                                                its model archive (the package's Explainability report); absent
+                                                when the archive has none
                              curves.json        what `mlops report` draws: {"roc": {"candidate" | "incumbent": {
                                                 "false_positive_rate", "true_positive_rate", "auc"} | null},
                                                 "score_histogram": {"edges", "candidate" | "incumbent": {"positive",
@@ -74,6 +77,7 @@ from steplib import StepError, read_contract, run_step, write_json
 
 MODEL_FILE = "model.joblib"
 TRAINING_KEYS_FILE = "training_row_keys.txt"
+EXPLAINABILITY_FILE = "explainability.json"  # train.py's
 TEST_KEYS_FILE = "row_keys.txt"
 NO_INCUMBENT = "NO_INCUMBENT"
 UNLABELLED = -1
@@ -86,8 +90,9 @@ METHOD = "DeLong paired test of ROC AUC on the same rows, two-sided normal inter
 
 
 def model_files(directory: Path) -> dict[str, bytes]:
-    """model.joblib (and training_row_keys.txt, if recorded) from a folder or the model.tar.gz a training job wrote."""
-    wanted = (MODEL_FILE, TRAINING_KEYS_FILE)
+    """model.joblib (and training_row_keys.txt and explainability.json, if recorded) from a folder or the model.tar.gz
+    a training job wrote."""
+    wanted = (MODEL_FILE, TRAINING_KEYS_FILE, EXPLAINABILITY_FILE)
     if (directory / MODEL_FILE).is_file():
         return {name: (directory / name).read_bytes() for name in wanted if (directory / name).is_file()}
     archive = directory / "model.tar.gz"
@@ -110,6 +115,14 @@ def load_model(directory: Path) -> tuple[object, set[str] | None]:
     files = model_files(directory)
     keys = files.get(TRAINING_KEYS_FILE)
     return joblib.load(io.BytesIO(files[MODEL_FILE])), (set(keys.decode().split()) if keys is not None else None)
+
+
+def copy_explainability(model_dir: Path, output_dir: Path) -> None:
+    """The candidate's explainability.json into the evaluation output, where the registration reads it."""
+    report = model_files(model_dir).get(EXPLAINABILITY_FILE)
+    if report is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        (output_dir / EXPLAINABILITY_FILE).write_bytes(report)
 
 
 def load_test_data(test_dir: Path, contract: dict) -> tuple[pd.DataFrame, np.ndarray, list[str] | None]:
@@ -482,6 +495,7 @@ def run(args: argparse.Namespace) -> None:
     report = evaluation(candidate, **incumbent, scored_rows=len(known))
     print(report["summary"])
     write_json(args.output_dir / "evaluation.json", report)
+    copy_explainability(args.model_dir, args.output_dir)
     write_json(args.output_dir / "curves.json", curves(labels, probabilities, incumbent_probabilities))
     quality = model_quality(labels, probabilities, threshold)
     write_json(args.output_dir / "model_quality.json", quality)

@@ -5,18 +5,23 @@ Inputs:  --train        directory of *.csv training rows      (default: $SM_CHAN
          --contract     the feature contract: a file, or the folder holding the one *.json
                         (default: $SM_CHANNEL_CONTRACT, else feature_contract.json beside this script)
          Both data folders hold preprocess.py's output: a header row, the contract's features and label (0/1), and
-         row_keys.txt (one *.csv and row_keys-<host>.txt per instance of a sharded Preprocess). The contract's
-         number and integer features are imputed with their median, its category features one-hot encoded
-         (categories unseen in training are ignored); nothing else is a feature.
+         row_keys.txt (one *.csv and row_keys-<host>.txt per instance of a sharded Preprocess). The classifier is
+         scikit-learn's HistGradientBoostingClassifier (binned, linear in rows, multi-threaded): number and integer
+         features go in as they are (missing values are its native "missing" bin), category features by their
+         position in the contract's declared categories (its native categorical splits; a category it has not
+         seen, or a missing one, goes to the missing bin); nothing else is a feature.
 Outputs: --model-dir        model.joblib, a fitted scikit-learn Pipeline    (default: $SM_MODEL_DIR)
                             training_row_keys.txt: the row key hashes of every train and validation row, so an
                             evaluation can count the test rows this model was trained on
+                            explainability.json: each feature's permutation importance on the validation slice
+                            (the drop of ROC AUC when its values are shuffled; `permutation_importances`), which
+                            Evaluate hands on to the registration as the package's Explainability report
          --output-data-dir  metrics.json {"validation_roc_auc": float}     (default: $SM_OUTPUT_DATA_DIR)
          stdout             `validation_roc_auc=<float>`, for the training job's metric definition regex.
-Hyperparameters: --n-estimators, --max-depth, --learning-rate, --seed.
+Hyperparameters: --n-estimators (boosting iterations), --max-depth, --learning-rate, --seed.
 
 A validation ROC AUC at or above the contract's leak_threshold fails the step as a suspected label leak, naming the
-feature the model relies on most: real churn is not that predictable.
+feature the model relies on most (the largest permutation importance): real churn is not that predictable.
 """
 
 from __future__ import annotations
@@ -28,13 +33,14 @@ import sys
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import GradientBoostingClassifier
-from sklearn.impute import SimpleImputer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.inspection import permutation_importance
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder
+from sklearn.preprocessing import OrdinalEncoder
 
 # The step library: steplib/ beside this script in its source tarball (pipeline_defs/packaging.py), installed in the
 # repository.
@@ -43,6 +49,12 @@ from steplib import StepError, files_in, read_contract, run_step
 # preprocess.py's row key files: row_keys.txt, or row_keys-<host>.txt from each instance of a sharded run.
 KEYS_FILES = "row_keys*.txt"
 TRAINING_KEYS_FILE = "training_row_keys.txt"
+EXPLAINABILITY_FILE = "explainability.json"
+# Permutation importance: the validation ROC AUC's drop when one feature's values are shuffled, averaged over
+# IMPORTANCE_REPEATS shuffles of at most IMPORTANCE_ROWS validation rows (a fixed seed: the same model and data give
+# the same importances). The row cap bounds its cost at any data size; its spread is reported beside each mean.
+IMPORTANCE_REPEATS = 5
+IMPORTANCE_ROWS = 20_000
 
 
 def read_channel(directory: Path, contract: dict) -> tuple[pd.DataFrame, pd.Series]:
@@ -67,21 +79,24 @@ def key_files(channel: Path) -> list[Path]:
 
 def build_model(contract: dict, args: argparse.Namespace) -> Pipeline:
     numeric = [f["name"] for f in contract["features"] if f["type"] != "category"]
-    categorical = [f["name"] for f in contract["features"] if f["type"] == "category"]
-    print(f"numeric features: {numeric}; categorical features: {categorical}")
-    encode = Pipeline(
-        [
-            ("impute", SimpleImputer(strategy="constant", fill_value="unknown")),
-            ("one_hot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
-        ]
+    categorical = [f for f in contract["features"] if f["type"] == "category"]
+    print(f"numeric features: {numeric}; categorical features: {[f['name'] for f in categorical]}")
+    # A category becomes its position in the contract's list; unseen or missing ones become NaN, the missing bin.
+    encode = OrdinalEncoder(
+        categories=[list(f["categories"]) for f in categorical],
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
     )
     columns = ColumnTransformer(
-        [("numeric", SimpleImputer(strategy="median"), numeric), ("categorical", encode, categorical)]
+        [("numeric", "passthrough", numeric), ("categorical", encode, [f["name"] for f in categorical])]
     )
-    classifier = GradientBoostingClassifier(
-        n_estimators=args.n_estimators,
+    classifier = HistGradientBoostingClassifier(
+        max_iter=args.n_estimators,
         max_depth=args.max_depth,
         learning_rate=args.learning_rate,
+        categorical_features=[False] * len(numeric) + [True] * len(categorical),
+        early_stopping=False,  # every iteration asked for, and no slice of the training rows held back
         random_state=args.seed,
     )
     return Pipeline([("columns", columns), ("classifier", classifier)])
@@ -115,29 +130,56 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def strongest_feature(model: Pipeline, contract: dict) -> tuple[str, float]:
-    """The contract feature the fitted model relies on most, with its share of the model's feature importance."""
-    importances = dict.fromkeys((feature["name"] for feature in contract["features"]), 0.0)
-    columns = model.named_steps["columns"].get_feature_names_out()
-    for column, importance in zip(columns, model.named_steps["classifier"].feature_importances_, strict=True):
-        name = max((n for n in importances if column.split("__", 1)[1].startswith(n)), key=len)
-        importances[name] += float(importance)
-    return max(importances.items(), key=lambda item: item[1])
+def permutation_importances(
+    model: Pipeline, features: pd.DataFrame, labels: pd.Series, seed: int
+) -> dict[str, dict[str, float]]:
+    """{feature: {"mean", "std"}} of the validation ROC AUC's drop when that feature's values are shuffled."""
+    found = permutation_importance(
+        model,
+        features,
+        labels,
+        scoring="roc_auc",
+        n_repeats=IMPORTANCE_REPEATS,
+        max_samples=min(len(features), IMPORTANCE_ROWS),
+        random_state=seed,
+    )
+    return {
+        name: {"mean": float(mean), "std": float(std)}
+        for name, mean, std in zip(features.columns, found.importances_mean, found.importances_std, strict=True)
+    }
 
 
-def check_leak(roc_auc: float, model: Pipeline, contract: dict) -> None:
+def explainability_report(importances: dict[str, dict[str, float]], rows: int, contract: dict) -> dict:
+    """explainability.json: the model package's Explainability report (its ModelMetrics), `mlops registry show`'s
+    and `mlops report`'s feature importances."""
+    return {
+        "version": 1,
+        "method": "permutation importance: drop of validation ROC AUC when the feature's values are shuffled",
+        "label": contract["label"],
+        "slice": "validation",
+        "rows": min(rows, IMPORTANCE_ROWS),
+        "repeats": IMPORTANCE_REPEATS,
+        "permutation_importances": importances,
+    }
+
+
+def check_leak(roc_auc: float, importances: dict[str, dict[str, float]], contract: dict) -> None:
     if roc_auc >= contract["leak_threshold"]:
-        name, share = strongest_feature(model, contract)
+        name, importance = max(importances.items(), key=lambda item: item[1]["mean"])
+        total = sum(max(value["mean"], 0.0) for value in importances.values())
+        share = importance["mean"] / total if total > 0 else 0.0
         raise StepError(
             f"suspected label leak: validation roc_auc {roc_auc:.4f} reaches leak_threshold"
             f" {contract['leak_threshold']}; the model relies most on feature '{name}' ({share:.0%} of its"
-            " importance): check that it is known before the outcome"
+            " permutation importance): check that it is known before the outcome"
         )
 
 
-def save(model: Pipeline, roc_auc: float, args: argparse.Namespace) -> None:
+def save(model: Pipeline, roc_auc: float, explainability: dict, args: argparse.Namespace) -> None:
     args.model_dir.mkdir(parents=True, exist_ok=True)
     joblib.dump(model, args.model_dir / "model.joblib")
+    explained = json.dumps(explainability, indent=2, sort_keys=True, allow_nan=False)
+    (args.model_dir / EXPLAINABILITY_FILE).write_text(explained + "\n")
     keys = [path.read_text() for channel in (args.train, args.validation) for path in key_files(channel)]
     if keys:
         (args.model_dir / TRAINING_KEYS_FILE).write_text("".join(keys))
@@ -158,8 +200,9 @@ def run(args: argparse.Namespace) -> None:
     model.fit(train_features, train_labels)
     roc_auc = float(roc_auc_score(validation_labels, model.predict_proba(validation_features)[:, 1]))
     print(f"validation_roc_auc={roc_auc:.6f}")
-    check_leak(roc_auc, model, contract)
-    save(model, roc_auc, args)
+    importances = permutation_importances(model, validation_features, validation_labels, args.seed)
+    check_leak(roc_auc, importances, contract)
+    save(model, roc_auc, explainability_report(importances, len(validation_features), contract), args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from mlops.capture import CaptureWriter, read_capture, record
-from mlops.endpoint import InferenceCode, LocalEndpoint
+from mlops.endpoint import LocalEndpoint
+from mlops.endpoint_model import InferenceCode
 
 ENDPOINT = "test-endpoint"
 

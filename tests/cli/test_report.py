@@ -442,6 +442,46 @@ def test_a_training_run_shows_its_baseline_and_model_quality_thresholds(capsys, 
     assert len(points(threshold)) == 2
 
 
+def test_the_models_permutation_importances_are_drawn_most_important_first(capsys, state, dev_config, tmp_path) -> None:
+    importances = {"tenure_months": (0.021, 0.004), "contract": (0.093, 0.011), "support_calls": (-0.002, 0.003)}
+    explainability = {
+        "method": "permutation importance: drop of validation ROC AUC when the feature's values are shuffled",
+        "rows": 900,
+        "permutation_importances": {name: {"mean": mean, "std": std} for name, (mean, std) in importances.items()},
+    }
+    state.execution(
+        dev_config.training_pipeline_name,
+        EXECUTION,
+        {
+            sources.BASELINE: {"statistics.json": BASELINE},
+            sources.EVALUATE: {"evaluation.json": evaluation(incumbent=False), "explainability.json": explainability},
+        },
+    )
+    assert report(capsys, state, EXECUTION, "--html", str(tmp_path / "r.html"))[0] == 0
+    page = Page((tmp_path / "r.html").read_text())
+
+    chart = page.one("svg", **{"aria-label": "permutation importance"})
+    bars = [bar["text"] for bar in page.elements_of(chart, "rect")]
+    assert bars == ["contract 0.093", "tenure_months 0.021", "support_calls -0.002"]
+    rows = [[cell["text"] for cell in page.elements_of(row, "td")] for row in page.all("tr")]
+    assert ["contract", "0.093", "0.011"] in rows  # the table: feature, importance, std dev
+    # Each bar's spread, mean +- one standard deviation, as a line on the same scale as the bars.
+    top, bottom = points(page.one("polyline", **{"data-series": "contract +- 0.011"}))
+    assert top[0] == bottom[0] and abs(top[1] - bottom[1]) > 0
+
+
+def test_a_training_run_without_importances_says_so(capsys, state, dev_config, tmp_path) -> None:
+    state.execution(
+        dev_config.training_pipeline_name,
+        EXECUTION,
+        {sources.EVALUATE: {"evaluation.json": evaluation(incumbent=False)}},
+    )
+    assert report(capsys, state, EXECUTION, "--html", str(tmp_path / "r.html"))[0] == 0
+    assert "no feature importances: the model's archive records none" in "".join(
+        Page((tmp_path / "r.html").read_text()).text
+    )
+
+
 def test_a_monitoring_run_highlights_model_quality_violations(capsys, state, tmp_path) -> None:
     folder = state.monitoring_run()
     for run in ("20261129T1000", str(folder), "s3://local-artifacts/monitoring/churn-dev-endpoint/20261129T1000/"):
@@ -688,6 +728,7 @@ def test_an_execution_in_aws_is_read_through_sagemaker_and_s3(capsys, monkeypatc
                 f"{evaluated}/curves.json",
                 {"roc": {"candidate": CANDIDATE_ROC, "incumbent": None}, "score_histogram": histograms},
             ),
+            (f"{evaluated}/explainability.json", None),
             (f"{evaluated}/model_quality.json", metrics({"auc": 0.84})),
             (f"{evaluated}/model_quality_constraints.json", None),
             (f"{drift}/statistics.json", CURRENT),

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
-import joblib
 import pandas as pd
 import pytest
 from botocore.config import Config
@@ -26,10 +25,12 @@ from botocore.exceptions import ClientError
 from mlops.capture import CaptureFormatError, CaptureWriter, parse_record, read_capture
 from mlops.cli import main
 from mlops.demo import copy_sample
-from mlops.endpoint import InferenceCode, LocalEndpoint, load_package
+from mlops.endpoint import LocalEndpoint
+from mlops.endpoint_model import InferenceProcess, load_package
 from mlops.local import runner_for
 from mlops.serve import local_endpoint, promoted_version
 from pipeline_defs.local import LocalModelRegistry, LocalS3, load_assembly
+from tests.helpers import step_runtime_probabilities
 
 pytestmark = pytest.mark.heavy(seconds=20)  # scheduled first, longest first (tests/conftest.py)
 
@@ -66,8 +67,10 @@ def s3(trained, assembly_dir, dev_config) -> LocalS3:
 
 
 @pytest.fixture(scope="session")
-def code(package, s3, tmp_path_factory) -> InferenceCode:
-    return load_package(package, s3, tmp_path_factory.mktemp("endpoint-work"))
+def code(package, s3, tmp_path_factory) -> Iterator[InferenceProcess]:
+    served = load_package(package, s3, tmp_path_factory.mktemp("endpoint-work"))
+    yield served
+    served.close()
 
 
 @pytest.fixture(scope="session")
@@ -77,14 +80,15 @@ def rows() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def expected(package, s3, rows) -> list[float]:
+def expected(package, s3, rows, tmp_path_factory) -> list[float]:
+    model_file = tmp_path_factory.mktemp("expected") / "model.joblib"
     archive = s3.read_bytes(package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"])
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        model = joblib.load(tar.extractfile("model.joblib"))
-    return [float(p) for p in model.predict_proba(rows)[:, 1]]
+        model_file.write_bytes(tar.extractfile("model.joblib").read())
+    return step_runtime_probabilities(model_file, rows)
 
 
-def start(code: InferenceCode, root: Path, sampling: int = 100) -> tuple[LocalEndpoint, threading.Thread]:
+def start(code: InferenceProcess, root: Path, sampling: int = 100) -> tuple[LocalEndpoint, threading.Thread]:
     """A server in a thread, capturing into <root>/<endpoint>/AllTraffic (root = the data-capture prefix)."""
     capture = CaptureWriter(root / ENDPOINT / "AllTraffic", sampling)
     server = LocalEndpoint(code, ENDPOINT, port=0, capture=capture, log=lambda line: None)

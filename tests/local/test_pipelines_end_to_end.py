@@ -25,6 +25,7 @@ from mlops.capture import CaptureWriter, record
 from mlops.cli import main
 from mlops.ground_truth import ground_truth_record
 from pipeline_defs.local import Assembly, LocalModelRegistry, LocalRunner, LocalS3, RunResult, load_assembly
+from pipeline_defs.local.step_runtime import steps_python
 from tests.local.conftest import SAMPLE_DATA, put_sample, with_changed_script
 
 pytestmark = pytest.mark.heavy(seconds=40)  # scheduled first, longest first (tests/conftest.py)
@@ -91,7 +92,7 @@ def story(assembly, assembly_dir, dev_config, tmp_path_factory) -> Story:
     return Story(assembly, assembly_dir, dev_config, tmp_path_factory.mktemp("state"))
 
 
-def test_first_run_trains_evaluates_and_registers_version_1(story: Story) -> None:
+def test_first_run_trains_evaluates_and_registers_version_1(story: Story, capsys) -> None:
     first = story.first
     assert first.status == "Succeeded", first.failure_reason
     assert [step.name for step in first.steps] == [
@@ -134,7 +135,17 @@ def test_first_run_trains_evaluates_and_registers_version_1(story: Story) -> Non
     prefix = f"s3://local-artifacts/pipelines/{story.config.training_pipeline_name}/e2e/{first.execution_id}"
     assert model_url == first.step("Train").outputs["model"] == f"{prefix}/Train/model/{job}/output/model.tar.gz"
     with tarfile.open(story.runner("training").s3.path(model_url)) as tar:
-        assert tar.getnames() == ["model.joblib", "training_row_keys.txt"]
+        assert tar.getnames() == ["explainability.json", "model.joblib", "training_row_keys.txt"]
+    # The permutation importances registered as the package's Explainability report, one per contract feature.
+    explainability = story.read_json(package["ModelMetrics"]["Explainability"]["Report"]["S3Uri"])
+    contract = json.loads((Path(__file__).parents[2] / "pipeline_defs" / "steps" / "feature_contract.json").read_text())
+    importances = explainability["permutation_importances"]
+    assert set(importances) == {feature["name"] for feature in contract["features"]}
+    assert max(value["mean"] for value in importances.values()) > 0
+    # ... and `mlops registry show` lists them, the most important first.
+    assert main(["registry", "show", "1", "--local", "--state-dir", str(story.state_dir), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)["feature_importance"]
+    assert list(shown) == sorted(importances, key=lambda name: -importances[name]["mean"])
     baselines = package["DriftCheckBaselines"]["ModelDataQuality"]
     assert baselines["Statistics"]["S3Uri"] == f"{prefix}/Baseline/baseline/statistics.json"
     assert story.read_json(baselines["Constraints"]["S3Uri"])["features"]
@@ -166,6 +177,14 @@ def test_third_run_with_nothing_changed_hits_the_cache_for_every_cacheable_step(
     assert steps["Train"]["cache_source"] == story.first.execution_id
     assert steps["ResolveIncumbent"]["cache_hit"] is False  # not cached: its answer changes with approvals
     assert Path(steps["Evaluate"]["local_outputs"]["evaluation"], "evaluation.json").is_file()
+    # The steps ran on the step runtime: the image's Python and scikit-learn (requirements-steps.txt), not the CLI's.
+    runtime = third["runtime"]
+    assert runtime["interpreter"] == steps_python() and runtime["python"].startswith("3.10.")
+    assert runtime["libraries"]["scikit-learn"] == "1.4.2"
+    assert {step["interpreter"] for step in third["steps"] if step["type"] in ("Processing", "Training")} <= {
+        steps_python(),
+        None,  # a cache hit ran no process
+    }
 
 
 def test_a_worse_candidate_is_rejected_with_both_scores(story: Story) -> None:

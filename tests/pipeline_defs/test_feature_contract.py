@@ -233,6 +233,27 @@ def test_a_near_perfect_model_fails_as_a_leak_naming_its_strongest_feature(tmp_p
     assert not (tmp_path / "model" / "model.joblib").exists()
 
 
+def test_a_leaking_column_is_named_by_its_permutation_importance(tmp_path: Path, capsys) -> None:
+    """A column recorded after the outcome (the label with 10 % of it flipped), declared between real features: Train's
+    model leans on it, reaches the leak threshold, and the check names it, not the strongest honest feature."""
+    features = [*CONTRACT["features"][:3], {"name": "retention_offer_code", "type": "integer", "nullable": True}]
+    folder = write_contract(tmp_path, features=[*features, *CONTRACT["features"][3:]], leak_threshold=0.85)
+    frame = customers(2000).astype({LABEL: int})
+    flipped = np.random.default_rng(7).random(len(frame)) < 0.1
+    frame["retention_offer_code"] = np.where(flipped, 1 - frame[LABEL], frame[LABEL])
+    for part, rows in (("train", frame[:1500]), ("validation", frame[1500:])):
+        write_csv(rows, tmp_path / part)
+    error = run(
+        train,
+        *("--train", tmp_path / "train", "--validation", tmp_path / "validation", "--contract", folder),
+        *("--model-dir", tmp_path / "model", "--output-data-dir", tmp_path / "metrics"),
+        capsys=capsys,
+        expect=1,
+    )
+    assert "reaches leak_threshold 0.85; the model relies most on feature 'retention_offer_code'" in error
+    assert not (tmp_path / "model" / "model.joblib").exists()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

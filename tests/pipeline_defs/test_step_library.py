@@ -13,7 +13,6 @@ import io
 import json
 import shutil
 import subprocess
-import sys
 import tarfile
 import zipfile
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ import pytest
 
 import steplib
 from mlops.capture import record
+from pipeline_defs.local.step_runtime import steps_python
 from pipeline_defs.packaging import (
     FEATURE_CONTRACT,
     PROCESSING_SCRIPTS,
@@ -88,7 +88,7 @@ def test_a_processing_script_imports_the_library_from_the_mounted_zip(tmp_path: 
     # standard library until it merges): the import can only come from the zip.
     code = _container_layout(tmp_path, "merge_capture.py", with_library)
     result = subprocess.run(
-        [sys.executable, "-S", str(code), "--help"], capture_output=True, text=True, timeout=60, check=False
+        [steps_python(), "-S", str(code), "--help"], capture_output=True, text=True, timeout=60, check=False
     )
     if with_library:
         assert result.returncode == 0 and "--ground-truth-dir" in result.stdout, result.stderr

@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +23,9 @@ import pytest
 import scipy.stats
 from botocore.stub import Stubber
 
-from tests.helpers import load_module
+from mlops.endpoint_model import InferenceProcess, ModelCodeError
+from pipeline_defs.local.step_runtime import steps_python
+from tests.helpers import load_module, step_runtime_probabilities
 
 pytestmark = pytest.mark.heavy(seconds=35)  # scheduled first, longest first (tests/conftest.py)
 
@@ -39,7 +40,7 @@ FEATURES = [feature["name"] for feature in CONTRACT["features"]]
 
 def run_script(script: Path, *args: object, env: dict[str, str] | None = None, expect: int = 0):
     result = subprocess.run(
-        [sys.executable, str(script), *map(str, args)],
+        [steps_python(), str(script), *map(str, args)],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -618,36 +619,33 @@ def test_a_baseline_without_a_sketch_or_with_an_unknown_method_is_one_error(
 
 
 def test_inference_round_trips_csv_and_json(model_dir: Path, prepared: Path) -> None:
-    inference = import_step("inference")
-    model = inference.model_fn(str(model_dir))
+    """The inference script served as the container serves it, on the step runtime (mlops/endpoint_model.py)."""
     rows = pd.read_csv(prepared / "test" / "test.csv").head(5)
     features = rows.drop(columns=[LABEL])
-    expected = model.predict_proba(features)[:, 1]
+    expected = step_runtime_probabilities(model_dir / "model.joblib", features)
+    served = InferenceProcess(STEPS / "inference.py", model_dir)
+    try:
+        requests = [
+            (rows.to_csv(index=False).encode(), "text/csv"),
+            (features.to_csv(index=False, header=False).encode(), "text/csv; charset=utf-8"),
+            (features.to_json(orient="records").encode(), "application/json"),
+        ]
+        for body, content_type in requests:
+            answer, answer_type = served.invoke(body, content_type, "application/json")
+            assert answer_type == "application/json"
+            assert json.loads(answer) == {"churn_probability": pytest.approx(expected)}
+        one = json.dumps(features.iloc[0].to_dict()).encode()
+        answer, answer_type = served.invoke(one, "application/json", "text/csv")
+        assert answer_type == "text/csv"
+        assert [float(line) for line in answer.decode().splitlines()] == pytest.approx(expected[:1])
 
-    requests = [
-        (rows.to_csv(index=False), "text/csv"),
-        (features.to_csv(index=False, header=False).encode(), "text/csv; charset=utf-8"),
-        (features.to_json(orient="records"), "application/json"),
-    ]
-    for body, content_type in requests:
-        prediction = inference.predict_fn(inference.input_fn(body, content_type), model)
-        assert prediction.tolist() == pytest.approx(expected.tolist())
-    one = features.iloc[0].to_dict()
-    assert inference.predict_fn(inference.input_fn(json.dumps(one), "application/json"), model)[0] == pytest.approx(
-        expected[0]
-    )
-
-    body, content_type = inference.output_fn(expected, "application/json")
-    assert content_type == "application/json"
-    assert json.loads(body) == {"churn_probability": pytest.approx(expected.tolist())}
-    body, content_type = inference.output_fn(expected, "text/csv")
-    assert content_type == "text/csv"
-    assert [float(line) for line in body.splitlines()] == pytest.approx(expected.tolist())
-
-    with pytest.raises(ValueError, match="unsupported content type 'application/x-npy'"):
-        inference.input_fn(b"\x93NUMPY", "application/x-npy")
-    with pytest.raises(ValueError, match="unsupported accept type 'application/x-recordio-protobuf'"):
-        inference.output_fn(expected, "application/x-recordio-protobuf")
+        with pytest.raises(ModelCodeError, match="unsupported content type 'application/x-npy'") as refused:
+            served.invoke(b"\x93NUMPY", "application/x-npy", "text/csv")
+        assert refused.value.bad_input and refused.value.type_name == "ValueError"
+        with pytest.raises(ModelCodeError, match="unsupported accept type 'application/x-recordio-protobuf'"):
+            served.invoke(requests[0][0], "text/csv", "application/x-recordio-protobuf")
+    finally:
+        served.close()
 
 
 def test_evaluate_derives_the_model_quality_constraints_from_its_own_metrics(

@@ -1,0 +1,62 @@
+"""The step runtime: the interpreter every job of a local run executes its step script with.
+
+In AWS the step scripts run in the scikit-learn framework image; locally they run with `.venv-steps/bin/python` of
+this checkout, which the Makefile builds from `requirements-steps.txt` (the image's Python and library versions, the
+source of each named there). `MLOPS_STEPS_PYTHON` names another interpreter (the one setting; `LocalRunner(python=)`
+overrides it for a run). The CLI itself keeps running on `.venv`.
+
+    python = steps_python()          # LocalRunError (one line, with the fix) when it does not exist
+    probe(python)                    # {"interpreter", "python", "libraries": {"scikit-learn": "1.4.2", ...}}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pipeline_defs.local.errors import LocalRunError
+
+STEPS_PYTHON_VARIABLE = "MLOPS_STEPS_PYTHON"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STEPS_PYTHON = PROJECT_ROOT / ".venv-steps" / "bin" / "python"
+# The libraries a run reports the versions of: the step scripts' own (requirements-steps.txt).
+REPORTED_LIBRARIES = ("scikit-learn", "numpy", "pandas", "pyarrow", "scipy", "joblib")
+# Reads distribution metadata only (no library import): a few tens of milliseconds.
+_PROBE = """
+import importlib.metadata as metadata, json, platform, sys
+def version(name):
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+print(json.dumps({"python": platform.python_version(), "libraries": {name: version(name) for name in sys.argv[1:]}}))
+"""
+
+
+def steps_python() -> str:
+    """The configured step interpreter (`MLOPS_STEPS_PYTHON`, else this checkout's .venv-steps), which must exist."""
+    configured = os.environ.get(STEPS_PYTHON_VARIABLE)
+    python = Path(configured) if configured else DEFAULT_STEPS_PYTHON
+    if not (python.is_file() and os.access(python, os.X_OK)):
+        fix = (
+            f"point {STEPS_PYTHON_VARIABLE} at an existing interpreter"
+            if configured
+            else "run `make deps` (it builds .venv-steps from requirements-steps.txt)"
+        )
+        raise LocalRunError(f"the step runtime {python} does not exist: {fix}")
+    return str(python)
+
+
+def probe(python: str) -> dict[str, Any]:
+    """{"interpreter": path, "python": version, "libraries": {name: version or None}} of `python`."""
+    try:
+        done = subprocess.run(
+            [python, "-I", "-c", _PROBE, *REPORTED_LIBRARIES], capture_output=True, text=True, timeout=60, check=True
+        )
+        found: dict[str, Any] = json.loads(done.stdout)
+    except (OSError, subprocess.SubprocessError, ValueError) as error:
+        raise LocalRunError(f"the step runtime {python} does not run ({error}): run `make deps`") from None
+    return {"interpreter": python, **found}
