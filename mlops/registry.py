@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from config import EnvironmentConfig
 from config.deployments import read_pins
+from mlops import model_card
 from mlops.aws import AwsCallFailed, NoCredentials, client
 from mlops.common import UsageError, dig, project_root, shown
 from mlops.local import read_json
@@ -38,7 +39,9 @@ class Registry(Protocol):
 
     def describe(self, group: str, version: int) -> dict[str, Any]: ...
 
-    def set_approval(self, package: Mapping[str, Any], status: str, reason: str | None) -> None: ...
+    def set_approval(
+        self, package: Mapping[str, Any], status: str, reason: str | None, card: Mapping[str, Any] | None = None
+    ) -> None: ...  # `card`: the model card's content, sent with the approval
 
     def read_report(self, uri: str) -> Any: ...
 
@@ -58,8 +61,11 @@ class LocalRegistry:
         except LocalRunError as error:
             raise UsageError(str(error)) from None
 
-    def set_approval(self, package: Mapping[str, Any], status: str, reason: str | None) -> None:
-        self._registry.set_approval(package["ModelPackageGroupName"], package["ModelPackageVersion"], status, reason)
+    def set_approval(
+        self, package: Mapping[str, Any], status: str, reason: str | None, card: Mapping[str, Any] | None = None
+    ) -> None:
+        group, version = package["ModelPackageGroupName"], package["ModelPackageVersion"]
+        self._registry.set_approval(group, version, status, reason, model_card=_model_card(card))
 
     def read_report(self, uri: str) -> Any:
         return read_json(self._s3, uri)
@@ -90,9 +96,12 @@ class SageMakerRegistry:
     def describe(self, group: str, version: int) -> dict[str, Any]:
         return self._describe_arn(self.arn(group, version))
 
-    def set_approval(self, package: Mapping[str, Any], status: str, reason: str | None) -> None:
+    def set_approval(
+        self, package: Mapping[str, Any], status: str, reason: str | None, card: Mapping[str, Any] | None = None
+    ) -> None:
         request = {"ModelPackageArn": package["ModelPackageArn"], "ModelApprovalStatus": status}
-        self._call(lambda: self._sagemaker.update_model_package(**request, ApprovalDescription=reason or ""))
+        request |= {"ApprovalDescription": reason or ""} | ({"ModelCard": _model_card(card)} if card else {})
+        self._call(lambda: self._sagemaker.update_model_package(**request))
 
     def read_report(self, uri: str) -> Any:
         bucket, _, key = uri.removeprefix("s3://").partition("/")
@@ -159,7 +168,11 @@ def _decide(registry: Registry, group: str, args: argparse.Namespace, version: i
     package = registry.describe(group, version)
     if package.get("ModelApprovalStatus") == status:
         raise UsageError(f"{group} version {version} is already {status}: nothing to do")
-    registry.set_approval(package, status, reason)
+    card = None
+    if status == ApprovalStatus.APPROVED:  # the card, from the version's reports and the team's statements
+        importances = _importances(package, registry)
+        card = model_card.build(package, _metrics(package, registry), importances, model_card.statements())
+    registry.set_approval(package, status, reason, card)
     if args.json:
         print(json.dumps({"group": group, "version": version, "status": status, "reason": reason}, indent=2))
     else:
@@ -205,6 +218,7 @@ def version_details(registry: Registry, group: str, version: int) -> dict[str, A
         "metadata": package.get("CustomerMetadataProperties", {}),
         "metrics": {name: round(value, 4) for name, value in metrics.items()},
         "feature_importance": _importances(package, registry),
+        "model_card": model_card.summary(package),
         "baselines": {
             kind: dig(package, ("DriftCheckBaselines", "ModelDataQuality", kind, "S3Uri"))
             for kind in ("Statistics", "Constraints")
@@ -289,6 +303,13 @@ def _importances(package: Mapping[str, Any], registry: Registry) -> dict[str, fl
     means = {name: entry.get("mean") for name, entry in found.items() if isinstance(entry, dict)}
     numbers = {name: float(mean) for name, mean in means.items() if isinstance(mean, int | float)}
     return {name: round(mean, 4) for name, mean in sorted(numbers.items(), key=lambda item: -item[1])}
+
+
+def _model_card(content: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """UpdateModelPackage's ModelCard for approved content (None: no card)."""
+    if content is None:
+        return None
+    return {"ModelCardContent": json.dumps(content), "ModelCardStatus": model_card.APPROVED_CARD}
 
 
 def _pinned_by(arn: str) -> list[str]:

@@ -71,9 +71,15 @@ class LocalModelRegistry:
         return self._read(path)
 
     def set_approval(
-        self, group: str, version: int, status: str, description: str | None = None, now: datetime | None = None
+        self,
+        group: str,
+        version: int,
+        status: str,
+        description: str | None = None,
+        now: datetime | None = None,
+        model_card: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """UpdateModelPackage of ModelApprovalStatus (and ApprovalDescription)."""
+        """UpdateModelPackage of ModelApprovalStatus (and ApprovalDescription, ModelCard)."""
         _check_status(status)
         with locked(self.root / group):
             package = self.describe(group, version)
@@ -81,6 +87,8 @@ class LocalModelRegistry:
             package["LastModifiedTime"] = _timestamp(now)
             if description:
                 package["ApprovalDescription"] = description
+            if model_card:
+                package["ModelCard"] = dict(model_card)
             self._write(package)
         return package
 

@@ -7,11 +7,13 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from config import load_config
+from mlops import model_card
 from mlops import registry as registry_command
 from tests.cli.conftest import cli, expect_describe, expect_json_object, stubbed_clients
+from tests.helpers import REPO_ROOT
 
 CONFIG = load_config("dev")
 GROUP = CONFIG.model_package_group_name
@@ -93,18 +95,85 @@ def test_list_follows_every_page_newest_first(aws, capsys) -> None:
     ]
 
 
-def test_approve_records_the_reason(aws, capsys) -> None:
-    expect_describe(aws, described(3))
+def test_approve_records_the_reason_and_the_versions_model_card(aws, capsys) -> None:
+    lineage = {
+        "dataset": "s3://landing/datasets/d1/",
+        "execution": f"arn:aws:sagemaker:eu-west-1:{CONFIG.account}:pipeline/churn-dev-training/execution/abc",
+        "hp-max-depth": "3",
+        "candidate-roc-auc": "0.86",
+        "incumbent-roc-auc": "0.85",
+        "incumbent-version": "2",
+        "code-feature_contract.json": "f" * 64,
+    }
+    expect_describe(aws, described(3, **lineage))
+    expect_metrics(aws, 3, 0.86)
+    team = json.loads((REPO_ROOT / "config" / "model_card.json").read_text())
+    card = {
+        "model_overview": {"model_creator": team["owner"], "model_artifact": [""]},
+        "intended_uses": team["intended_uses"],
+        "business_details": team["business_details"],
+        "additional_information": {
+            **team["additional_information"],
+            "custom_details": {"feature_contract_code": "f" * 64},
+        },
+        "training_details": {
+            "training_observations": f"Registered by {lineage['execution']}.",
+            "training_job_details": {
+                "training_datasets": ["s3://landing/datasets/d1/"],
+                "hyper_parameters": [{"name": "max-depth", "value": "3"}],
+                "training_environment": {"container_image": [""]},
+            },
+        },
+        "evaluation_details": [
+            {
+                "name": "evaluation slice",
+                "evaluation_observation": "ROC AUC 0.86 against the approved version 2 (ROC AUC 0.85) on the same "
+                "rows; registered only if the paired DeLong lower bound of the difference was above -MaxRegression.",
+                "datasets": ["s3://landing/datasets/d1/"],
+                "metric_groups": [
+                    {
+                        "name": "binary classification (evaluation slice)",
+                        "metric_data": [{"name": "auc", "type": "number", "value": 0.86}],
+                    }
+                ],
+            }
+        ],
+    }
+    sent: dict[str, Any] = {}
     aws["sagemaker"].add_response(
         "update_model_package",
         {"ModelPackageArn": arn(3)},
-        {"ModelPackageArn": arn(3), "ModelApprovalStatus": "Approved", "ApprovalDescription": "beats v2 on fresh data"},
+        {
+            "ModelPackageArn": arn(3),
+            "ModelApprovalStatus": "Approved",
+            "ApprovalDescription": "beats v2 on fresh data",
+            "ModelCard": {"ModelCardContent": ANY, "ModelCardStatus": "Approved"},
+        },
     )
+    capture_card(aws, sent)
 
     code, out, err = run(capsys, "approve", "3", "--reason", "beats v2 on fresh data")
 
     assert code == 0, err
     assert out == f"{GROUP} version 3: PendingManualApproval -> Approved ({arn(3)})\n"
+    assert json.loads(sent["ModelCard"]["ModelCardContent"]) == card
+    assert model_card.problems(card) == []
+
+
+def capture_card(aws: dict[str, Stubber], sent: dict[str, Any]) -> None:
+    """Keep the UpdateModelPackage parameters as sent (the card's JSON text is compared parsed, not as text)."""
+    events = aws["sagemaker"].client.meta.events
+    events.register("provide-client-params.sagemaker.UpdateModelPackage", lambda params, **_: sent.update(params))
+
+
+def test_reject_sends_no_model_card(aws, capsys) -> None:
+    expect_describe(aws, described(3))
+    request = {"ModelPackageArn": arn(3), "ModelApprovalStatus": "Rejected", "ApprovalDescription": "worse on d2"}
+    aws["sagemaker"].add_response("update_model_package", {"ModelPackageArn": arn(3)}, request)
+
+    code, _, err = run(capsys, "reject", "3", "--reason", "worse on d2")
+
+    assert code == 0, err
 
 
 @pytest.mark.parametrize(
