@@ -7,6 +7,7 @@
     mlops registry list|show N|approve [N] --reason TEXT|reject [N] --reason TEXT|diff N M (--env E | --local)
     mlops graph training|evaluation [--assembly cdk.out] [--env dev]
     mlops steps [--assembly cdk.out]
+    mlops ui --local [--port 5000] [--state-dir .local]
     mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...] [--param NAME=VALUE]
                 [--from STEP | --steps A,B [--source ARN]]
     mlops demo [--assembly cdk.out] [--state-dir .local/demo]
@@ -43,7 +44,7 @@ from pathlib import Path
 
 from config import ConfigError, EnvironmentConfig, load_config
 from config.settings import ENVIRONMENT_NAMES
-from mlops import diff, lifecycle
+from mlops import diff, lifecycle, tracking
 from mlops.aws import AwsCallFailed
 from mlops.cache import command_cache, damaged_index_message
 from mlops.common import SINCE_HELP, UsageError, default_assembly, default_state_dir, shown
@@ -78,6 +79,7 @@ COMMANDS: dict[str, Command] = {
     "graph": command_graph,
     "start": command_start,
     "steps": command_steps,
+    "ui": tracking.command_ui,
     "lifecycle": lifecycle.command_lifecycle,
     "diff": diff.command_diff,
     "demo": command_demo,
@@ -153,6 +155,11 @@ def parser() -> argparse.ArgumentParser:
     registry.add_argument("--local", action="store_true", help="the local registry under --state-dir")
     registry.add_argument("--group", help="model package group (default: the unit's)")
     state_dir_option(registry)
+
+    ui = command("ui", "the MLflow UI on 127.0.0.1 over the local runs' tracking store (<state dir>/mlflow)")
+    ui.add_argument("--local", action="store_true", help="required: the local store")
+    ui.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")
+    state_dir_option(ui)
 
     steps = command("steps", "how long each step's code and each experiment stood unchanged (stable: pipeline-ready)")
     assembly_option(steps)

@@ -22,7 +22,7 @@ from mlops.common import UsageError, sample_data_dir, shown
 from mlops.demo_state import fresh_state_dir, record_demo_files
 from mlops.endpoint import labelled_request_rows
 from mlops.ground_truth import object_key, parse_file, put_local
-from mlops.local import read_json, result_json, run_summary, runner_for
+from mlops.local import read_json, result_json, run_and_track, run_summary, runner_for
 from mlops.monitor import monitor_local
 from mlops.monitor import summary as monitoring_summary
 from mlops.promote import pin_from_package
@@ -66,7 +66,7 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     say(f"Demo in {shown(state_dir)}: the sample dataset is {dataset_uri} ({shown(s3.path(dataset_uri))})")
 
     say(f"\n1. Train {training.pipeline_name} on the bundled sample")
-    first = training.run(parameters)
+    first = run_and_track(training, parameters)
     say(run_summary(first, s3))
     registered = _registered_version(first)
 
@@ -83,7 +83,7 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         say("nothing was registered, so there is nothing to approve")
 
     say("\n3. Train again with unchanged inputs")
-    second = training.run(parameters)
+    second = run_and_track(training, parameters)
     say(run_summary(second, s3))
     hits = [step.name for step in second.steps if step.cache_hit]
     reran = [step.name for step in second.steps if step.cacheable and not step.cache_hit]
@@ -96,7 +96,7 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         )
 
     say(f"\n4. Evaluate the approved model on drifted data ({evaluation_uri})")
-    third = evaluation.run({Parameter.EXPERIMENT_ID.value: DEMO_EXPERIMENT})
+    third = run_and_track(evaluation, {Parameter.EXPERIMENT_ID.value: DEMO_EXPERIMENT})
     say(run_summary(third, s3))
     failed_by_gate = third.status == "Failed" and bool(third.steps) and third.steps[-1].type == "Fail"
     if failed_by_gate:
@@ -226,12 +226,13 @@ def _monitor_traffic(
     capture = f"s3://{values[DeployTimeValue.ARTIFACTS_BUCKET]}/{DATA_CAPTURE_PREFIX}{config.endpoint_name}/"
     truth = f"s3://{values[DeployTimeValue.LANDING_BUCKET]}/{GROUND_TRUTH_PREFIX}{config.endpoint_name}/"
     say(f"\n7. The path of every account: the eval-only pipeline on the capture ({capture}) and its ground truth")
-    captured = runner_for(args.assembly, config, "evaluation", state_dir).run(
+    captured = run_and_track(
+        runner_for(args.assembly, config, "evaluation", state_dir),
         {
             Parameter.EXPERIMENT_ID.value: DEMO_EXPERIMENT,
             Parameter.INPUT_DATA_URI.value: capture,
             Parameter.GROUND_TRUTH_URI.value: truth,
-        }
+        },
     )
     say(run_summary(captured, LocalS3(state_dir / "s3")))
     failed_by_gate = captured.status == "Failed" and bool(captured.steps) and captured.steps[-1].type == "Fail"
