@@ -124,7 +124,7 @@ def monitor(
     )
     data_quality = check_data_quality(merged.traffic, statistics, constraints)
     threshold = config.model_quality_probability_threshold  # Model Monitor's analyzer and Evaluate use the same
-    model_quality = check_model_quality(merged, contract.label, s3, baselines, threshold)
+    model_quality = check_model_quality(merged, contract.label, s3, baselines, threshold, config.confidence_level)
     run_uri, folder = new_run_folder(config, s3, now)
     outputs = {
         "data-quality": data_quality,

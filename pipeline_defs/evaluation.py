@@ -34,6 +34,9 @@ def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilde
         model=model.report("Resolved", "model_data_url"),
         test=prepared.output("test"),
         allow_unlabelled=True,
+        # The health check compares the upper end of the AUC's interval with MinimumScore (README, "The eval-only
+        # pipeline"): unhealthy only when the model is credibly below the floor, not on a small sample's noise.
+        confidence_level=str(settings.confidence_level),
         cache=False,
     )
 
@@ -73,7 +76,7 @@ def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilde
             ConditionOr(
                 conditions=[
                     ConditionEquals(left=evaluation("has_labels"), right=False),
-                    ConditionGreaterThanOrEqualTo(left=evaluation("candidate_score"), right=minimum_score),
+                    ConditionGreaterThanOrEqualTo(left=evaluation("candidate_score_upper_bound"), right=minimum_score),
                 ]
             ),
             ConditionLessThanOrEqualTo(left=drift.report("Drift", "violations"), right=max_drift_violations),

@@ -81,7 +81,11 @@ def evaluate(
     Predicted labels (accuracy, f1, precision, recall) use the unit's model_quality_probability_threshold, the one
     Model Monitor's analyzer uses, so the constraints and the monitor's statistics count the same predictions."""
     inputs = {"model": model} | ({"incumbent": incumbent} if incumbent is not None else {}) | {"test": test}
-    options: dict[str, Any] = {"confidence_level": confidence_level.to_string()} if confidence_level is not None else {}
+    options: dict[str, Any] = {}
+    if confidence_level is not None:  # a pipeline parameter, or a fixed level as text
+        options["confidence_level"] = (
+            confidence_level if isinstance(confidence_level, str) else confidence_level.to_string()
+        )
     if quality_tolerance is not None:
         options["quality_tolerance"] = str(quality_tolerance)
     options["probability_threshold"] = str(p.settings.model_quality_probability_threshold)

@@ -114,6 +114,10 @@ def execute(
     """Run the job's process with its environment; returns its log. A non-zero exit fails the step."""
     workspace = execution.workspace
     environment = {
+        # OpenMP threads (scikit-learn's histogram boosting) sleep while they wait instead of spinning: here the jobs
+        # share the machine's cores with each other and everything else, unlike on an instance of their own, and
+        # spinning threads that lose their core slowed Train up to tenfold (README, "Scale and memory").
+        "OMP_WAIT_POLICY": "PASSIVE",
         **os.environ,
         **{key: str(value) for key, value in arguments.get("Environment", {}).items()},
         **extra,
