@@ -4,9 +4,8 @@
     server = LocalEndpoint(code, endpoint_name="churn-dev-endpoint", port=8080, capture=CaptureWriter(...))
     server.serve_forever()      # from another thread, server.stop(): see LocalEndpoint.stop
 
-Loading: the package's ModelDataUrl (model.tar.gz) is untarred into a model dir and its SAGEMAKER_SUBMIT_DIRECTORY
-tarball into a code dir; SAGEMAKER_PROGRAM is imported from there as a fresh module and model_fn(model_dir) is called;
-each request then goes input_fn(body, content type) -> predict_fn -> output_fn(prediction, accept).
+Loading (pipeline_defs/local/inference.py, shared with the local runner's batch transform): the package's model and
+inference code as the scikit-learn container loads them; each request goes input_fn -> predict_fn -> output_fn.
 
 HTTP (127.0.0.1 only): the container contract (`GET /ping`, `POST /invocations`) and the runtime API's path
 (`POST /endpoints/<name>/invocations`), so boto3's sagemaker-runtime client with `endpoint_url` works unchanged.
@@ -18,32 +17,27 @@ the client raises ValidationError (400) or ModelError (424) as InvokeEndpoint do
 
 from __future__ import annotations
 
-import importlib.util
-import io
 import json
 import re
 import sys
-import tarfile
 import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from mlops.capture import CaptureWriter, record
 from mlops.http_server import StoppableHandler, StoppableHTTPServer
 from pipeline_defs.contract import VARIANT_NAME
-from pipeline_defs.local import LocalRunError, LocalS3
+from pipeline_defs.local.inference import InferenceCode, load_package
 
 MAX_PAYLOAD = 6 * 1024 * 1024  # InvokeEndpoint's limit for a real-time request body
 MAX_PORT = 65535
 INFERENCE_ID = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,63}")  # 1-64 printable characters, not starting with a space
 _RUNTIME_PATH = re.compile(r"/endpoints/(?P<name>[^/]+)/invocations")
-_FUNCTIONS = ("model_fn", "input_fn", "predict_fn", "output_fn")
 
 
 def labelled_request_rows(csv_file: Path) -> list[tuple[bytes, str]]:
@@ -58,69 +52,6 @@ def labelled_request_rows(csv_file: Path) -> list[tuple[bytes, str]]:
 def request_rows(csv_file: Path) -> list[bytes]:
     """The request bodies of `labelled_request_rows`."""
     return [body for body, _ in labelled_request_rows(csv_file)]
-
-
-# The model -------------------------------------------------------------------------------------------------------
-class InferenceCode:
-    """The package's inference module and the model its model_fn loaded."""
-
-    def __init__(self, module: ModuleType, model: Any) -> None:
-        self.module = module
-        self.model = model
-
-    def invoke(self, body: bytes, content_type: str | None, accept: str | None) -> tuple[bytes, str]:
-        """(response body, its content type); the module's exceptions propagate (ValueError = bad input)."""
-        data = self.module.input_fn(body, content_type)
-        prediction = self.module.predict_fn(data, self.model)
-        result = self.module.output_fn(prediction, accept)
-        # output_fn may return the body alone (then the content type is the accept type) or (body, content type).
-        response, response_type = result if isinstance(result, tuple) else (result, accept or "application/json")
-        return (response.encode("utf-8") if isinstance(response, str) else bytes(response)), str(response_type)
-
-
-def load_package(package: Mapping[str, Any], s3: LocalS3, work_dir: Path) -> InferenceCode:
-    """Unpack a DescribeModelPackage-shaped package's model and code into `work_dir` and call its model_fn."""
-    try:
-        container = package["InferenceSpecification"]["Containers"][0]
-        environment = container.get("Environment", {})
-        model_url, program = container["ModelDataUrl"], environment["SAGEMAKER_PROGRAM"]
-        code_url = environment["SAGEMAKER_SUBMIT_DIRECTORY"]
-    except (KeyError, IndexError, TypeError) as error:
-        raise LocalRunError(
-            f"{package.get('ModelPackageArn', 'the package')} has no {error} in InferenceSpecification.Containers[0]: "
-            "it needs ModelDataUrl and the SAGEMAKER_PROGRAM / SAGEMAKER_SUBMIT_DIRECTORY environment"
-        ) from None
-    model_dir, code_dir = work_dir / "model", work_dir / "code"
-    _untar(s3.read_bytes(model_url), model_dir, model_url)
-    _untar(s3.read_bytes(code_url), code_dir, code_url)
-    script = code_dir / program
-    if not script.is_file():
-        raise LocalRunError(f"SAGEMAKER_PROGRAM {program} is not in {code_url}")
-    module = _fresh_module(script)
-    missing = [name for name in _FUNCTIONS if not callable(getattr(module, name, None))]
-    if missing:
-        raise LocalRunError(f"{program} does not define {', '.join(missing)} (the local endpoint needs all four)")
-    return InferenceCode(module, module.model_fn(str(model_dir)))
-
-
-def _untar(content: bytes, destination: Path, uri: str) -> None:
-    destination.mkdir(parents=True, exist_ok=True)
-    try:
-        with tarfile.open(fileobj=io.BytesIO(content), mode="r:*") as tar:
-            tar.extractall(destination, filter="data")
-    except tarfile.TarError as error:
-        raise LocalRunError(f"{uri} is not a tarball: {error}") from None
-
-
-def _fresh_module(script: Path) -> ModuleType:
-    """The script as a new module object (never a cached import of the same name): what the container imports."""
-    name = f"_local_endpoint_{script.stem}_{uuid.uuid4().hex[:8]}"
-    spec = importlib.util.spec_from_file_location(name, script)
-    if spec is None or spec.loader is None:
-        raise LocalRunError(f"cannot import {script}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # The server ------------------------------------------------------------------------------------------------------
@@ -334,3 +265,6 @@ class _Handler(StoppableHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: errors are logged once by the server, successful requests not at all."""
+
+
+__all__ = ["InferenceCode", "LocalEndpoint", "load_package"]

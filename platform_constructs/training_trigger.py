@@ -1,4 +1,4 @@
-"""Start the training pipeline once per dataset when the dataset's marker object lands in the landing bucket."""
+"""Start a pipeline (training, scoring) once per dataset when the dataset's marker lands in the landing bucket."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ class TrainingTrigger(Construct):
         self.rule = events.Rule(
             self,
             "DatasetMarkerRule",
-            description=f"A dataset marker ({dataset_prefix}<dataset-id>/{marker_name}) landed: start training",
+            description=f"A dataset marker ({dataset_prefix}<dataset-id>/{marker_name}) landed: start {pipeline_name}",
             event_pattern=events.EventPattern(**{key.replace("-", "_"): value for key, value in pattern.items()}),
         )
         self.rule.add_target(

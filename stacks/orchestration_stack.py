@@ -1,4 +1,5 @@
-"""Stateless orchestration: the dataset trigger, the eval-only schedule, the notifications topic and the budget."""
+"""Stateless orchestration: the dataset triggers (training, scoring), the schedules (eval-only, scoring), the
+notifications topic and the budget."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from platform_constructs.training_trigger import TrainingTrigger
 
 # Every scheduled run shares one experiment id, so the cost report shows scheduled evaluation as one line.
 SCHEDULED_EXPERIMENT_ID = "scheduled-evaluation"
+SCHEDULED_SCORING_EXPERIMENT_ID = "scheduled-scoring"
 
 
 class OrchestrationStack(Stack):
@@ -33,21 +35,30 @@ class OrchestrationStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
-        self.training_trigger = TrainingTrigger(
-            self,
-            "TrainingTrigger",
-            landing_bucket=landing_bucket,
-            pipeline_name=config.training_pipeline_name,
-            dataset_prefix=config.dataset_prefix,
-            marker_name=config.marker_name,
-            reserved_concurrency=config.trigger_reserved_concurrency,
-            log_retention_days=config.log_retention_days,
-            log_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
-        )
+
+        def trigger(construct_id: str, pipeline_name: str, prefix: str) -> TrainingTrigger:
+            return TrainingTrigger(
+                self,
+                construct_id,
+                landing_bucket=landing_bucket,
+                pipeline_name=pipeline_name,
+                dataset_prefix=prefix,
+                marker_name=config.marker_name,
+                reserved_concurrency=config.trigger_reserved_concurrency,
+                log_retention_days=config.log_retention_days,
+                log_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            )
+
+        self.training_trigger = trigger("TrainingTrigger", config.training_pipeline_name, config.dataset_prefix)
+        # The same function and grammar for customer lists: <scoring_data_prefix><dataset-id>/<marker> starts scoring,
+        # once per dataset, with its own dead-letter queue (`mlops dlq replay --trigger scoring`).
+        self.scoring_trigger = trigger("ScoringTrigger", config.scoring_pipeline_name, config.scoring_data_prefix)
         # `mlops dlq replay` finds the queue URL and the function name in these outputs.
         outputs = {
             "TrainingTriggerDeadLetterQueueUrl": self.training_trigger.dead_letter_queue.queue_url,
             "StartPipelineFunctionName": self.training_trigger.function.function_name,
+            "ScoringTriggerDeadLetterQueueUrl": self.scoring_trigger.dead_letter_queue.queue_url,
+            "StartScoringFunctionName": self.scoring_trigger.function.function_name,
         }
 
         self.evaluation_schedule: EvaluationSchedule | None = None
@@ -60,6 +71,17 @@ class OrchestrationStack(Stack):
                 pipeline_parameters={Parameter.EXPERIMENT_ID: SCHEDULED_EXPERIMENT_ID},
             )
             outputs["EvaluationScheduleDeadLetterQueueUrl"] = self.evaluation_schedule.dead_letter_queue.queue_url
+        self.scoring_schedule: EvaluationSchedule | None = None
+        if config.scoring_schedule is not None:
+            self.scoring_schedule = EvaluationSchedule(
+                self,
+                "ScoringSchedule",
+                pipeline_name=config.scoring_pipeline_name,
+                schedule_expression=config.scoring_schedule,
+                pipeline_parameters={Parameter.EXPERIMENT_ID: SCHEDULED_SCORING_EXPERIMENT_ID},
+                purpose="Scores the customer list under the scoring prefix's latest/ folder",
+            )
+            outputs["ScoringScheduleDeadLetterQueueUrl"] = self.scoring_schedule.dead_letter_queue.queue_url
 
         # One topic per unit; budgets publish to it now, approvals and alarms can later.
         self.notification_topic = NotificationTopic(

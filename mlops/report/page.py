@@ -39,22 +39,66 @@ def note(text: str) -> str:
 
 
 def render(report: Report, generated: datetime) -> str:
+    data, quality = report.data_quality, report.model_quality
+    features = features_section(data) if data else note(report.notes.get("data_quality", ""))
+    if report.scoring is not None:  # a scoring run: its scores, then their drift
+        body = [scoring_section(report.scoring), "<h2>Drift: scores and features vs the version's baseline</h2>"]
+    else:
+        body = [
+            "<h2>Gate</h2>",
+            note(report.notes["gate"]) if "gate" in report.notes else "",
+            gate(report.evaluation) if report.evaluation else note(report.notes.get("evaluation", "no evaluation")),
+            "<h2>ROC curves and score distributions</h2>",
+            curves_section(report.curves) if report.curves else note(report.notes.get("curves", "no curves recorded")),
+            "<h2>Model quality</h2>",
+            quality_section(quality) if quality else note(report.notes.get("model_quality", "")),
+            "<h2>Features: baseline vs current</h2>",
+        ]
     sections = [
         html_table((), report.facts),
         f"<p class='note'>Generated {generated:%Y-%m-%d %H:%M} UTC by mlops report.</p>",
-        "<h2>Gate</h2>",
-        note(report.notes["gate"]) if "gate" in report.notes else "",
-        gate(report.evaluation) if report.evaluation else note(report.notes.get("evaluation", "no evaluation")),
-        "<h2>ROC curves and score distributions</h2>",
-        curves_section(report.curves) if report.curves else note(report.notes.get("curves", "no curves recorded")),
-        "<h2>Model quality</h2>",
-        quality_section(report.model_quality) if report.model_quality else note(report.notes.get("model_quality", "")),
-        "<h2>Features: baseline vs current</h2>",
-        features_section(report.data_quality) if report.data_quality else note(report.notes.get("data_quality", "")),
+        *body,
+        features,
     ]
     if report.steps:
         sections += ["<h2>Steps</h2>", html_table(("step", "type", "status", "note"), report.steps)]
     return page(report.title, "\n".join(sections))
+
+
+# --- a scoring run --------------------------------------------------------------------------------------------------
+
+
+def scoring_section(summary: Document) -> str:
+    """The scoring run's rows and mean, its score histogram, and its top rows by score with their features."""
+    bins = [(b.number("lower"), b.number("upper"), b.number("count")) for b in summary.children("histogram")]
+    rows = summary.number("rows")
+    top = max((count / rows for _, _, count in bins), default=0.0) if rows else 0.0
+    chart = Chart(Plot((0.0, 1.0), (0.0, top or 1.0), width=420, height=220, left=44), "score histogram")
+    chart.axes([(edge, f"{edge:g}") for edge in (0.0, 0.5, 1.0)], [(0.0, "0"), (top or 1.0, f"{top or 1.0:.0%}")])
+    chart.axis_titles("churn probability", "share of rows")
+    for lower, upper, count in bins:
+        share = count / rows if rows else 0.0
+        chart.bar((lower, upper), (0.0, share), CURRENT_COLOUR, f"{lower:g} to {upper:g}: {count:g} rows ({share:.1%})")
+    objects = summary.children("manifest")
+    facts = [
+        ("rows scored", f"{rows:g}"),
+        ("mean score", f"{summary.number('mean_score'):.4f}"),
+        ("output objects", ", ".join(f"{o.text('object')} ({o.number('rows'):g} rows)" for o in objects)),
+        ("inference ids", "every record" if summary.at("with_inference_ids") is True else "not generated"),
+    ]
+    leaders = summary.children("top")
+    columns = list(leaders[0].data) if leaders else []
+    ordered = ["row_key", "score", *(c for c in columns if c not in ("row_key", "score", "inference_id"))]
+    table = html_table(ordered, [[number(entry.at(column)) for column in ordered] for entry in leaders])
+    return "\n".join(
+        [
+            "<h2>Scores</h2>",
+            html_table((), facts),
+            chart.svg(),
+            f"<h3>Top {len(leaders)} rows by score</h3>",
+            table if leaders else note("no rows were scored"),
+        ]
+    )
 
 
 # --- the gate and the curves ----------------------------------------------------------------------------------------
