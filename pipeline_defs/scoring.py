@@ -6,7 +6,7 @@ from __future__ import annotations
 from pipeline_defs.contract import SCORE_COLUMN, Parameter
 from pipeline_defs.dsl import PROCESSING_ROOT, PipelineBuilder, PipelineSettings, cli, input_dir
 from pipeline_defs.sdk import ConditionLessThanOrEqualTo
-from pipeline_defs.shared_steps import data_quality, feature_contract, preprocess, resolve_model
+from pipeline_defs.shared_steps import check_drift, feature_contract, preprocess, resolve_model
 
 # What the model sees of a prepared record (row key hash, then the features): everything but the key. The joined
 # output keeps the whole record, the score after it (and, with GenerateInferenceId, the inference id and time).
@@ -56,16 +56,7 @@ def scoring_pipeline(name: str, settings: PipelineSettings, model_package: str =
         reports={"Summary": ("summary", "summary.json")},
     )
     # The same check, baseline and layout as the eval-only pipeline's and the endpoint's monitor: score, features.
-    drift = data_quality(
-        p,
-        "CheckDrift",
-        "check",
-        cache=False,
-        inputs={"test": summarized.output("scored"), "baseline": model.report("Resolved", "baseline_uri")},
-        output="drift",
-        baseline_dir=input_dir("baseline"),
-        reports={"Drift": ("drift", "drift_report.json")},
-    )
+    drift = check_drift(p, scored=summarized.output("scored"), baseline=model.report("Resolved", "baseline_uri"))
     drifted = p.fail(
         "DriftDetected",
         "Scored",

@@ -159,6 +159,22 @@ def data_quality(
     )
 
 
+def check_drift(p: PipelineBuilder, *, scored: Any, baseline: Any) -> Step:
+    """CheckDrift: `scored` rows (the score first, then the features: the endpoint's monitor's layout) against the
+    resolved version's registered baseline folder; never cached (its inputs move with every run). Its `Drift` report
+    (drift_report.json) holds `violations`."""
+    return data_quality(
+        p,
+        "CheckDrift",
+        "check",
+        cache=False,
+        inputs={"test": scored, "baseline": baseline},
+        output="drift",
+        baseline_dir=input_dir("baseline"),
+        reports={"Drift": ("drift", "drift_report.json")},
+    )
+
+
 def merge_capture(p: PipelineBuilder, *, data: Any, ground_truth: Any, period_hours: Any, after: Step) -> Step:
     """merge_capture.py: `data` is a labelled dataset (passed through) or an endpoint's data capture, merged with the
     ground truth by inference id into the labelled (or not yet labelled) rows Preprocess reads. Never cached: a

@@ -61,27 +61,33 @@ class OrchestrationStack(Stack):
             "StartScoringFunctionName": self.scoring_trigger.function.function_name,
         }
 
-        self.evaluation_schedule: EvaluationSchedule | None = None
-        if config.evaluation_schedule is not None:
-            self.evaluation_schedule = EvaluationSchedule(
+        def schedule(
+            construct_id: str, pipeline: str, expression: str | None, experiment: str, **purpose: str
+        ) -> EvaluationSchedule | None:
+            """The pipeline's schedule (None when its expression is: off), its queue in the outputs."""
+            if expression is None:
+                return None
+            created = EvaluationSchedule(
                 self,
-                "EvaluationSchedule",
-                pipeline_name=config.evaluation_pipeline_name,
-                schedule_expression=config.evaluation_schedule,
-                pipeline_parameters={Parameter.EXPERIMENT_ID: SCHEDULED_EXPERIMENT_ID},
+                construct_id,
+                pipeline_name=pipeline,
+                schedule_expression=expression,
+                pipeline_parameters={Parameter.EXPERIMENT_ID: experiment},
+                **purpose,
             )
-            outputs["EvaluationScheduleDeadLetterQueueUrl"] = self.evaluation_schedule.dead_letter_queue.queue_url
-        self.scoring_schedule: EvaluationSchedule | None = None
-        if config.scoring_schedule is not None:
-            self.scoring_schedule = EvaluationSchedule(
-                self,
-                "ScoringSchedule",
-                pipeline_name=config.scoring_pipeline_name,
-                schedule_expression=config.scoring_schedule,
-                pipeline_parameters={Parameter.EXPERIMENT_ID: SCHEDULED_SCORING_EXPERIMENT_ID},
-                purpose="Scores the customer list under the scoring prefix's latest/ folder",
-            )
-            outputs["ScoringScheduleDeadLetterQueueUrl"] = self.scoring_schedule.dead_letter_queue.queue_url
+            outputs[f"{construct_id}DeadLetterQueueUrl"] = created.dead_letter_queue.queue_url
+            return created
+
+        self.evaluation_schedule: EvaluationSchedule | None = schedule(
+            "EvaluationSchedule", config.evaluation_pipeline_name, config.evaluation_schedule, SCHEDULED_EXPERIMENT_ID
+        )
+        self.scoring_schedule: EvaluationSchedule | None = schedule(
+            "ScoringSchedule",
+            config.scoring_pipeline_name,
+            config.scoring_schedule,
+            SCHEDULED_SCORING_EXPERIMENT_ID,
+            purpose="Scores the customer list under the scoring prefix's latest/ folder",
+        )
 
         # One topic per unit; budgets publish to it now, approvals and alarms can later.
         self.notification_topic = NotificationTopic(
