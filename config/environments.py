@@ -102,6 +102,7 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "capture_evaluation_schedule": None,
     "scoring_schedule": None,
     "transform_instance_count": 1,
+    "auto_retrain": False,
     "trigger_reserved_concurrency": 1,
     "log_retention_days": 7,
     # No team mail for every developer's deploy: a sandbox's topic has no subscribers unless its owner adds some.

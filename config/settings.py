@@ -75,6 +75,9 @@ class EnvironmentConfig:
     transform_instance_count: int = 2
     # Customers by highest score in the scoring summary (the retention team's list is the whole output).
     scoring_top_n: int = 20
+    # Drift alarms and runs failed by drift start training on the newest dataset when it is newer than the approved
+    # version's (else a "needs fresh labelled data" message): lambda/retrain. Off in sandboxes.
+    auto_retrain: bool = True
     # EventBridge Scheduler expression for the eval-only pipeline; None switches the schedule off.
     evaluation_schedule: str | None = None
     # The path that works in every account (with or without Model Monitor): when a version is served, this schedule

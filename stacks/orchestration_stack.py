@@ -15,6 +15,7 @@ from platform_constructs.budget import UnitBudget
 from platform_constructs.evaluation_schedule import EvaluationSchedule
 from platform_constructs.lifecycle_notifications import LifecycleNotifications
 from platform_constructs.notification_topic import NotificationTopic, SlackChannel
+from platform_constructs.retraining_trigger import RetrainingTrigger
 from platform_constructs.training_trigger import TrainingTrigger
 
 # Every scheduled run shares one experiment id, so the cost report shows scheduled evaluation as one line.
@@ -104,9 +105,28 @@ class OrchestrationStack(Stack):
             topic=self.notification_topic,
             training_pipeline=config.training_pipeline_name,
             evaluation_pipeline=config.evaluation_pipeline_name,
+            scoring_pipeline=config.scoring_pipeline_name,
             model_package_group=config.model_package_group_name,
             cli_options=f"--env {config.env_name}" + (f" --sandbox {config.sandbox}" if config.sandbox else ""),
         )
+        # Drift (Model Monitor's alarms, eval-only and scoring runs failed by drift) retrains only when it can help.
+        self.retraining: RetrainingTrigger | None = None
+        if config.auto_retrain:
+            self.retraining = RetrainingTrigger(
+                self,
+                "Retraining",
+                landing_bucket=landing_bucket,
+                dataset_prefix=config.dataset_prefix,
+                marker_name=config.marker_name,
+                training_pipeline=config.training_pipeline_name,
+                drift_pipelines=[config.evaluation_pipeline_name, config.scoring_pipeline_name],
+                model_package_group=config.model_package_group_name,
+                # CloudFormation names the Monitoring stack's alarms <stack name>-<logical id>-<suffix>.
+                alarm_name_prefix=f"{config.name_prefix}-Monitoring-",
+                topic=self.notification_topic,
+                log_retention_days=config.log_retention_days,
+                log_removal_policy=RemovalPolicy.RETAIN if config.retain_data else RemovalPolicy.DESTROY,
+            )
         # Sandboxes share dev's account (and its `environment=dev` tag): dev's budget already covers them.
         self.budget: UnitBudget | None = None
         if config.sandbox is None:

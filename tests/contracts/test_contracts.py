@@ -63,7 +63,7 @@ def test_the_trigger_sends_parameters_the_training_pipeline_declares(
     started = {
         lid.split("Trigger")[0]: r["Properties"]["Environment"]["Variables"]["PIPELINE_NAME"]
         for lid, r in template(stage.orchestration)["Resources"].items()
-        if r["Type"] == "AWS::Lambda::Function"
+        if r["Type"] == "AWS::Lambda::Function" and "Trigger" in lid
     }
     config = ALL_UNITS[unit_name]
     assert started == {"Training": config.training_pipeline_name, "Scoring": config.scoring_pipeline_name}

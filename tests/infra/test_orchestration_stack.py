@@ -214,12 +214,15 @@ def test_log_retention_per_environment():
     }
 
 
-def test_function_asset_is_the_handler_folder_without_bytecode(synthesized):
+def test_function_assets_are_the_handler_folders_without_bytecode(synthesized):
     _, assembly = synthesized("dev")
     outdir = Path(assembly.directory).parent
     staged = [path for path in outdir.glob("asset.*") if (path / "handler.py").exists()]
-    assert len(staged) == 1, staged
-    assert sorted(p.name for p in staged[0].iterdir()) == ["event_pattern.py", "handler.py"]
+    # The start-pipeline folder (one asset for both triggers: same content) and the retraining function's.
+    assert sorted(sorted(p.name for p in folder.iterdir()) for folder in staged) == [
+        ["event_pattern.py", "handler.py"],
+        ["handler.py"],
+    ]
 
 
 # --- least privilege ------------------------------------------------------------------------------------------
@@ -272,8 +275,9 @@ def test_function_role_may_start_and_list_executions_of_the_training_pipeline_on
 def test_dead_letter_queues_are_encrypted_tls_only_and_keep_messages_14_days(synthesized, unit):
     template = orchestration(synthesized, unit)
     queues = template.find_resources("AWS::SQS::Queue")
-    # The two triggers' (training, scoring), the eval-only schedule's (not in sandboxes), the scoring schedule's (prod).
-    assert len(queues) == {SANDBOX_UNIT: 2, "prod": 4}.get(unit, 3)
+    # The two triggers' (training, scoring); the eval-only schedule's and the retraining function's (not in sandboxes);
+    # the scoring schedule's (prod).
+    assert len(queues) == {SANDBOX_UNIT: 2, "prod": 5}.get(unit, 4)
     policies = template.find_resources("AWS::SQS::QueuePolicy").values()
     for queue_id, queue in queues.items():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True, queue_id
@@ -471,3 +475,35 @@ def test_only_prod_scores_on_a_schedule_monthly(synthesized):
     assert target["Arn"] == pipeline_arn("prod", ALL_UNITS["prod"].scoring_pipeline_name)
     parameters = target["SageMakerPipelineParameters"]["PipelineParameterList"]
     assert parameters == [{"Name": "ExperimentId", "Value": "scheduled-scoring"}]
+
+
+# --- retraining on drift --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", sorted(ALL_UNITS))
+def test_drift_alarms_and_runs_failed_by_drift_invoke_the_retraining_function_except_in_sandboxes(synthesized, unit):
+    config = ALL_UNITS[unit]
+    template = orchestration(synthesized, unit)
+    rules = named(template.find_resources("AWS::Events::Rule"), "Retraining")
+    if unit == SANDBOX_UNIT:
+        assert rules == {} and named(template.find_resources("AWS::Lambda::Function"), "Retraining") == {}
+        return
+    function_id, function = function_of(template, "Retraining")
+    assert function["Properties"]["Environment"]["Variables"]["TRAINING_PIPELINE"] == config.training_pipeline_name
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 1
+    patterns = {
+        lid.removeprefix("Retraining").split("Rule")[0]: rule["Properties"]["EventPattern"]
+        for lid, rule in rules.items()
+    }
+    alarm, failure = patterns["DriftAlarm"], patterns["DriftFailure"]
+    assert alarm["detail"]["alarmName"] == [{"prefix": f"{config.name_prefix}-Monitoring-"}]
+    assert alarm["detail"]["state"] == {"value": ["ALARM"]}
+    assert failure["detail"]["currentPipelineExecutionStatus"] == ["Failed"]
+    assert failure["detail"]["pipelineArn"] == [
+        pipeline_arn(unit, name) for name in (config.evaluation_pipeline_name, config.scoring_pipeline_name)
+    ]
+    for rule in rules.values():
+        assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    role_id = logical_id(template, "AWS::IAM::Role", "RetrainingRole")
+    started = [s for s in role_statements(template, role_id) if "sagemaker:StartPipelineExecution" in s["Action"]]
+    assert [s["Resource"] for s in started] == [pipeline_arn(unit, config.training_pipeline_name)]
