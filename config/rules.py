@@ -56,7 +56,9 @@ NAME_LIMITS = {
     "model_package_group_name": 63,
     "training_pipeline_name": 256,
     "evaluation_pipeline_name": 256,
+    "scoring_pipeline_name": 256,
 }
+SCORING_MODELS = ("pinned", "latest")
 
 
 class ConfigError(ValueError):
@@ -160,7 +162,8 @@ RULES: tuple[Rule, ...] = (
          "'{value}' is not an AWS region", "use an explicit region such as eu-west-1 (image URIs depend on it)"),
     Rule(("owner", "cost_center"), matches(patterns.TAG_VALUE),
          "'{value}' cannot be a tag value", "use 1-256 letters, digits, spaces and _ . : / = + - @"),
-    Rule(("processing_instance_type", "training_instance_type"), matches(patterns.INSTANCE_TYPE), *_INSTANCE_TYPE_RULE),
+    Rule(("processing_instance_type", "training_instance_type", "transform_instance_type"),
+         matches(patterns.INSTANCE_TYPE), *_INSTANCE_TYPE_RULE),
     Rule("preprocess_instance_count", within(1, MAX_PROCESSING_INSTANCES),
          f"{{value}} is outside 1..{MAX_PROCESSING_INSTANCES} instances",
          "use 1, or more instances (one share of the dataset's files each) for a dataset beyond one instance"),
@@ -176,13 +179,22 @@ RULES: tuple[Rule, ...] = (
          "{value} is not a confidence level", "use a level with 0.5 <= level < 1, e.g. 0.95"),
     Rule("cache_expire_after", _is_duration,
          "'{value}' is not an ISO 8601 duration", "use a duration such as P30D or PT12H"),
-    Rule(("dataset_prefix", "evaluation_data_prefix"), matches(patterns.DATASET_PREFIX),
+    Rule(("dataset_prefix", "evaluation_data_prefix", "scoring_data_prefix"), matches(patterns.DATASET_PREFIX),
          "'{value}' is not a usable S3 prefix",
          "use path segments of letters, digits and . _ - each ending with '/', e.g. datasets/"),
     Rule("marker_name", matches(patterns.MARKER_NAME),
          "'{value}' is not a usable marker file name", "use letters, digits and . _ -, e.g. _SUCCESS"),
     Rule("evaluation_schedule", matches(patterns.SCHEDULE),
          _SCHEDULE_PROBLEM, _SCHEDULE_FIX.format(example="cron(0 6 ? * MON *)")),
+    Rule("scoring_data_prefix", lambda v, c: not (v.startswith(c.dataset_prefix) or c.dataset_prefix.startswith(v)),
+         "'{value}' overlaps dataset_prefix '{config.dataset_prefix}'", "give scoring its own prefix, e.g. scoring/"),
+    Rule("scoring_schedule", matches(patterns.SCHEDULE),
+         _SCHEDULE_PROBLEM, _SCHEDULE_FIX.format(example="cron(0 5 1 * ? *)")),
+    Rule("scoring_model", one_of(SCORING_MODELS),
+         "'{value}' is not a scoring model choice", f"use one of {', '.join(SCORING_MODELS)}"),
+    Rule("transform_instance_count", within(1, MAX_PROCESSING_INSTANCES),
+         f"{{value}} is outside 1..{MAX_PROCESSING_INSTANCES}", "use 1 or a few instances, e.g. 2"),
+    Rule("scoring_top_n", within(1, 1000), "{value} is outside 1..1000", "list a handful of customers, e.g. 20"),
     Rule("capture_evaluation_schedule", matches(patterns.SCHEDULE),
          _SCHEDULE_PROBLEM, _SCHEDULE_FIX.format(example="cron(0 7 ? * * *)")),
     Rule("capture_evaluation_period_hours", within(1, 24 * 31),

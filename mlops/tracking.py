@@ -245,3 +245,11 @@ def command_ui(args: argparse.Namespace, config: Any) -> int:
         return subprocess.run(command, check=False).returncode
     except KeyboardInterrupt:  # the server got the same Ctrl-C and stopped
         return 0
+
+
+UI_HELP = "the MLflow UI on 127.0.0.1 over the local runs' tracking store (<state dir>/mlflow)"
+
+
+def add_ui_arguments(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--local", action="store_true", help="required: the local store")
+    sub.add_argument("--port", type=int, default=5000, help="port on 127.0.0.1 (default 5000)")

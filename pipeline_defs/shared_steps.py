@@ -44,8 +44,9 @@ def resolve_model(p: PipelineBuilder, name: str, *, model_package: Any, **option
     )
 
 
-def preprocess(p: PipelineBuilder, data: Any, *, mode: str, outputs: list[str], cache: bool) -> Step:
-    """Enforces the feature contract; `outputs` are the data splits, plus `report` (what was dropped and why)."""
+def preprocess(p: PipelineBuilder, data: Any, *, mode: str, outputs: list[str], cache: bool, **options: Any) -> Step:
+    """Enforces the feature contract; `outputs` are the data splits, plus `report` (what was dropped and why);
+    `options`: more of preprocess.py's arguments (score mode's `shards`)."""
     return p.processing(
         "Preprocess",
         script="preprocess.py",
@@ -59,6 +60,7 @@ def preprocess(p: PipelineBuilder, data: Any, *, mode: str, outputs: list[str], 
             mode=mode,
             input_dir=input_dir("data"),
             contract=input_dir("contract"),
+            **options,
             output_dir=f"{PROCESSING_ROOT}/output",
         ),
     )
@@ -158,6 +160,22 @@ def data_quality(
             output_dir=output_dir(output),
         ),
         reports=reports,
+    )
+
+
+def check_drift(p: PipelineBuilder, *, scored: Any, baseline: Any) -> Step:
+    """CheckDrift: `scored` rows (the score first, then the features: the endpoint's monitor's layout) against the
+    resolved version's registered baseline folder; never cached (its inputs move with every run). Its `Drift` report
+    (drift_report.json) holds `violations`."""
+    return data_quality(
+        p,
+        "CheckDrift",
+        "check",
+        cache=False,
+        inputs={"test": scored, "baseline": baseline},
+        output="drift",
+        baseline_dir=input_dir("baseline"),
+        reports={"Drift": ("drift", "drift_report.json")},
     )
 
 

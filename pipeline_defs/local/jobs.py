@@ -180,5 +180,10 @@ def outputs(step_type: str, properties: Mapping[str, Any]) -> dict[str, str]:
     """{name: S3 URI} of what a job produced, for the run summary."""
     if step_type == "Training":
         return {"model": properties.get("ModelArtifacts", {}).get("S3ModelArtifacts", "")}
+    if step_type == "Transform":
+        capture = properties.get("DataCaptureConfig") or {}
+        return {"scores": properties.get("TransformOutput", {}).get("S3OutputPath", "")} | (
+            {"capture": capture["DestinationS3Uri"]} if "DestinationS3Uri" in capture else {}
+        )
     job_outputs = properties.get("ProcessingOutputConfig", {}).get("Outputs", [])
     return {item.get("OutputName"): item.get("S3Output", {}).get("S3Uri", "") for item in job_outputs}

@@ -619,12 +619,16 @@ def test_the_steps_and_outputs_it_reads_exist_in_the_synthesized_pipelines(assem
         for output in step.get("Arguments", {}).get("ProcessingOutputConfig", {}).get("Outputs", [])
     }
     training, evaluation_pipeline = dev_config.training_pipeline_name, dev_config.evaluation_pipeline_name
+    scoring = dev_config.scoring_pipeline_name
     for pipeline, step in [
         (training, sources.EVALUATE),
         (training, sources.BASELINE),
         (evaluation_pipeline, sources.EVALUATE),
         (evaluation_pipeline, sources.CHECK_DRIFT),
         (evaluation_pipeline, sources.RESOLVE_MODEL),
+        (scoring, sources.SUMMARIZE),
+        (scoring, sources.CHECK_DRIFT),
+        (scoring, sources.RESOLVE_MODEL),
     ]:
         assert (pipeline, *step) in outputs
 

@@ -26,10 +26,10 @@ from mlops.capture import CaptureFormatError, CaptureWriter, parse_record, read_
 from mlops.cli import main
 from mlops.demo import copy_sample
 from mlops.endpoint import LocalEndpoint
-from mlops.endpoint_model import InferenceProcess, load_package
 from mlops.local import runner_for
 from mlops.serve import local_endpoint, promoted_version
 from pipeline_defs.local import LocalModelRegistry, LocalS3, load_assembly
+from pipeline_defs.local.inference import InferenceProcess, load_package
 from tests.helpers import step_runtime_probabilities
 
 pytestmark = pytest.mark.heavy(seconds=20)  # scheduled first, longest first (tests/conftest.py)
