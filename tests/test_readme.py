@@ -123,7 +123,7 @@ def fresh_checkout(tmp_path: Path, assembly_dir: Path) -> Path:
     (checkout / "cdk.out").symlink_to(assembly_dir, target_is_directory=True)
     (checkout / "pipeline_defs" / "sample_data").symlink_to(REPO_ROOT / "pipeline_defs" / "sample_data")
     (checkout / "config").mkdir()
-    for committed in ("prices", "deployments.json"):  # what the commands read from config/
+    for committed in ("prices", "deployments.json", "model_card.json", "schemas"):  # what the commands read from config/
         (checkout / "config" / committed).symlink_to(REPO_ROOT / "config" / committed)
     return checkout
 
