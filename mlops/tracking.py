@@ -18,6 +18,7 @@ suite sets it, but for the tests of this module and the README's demo line).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -27,11 +28,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pipeline_defs.atomic_file import write_atomically
 from pipeline_defs.contract import Parameter
 from pipeline_defs.local import LocalS3, RunResult
 from pipeline_defs.local.files import locked
+from pipeline_defs.local.results import code_objects
 
 STORE_DIR = "mlflow"
+# Beside an execution's execution.json once it is logged: {"experiment_id", "run_id"} (its report page links it).
+RUN_RECORD = "mlflow_run.json"
 EXECUTION_TAG = "mlops.execution_id"
 # Marks the run that stands for a whole execution (its steps' runs carry the execution id too).
 ROLE_TAG = "mlops.role"
@@ -142,7 +147,7 @@ def _log_execution(client: Any, state_dir: Path, result: RunResult, s3: LocalS3)
         tags["mlops.registered_version"] = str(result.registered["version"])
     if result.source_execution:
         tags["mlops.source_execution"] = result.source_execution
-    tags |= {f"mlops.code.{step.name}": code for step in result.steps if (code := _code_hashes(step.properties))}
+    tags |= {f"mlops.code.{s.name}": " ".join(code) for s in result.steps if (code := code_objects(s.properties))}
     parent = client.create_run(experiment, tags=tags)
     parent_id = parent.info.run_id
     params = [Param(name, str(value)[:6000]) for name, value in sorted(result.parameters.items())]
@@ -174,6 +179,8 @@ def _log_execution(client: Any, state_dir: Path, result: RunResult, s3: LocalS3)
                 client.log_artifact(child.info.run_id, str(path), artifact_path=name)
         client.set_terminated(child.info.run_id, status=_mlflow_status(step.status))
     client.set_terminated(parent_id, status=_mlflow_status(result.status))
+    record = {"experiment_id": experiment, "run_id": parent_id, "store": STORE_DIR}
+    write_atomically(Path(result.execution_dir) / RUN_RECORD, json.dumps(record) + "\n")  # its page links the run
     return str(parent_id)
 
 
@@ -207,19 +214,6 @@ def _report_files(s3: LocalS3, uri: str) -> list[Path]:
         for _, path in s3.objects(uri)
         if path.suffix in ARTIFACT_SUFFIXES and path.stat().st_size <= MAX_ARTIFACT_BYTES
     ]
-
-
-def _code_hashes(properties: Mapping[str, Any]) -> str:
-    """The content hashes of the code objects a job ran (its code input, source tarball, step library)."""
-    found = []
-    for item in properties.get("ProcessingInputs", []):
-        uri = str(item.get("S3Input", {}).get("S3Uri", ""))
-        if item.get("InputName") in ("code", "steplib"):
-            found.append(uri.rsplit("/", 1)[-1])
-    submitted = properties.get("HyperParameters", {}).get("sagemaker_submit_directory")
-    if isinstance(submitted, str):
-        found.append(submitted.strip('"').rsplit("/", 1)[-1])
-    return " ".join(found)
 
 
 def _mlflow_status(status: str) -> str:

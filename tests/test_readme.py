@@ -123,7 +123,12 @@ def fresh_checkout(tmp_path: Path, assembly_dir: Path) -> Path:
     (checkout / "cdk.out").symlink_to(assembly_dir, target_is_directory=True)
     (checkout / "pipeline_defs" / "sample_data").symlink_to(REPO_ROOT / "pipeline_defs" / "sample_data")
     (checkout / "config").mkdir()
-    for committed in ("prices", "deployments.json", "model_card.json", "schemas"):  # what the commands read from config/
+    for committed in (
+        "prices",
+        "deployments.json",
+        "model_card.json",
+        "schemas",
+    ):  # what the commands read from config/
         (checkout / "config" / committed).symlink_to(REPO_ROOT / "config" / committed)
     return checkout
 
@@ -225,3 +230,8 @@ def check_the_demo_record(state_dir: Path, report: dict) -> None:
     }
     assert {key: value for key, value in evaluate.data.metrics.items() if key != "seconds"} == reported
     assert client.get_experiment_by_name("monitoring") is not None
+    # The eval-only run's page links its run (the demo logs before it draws the pages).
+    assert (
+        "/runs/" in (state_dir / "report-evaluation.html").read_text()
+        and "MLflow run" in (state_dir / "report-evaluation.html").read_text()
+    )

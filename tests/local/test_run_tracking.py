@@ -56,6 +56,9 @@ def test_an_execution_is_a_parent_run_with_a_nested_run_per_step_carrying_its_me
     runs = logged(state_dir, result.execution_id)
     [parent] = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert parent.info.run_id == run_id and parent.info.status == "FINISHED"
+    # Beside the execution, for its report page's link to the run.
+    recorded = json.loads((Path(result.execution_dir) / tracking.RUN_RECORD).read_text())
+    assert recorded["run_id"] == run_id and recorded["experiment_id"] == parent.info.experiment_id
     assert parent.data.tags["mlops.pipeline"] == "demo-pipeline" and parent.data.params["ExperimentId"] == "exp"
     steps = {r.data.tags["mlflow.runName"]: r for r in runs if r.data.tags.get("mlflow.parentRunId") == run_id}
     assert set(steps) == {"First", "Second"}
