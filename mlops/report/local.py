@@ -103,7 +103,8 @@ def _tracked(record_path: Path) -> list[tuple[str, str]]:
         return []
     experiment, run = logged.text("experiment_id"), logged.text("run_id")
     state_dir = record_path.parents[3]
-    where = f"mlops ui --local --state-dir {shown(state_dir)}, then http://127.0.0.1:5000/#/experiments/{experiment}"
+    # The address as text, not a link: the page fetches nothing and points nowhere but this machine's own UI.
+    where = f"mlops ui --local --state-dir {shown(state_dir)}, then 127.0.0.1:5000/#/experiments/{experiment}"
     return [("MLflow run", f"{run} ({where}/runs/{run})")]
 
 
