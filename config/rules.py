@@ -270,6 +270,8 @@ RULES: tuple[Rule, ...] = (
     Rule("model_source", from_source(lambda source, config: source["region"] == config.region),
          "'{value}' is in another region than {config.region}",
          "serve from a unit in the same region (SageMaker creates models from packages of its own region)"),
+    Rule("tracking_mlflow", lambda value, config: not value or config.sandbox is None,
+         "a sandbox does not get a managed MLflow", "leave tracking_mlflow False for sandboxes (track with --local)"),
 )
 # fmt: on
 

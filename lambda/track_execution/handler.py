@@ -1,0 +1,513 @@
+"""Record a finished pipeline execution in the unit's managed MLflow: a parent run, a nested run per step.
+
+EventBridge delivers "SageMaker Model Building Pipeline Execution Status Change" events of the unit's pipelines in a
+terminal state (Succeeded, Failed, Stopped). The function finds the execution's steps and their report locations as
+`mlops report --env` does (ListPipelineExecutionSteps, then DescribeProcessingJob of each reported step, the reused
+job for a cache hit), reads the JSON reports from the artifacts bucket, and writes the runs through MLflow's REST API,
+signed with SigV4 by botocore (the runtime has boto3 and nothing else; the structure is run_structure.py's).
+
+Idempotent per execution: every run carries the execution's ARN as a tag and is looked up by it before anything is
+created. A parent run that has ended means the execution is recorded: a redelivered event writes nothing. A parent
+still RUNNING is an earlier attempt cut short: the steps without a finished run are written, then the parent ends.
+Metric timestamps are the step's end time, so writing a step again adds no new metric values. The function runs one
+invocation at a time (reserved concurrency 1), so two deliveries never race to create the same parent.
+
+Every failure raises: Lambda retries the event, then hands it to the on-failure destination (the DLQ), and the
+function's errors alarm on the unit's topic. Configuration: MLFLOW_TRACKING_ARN, PIPELINE_NAMES (comma-separated),
+ARTIFACTS_BUCKET, read at cold start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from hashlib import sha256
+from itertools import zip_longest
+from typing import Any
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from run_structure import (
+    DATASET_TAG,
+    EXECUTION_ARN_TAG,
+    EXECUTION_ID_TAG,
+    EXPERIMENT_ID_TAG,
+    MAX_PARAM_VALUE_LENGTH,
+    MAX_TAG_VALUE_LENGTH,
+    PARENT_RUN_TAG,
+    PIPELINE_TAG,
+    REGISTERED_PACKAGE_TAG,
+    REGISTERED_VERSION_TAG,
+    STEP_TAG,
+    TERMINAL_STATUSES,
+    TRACKED_REPORTS,
+    metrics_and_params,
+    registered_version,
+    run_status,
+)
+
+STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
+BOTO_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 4}, connect_timeout=5, read_timeout=20)
+# MLflow calls: up to 3 attempts on throttling, 5xx and network errors, 1 s then 2 s apart; Lambda retries the rest.
+HTTP_ATTEMPTS = 3
+HTTP_TIMEOUT_SECONDS = 20
+# runs/log-batch accepts at most 1000 metrics, 100 params and 100 tags, 1000 entities in all, per request.
+BATCH_METRICS, BATCH_PARAMS, BATCH_TAGS = 800, 100, 100
+MAX_RUNS_SEARCHED = 1000
+# The parameters that name the run's experiment and its dataset (pipeline_defs/contract.py `Parameter`).
+EXPERIMENT_PARAMETER = "ExperimentId"
+DATASET_PARAMETER = "InputDataUri"
+DEFAULT_EXPERIMENT = "adhoc"
+
+_MLFLOW_ARN = re.compile(r"arn:(aws[a-z-]*):sagemaker:([a-z0-9-]+):(\d{12}):(mlflow-app|mlflow-tracking-server)/.+")
+_EXECUTION_ARN = re.compile(r"arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:pipeline/([^/]+)/execution/([a-z0-9]+)")
+_MAX_LOGGED_CHARS = 1024
+
+
+class ConfigError(RuntimeError):
+    """The function's environment is missing or has invalid settings; the message names each one."""
+
+
+class MlflowError(RuntimeError):
+    """MLflow answered with an error (`code` is MLflow's error code, e.g. RESOURCE_DOES_NOT_EXIST)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"MLflow answered {status} {code}: {message}")
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Settings:
+    tracking_arn: str
+    pipeline_names: frozenset[str]
+    artifacts_bucket: str
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read and validate the settings, reporting every problem at once."""
+    arn = environ.get("MLFLOW_TRACKING_ARN", "")
+    pipelines = frozenset(name for name in environ.get("PIPELINE_NAMES", "").split(",") if name)
+    bucket = environ.get("ARTIFACTS_BUCKET", "")
+    problems = []
+    if not _MLFLOW_ARN.fullmatch(arn):
+        problems.append(f"MLFLOW_TRACKING_ARN {arn!r} is not the ARN of an MLflow App or tracking server")
+    if not pipelines:
+        problems.append("PIPELINE_NAMES is not set (comma-separated pipeline names)")
+    if not bucket:
+        problems.append("ARTIFACTS_BUCKET is not set")
+    if problems:
+        raise ConfigError("track_execution is misconfigured: " + "; ".join(problems))
+    return Settings(arn, pipelines, bucket)
+
+
+def log(level: str, message: str, **fields: Any) -> None:
+    """Write one JSON object on one line to stdout, which Lambda ships to CloudWatch Logs as one event."""
+    record = {"level": level, "message": message, "timestamp": datetime.now(UTC).isoformat(), **fields}
+    clipped = {k: v[:_MAX_LOGGED_CHARS] if isinstance(v, str) else v for k, v in record.items()}
+    sys.stdout.write(json.dumps(clipped, default=str) + "\n")
+    sys.stdout.flush()
+
+
+# --- what SageMaker and S3 say about the execution --------------------------------------------------------------------
+
+
+@dataclass
+class StepRecord:
+    name: str
+    kind: str
+    status: str
+    start_ms: int | None
+    end_ms: int | None
+    tags: dict[str, str]
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    registered_package_arn: str | None = None
+
+
+@dataclass
+class ExecutionRecord:
+    arn: str
+    pipeline: str
+    execution_id: str
+    display_name: str
+    status: str
+    start_ms: int | None
+    end_ms: int | None
+    parameters: dict[str, str]
+    steps: list[StepRecord]
+    failure_reason: str | None = None
+
+    @property
+    def experiment_name(self) -> str:
+        return self.parameters.get(EXPERIMENT_PARAMETER) or DEFAULT_EXPERIMENT
+
+
+class IgnoredEvent(Exception):
+    """The event is not a finished execution of this unit's pipelines: nothing to record, nothing to retry."""
+
+
+def parse_event(event: Any, settings: Settings) -> str:
+    """The ARN of the finished execution the event is about, or IgnoredEvent."""
+    if not isinstance(event, dict) or event.get("detail-type") != STATUS_CHANGE:
+        raise IgnoredEvent("not a pipeline execution status change")
+    detail = event.get("detail") if isinstance(event.get("detail"), dict) else {}
+    arn = detail.get("pipelineExecutionArn")
+    match = _EXECUTION_ARN.fullmatch(arn) if isinstance(arn, str) else None
+    if match is None:
+        raise IgnoredEvent("detail.pipelineExecutionArn is missing or not an execution ARN")
+    if match[1] not in settings.pipeline_names:
+        raise IgnoredEvent(f"pipeline {match[1]} is not one of this unit's")
+    if detail.get("currentPipelineExecutionStatus") not in TERMINAL_STATUSES:
+        raise IgnoredEvent(f"status {detail.get('currentPipelineExecutionStatus')!r} is not terminal")
+    return arn
+
+
+def _millis(moment: Any) -> int | None:
+    return int(moment.timestamp() * 1000) if isinstance(moment, datetime) else None
+
+
+def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
+    for page in client.get_paginator(operation).paginate(**params):
+        yield from page.get(key, [])
+
+
+def collect(sagemaker: Any, s3: Any, arn: str, settings: Settings) -> ExecutionRecord:
+    """The execution, its parameters and each step with the metrics and parameters of its reports."""
+    match = _EXECUTION_ARN.fullmatch(arn)
+    assert match is not None  # parse_event checked it
+    described = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
+    parameters = {
+        p["Name"]: p["Value"]
+        for p in _pages(
+            sagemaker, "list_pipeline_parameters_for_execution", "PipelineParameters", PipelineExecutionArn=arn
+        )
+    }
+    steps = [
+        _step_record(sagemaker, s3, step, settings)
+        for step in _pages(
+            sagemaker, "list_pipeline_execution_steps", "PipelineExecutionSteps", PipelineExecutionArn=arn,
+            SortOrder="Ascending",
+        )
+    ]  # fmt: skip
+    return ExecutionRecord(
+        arn=arn,
+        pipeline=match[1],
+        execution_id=match[2],
+        display_name=str(described.get("PipelineExecutionDisplayName") or match[2]),
+        status=str(described.get("PipelineExecutionStatus", "?")),
+        start_ms=_millis(described.get("CreationTime")),
+        end_ms=_millis(described.get("LastModifiedTime")),
+        parameters=parameters,
+        steps=steps,
+        failure_reason=described.get("FailureReason"),
+    )
+
+
+def _step_record(sagemaker: Any, s3: Any, step: dict[str, Any], settings: Settings) -> StepRecord:
+    metadata = step.get("Metadata") or {}
+    kind = next(iter(metadata), "-")
+    record = StepRecord(
+        name=str(step["StepName"]),
+        kind=kind,
+        status=str(step.get("StepStatus", "?")),
+        start_ms=_millis(step.get("StartTime")),
+        end_ms=_millis(step.get("EndTime")),
+        tags={"step_type": kind, "step_status": str(step.get("StepStatus", "?"))},
+    )
+    if step.get("FailureReason"):
+        record.tags["failure_reason"] = str(step["FailureReason"])
+    source = (step.get("CacheHitResult") or {}).get("SourcePipelineExecutionArn")
+    if source:
+        record.tags["cache_hit_source_execution"] = str(source)
+    job_arn = (metadata.get("ProcessingJob") or {}).get("Arn")
+    if job_arn:
+        record.tags["processing_job"] = job_arn.rsplit("/", 1)[-1]
+    package_arn = (metadata.get("RegisterModel") or {}).get("Arn")
+    if package_arn:
+        record.registered_package_arn = str(package_arn)
+    tracked = TRACKED_REPORTS.get(record.name)
+    if tracked is not None and job_arn and record.status == "Succeeded":
+        output_name, files = tracked
+        location = _output_uris(sagemaker, job_arn).get(output_name)
+        if location is not None:
+            reports = {name: doc for name in files if (doc := _read_report(s3, location, name, settings)) is not None}
+            record.metrics, record.params = metrics_and_params(reports)
+    return record
+
+
+def _output_uris(sagemaker: Any, job_arn: str) -> dict[str, str]:
+    """{output name: S3 URI} of a processing job (for a cache hit, the job of the execution it reused)."""
+    described = sagemaker.describe_processing_job(ProcessingJobName=job_arn.rsplit("/", 1)[-1])
+    outputs = described.get("ProcessingOutputConfig", {}).get("Outputs", [])
+    return {output["OutputName"]: output["S3Output"]["S3Uri"] for output in outputs if "S3Output" in output}
+
+
+def _read_report(s3: Any, location: str, name: str, settings: Settings) -> Any:
+    """The parsed report `<location>/<name>`; None when it does not exist or is not JSON (logged)."""
+    uri = f"{location.rstrip('/')}/{name}"
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if bucket != settings.artifacts_bucket:
+        log("WARNING", "report outside the artifacts bucket, not read", uri=uri)
+        return None
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    try:
+        return json.loads(body)
+    except ValueError as error:
+        log("WARNING", "report is not JSON, not recorded", uri=uri, error=str(error))
+        return None
+
+
+# --- MLflow's REST API ------------------------------------------------------------------------------------------------
+
+# (method, url, headers, body) -> (HTTP status, response body)
+Send = Callable[[str, str, dict[str, str], bytes | None], tuple[int, bytes]]
+
+
+def urllib_send(method: str, url: str, headers: dict[str, str], body: bytes | None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def endpoint(tracking_arn: str) -> tuple[str, str, str]:
+    """(base URL, SigV4 service name, routing header) of an MLflow App or tracking server ARN.
+
+    As the sagemaker-mlflow plugin does it: an App answers at mlflow.sagemaker.<region>.app.aws and signs as
+    `sagemaker`, a tracking server at <region>.experiments.sagemaker.aws and signs as `sagemaker-mlflow`.
+    """
+    match = _MLFLOW_ARN.fullmatch(tracking_arn)
+    if match is None:
+        raise ConfigError(f"{tracking_arn!r} is not the ARN of an MLflow App or tracking server")
+    region, kind = match[2], match[4]
+    if kind == "mlflow-app":
+        return f"https://mlflow.sagemaker.{region}.app.aws", "sagemaker", "x-sm-mlflow-app-arn"
+    return f"https://{region}.experiments.sagemaker.aws", "sagemaker-mlflow", "x-mlflow-sm-tracking-server-arn"
+
+
+class MlflowApi:
+    """MLflow's REST API (/api/2.0/mlflow/...) on a SageMaker managed MLflow, each request signed with SigV4."""
+
+    def __init__(self, tracking_arn: str, credentials: Any, send: Send = urllib_send, sleep: Callable = time.sleep):
+        self.base_url, service, header = endpoint(tracking_arn)
+        self.region = tracking_arn.split(":")[3]
+        self.routing = {header: tracking_arn}
+        self.signer = SigV4Auth(credentials, service, self.region)
+        self.send = send
+        self.sleep = sleep
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, **query: str) -> dict[str, Any]:
+        url = f"{self.base_url}/api/2.0/mlflow/{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+        data = json.dumps(body).encode() if body is not None else None
+        for attempt in range(1, HTTP_ATTEMPTS + 1):
+            headers = {**self.routing, "Content-Type": "application/json"}
+            headers["X-Amz-Content-SHA256"] = sha256(data or b"").hexdigest()
+            request = AWSRequest(method=method, url=url, data=data, headers=headers)
+            self.signer.add_auth(request)
+            try:
+                status, answer = self.send(method, url, dict(request.headers.items()), data)
+            except OSError as error:  # network: connection refused, reset, timeout
+                status, answer = 0, json.dumps({"error_code": "NETWORK", "message": str(error)}).encode()
+            if status == 200:
+                return json.loads(answer or b"{}")
+            transient = status in (0, 429) or status >= 500
+            if not transient or attempt == HTTP_ATTEMPTS:
+                raise _mlflow_error(status, answer)
+            self.sleep(2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+    def experiment_id(self, name: str) -> str:
+        """The id of the experiment `name`, created when missing (by another writer too: then read again)."""
+        try:
+            return str(self.call("GET", "experiments/get-by-name", experiment_name=name)["experiment"]["experiment_id"])
+        except MlflowError as error:
+            if error.code != "RESOURCE_DOES_NOT_EXIST":
+                raise
+        try:
+            return str(self.call("POST", "experiments/create", {"name": name})["experiment_id"])
+        except MlflowError as error:
+            if error.code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        return str(self.call("GET", "experiments/get-by-name", experiment_name=name)["experiment"]["experiment_id"])
+
+    def runs_of_execution(self, experiment_id: str, execution_arn: str) -> list[dict[str, Any]]:
+        answer = self.call(
+            "POST",
+            "runs/search",
+            {
+                "experiment_ids": [experiment_id],
+                "filter": f"tags.{EXECUTION_ARN_TAG} = '{execution_arn}'",
+                "run_view_type": "ALL",
+                "max_results": MAX_RUNS_SEARCHED,
+            },
+        )
+        return list(answer.get("runs", []))
+
+    def create_run(self, experiment_id: str, name: str, start_ms: int | None, tags: dict[str, str]) -> str:
+        body: dict[str, Any] = {"experiment_id": experiment_id, "run_name": name, "tags": _pairs(tags)}
+        if start_ms is not None:
+            body["start_time"] = start_ms
+        return str(self.call("POST", "runs/create", body)["run"]["info"]["run_id"])
+
+    def log(
+        self, run_id: str, metrics: dict[str, float], params: dict[str, str], tags: dict[str, str], at: int
+    ) -> None:
+        """log-batch within its limits; a metric logged again with the same timestamp adds no value to its history."""
+        metric_list = [{"key": k, "value": v, "timestamp": at, "step": 0} for k, v in sorted(metrics.items())]
+        param_list, tag_list = _pairs(params, MAX_PARAM_VALUE_LENGTH), _pairs(tags)
+        chunks = zip_longest(
+            _chunks(metric_list, BATCH_METRICS), _chunks(param_list, BATCH_PARAMS), _chunks(tag_list, BATCH_TAGS)
+        )
+        for batch_metrics, batch_params, batch_tags in chunks:
+            body = {"run_id": run_id, "metrics": batch_metrics or [], "params": batch_params or []}
+            body["tags"] = batch_tags or []
+            self.call("POST", "runs/log-batch", body)
+
+    def end_run(self, run_id: str, status: str, end_ms: int | None) -> None:
+        body: dict[str, Any] = {"run_id": run_id, "status": status}
+        if end_ms is not None:
+            body["end_time"] = end_ms
+        self.call("POST", "runs/update", body)
+
+
+def _pairs(values: Mapping[str, str], limit: int = MAX_TAG_VALUE_LENGTH) -> list[dict[str, str]]:
+    """[{key, value}] sorted by key, each value cut to MLflow's limit."""
+    return [{"key": k, "value": v[:limit]} for k, v in sorted(values.items())]
+
+
+def _chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def _mlflow_error(status: int, answer: bytes) -> MlflowError:
+    try:
+        parsed = json.loads(answer)
+    except ValueError:
+        parsed = {}
+    parsed = parsed if isinstance(parsed, dict) else {}
+    message = parsed.get("message") or answer[:300].decode(errors="replace")
+    return MlflowError(status, str(parsed.get("error_code", f"HTTP_{status}")), str(message))
+
+
+def _tag_value(run: dict[str, Any], key: str) -> str | None:
+    tags = run.get("data", {}).get("tags", [])
+    return next((tag.get("value") for tag in tags if tag.get("key") == key), None)
+
+
+# --- the run structure ------------------------------------------------------------------------------------------------
+
+
+def record_execution(api: MlflowApi, record: ExecutionRecord) -> dict[str, Any]:
+    """Write the execution's parent run and its step runs, skipping what an earlier delivery finished."""
+    experiment_id = api.experiment_id(record.experiment_name)
+    existing = api.runs_of_execution(experiment_id, record.arn)
+    parent = next((run for run in existing if _tag_value(run, STEP_TAG) is None), None)
+    if parent is not None and parent["info"].get("status") != "RUNNING":
+        return {"status": "duplicate", "run_id": parent["info"]["run_id"], "experiment_id": experiment_id}
+    common = {EXECUTION_ARN_TAG: record.arn, EXECUTION_ID_TAG: record.execution_id, PIPELINE_TAG: record.pipeline}
+    parent_tags = dict(common, **{EXPERIMENT_ID_TAG: record.experiment_name})
+    if record.parameters.get(DATASET_PARAMETER):
+        parent_tags[DATASET_TAG] = record.parameters[DATASET_PARAMETER]
+    registered = next((s.registered_package_arn for s in record.steps if s.registered_package_arn), None)
+    if registered:
+        parent_tags |= {REGISTERED_PACKAGE_TAG: registered, REGISTERED_VERSION_TAG: registered_version(registered)}
+    if record.failure_reason:
+        parent_tags["failure_reason"] = record.failure_reason
+    if parent is None:
+        parent_id = api.create_run(experiment_id, record.display_name, record.start_ms, parent_tags)
+    else:
+        parent_id = str(parent["info"]["run_id"])
+    children = {_tag_value(run, STEP_TAG): run for run in existing if _tag_value(run, STEP_TAG) is not None}
+    written = []
+    for step in record.steps:
+        child = children.get(step.name)
+        if child is not None and child["info"].get("status") != "RUNNING":
+            continue
+        tags = dict(common, **step.tags, **{STEP_TAG: step.name, PARENT_RUN_TAG: parent_id})
+        if step.registered_package_arn:
+            tags[REGISTERED_PACKAGE_TAG] = step.registered_package_arn
+            tags[REGISTERED_VERSION_TAG] = registered_version(step.registered_package_arn)
+        run_id = (
+            str(child["info"]["run_id"]) if child else api.create_run(experiment_id, step.name, step.start_ms, tags)
+        )
+        at = step.end_ms or step.start_ms or record.end_ms or 0
+        api.log(run_id, step.metrics, step.params, {}, at)
+        api.end_run(run_id, run_status(step.status), step.end_ms)
+        written.append(step.name)
+    api.log(parent_id, {}, record.parameters, parent_tags, record.end_ms or 0)
+    api.end_run(parent_id, run_status(record.status), record.end_ms)
+    return {
+        "status": "recorded" if parent is None else "resumed",
+        "run_id": parent_id,
+        "experiment_id": experiment_id,
+        "steps": written,
+    }
+
+
+# --- the function -----------------------------------------------------------------------------------------------------
+
+
+def _settings_at_cold_start() -> Settings:
+    try:
+        return load_settings(os.environ)
+    except ConfigError as error:
+        log("ERROR", "invalid configuration", error=str(error))
+        raise
+
+
+SETTINGS = _settings_at_cold_start()
+_clients: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    """A boto3 client, created on first use; tests replace them."""
+    if service not in _clients:
+        _clients[service] = boto3.client(service, config=BOTO_CONFIG)
+    return _clients[service]
+
+
+def mlflow_api() -> MlflowApi:
+    """The MLflow API with the function's credentials (refreshed by botocore); tests replace it."""
+    if "mlflow" not in _clients:
+        _clients["mlflow"] = MlflowApi(SETTINGS.tracking_arn, boto3.Session().get_credentials())
+    return _clients["mlflow"]
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    request_id = getattr(context, "aws_request_id", None)
+    try:
+        arn = parse_event(event, SETTINGS)
+    except IgnoredEvent as ignored:
+        log("WARNING", "ignored event", request_id=request_id, reason=str(ignored))
+        return {"status": "ignored", "reason": str(ignored)}
+    try:
+        record = collect(client("sagemaker"), client("s3"), arn, SETTINGS)
+        result = record_execution(mlflow_api(), record)
+    except Exception as error:
+        log("ERROR", "recording failed; the event is retried, then kept in the DLQ", request_id=request_id,
+            execution_arn=arn, error_type=type(error).__name__, error=str(error))  # fmt: skip
+        raise
+    log("INFO", f"execution {result['status']}", request_id=request_id, execution_arn=arn, **result)
+    return result

@@ -1,0 +1,295 @@
+"""The unit's managed MLflow and the function that records every finished execution of its pipelines there."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk.region_info import RegionInfo
+from constructs import Construct
+
+from pipeline_defs import contract
+from platform_constructs.compliance import cfn_resource, ignore_cfn_lint, skip_checkov
+from platform_constructs.dead_letter_queue import DeadLetterQueue
+
+FUNCTION_DIR = Path(__file__).resolve().parents[1] / "lambda" / "track_execution"
+PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
+TERMINAL_STATUSES = ["Succeeded", "Failed", "Stopped"]
+# The MLflow App's artifact store: its own prefix of the artifacts bucket, beside the pipelines' outputs.
+MLFLOW_ARTIFACTS_PREFIX = "mlflow/"
+# The REST calls the function makes (handler.py): IAM's sagemaker-mlflow actions of the same names.
+MLFLOW_ACTIONS = [
+    "sagemaker-mlflow:GetExperimentByName",
+    "sagemaker-mlflow:CreateExperiment",
+    "sagemaker-mlflow:SearchRuns",
+    "sagemaker-mlflow:CreateRun",
+    "sagemaker-mlflow:LogBatch",
+    "sagemaker-mlflow:UpdateRun",
+]
+# A few dozen SageMaker and MLflow calls with boto's and the handler's own retries (3 attempts of at most 20 s each).
+FUNCTION_TIMEOUT = Duration.minutes(5)
+FUNCTION_MEMORY_MB = 256
+# Lambda's async retries for errors the handler raises (at most 2), then the DLQ; EventBridge's for delivery errors.
+FUNCTION_RETRY_ATTEMPTS = 2
+FUNCTION_MAX_EVENT_AGE = Duration.hours(6)
+RULE_RETRY_ATTEMPTS = 185
+RULE_MAX_EVENT_AGE = Duration.hours(24)
+
+
+class ExecutionTracking(Construct):
+    """A serverless MLflow App, and EventBridge -> Lambda -> MLflow's REST API for each finished execution.
+
+    The App keeps its artifacts under `mlflow/` in the artifacts bucket (encrypted with the unit's data key) and runs
+    with a role that may use that prefix and that key only. The function reads what `mlops report --env` reads (the
+    execution, its steps, their processing jobs and JSON reports) and may call six MLflow operations on this App.
+    Its failures are retried, then kept in `dead_letter_queue`; `alarms` (function errors, DLQ depth) are for the
+    unit's topic (the stage adds the action).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        app_name: str,
+        pipeline_names: Sequence[str],
+        artifacts_bucket_name: str,
+        artifacts_bucket_arn_export: str,
+        data_key: kms.IKey,
+        log_retention_days: int,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        partition = RegionInfo.get(stack.region).partition or stack.partition
+        artifacts_bucket_arn = Fn.import_value(artifacts_bucket_arn_export)
+
+        def objects(prefix: str) -> str:
+            return Fn.join("", [artifacts_bucket_arn, f"/{prefix}*"])
+
+        self.app_role = iam.Role(
+            self,
+            "AppRole",
+            assumed_by=iam.ServicePrincipal(
+                "sagemaker.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}
+            ),
+            description=f"The MLflow App {app_name}: its artifact store in the artifacts bucket",
+            inline_policies={
+                "ArtifactStore": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            sid="ReadWriteMlflowArtifacts",
+                            actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+                            resources=[objects(MLFLOW_ARTIFACTS_PREFIX)],
+                        ),
+                        iam.PolicyStatement(
+                            sid="ListMlflowArtifacts",
+                            actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                            resources=[artifacts_bucket_arn],
+                            conditions={"StringLike": {"s3:prefix": [f"{MLFLOW_ARTIFACTS_PREFIX}*", ""]}},
+                        ),
+                        # The bucket encrypts with the unit's data key (SSE-KMS): through S3 only.
+                        iam.PolicyStatement(
+                            sid="EncryptMlflowArtifacts",
+                            actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                            resources=[data_key.key_arn],
+                            conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
+                        ),
+                    ]
+                )
+            },
+        )
+        Validations.of(self.app_role).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{artifacts_bucket_arn_export}/{MLFLOW_ARTIFACTS_PREFIX}*]",
+                reason="The App writes each run's artifacts under keys it generates, all below its own prefix.",
+            )
+        )
+        self.app = sagemaker.CfnMlflowApp(
+            self,
+            "App",
+            name=app_name,
+            artifact_store_uri=f"s3://{artifacts_bucket_name}/{MLFLOW_ARTIFACTS_PREFIX}",
+            role_arn=self.app_role.role_arn,
+            # Versions are registered by the training pipeline in the unit's model package group, with its gate.
+            model_registration_mode="AutoModelRegistrationDisabled",
+        )
+        self.app.apply_removal_policy(removal_policy)
+        self.app.node.add_dependency(self.app_role)
+
+        self.dead_letter_queue = DeadLetterQueue(self, "DeadLetterQueue").queue
+        self.log_group = logs.LogGroup(self, "LogGroup", removal_policy=removal_policy)
+        log_group_resource = cfn_resource(self.log_group.node.default_child, logs.CfnLogGroup)
+        log_group_resource.retention_in_days = log_retention_days
+        skip_checkov(
+            log_group_resource,
+            CKV_AWS_158="CloudWatch Logs encrypts every log group at rest; these lines hold execution ARNs, run ids "
+            "and error messages, no data or secrets, so a customer key protects nothing more.",
+        )
+        self.function = self._function(
+            app_name,
+            pipeline_names,
+            artifacts_bucket_name,
+            self._function_role(partition, pipeline_names, data_key, artifacts_bucket_arn_export),
+        )
+        pipeline_arns = [stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name)
+                         for name in pipeline_names]  # fmt: skip
+        self.rule = events.Rule(
+            self,
+            "ExecutionEndedRule",
+            description="A pipeline execution of this unit ended: record it in MLflow",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=[PIPELINE_STATUS_CHANGE],
+                detail={"pipelineArn": pipeline_arns, "currentPipelineExecutionStatus": TERMINAL_STATUSES},
+            ),
+        )
+        self.rule.add_target(
+            targets.LambdaFunction(
+                self.function,
+                retry_attempts=RULE_RETRY_ATTEMPTS,
+                max_event_age=RULE_MAX_EVENT_AGE,
+                dead_letter_queue=self.dead_letter_queue,
+            )
+        )
+        self.alarms = [
+            cloudwatch.Alarm(
+                self,
+                "FailuresAlarm",
+                alarm_description="Recording a pipeline execution in MLflow failed (it is retried, then kept in the "
+                "DLQ); the function's log says why",
+                metric=self.function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "DeadLetterAlarm",
+                alarm_description="An execution could not be recorded in MLflow after all retries: its event waits "
+                "in the DLQ (mlops dlq replay re-sends it)",
+                metric=self.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5), statistic="Maximum"
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+
+    def _function_role(
+        self, partition: str, pipeline_names: Sequence[str], data_key: kms.IKey, bucket_export: str
+    ) -> iam.Role:
+        """Read the executions, their jobs and reports; write runs to this App; its own log group."""
+        stack = Stack.of(self)
+
+        def sagemaker_arn(resource: str) -> str:
+            return f"arn:{partition}:sagemaker:{stack.region}:{stack.account}:{resource}"
+
+        executions = [sagemaker_arn(f"pipeline/{name}/execution/*") for name in pipeline_names]
+        jobs = sagemaker_arn(f"processing-job/{contract.PIPELINE_JOB_PREFIX}*")
+        reports = Fn.join("", [Fn.import_value(bucket_export), f"/{contract.ARTIFACTS_PREFIX}*"])
+        role = iam.Role(
+            self,
+            "FunctionRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="Records finished pipeline executions of this unit in its MLflow App",
+            inline_policies={
+                "RecordExecutions": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            sid="ReadExecutions",
+                            actions=[
+                                "sagemaker:DescribePipelineExecution",
+                                "sagemaker:ListPipelineExecutionSteps",
+                                "sagemaker:ListPipelineParametersForExecution",
+                            ],
+                            resources=executions,
+                        ),
+                        iam.PolicyStatement(
+                            sid="ReadStepJobs", actions=["sagemaker:DescribeProcessingJob"], resources=[jobs]
+                        ),
+                        iam.PolicyStatement(sid="ReadStepReports", actions=["s3:GetObject"], resources=[reports]),
+                        iam.PolicyStatement(
+                            sid="WriteRuns",
+                            actions=["sagemaker:CallMlflowAppApi", *MLFLOW_ACTIONS],
+                            resources=[self.app.attr_arn],
+                        ),
+                    ]
+                )
+            },
+        )
+        data_key.grant_decrypt(role)
+        self.log_group.grant_write(role)
+        reasons = {
+            **{
+                f"Resource::arn:{partition}:sagemaker:{stack.region}:{stack.account}:pipeline/{name}/execution/*": (
+                    "Executions of this unit's own pipelines; execution ids are generated at run time."
+                )
+                for name in pipeline_names
+            },
+            f"Resource::{jobs}": "SageMaker Pipelines names each job pipelines-<execution id>-... at run time.",
+            f"Resource::{bucket_export}/{contract.ARTIFACTS_PREFIX}*": "Each execution writes its reports under its "
+            "own id.",
+        }
+        Validations.of(role).acknowledge(
+            *(Acknowledgment(id=f"AwsSolutions-IAM5[{finding}]", reason=reason) for finding, reason in reasons.items())
+        )
+        return role
+
+    def _function(
+        self, app_name: str, pipeline_names: Sequence[str], artifacts_bucket_name: str, role: iam.Role
+    ) -> lambda_.Function:
+        function = lambda_.Function(
+            self,
+            "Function",
+            description=f"Records each finished execution of {', '.join(pipeline_names)} in the MLflow App {app_name}",
+            code=lambda_.Code.from_asset(str(FUNCTION_DIR), exclude=["__pycache__", "*.pyc"]),
+            handler="handler.handler",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            architecture=lambda_.Architecture.ARM_64,
+            timeout=FUNCTION_TIMEOUT,
+            memory_size=FUNCTION_MEMORY_MB,
+            # One at a time: two deliveries of one execution never race to create its parent run.
+            reserved_concurrent_executions=1,
+            environment={
+                "MLFLOW_TRACKING_ARN": self.app.attr_arn,
+                "PIPELINE_NAMES": ",".join(pipeline_names),
+                "ARTIFACTS_BUCKET": artifacts_bucket_name,
+            },
+            role=role,
+            log_group=self.log_group,
+            logging_format=lambda_.LoggingFormat.JSON,
+            retry_attempts=FUNCTION_RETRY_ATTEMPTS,
+            max_event_age=FUNCTION_MAX_EVENT_AGE,
+            on_failure=destinations.SqsDestination(self.dead_letter_queue),
+        )
+        function_resource = cfn_resource(function.node.default_child, lambda_.CfnFunction)
+        skip_checkov(
+            function_resource,
+            CKV_AWS_116="Failed async invocations go to the on-failure destination (EventInvokeConfig -> the DLQ), "
+            "which keeps the error and request context; DeadLetterConfig would keep only the payload.",
+            CKV_AWS_117="It calls the SageMaker, S3 and MLflow App APIs only (TLS, IAM); a VPC would add a NAT gateway "
+            "or interface endpoints per environment and protect nothing.",
+            CKV_AWS_173="The three variables are non-secret settings that the template shows anyway; Lambda encrypts "
+            "them at rest with its AWS managed key.",
+        )
+        ignore_cfn_lint(
+            function_resource,
+            "W3005",
+            "CDK's Function adds DependsOn on its role (with the role's default policy, which it needs); the role "
+            "part duplicates the GetAtt, harmless and not ours to change.",
+        )
+        return function
