@@ -150,10 +150,6 @@ class ExecutionRecord:
     steps: list[StepRecord]
     failure_reason: str | None = None
 
-    @property
-    def experiment_name(self) -> str:
-        return self.parameters.get(EXPERIMENT_PARAMETER) or DEFAULT_EXPERIMENT
-
 
 class IgnoredEvent(Exception):
     """The event is not a finished execution of this unit's pipelines: nothing to record, nothing to retry."""
@@ -184,17 +180,21 @@ def _pages(client: Any, operation: str, key: str, **params: Any) -> Iterator[dic
         yield from page.get(key, [])
 
 
-def collect(sagemaker: Any, s3: Any, arn: str, settings: Settings) -> ExecutionRecord:
-    """The execution, its parameters and each step with the metrics and parameters of its reports."""
+def execution_parameters(sagemaker: Any, arn: str) -> dict[str, str]:
+    """{name: value} of the parameters the execution ran with (its ExperimentId names the MLflow experiment)."""
+    pages = _pages(sagemaker, "list_pipeline_parameters_for_execution", "PipelineParameters", PipelineExecutionArn=arn)
+    return {p["Name"]: p["Value"] for p in pages}
+
+
+def experiment_name(parameters: Mapping[str, str]) -> str:
+    return parameters.get(EXPERIMENT_PARAMETER) or DEFAULT_EXPERIMENT
+
+
+def collect(sagemaker: Any, s3: Any, arn: str, parameters: dict[str, str], settings: Settings) -> ExecutionRecord:
+    """The execution and each step with the metrics and parameters of its reports."""
     match = _EXECUTION_ARN.fullmatch(arn)
     assert match is not None  # parse_event checked it
     described = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
-    parameters = {
-        p["Name"]: p["Value"]
-        for p in _pages(
-            sagemaker, "list_pipeline_parameters_for_execution", "PipelineParameters", PipelineExecutionArn=arn
-        )
-    }
     steps = [
         _step_record(sagemaker, s3, step, settings)
         for step in _pages(
@@ -419,15 +419,20 @@ def _tag_value(run: dict[str, Any], key: str) -> str | None:
 # --- the run structure ------------------------------------------------------------------------------------------------
 
 
-def record_execution(api: MlflowApi, record: ExecutionRecord) -> dict[str, Any]:
-    """Write the execution's parent run and its step runs, skipping what an earlier delivery finished."""
-    experiment_id = api.experiment_id(record.experiment_name)
-    existing = api.runs_of_execution(experiment_id, record.arn)
+def record_execution(api: MlflowApi, sagemaker: Any, s3: Any, arn: str, settings: Settings) -> dict[str, Any]:
+    """Write the execution's parent run and its step runs, skipping what an earlier delivery finished.
+
+    An execution already recorded costs one SageMaker and two MLflow reads: its steps and reports are not read.
+    """
+    parameters = execution_parameters(sagemaker, arn)
+    experiment_id = api.experiment_id(experiment_name(parameters))
+    existing = api.runs_of_execution(experiment_id, arn)
     parent = next((run for run in existing if _tag_value(run, STEP_TAG) is None), None)
     if parent is not None and parent["info"].get("status") != "RUNNING":
         return {"status": "duplicate", "run_id": parent["info"]["run_id"], "experiment_id": experiment_id}
+    record = collect(sagemaker, s3, arn, parameters, settings)
     common = {EXECUTION_ARN_TAG: record.arn, EXECUTION_ID_TAG: record.execution_id, PIPELINE_TAG: record.pipeline}
-    parent_tags = dict(common, **{EXPERIMENT_ID_TAG: record.experiment_name})
+    parent_tags = dict(common, **{EXPERIMENT_ID_TAG: experiment_name(parameters)})
     if record.parameters.get(DATASET_PARAMETER):
         parent_tags[DATASET_TAG] = record.parameters[DATASET_PARAMETER]
     registered = next((s.registered_package_arn for s in record.steps if s.registered_package_arn), None)
@@ -503,8 +508,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         log("WARNING", "ignored event", request_id=request_id, reason=str(ignored))
         return {"status": "ignored", "reason": str(ignored)}
     try:
-        record = collect(client("sagemaker"), client("s3"), arn, SETTINGS)
-        result = record_execution(mlflow_api(), record)
+        result = record_execution(mlflow_api(), client("sagemaker"), client("s3"), arn, SETTINGS)
     except Exception as error:
         log("ERROR", "recording failed; the event is retried, then kept in the DLQ", request_id=request_id,
             execution_arn=arn, error_type=type(error).__name__, error=str(error))  # fmt: skip
