@@ -125,7 +125,6 @@ class ExecutionTracking(Construct):
             model_registration_mode="AutoModelRegistrationDisabled",
         )
         self.app.apply_removal_policy(removal_policy)
-        self.app.node.add_dependency(self.app_role)
 
         self.dead_letter_queue = DeadLetterQueue(self, "DeadLetterQueue").queue
         self.log_group = logs.LogGroup(self, "LogGroup", removal_policy=removal_policy)
