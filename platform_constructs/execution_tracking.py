@@ -13,13 +13,19 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
 from pipeline_defs import contract
-from platform_constructs.compliance import cfn_resource, ignore_cfn_lint, skip_checkov
+from platform_constructs.async_function import (
+    FUNCTION_MAX_EVENT_AGE,
+    FUNCTION_RETRY_ATTEMPTS,
+    RULE_MAX_EVENT_AGE,
+    RULE_RETRY_ATTEMPTS,
+    answer_function_findings,
+    function_log_group,
+)
 from platform_constructs.dead_letter_queue import DeadLetterQueue
 
 FUNCTION_DIR = Path(__file__).resolve().parents[1] / "lambda" / "track_execution"
@@ -39,11 +45,6 @@ MLFLOW_ACTIONS = [
 # A few dozen SageMaker and MLflow calls with boto's and the handler's own retries (3 attempts of at most 20 s each).
 FUNCTION_TIMEOUT = Duration.minutes(5)
 FUNCTION_MEMORY_MB = 256
-# Lambda's async retries for errors the handler raises (at most 2), then the DLQ; EventBridge's for delivery errors.
-FUNCTION_RETRY_ATTEMPTS = 2
-FUNCTION_MAX_EVENT_AGE = Duration.hours(6)
-RULE_RETRY_ATTEMPTS = 185
-RULE_MAX_EVENT_AGE = Duration.hours(24)
 
 
 class ExecutionTracking(Construct):
@@ -127,13 +128,12 @@ class ExecutionTracking(Construct):
         self.app.apply_removal_policy(removal_policy)
 
         self.dead_letter_queue = DeadLetterQueue(self, "DeadLetterQueue").queue
-        self.log_group = logs.LogGroup(self, "LogGroup", removal_policy=removal_policy)
-        log_group_resource = cfn_resource(self.log_group.node.default_child, logs.CfnLogGroup)
-        log_group_resource.retention_in_days = log_retention_days
-        skip_checkov(
-            log_group_resource,
-            CKV_AWS_158="CloudWatch Logs encrypts every log group at rest; these lines hold execution ARNs, run ids "
-            "and error messages, no data or secrets, so a customer key protects nothing more.",
+        self.log_group = function_log_group(
+            self,
+            "LogGroup",
+            retention_days=log_retention_days,
+            removal_policy=removal_policy,
+            holds="execution ARNs, run ids and error messages",
         )
         self.function = self._function(
             app_name,
@@ -275,20 +275,7 @@ class ExecutionTracking(Construct):
             max_event_age=FUNCTION_MAX_EVENT_AGE,
             on_failure=destinations.SqsDestination(self.dead_letter_queue),
         )
-        function_resource = cfn_resource(function.node.default_child, lambda_.CfnFunction)
-        skip_checkov(
-            function_resource,
-            CKV_AWS_116="Failed async invocations go to the on-failure destination (EventInvokeConfig -> the DLQ), "
-            "which keeps the error and request context; DeadLetterConfig would keep only the payload.",
-            CKV_AWS_117="It calls the SageMaker, S3 and MLflow App APIs only (TLS, IAM); a VPC would add a NAT gateway "
-            "or interface endpoints per environment and protect nothing.",
-            CKV_AWS_173="The three variables are non-secret settings that the template shows anyway; Lambda encrypts "
-            "them at rest with its AWS managed key.",
-        )
-        ignore_cfn_lint(
-            function_resource,
-            "W3005",
-            "CDK's Function adds DependsOn on its role (with the role's default policy, which it needs); the role "
-            "part duplicates the GetAtt, harmless and not ours to change.",
+        answer_function_findings(
+            function, calls="the SageMaker, S3 and MLflow App APIs", variables="The three variables"
         )
         return function

@@ -8,25 +8,24 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from pipeline_defs.trigger_rules import FUNCTION_DIR, trigger_rules
-from platform_constructs.compliance import cfn_resource, ignore_cfn_lint, skip_checkov
+from platform_constructs.async_function import (
+    FUNCTION_MAX_EVENT_AGE,
+    FUNCTION_RETRY_ATTEMPTS,
+    RULE_MAX_EVENT_AGE,
+    RULE_RETRY_ATTEMPTS,
+    answer_function_findings,
+    function_log_group,
+)
 from platform_constructs.dead_letter_queue import DeadLetterQueue
 
 # The handler's boto client makes up to 4 attempts of (5 s connect + 20 s read) plus backoff, after a paginated
 # ListPipelineExecutions: 120 s lets it finish its own retries before Lambda cuts it off.
 FUNCTION_TIMEOUT = Duration.seconds(120)
 FUNCTION_MEMORY_MB = 256
-# Lambda's async retries (at most 2, spaced 1 and 2 minutes) for errors the handler raises; then the DLQ.
-FUNCTION_RETRY_ATTEMPTS = 2
-FUNCTION_MAX_EVENT_AGE = Duration.hours(6)
-# EventBridge retries failed deliveries to Lambda (service errors) as long as it allows: a marker must not be
-# lost to a Lambda outage. Undeliverable events go to the same DLQ.
-RULE_RETRY_ATTEMPTS = 185
-RULE_MAX_EVENT_AGE = Duration.hours(24)
 
 
 class TrainingTrigger(Construct):
@@ -59,14 +58,12 @@ class TrainingTrigger(Construct):
         )
         self.dead_letter_queue = DeadLetterQueue(self, "DeadLetterQueue").queue
 
-        self.log_group = logs.LogGroup(self, "LogGroup", removal_policy=log_removal_policy)
-        # The L2 takes only the RetentionDays enum; the config holds a validated number of days.
-        log_group_resource = cfn_resource(self.log_group.node.default_child, logs.CfnLogGroup)
-        log_group_resource.retention_in_days = log_retention_days
-        skip_checkov(
-            log_group_resource,
-            CKV_AWS_158="CloudWatch Logs encrypts every log group at rest; these lines hold bucket, key, dataset id "
-            "and execution ARN, no data or secrets, so a customer key (and its logs key policy) protects nothing more.",
+        self.log_group = function_log_group(
+            self,
+            "LogGroup",
+            retention_days=log_retention_days,
+            removal_policy=log_removal_policy,
+            holds="bucket, key, dataset id and execution ARN",
         )
 
         role = iam.Role(
@@ -113,22 +110,7 @@ class TrainingTrigger(Construct):
             max_event_age=FUNCTION_MAX_EVENT_AGE,
             on_failure=destinations.SqsDestination(self.dead_letter_queue),
         )
-        function_resource = cfn_resource(self.function.node.default_child, lambda_.CfnFunction)
-        skip_checkov(
-            function_resource,
-            CKV_AWS_116="Failed async invocations go to the on-failure destination (EventInvokeConfig -> the DLQ), "
-            "which keeps the error and request context; DeadLetterConfig would keep only the payload.",
-            CKV_AWS_117="It reads no data and calls only the SageMaker API (TLS, IAM); a VPC would add a NAT gateway "
-            "or a SageMaker API endpoint per environment and protect nothing.",
-            CKV_AWS_173="The four variables are non-secret settings that the template shows anyway; Lambda encrypts "
-            "them at rest with its AWS managed key.",
-        )
-        ignore_cfn_lint(
-            function_resource,
-            "W3005",
-            "CDK's Function adds DependsOn on its role (with the role's default policy, which it needs); the role "
-            "part duplicates the GetAtt, harmless and not ours to change.",
-        )
+        answer_function_findings(self.function, calls="the SageMaker API", variables="The four variables")
 
         self.rule = events.Rule(
             self,
