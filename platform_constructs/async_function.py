@@ -3,9 +3,16 @@ and the checker findings such a function answers the same way (the dataset trigg
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from platform_constructs.compliance import cfn_resource, ignore_cfn_lint, skip_checkov
@@ -36,6 +43,59 @@ def function_log_group(
         "so a customer key (and its logs key policy) protects nothing more.",
     )
     return log_group
+
+
+def async_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    folder: Path,
+    description: str,
+    timeout: Duration,
+    memory_mb: int,
+    reserved_concurrency: int,
+    environment: Mapping[str, str],
+    role: iam.IRole,
+    log_group: logs.ILogGroup,
+    dead_letter_queue: sqs.IQueue,
+    calls: str,
+) -> lambda_.Function:
+    """A Python function from a lambda/ asset folder (`handler.handler`), retried, its failures kept in the DLQ.
+
+    `calls` names the APIs it calls, for the checker findings (see `answer_function_findings`).
+    """
+    function = lambda_.Function(
+        scope,
+        construct_id,
+        description=description,
+        code=lambda_.Code.from_asset(str(folder), exclude=["__pycache__", "*.pyc"]),
+        handler="handler.handler",
+        runtime=lambda_.Runtime.PYTHON_3_14,
+        architecture=lambda_.Architecture.ARM_64,
+        timeout=timeout,
+        memory_size=memory_mb,
+        reserved_concurrent_executions=reserved_concurrency,
+        environment=dict(environment),
+        role=role,
+        log_group=log_group,
+        # The handlers write one JSON object per line; JSON makes Lambda's own START/REPORT lines match.
+        logging_format=lambda_.LoggingFormat.JSON,
+        retry_attempts=FUNCTION_RETRY_ATTEMPTS,
+        max_event_age=FUNCTION_MAX_EVENT_AGE,
+        on_failure=destinations.SqsDestination(dead_letter_queue),
+    )
+    answer_function_findings(function, calls=calls, variables=f"The {len(environment)} variables")
+    return function
+
+
+def rule_target(function: lambda_.IFunction, dead_letter_queue: sqs.IQueue) -> targets.LambdaFunction:
+    """The function as a rule's target: delivery retried as long as EventBridge allows, then the DLQ."""
+    return targets.LambdaFunction(
+        function,
+        retry_attempts=RULE_RETRY_ATTEMPTS,
+        max_event_age=RULE_MAX_EVENT_AGE,
+        dead_letter_queue=dead_letter_queue,
+    )
 
 
 def answer_function_findings(function: lambda_.Function, *, calls: str, variables: str) -> None:

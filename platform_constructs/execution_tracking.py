@@ -8,24 +8,15 @@ from pathlib import Path
 from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
 from pipeline_defs import contract
-from platform_constructs.async_function import (
-    FUNCTION_MAX_EVENT_AGE,
-    FUNCTION_RETRY_ATTEMPTS,
-    RULE_MAX_EVENT_AGE,
-    RULE_RETRY_ATTEMPTS,
-    answer_function_findings,
-    function_log_group,
-)
+from platform_constructs.async_function import async_function, function_log_group, rule_target
 from platform_constructs.dead_letter_queue import DeadLetterQueue
 
 FUNCTION_DIR = Path(__file__).resolve().parents[1] / "lambda" / "track_execution"
@@ -153,14 +144,7 @@ class ExecutionTracking(Construct):
                 detail={"pipelineArn": pipeline_arns, "currentPipelineExecutionStatus": TERMINAL_STATUSES},
             ),
         )
-        self.rule.add_target(
-            targets.LambdaFunction(
-                self.function,
-                retry_attempts=RULE_RETRY_ATTEMPTS,
-                max_event_age=RULE_MAX_EVENT_AGE,
-                dead_letter_queue=self.dead_letter_queue,
-            )
-        )
+        self.rule.add_target(rule_target(self.function, self.dead_letter_queue))
         self.alarms = [
             cloudwatch.Alarm(
                 self,
@@ -251,18 +235,15 @@ class ExecutionTracking(Construct):
     def _function(
         self, app_name: str, pipeline_names: Sequence[str], artifacts_bucket_name: str, role: iam.Role
     ) -> lambda_.Function:
-        function = lambda_.Function(
+        return async_function(
             self,
             "Function",
+            folder=FUNCTION_DIR,
             description=f"Records each finished execution of {', '.join(pipeline_names)} in the MLflow App {app_name}",
-            code=lambda_.Code.from_asset(str(FUNCTION_DIR), exclude=["__pycache__", "*.pyc"]),
-            handler="handler.handler",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
             timeout=FUNCTION_TIMEOUT,
-            memory_size=FUNCTION_MEMORY_MB,
+            memory_mb=FUNCTION_MEMORY_MB,
             # One at a time: two deliveries of one execution never race to create its parent run.
-            reserved_concurrent_executions=1,
+            reserved_concurrency=1,
             environment={
                 "MLFLOW_TRACKING_ARN": self.app.attr_arn,
                 "PIPELINE_NAMES": ",".join(pipeline_names),
@@ -270,12 +251,6 @@ class ExecutionTracking(Construct):
             },
             role=role,
             log_group=self.log_group,
-            logging_format=lambda_.LoggingFormat.JSON,
-            retry_attempts=FUNCTION_RETRY_ATTEMPTS,
-            max_event_age=FUNCTION_MAX_EVENT_AGE,
-            on_failure=destinations.SqsDestination(self.dead_letter_queue),
+            dead_letter_queue=self.dead_letter_queue,
+            calls="the SageMaker, S3 and MLflow App APIs",
         )
-        answer_function_findings(
-            function, calls="the SageMaker, S3 and MLflow App APIs", variables="The three variables"
-        )
-        return function

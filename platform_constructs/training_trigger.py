@@ -4,22 +4,12 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from pipeline_defs.trigger_rules import FUNCTION_DIR, trigger_rules
-from platform_constructs.async_function import (
-    FUNCTION_MAX_EVENT_AGE,
-    FUNCTION_RETRY_ATTEMPTS,
-    RULE_MAX_EVENT_AGE,
-    RULE_RETRY_ATTEMPTS,
-    answer_function_findings,
-    function_log_group,
-)
+from platform_constructs.async_function import async_function, function_log_group, rule_target
 from platform_constructs.dead_letter_queue import DeadLetterQueue
 
 # The handler's boto client makes up to 4 attempts of (5 s connect + 20 s read) plus backoff, after a paginated
@@ -85,17 +75,14 @@ class TrainingTrigger(Construct):
         # Instead of AWSLambdaBasicExecutionRole (every log group of the account): its own group only.
         self.log_group.grant_write(role)
 
-        self.function = lambda_.Function(
+        self.function = async_function(
             self,
             "StartPipelineFunction",
+            folder=FUNCTION_DIR,
             description=f"Starts {pipeline_name} once per dataset marker in the landing bucket",
-            code=lambda_.Code.from_asset(str(FUNCTION_DIR), exclude=["__pycache__", "*.pyc"]),
-            handler="handler.handler",
-            runtime=lambda_.Runtime.PYTHON_3_14,
-            architecture=lambda_.Architecture.ARM_64,
             timeout=FUNCTION_TIMEOUT,
-            memory_size=FUNCTION_MEMORY_MB,
-            reserved_concurrent_executions=reserved_concurrency,
+            memory_mb=FUNCTION_MEMORY_MB,
+            reserved_concurrency=reserved_concurrency,
             environment={
                 "PIPELINE_NAME": pipeline_name,
                 "LANDING_BUCKET": landing_bucket.bucket_name,
@@ -104,13 +91,9 @@ class TrainingTrigger(Construct):
             },
             role=role,
             log_group=self.log_group,
-            # The handler writes one JSON object per line; JSON makes Lambda's own START/REPORT lines match.
-            logging_format=lambda_.LoggingFormat.JSON,
-            retry_attempts=FUNCTION_RETRY_ATTEMPTS,
-            max_event_age=FUNCTION_MAX_EVENT_AGE,
-            on_failure=destinations.SqsDestination(self.dead_letter_queue),
+            dead_letter_queue=self.dead_letter_queue,
+            calls="the SageMaker API",
         )
-        answer_function_findings(self.function, calls="the SageMaker API", variables="The four variables")
 
         self.rule = events.Rule(
             self,
@@ -118,11 +101,4 @@ class TrainingTrigger(Construct):
             description=f"A dataset marker ({dataset_prefix}<dataset-id>/{marker_name}) landed: start training",
             event_pattern=events.EventPattern(**{key.replace("-", "_"): value for key, value in pattern.items()}),
         )
-        self.rule.add_target(
-            targets.LambdaFunction(
-                self.function,
-                retry_attempts=RULE_RETRY_ATTEMPTS,
-                max_event_age=RULE_MAX_EVENT_AGE,
-                dead_letter_queue=self.dead_letter_queue,
-            )
-        )
+        self.rule.add_target(rule_target(self.function, self.dead_letter_queue))
