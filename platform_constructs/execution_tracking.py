@@ -182,7 +182,7 @@ class ExecutionTracking(Construct):
             return f"arn:{partition}:sagemaker:{stack.region}:{stack.account}:{resource}"
 
         executions = [sagemaker_arn(f"pipeline/{name}/execution/*") for name in pipeline_names]
-        jobs = sagemaker_arn(f"processing-job/{contract.PIPELINE_JOB_PREFIX}*")
+        jobs = [sagemaker_arn(f"{kind}/{contract.PIPELINE_JOB_PREFIX}*") for kind in ("processing-job", "training-job")]
         reports = Fn.join("", [Fn.import_value(bucket_export), f"/{contract.ARTIFACTS_PREFIX}*"])
         role = iam.Role(
             self,
@@ -202,7 +202,9 @@ class ExecutionTracking(Construct):
                             resources=executions,
                         ),
                         iam.PolicyStatement(
-                            sid="ReadStepJobs", actions=["sagemaker:DescribeProcessingJob"], resources=[jobs]
+                            sid="ReadStepJobs",
+                            actions=["sagemaker:DescribeProcessingJob", "sagemaker:DescribeTrainingJob"],
+                            resources=jobs,
                         ),
                         iam.PolicyStatement(sid="ReadStepReports", actions=["s3:GetObject"], resources=[reports]),
                         iam.PolicyStatement(
@@ -223,7 +225,10 @@ class ExecutionTracking(Construct):
                 )
                 for name in pipeline_names
             },
-            f"Resource::{jobs}": "SageMaker Pipelines names each job pipelines-<execution id>-... at run time.",
+            **{
+                f"Resource::{job}": "SageMaker Pipelines names each job pipelines-<execution id>-... at run time."
+                for job in jobs
+            },
             f"Resource::{bucket_export}/{contract.ARTIFACTS_PREFIX}*": "Each execution writes its reports under its "
             "own id.",
         }

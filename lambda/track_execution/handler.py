@@ -41,21 +41,29 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from run_structure import (
     DATASET_TAG,
+    DISPLAY_NAME_TAG,
     EXECUTION_ARN_TAG,
-    EXECUTION_ID_TAG,
-    EXPERIMENT_ID_TAG,
+    EXECUTION_TAG,
+    JOB_TAG,
     MAX_PARAM_VALUE_LENGTH,
     MAX_TAG_VALUE_LENGTH,
+    MESSAGE_TAG,
     PARENT_RUN_TAG,
     PIPELINE_TAG,
+    RECORD_ROLE,
     REGISTERED_PACKAGE_TAG,
     REGISTERED_VERSION_TAG,
-    STEP_TAG,
+    REUSED_FROM_TAG,
+    ROLE_TAG,
+    STATUS_TAG,
+    STEP_STATUS_TAG,
+    STEP_TYPE_TAG,
     TERMINAL_STATUSES,
     TRACKED_REPORTS,
-    metrics_and_params,
+    numbers,
     registered_version,
     run_status,
+    step_type,
 )
 
 STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
@@ -127,13 +135,12 @@ def log(level: str, message: str, **fields: Any) -> None:
 @dataclass
 class StepRecord:
     name: str
-    kind: str
     status: str
     start_ms: int | None
     end_ms: int | None
     tags: dict[str, str]
+    cache_hit: bool = False
     metrics: dict[str, float] = field(default_factory=dict)
-    params: dict[str, str] = field(default_factory=dict)
     registered_package_arn: str | None = None
 
 
@@ -218,33 +225,38 @@ def collect(sagemaker: Any, s3: Any, arn: str, parameters: dict[str, str], setti
 
 def _step_record(sagemaker: Any, s3: Any, step: dict[str, Any], settings: Settings) -> StepRecord:
     metadata = step.get("Metadata") or {}
-    kind = next(iter(metadata), "-")
+    status = str(step.get("StepStatus", "?"))
     record = StepRecord(
         name=str(step["StepName"]),
-        kind=kind,
-        status=str(step.get("StepStatus", "?")),
+        status=status,
         start_ms=_millis(step.get("StartTime")),
         end_ms=_millis(step.get("EndTime")),
-        tags={"step_type": kind, "step_status": str(step.get("StepStatus", "?"))},
+        tags={STEP_TYPE_TAG: step_type(metadata), STEP_STATUS_TAG: status},
     )
     if step.get("FailureReason"):
-        record.tags["failure_reason"] = str(step["FailureReason"])
+        record.tags[MESSAGE_TAG] = str(step["FailureReason"])
     source = (step.get("CacheHitResult") or {}).get("SourcePipelineExecutionArn")
     if source:
-        record.tags["cache_hit_source_execution"] = str(source)
-    job_arn = (metadata.get("ProcessingJob") or {}).get("Arn")
-    if job_arn:
-        record.tags["processing_job"] = job_arn.rsplit("/", 1)[-1]
+        record.cache_hit = True
+        record.tags[REUSED_FROM_TAG] = str(source).rsplit("/", 1)[-1]
+    processing_job = (metadata.get("ProcessingJob") or {}).get("Arn")
+    training_job = (metadata.get("TrainingJob") or {}).get("Arn")
+    if processing_job or training_job:
+        record.tags[JOB_TAG] = str(processing_job or training_job).rsplit("/", 1)[-1]
     package_arn = (metadata.get("RegisterModel") or {}).get("Arn")
     if package_arn:
         record.registered_package_arn = str(package_arn)
+    if status != "Succeeded":
+        return record
     tracked = TRACKED_REPORTS.get(record.name)
-    if tracked is not None and job_arn and record.status == "Succeeded":
-        output_name, files = tracked
-        location = _output_uris(sagemaker, job_arn).get(output_name)
-        if location is not None:
-            reports = {name: doc for name in files if (doc := _read_report(s3, location, name, settings)) is not None}
-            record.metrics, record.params = metrics_and_params(reports)
+    if tracked is not None and processing_job:
+        output_name, file_name, property_file = tracked
+        location = _output_uris(sagemaker, processing_job).get(output_name)
+        report = _read_report(s3, location, file_name, settings) if location is not None else None
+        record.metrics = numbers(report, property_file)
+    if training_job:
+        described = sagemaker.describe_training_job(TrainingJobName=training_job.rsplit("/", 1)[-1])
+        record.metrics |= {m["MetricName"]: float(m["Value"]) for m in described.get("FinalMetricDataList", [])}
     return record
 
 
@@ -358,7 +370,7 @@ class MlflowApi:
             "runs/search",
             {
                 "experiment_ids": [experiment_id],
-                "filter": f"tags.{EXECUTION_ARN_TAG} = '{execution_arn}'",
+                "filter": f"tags.`{EXECUTION_ARN_TAG}` = '{execution_arn}'",
                 "run_view_type": "ALL",
                 "max_results": MAX_RUNS_SEARCHED,
             },
@@ -427,41 +439,45 @@ def record_execution(api: MlflowApi, sagemaker: Any, s3: Any, arn: str, settings
     parameters = execution_parameters(sagemaker, arn)
     experiment_id = api.experiment_id(experiment_name(parameters))
     existing = api.runs_of_execution(experiment_id, arn)
-    parent = next((run for run in existing if _tag_value(run, STEP_TAG) is None), None)
+    parent = next((run for run in existing if _tag_value(run, ROLE_TAG) == RECORD_ROLE), None)
     if parent is not None and parent["info"].get("status") != "RUNNING":
         return {"status": "duplicate", "run_id": parent["info"]["run_id"], "experiment_id": experiment_id}
     record = collect(sagemaker, s3, arn, parameters, settings)
-    common = {EXECUTION_ARN_TAG: record.arn, EXECUTION_ID_TAG: record.execution_id, PIPELINE_TAG: record.pipeline}
-    parent_tags = dict(common, **{EXPERIMENT_ID_TAG: experiment_name(parameters)})
-    if record.parameters.get(DATASET_PARAMETER):
-        parent_tags[DATASET_TAG] = record.parameters[DATASET_PARAMETER]
+    common = {EXECUTION_TAG: record.execution_id, EXECUTION_ARN_TAG: record.arn}
+    parent_tags = dict(common, **{ROLE_TAG: RECORD_ROLE, PIPELINE_TAG: record.pipeline, STATUS_TAG: record.status})
+    parent_tags[DISPLAY_NAME_TAG] = record.display_name
+    if parameters.get(DATASET_PARAMETER):
+        parent_tags[DATASET_TAG] = parameters[DATASET_PARAMETER]
     registered = next((s.registered_package_arn for s in record.steps if s.registered_package_arn), None)
     if registered:
         parent_tags |= {REGISTERED_PACKAGE_TAG: registered, REGISTERED_VERSION_TAG: registered_version(registered)}
     if record.failure_reason:
-        parent_tags["failure_reason"] = record.failure_reason
+        parent_tags[MESSAGE_TAG] = record.failure_reason
     if parent is None:
-        parent_id = api.create_run(experiment_id, record.display_name, record.start_ms, parent_tags)
+        name = f"{record.pipeline} {record.execution_id}"
+        parent_id = api.create_run(experiment_id, name, record.start_ms, parent_tags)
     else:
         parent_id = str(parent["info"]["run_id"])
-    children = {_tag_value(run, STEP_TAG): run for run in existing if _tag_value(run, STEP_TAG) is not None}
+    children = {_run_name(run): run for run in existing if _tag_value(run, ROLE_TAG) != RECORD_ROLE}
     written = []
     for step in record.steps:
         child = children.get(step.name)
         if child is not None and child["info"].get("status") != "RUNNING":
             continue
-        tags = dict(common, **step.tags, **{STEP_TAG: step.name, PARENT_RUN_TAG: parent_id})
+        tags = dict(common, **step.tags, **{PARENT_RUN_TAG: parent_id})
         if step.registered_package_arn:
             tags[REGISTERED_PACKAGE_TAG] = step.registered_package_arn
             tags[REGISTERED_VERSION_TAG] = registered_version(step.registered_package_arn)
-        run_id = (
-            str(child["info"]["run_id"]) if child else api.create_run(experiment_id, step.name, step.start_ms, tags)
-        )
+        if child is not None:
+            run_id = str(child["info"]["run_id"])
+        else:
+            run_id = api.create_run(experiment_id, step.name, step.start_ms, tags)
         at = step.end_ms or step.start_ms or record.end_ms or 0
-        api.log(run_id, step.metrics, step.params, {}, at)
+        metrics = step.metrics | _seconds(step.start_ms, step.end_ms)
+        api.log(run_id, metrics, {"cache_hit": str(step.cache_hit), "status": step.status}, {}, at)
         api.end_run(run_id, run_status(step.status), step.end_ms)
         written.append(step.name)
-    api.log(parent_id, {}, record.parameters, parent_tags, record.end_ms or 0)
+    api.log(parent_id, _seconds(record.start_ms, record.end_ms), parameters, parent_tags, record.end_ms or 0)
     api.end_run(parent_id, run_status(record.status), record.end_ms)
     return {
         "status": "recorded" if parent is None else "resumed",
@@ -469,6 +485,15 @@ def record_execution(api: MlflowApi, sagemaker: Any, s3: Any, arn: str, settings
         "experiment_id": experiment_id,
         "steps": written,
     }
+
+
+def _seconds(start_ms: int | None, end_ms: int | None) -> dict[str, float]:
+    """The `seconds` metric of a run: how long it took, when both ends are known."""
+    return {"seconds": (end_ms - start_ms) / 1000} if start_ms is not None and end_ms is not None else {}
+
+
+def _run_name(run: dict[str, Any]) -> str | None:
+    return run.get("info", {}).get("run_name") or _tag_value(run, "mlflow.runName")
 
 
 # --- the function -----------------------------------------------------------------------------------------------------

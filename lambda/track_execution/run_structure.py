@@ -1,54 +1,59 @@
-"""What an MLflow run of a pipeline execution holds: which step reports are read, and how a report becomes metrics and
-parameters. Standard library only and side-effect free: it ships beside handler.py, and the repository loads it by
-path (`lambda` is a Python keyword; pipeline_defs/tracking_rules.py is the one place that does).
+"""What the MLflow record of a pipeline execution in AWS holds: the structure of a local run's record
+(mlops/tracking.py), so a run looks the same wherever it ran. Standard library only and side-effect free: it ships
+beside handler.py (tests load it by path: `lambda` is a Python keyword).
 
-The structure: one MLflow experiment per ExperimentId (the pipeline parameter), a parent run per execution, a nested
-run per step. A step's run holds the numbers of its JSON reports as metrics (`<report>.<path>`, e.g.
-`evaluation.candidate.roc_auc`) and their text and yes/no values as parameters; lists (per-feature statistics, curve
-points) stay in the reports.
+One MLflow experiment per ExperimentId; a parent run per execution (`mlops.role` = record; the pipeline parameters as
+parameters; tags for the execution, pipeline, status, dataset URI and registered version; metric `seconds`), a nested
+run per step (tags for its type, status, reuse and failure message; parameters `cache_hit` and `status`; metrics: the
+numbers of its property file, named `<PropertyFileName>.<path>` as the local engine names them, a training job's final
+metrics, and `seconds`). AWS adds the execution's ARN (how a redelivered event finds the record) and display name,
+the step's job and the registered package's ARN.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-# {step name: (processing output, its JSON reports)}: the reports `mlops report` draws (mlops/report/sources.py; a
-# test checks that every pair it reads is here) and the steps' own summaries.
-TRACKED_REPORTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Preprocess": ("report", ("preprocess_report.json",)),
-    "MergeCapture": ("report", ("merge_report.json",)),
-    "ResolveIncumbent": ("resolved", ("resolved.json",)),
-    "ResolveModel": ("resolved", ("resolved.json",)),
-    "Evaluate": ("evaluation", ("evaluation.json", "model_quality.json")),
-    "Baseline": ("baseline", ("statistics.json",)),
-    "CheckDrift": ("drift", ("drift_report.json", "constraint_violations.json")),
+# {step: (processing output, report file, PropertyFileName)}: the property files of both pipelines' definitions, whose
+# numbers the local engine records as the step's metrics (a test compares this table with the synthesized definitions).
+TRACKED_REPORTS: dict[str, tuple[str, str, str]] = {
+    "ResolveIncumbent": ("resolved", "resolved.json", "Resolved"),
+    "ResolveModel": ("resolved", "resolved.json", "Resolved"),
+    "MergeCapture": ("report", "merge_report.json", "Merge"),
+    "Evaluate": ("evaluation", "evaluation.json", "Evaluation"),
+    "CheckDrift": ("drift", "drift_report.json", "Drift"),
 }
 
-# Tag keys: plain identifiers, so a search filter needs no quoting (`tags.pipeline_execution_arn = '...'`).
-EXECUTION_ARN_TAG = "pipeline_execution_arn"
-EXECUTION_ID_TAG = "pipeline_execution_id"
-PIPELINE_TAG = "pipeline"
-STEP_TAG = "pipeline_step"
-DATASET_TAG = "dataset_uri"
-REGISTERED_PACKAGE_TAG = "registered_model_package_arn"
-REGISTERED_VERSION_TAG = "registered_version"
-EXPERIMENT_ID_TAG = "experiment_id"
+# The local record's tags (mlops/tracking.py), and the ones only AWS has.
+EXECUTION_TAG = "mlops.execution_id"
+ROLE_TAG = "mlops.role"
+RECORD_ROLE = "record"
+PIPELINE_TAG = "mlops.pipeline"
+STATUS_TAG = "mlops.status"
+DATASET_TAG = "mlops.dataset"
+REGISTERED_VERSION_TAG = "mlops.registered_version"
+STEP_TYPE_TAG = "mlops.step_type"
+STEP_STATUS_TAG = "mlops.step_status"
+REUSED_FROM_TAG = "mlops.reused_from"
+MESSAGE_TAG = "mlops.message"
+EXECUTION_ARN_TAG = "mlops.execution_arn"
+DISPLAY_NAME_TAG = "mlops.display_name"
+JOB_TAG = "mlops.job"
+REGISTERED_PACKAGE_TAG = "mlops.registered_model_package_arn"
 # MLflow's own tag that nests a run under its parent in the UI.
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
 # SageMaker's terminal statuses (of an execution and of a step) and the MLflow run status each ends as.
 RUN_STATUS = {"Succeeded": "FINISHED", "Failed": "FAILED", "Stopped": "KILLED"}
 TERMINAL_STATUSES = tuple(RUN_STATUS)
+# A step's kind as its definition's Type names it (the local record's mlops.step_type), from the key of its Metadata.
+STEP_TYPES = {"ProcessingJob": "Processing", "TrainingJob": "Training", "TransformJob": "Transform"}
 
-# MLflow's limits (mlflow/utils/validation.py): key length, parameter value length, tag value length.
-MAX_KEY_LENGTH = 250
+# MLflow's limits (mlflow/utils/validation.py): parameter value length, tag value length.
 MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 5000
-# Characters MLflow accepts in metric and parameter names; any other becomes "_".
-_NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_\-. /:]")
 
 
 def run_status(sagemaker_status: str) -> str:
@@ -56,38 +61,23 @@ def run_status(sagemaker_status: str) -> str:
     return RUN_STATUS.get(sagemaker_status, "KILLED")
 
 
-def report_name(file_name: str) -> str:
-    """`evaluation.json` -> `evaluation`: the prefix of the metrics and parameters read from that report."""
-    return file_name.removesuffix(".json")
+def step_type(metadata: Mapping[str, Any]) -> str:
+    """`Processing`, `Training`, `Condition`, `RegisterModel`, ...: the step's Type, from its execution metadata."""
+    kind = next(iter(metadata), "-")
+    return STEP_TYPES.get(kind, kind)
 
 
-def flatten(document: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    """(dotted path, leaf) of every scalar in nested objects; lists are not descended (they are data, not facts)."""
+def numbers(document: Any, prefix: str) -> dict[str, float]:
+    """{"<prefix>.<key>[.<key>...]": value} of every finite number in a JSON document, as the local engine records them
+    (pipeline_defs/local/results.py `numbers`): booleans, text, null and lists are not metrics."""
     if isinstance(document, Mapping):
+        found: dict[str, float] = {}
         for key, value in document.items():
-            yield from flatten(value, f"{prefix}.{key}")
-    elif not isinstance(document, list):
-        yield prefix, document
-
-
-def metrics_and_params(reports: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, str]]:
-    """The metrics (finite numbers) and parameters (text, yes/no) of a step's reports ({file name: parsed JSON}).
-
-    None (not measured) is neither: MLflow has no missing value, and an absent metric says the same.
-    """
-    metrics: dict[str, float] = {}
-    params: dict[str, str] = {}
-    for file_name, document in sorted(reports.items()):
-        for path, value in flatten(document, report_name(file_name)):
-            name = _NOT_IN_NAME.sub("_", path)[:MAX_KEY_LENGTH]
-            if isinstance(value, bool):
-                params[name] = str(value).lower()
-            elif isinstance(value, int | float):
-                if math.isfinite(value):
-                    metrics[name] = float(value)
-            elif isinstance(value, str):
-                params[name] = value[:MAX_PARAM_VALUE_LENGTH]
-    return metrics, params
+            found |= numbers(value, f"{prefix}.{key}")
+        return found
+    if isinstance(document, int | float) and not isinstance(document, bool) and math.isfinite(document):
+        return {prefix: float(document)}
+    return {}
 
 
 def registered_version(model_package_arn: str) -> str:

@@ -5,7 +5,8 @@ Semantics kept from MLflow's server (mlflow/server/handlers.py, mlflow/store/tra
 unknown experiment name is 404 RESOURCE_DOES_NOT_EXIST, a second create of a name 400 RESOURCE_ALREADY_EXISTS, a
 metric logged again with the same key, value, timestamp and step adds nothing to its history, a parameter logged
 again with another value is 400 INVALID_PARAMETER_VALUE, runs/search with `run_view_type` ALL finds runs of any status.
-Only the one filter form the function sends (`tags.<key> = '<value>'`) is understood; any other fails the test.
+Only the one filter form the function sends (tags.`<key>` = '<value>') is understood; any other fails the test. A run
+created with `run_name` has it in its info and as the tag mlflow.runName, as MLflow does.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-_TAG_FILTER = re.compile(r"tags\.([A-Za-z0-9_]+) = '([^']*)'")
+_TAG_FILTER = re.compile(r"tags\.`([A-Za-z0-9_.]+)` = '([^']*)'")
 _SIGNATURE = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[a-z0-9-]+)/(?P<service>[a-z-]+)/aws4_request, "
     r"SignedHeaders=(?P<headers>[a-z0-9;-]+), Signature=[0-9a-f]{64}"
@@ -38,7 +39,12 @@ class Run:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "info": {"run_id": self.run_id, "experiment_id": self.experiment_id, "status": self.status},
+            "info": {
+                "run_id": self.run_id,
+                "run_name": self.run_name,
+                "experiment_id": self.experiment_id,
+                "status": self.status,
+            },
             "data": {"tags": [{"key": k, "value": v} for k, v in self.tags.items()]},
         }
 
@@ -111,7 +117,7 @@ class FakeMlflow:
     def _runs_create(self, method: str, _: Any, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         assert method == "POST" and payload["experiment_id"] in self.experiments.values()
         run = Run(f"run{len(self.runs) + 1}", payload["experiment_id"], payload["run_name"], payload.get("start_time"))
-        run.tags = {tag["key"]: tag["value"] for tag in payload.get("tags", [])}
+        run.tags = {tag["key"]: tag["value"] for tag in payload.get("tags", [])} | {"mlflow.runName": run.run_name}
         self.runs[run.run_id] = run
         return 200, {"run": run.as_json()}
 
@@ -139,7 +145,7 @@ class FakeMlflow:
     # --- reading it back ------------------------------------------------------------------------------------------
 
     def parents(self) -> list[Run]:
-        return [run for run in self.runs.values() if "mlflow.parentRunId" not in run.tags]
+        return [run for run in self.runs.values() if run.tags.get("mlops.role") == "record"]
 
     def children(self, parent: Run) -> dict[str, Run]:
         return {run.run_name: run for run in self.runs.values() if run.tags.get("mlflow.parentRunId") == parent.run_id}

@@ -35,7 +35,7 @@ DATASET = "s3://churn-dev-landing/datasets/2026-11-20/"
 STARTED, ENDED = datetime(2026, 11, 20, 10, 0, tzinfo=UTC), datetime(2026, 11, 20, 10, 11, 12, tzinfo=UTC)
 PARAMETERS = {"ExperimentId": "dataset-2026-11-20", "InputDataUri": DATASET, "MinimumScore": "0.7"}
 CONTEXT = SimpleNamespace(aws_request_id="5e1c2d3e-0000-4000-8000-000000000002")
-PREPROCESS_REPORT = {"rows_read": 2020, "mode": "split", "rows_written": {"test": 392}, "instance": ["algo-1", 1]}
+RESOLVED = {"found": True, "model_package_version": 6, "model_package_arn": "arn:...:model-package/g/6", "x": [1]}
 EVALUATION = {
     "candidate": {"roc_auc": 0.8196, "rows": 392, "f1": float("nan")},
     "candidate_score": 0.8196,
@@ -55,11 +55,13 @@ def output_uri(execution: str, step: str, output: str) -> str:
 
 
 def steps() -> list[dict[str, Any]]:
-    """A training execution: Preprocess ran, Evaluate was a cache hit of an earlier execution, a version registered."""
+    """A training execution: ResolveIncumbent and Train ran, Evaluate was a cache hit of an earlier execution, a version
+    registered."""
     common = {"StartTime": STARTED, "EndTime": ENDED, "StepStatus": "Succeeded"}
+    training_job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/pipelines-p1-train"
     return [
-        {"StepName": "Preprocess", **common, "Metadata": {"ProcessingJob": {"Arn": job_arn("pipelines-p1-pre")}}},
-        {"StepName": "Train", **common, "Metadata": {"TrainingJob": {"Arn": job_arn("pipelines-p1-train")}}},
+        {"StepName": "ResolveIncumbent", **common, "Metadata": {"ProcessingJob": {"Arn": job_arn("pipelines-p1-res")}}},
+        {"StepName": "Train", **common, "Metadata": {"TrainingJob": {"Arn": training_job}}},
         {
             "StepName": "Evaluate",
             **common,
@@ -133,9 +135,21 @@ def expect_execution(aws: SimpleNamespace) -> None:
         {"PipelineExecutionArn": EXECUTION_ARN, "SortOrder": "Ascending"},
     )
     for job, execution, step, output in (
-        ("pipelines-p1-pre", "p1a2b3c4d5e6", "Preprocess", "report"),
+        ("pipelines-p1-res", "p1a2b3c4d5e6", "ResolveIncumbent", "resolved"),
         ("pipelines-0ld-eval", "0ld3r0ld3r00", "Evaluate", "evaluation"),
     ):
+        if step == "Evaluate":  # Train's final metrics come between the two processing jobs
+            aws.sagemaker.add_response(
+                "describe_training_job",
+                {"TrainingJobName": "pipelines-p1-train", "TrainingJobArn": job_arn("pipelines-p1-train"),
+                 "TrainingJobStatus": "Completed", "SecondaryStatus": "Completed", "CreationTime": STARTED,
+                 "AlgorithmSpecification": {"TrainingInputMode": "File"}, "RoleArn": "arn:aws:iam::1:role/r",
+                 "OutputDataConfig": {"S3OutputPath": "s3://b/p"}, "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+                 "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 30},
+                 "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m.tar.gz"},
+                 "FinalMetricDataList": [{"MetricName": "validation:roc_auc", "Value": 0.83, "Timestamp": ENDED}]},
+                {"TrainingJobName": "pipelines-p1-train"},
+            )  # fmt: skip
         aws.sagemaker.add_response(
             "describe_processing_job",
             {"ProcessingJobName": job, "ProcessingJobArn": job_arn(job), "ProcessingJobStatus": "Completed",
@@ -149,19 +163,13 @@ def expect_execution(aws: SimpleNamespace) -> None:
         )  # fmt: skip
     prefix = f"pipelines/{PIPELINE}/{PARAMETERS['ExperimentId']}"
     for key, document in (
-        (f"{prefix}/p1a2b3c4d5e6/Preprocess/report/preprocess_report.json", PREPROCESS_REPORT),
+        (f"{prefix}/p1a2b3c4d5e6/ResolveIncumbent/resolved/resolved.json", RESOLVED),
         (f"{prefix}/0ld3r0ld3r00/Evaluate/evaluation/evaluation.json", EVALUATION),
     ):
         body = json.dumps(document).encode()
         aws.s3.add_response(
             "get_object", {"Body": StreamingBody(io.BytesIO(body), len(body))}, {"Bucket": BUCKET, "Key": key}
         )
-    aws.s3.add_client_error(
-        "get_object",
-        service_error_code="NoSuchKey",
-        http_status_code=404,
-        expected_params={"Bucket": BUCKET, "Key": f"{prefix}/0ld3r0ld3r00/Evaluate/evaluation/model_quality.json"},
-    )
 
 
 def millis(moment: datetime) -> int:
@@ -176,42 +184,46 @@ def test_an_execution_becomes_a_parent_run_with_a_nested_run_per_step(handler, a
     assert mlflow.experiments == {"dataset-2026-11-20": "1"}
     [parent] = mlflow.parents()
     assert (parent.run_name, parent.status, parent.start_time, parent.end_time) == (
-        "dataset-2026-11-20-1a2b3c4d", "FINISHED", millis(STARTED), millis(ENDED)
+        f"{PIPELINE} p1a2b3c4d5e6", "FINISHED", millis(STARTED), millis(ENDED)
     )  # fmt: skip
+    # The local record's tags (mlops/tracking.py), and the execution's ARN and display name.
     assert parent.tags == {
-        "pipeline_execution_arn": EXECUTION_ARN,
-        "pipeline_execution_id": "p1a2b3c4d5e6",
-        "pipeline": PIPELINE,
-        "experiment_id": "dataset-2026-11-20",
-        "dataset_uri": DATASET,
-        "registered_model_package_arn": PACKAGE_ARN,
-        "registered_version": "7",
+        "mlflow.runName": f"{PIPELINE} p1a2b3c4d5e6",
+        "mlops.role": "record",
+        "mlops.execution_id": "p1a2b3c4d5e6",
+        "mlops.execution_arn": EXECUTION_ARN,
+        "mlops.display_name": "dataset-2026-11-20-1a2b3c4d",
+        "mlops.pipeline": PIPELINE,
+        "mlops.status": "Succeeded",
+        "mlops.dataset": DATASET,
+        "mlops.registered_model_package_arn": PACKAGE_ARN,
+        "mlops.registered_version": "7",
     }
     assert parent.params == PARAMETERS
+    assert parent.metrics == [("seconds", 672.0, millis(ENDED), 0)]
     children = mlflow.children(parent)
-    assert list(children) == ["Preprocess", "Train", "Evaluate", "RegisterModel"]
+    assert list(children) == ["ResolveIncumbent", "Train", "Evaluate", "RegisterModel"]
     assert {run.status for run in children.values()} == {"FINISHED"}
     evaluate = children["Evaluate"]
-    # The report's numbers are the metrics (NaN and None are not); its text and yes/no values the parameters.
+    # The property file's numbers, named as the local engine names them (NaN, None, text and yes/no are not metrics).
     assert sorted(evaluate.metrics) == [
-        ("evaluation.candidate.roc_auc", 0.8196, millis(ENDED), 0),
-        ("evaluation.candidate.rows", 392.0, millis(ENDED), 0),
-        ("evaluation.candidate_score", 0.8196, millis(ENDED), 0),
+        ("Evaluation.candidate.roc_auc", 0.8196, millis(ENDED), 0),
+        ("Evaluation.candidate.rows", 392.0, millis(ENDED), 0),
+        ("Evaluation.candidate_score", 0.8196, millis(ENDED), 0),
+        ("seconds", 672.0, millis(ENDED), 0),
     ]
-    assert evaluate.params == {
-        "evaluation.has_incumbent": "false",
-        "evaluation.metric": "roc_auc",
-        "evaluation.summary": EVALUATION["summary"],
+    assert evaluate.params == {"cache_hit": "True", "status": "Succeeded"}
+    assert {key: evaluate.tags[key] for key in ("mlops.step_type", "mlops.reused_from", "mlops.job")} == {
+        "mlops.step_type": "Processing",
+        "mlops.reused_from": "0ld3r0ld3r00",
+        "mlops.job": "pipelines-0ld-eval",
     }
-    assert evaluate.tags["cache_hit_source_execution"] == EARLIER_ARN
-    assert evaluate.tags["processing_job"] == "pipelines-0ld-eval"
-    preprocess = children["Preprocess"]
-    assert {key: value for key, value, *_ in preprocess.metrics} == {
-        "preprocess_report.rows_read": 2020.0,
-        "preprocess_report.rows_written.test": 392.0,
-    }
-    assert children["RegisterModel"].tags["registered_version"] == "7"
-    assert children["Train"].metrics == [] and children["Train"].tags["step_type"] == "TrainingJob"
+    assert evaluate.tags["mlops.execution_id"] == "p1a2b3c4d5e6"
+    assert {key for key, *_ in children["ResolveIncumbent"].metrics} == {"Resolved.model_package_version", "seconds"}
+    train = children["Train"]
+    assert ("validation:roc_auc", 0.83, millis(ENDED), 0) in train.metrics
+    assert train.tags["mlops.step_type"] == "Training" and train.params["cache_hit"] == "False"
+    assert children["RegisterModel"].tags["mlops.registered_version"] == "7"
 
 
 def test_a_redelivered_event_creates_nothing(handler, aws, mlflow):
@@ -241,7 +253,7 @@ def test_an_attempt_cut_short_is_completed_by_the_next_delivery_without_duplicat
     mlflow._runs_create = create_fails_for_train  # type: ignore[method-assign]
     with pytest.raises(handler.MlflowError, match="503"):
         handler.handler(status_event(), CONTEXT)
-    assert mlflow.requests.count(("POST", "runs/create")) == 2 + handler.HTTP_ATTEMPTS  # parent, Preprocess, Train x3
+    assert mlflow.requests.count(("POST", "runs/create")) == 2 + handler.HTTP_ATTEMPTS  # parent, Resolve, Train x3
     [parent] = mlflow.parents()
     assert parent.status == "RUNNING"
 
@@ -252,9 +264,9 @@ def test_an_attempt_cut_short_is_completed_by_the_next_delivery_without_duplicat
     assert (result["status"], result["steps"]) == ("resumed", ["Train", "Evaluate", "RegisterModel"])
     assert mlflow.parents() == [parent] and parent.status == "FINISHED"
     children = mlflow.children(parent)
-    assert sorted(children) == ["Evaluate", "Preprocess", "RegisterModel", "Train"]
+    assert sorted(children) == ["Evaluate", "RegisterModel", "ResolveIncumbent", "Train"]
     assert len(mlflow.runs) == 5
-    assert len(children["Preprocess"].metrics) == 2  # written once, not again by the second delivery
+    assert len(children["ResolveIncumbent"].metrics) == 2  # written once, not again by the second delivery
 
 
 def test_transient_mlflow_errors_are_retried_within_the_invocation(handler, aws, mlflow):
@@ -310,19 +322,39 @@ def run_structure() -> ModuleType:
     return load_module("run_structure_under_test", FUNCTION_DIR / "run_structure.py")
 
 
-def test_reports_flatten_to_metrics_and_parameters_within_mlflows_rules():
-    metrics, params = run_structure().metrics_and_params(
-        {"x.json": {"a b": {"c/d": 1, "e%f": True}, "n": None, "inf": float("inf"), "list": [1, 2], "t": "v"}}
+def test_a_reports_numbers_become_metrics_as_the_local_engine_names_them():
+    found = run_structure().numbers(
+        {"a b": {"c/d": 1, "e": True}, "n": None, "inf": float("inf"), "l": [1], "t": "v"}, "X"
     )
-    assert metrics == {"x.a b.c/d": 1.0}
-    assert params == {"x.a b.e_f": "true", "x.t": "v"}
+    assert found == {"X.a b.c/d": 1.0}
 
 
-def test_every_report_mlops_report_reads_is_tracked():
-    """The function reads at least what `mlops report --env` draws (mlops/report/sources.py), from the same output."""
-    from mlops.report import sources
+def test_the_tracked_reports_are_the_property_files_of_the_synthesized_definitions():
+    """Read from the committed template snapshots (tests/infra/test_snapshots.py keeps them current): no synth here."""
+    declared = set()
+    for unit in ("dev", "prod"):
+        template = json.loads((REPO_ROOT / "tests" / "infra" / "snapshots" / unit / "Pipelines.json").read_text())
+        for resource in template["Resources"].values():
+            if resource["Type"] != "AWS::SageMaker::Pipeline":
+                continue
+            body = resource["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][0]
+            for step in _all_steps(json.loads(body)["Steps"]):
+                declared |= {
+                    (
+                        step["Name"],
+                        declared_file["OutputName"],
+                        declared_file["FilePath"],
+                        declared_file["PropertyFileName"],
+                    )
+                    for declared_file in step.get("PropertyFiles", [])
+                }
+    tracked = {(step, *entry) for step, entry in run_structure().TRACKED_REPORTS.items()}
+    assert tracked == declared
 
-    tracked = run_structure().TRACKED_REPORTS
-    for step, output in (sources.EVALUATE, sources.BASELINE, sources.CHECK_DRIFT, sources.RESOLVE_MODEL):
-        assert tracked[step][0] == output, step
-    assert "evaluation.json" in tracked["Evaluate"][1] and "resolved.json" in tracked["ResolveModel"][1]
+
+def _all_steps(steps: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every step, also those inside a condition's branches."""
+    for step in steps:
+        yield step
+        arguments = step.get("Arguments", {})
+        yield from _all_steps(arguments.get("IfSteps", []) + arguments.get("ElseSteps", []))

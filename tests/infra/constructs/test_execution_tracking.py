@@ -14,7 +14,9 @@ from platform_constructs.execution_tracking import ExecutionTracking
 from tests.infra.constructs.conftest import ACCOUNT, REGION, only, statements
 
 EXPORT = "any-artifacts-bucket-arn"
-JOBS = json.dumps(f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/pipelines-*")
+JOBS = [
+    json.dumps(f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}-job/pipelines-*") for kind in ("processing", "training")
+]
 IMPORTED_BUCKET = {"Fn::ImportValue": EXPORT}
 
 
@@ -117,7 +119,7 @@ def test_the_function_may_read_executions_and_reports_and_write_runs_to_its_app_
         *((action, json.dumps(arn)) for arn in executions for action in (
             "sagemaker:DescribePipelineExecution", "sagemaker:ListPipelineExecutionSteps",
             "sagemaker:ListPipelineParametersForExecution")),
-        ("sagemaker:DescribeProcessingJob", JOBS),
+        *((f"sagemaker:Describe{kind}Job", job) for job in JOBS for kind in ("Processing", "Training")),
         ("s3:GetObject", json.dumps(objects("pipelines/"), sort_keys=True)),
         ("kms:Decrypt", json.dumps(f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd")),
         *((action, app) for action in (
