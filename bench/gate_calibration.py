@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/gate_calibration.py [--trials 200] [--incumbents 20] [--rows 2000] [--confidence 0.95]
 
+It runs on the step runtime (bench/on_step_runtime.py: the image's scikit-learn, as the pipeline's steps do).
+
 Each trial draws a fresh dataset of --rows customers from the bundled sample's distribution (generate.customers, no
 dirt) and runs the real step code in-process: preprocess.py (the hash split: ~20 % test rows), train.py twice on the
 same split - a *same-distribution* candidate with the pipeline's hyperparameters and a *worse* candidate (--worse:
@@ -36,6 +38,10 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+from on_step_runtime import run_on_step_runtime  # bench/ is this script's folder
+
+if __name__ == "__main__":
+    run_on_step_runtime()  # before the step scripts load: they must load with the image's libraries
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STEPS = REPO_ROOT / "pipeline_defs" / "steps"

@@ -1,14 +1,16 @@
 """How often `mlops monitor --local`'s model-quality check alarms on a model that did NOT get worse (and how often it
-catches one that did), by the number of labelled requests.
+catches one that did), by the number of labelled requests. Runs on the step runtime (bench/on_step_runtime.py).
 
-    .venv/bin/python bench/monitor_false_alarms.py [--trials 200] [--tolerance 0.05] [--eval-rows 400]
+    .venv/bin/python bench/monitor_false_alarms.py [--trials 200] [--tolerance 0.15] [--eval-rows 400] [--point]
 
 Each trial draws an evaluation slice of --eval-rows rows (about the test slice of the 2000-row sample) from a fixed
 score model (30 % churners; score = sigmoid(1.6 x label + N(0, 1)): ROC AUC about 0.87), derives the constraints as
 training does (evaluate.py's metric values x (1 - tolerance), LessThanThreshold on auc, f1, precision, recall), then
 draws n labelled requests from the same model (false alarms) or from a worse one (score = sigmoid(0.8 x label + N(0,
-1)), power) and compares point values as the monitor does (evaluate.py's own metric_values). Prints, per n, the share
-of runs with any violation, per metric, with 95 % Wilson intervals.
+1)), power) and checks them as the monitor does: a metric violates its constraint when its whole interval at the
+unit's confidence_level is below the threshold (evaluate.py's own metric_intervals and credible_violations); --point
+compares the point values instead, as Model Monitor's schedules do. Prints, per n, the share of runs with any
+violation, per metric, with 95 % Wilson intervals.
 """
 
 from __future__ import annotations
@@ -16,14 +18,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import sys
+from types import ModuleType
 
 import numpy as np
+from on_step_runtime import on_step_runtime, run_on_step_runtime  # bench/ is this script's folder
 
-from config import load_config
-
-EVALUATE = importlib.import_module("pipeline_defs.steps.evaluate")
-# Predicted labels at the threshold Evaluate and the monitors use: the unit's config.
-THRESHOLD = load_config().model_quality_probability_threshold
 PREVALENCE = 0.3
 SAME, WORSE = 1.6, 0.8  # the label's effect on the score's logit: today's model, a degraded one
 LABELLED_ROWS = (60, 100, 300, 1000, 3000)
@@ -35,10 +35,18 @@ def draw(rng: np.random.Generator, rows: int, effect: float) -> tuple[np.ndarray
     return labels, 1 / (1 + np.exp(-(effect * labels + rng.normal(size=rows) - 0.8)))
 
 
-def violated(rng: np.random.Generator, rows: int, effect: float, eval_rows: int, tolerance: float) -> set[str]:
-    evaluated = EVALUATE.metric_values(*draw(rng, eval_rows, SAME), THRESHOLD)
-    observed = EVALUATE.metric_values(*draw(rng, rows, effect), THRESHOLD)
-    return {name for name in EVALUATE.MONITORED_METRICS if observed[name] < evaluated[name] * (1 - tolerance)}
+def violated(
+    evaluate: ModuleType, rng: np.random.Generator, rows: int, effect: float, args: argparse.Namespace
+) -> set[str]:
+    evaluated = evaluate.model_quality(*draw(rng, args.eval_rows, SAME), args.threshold)
+    constraints = evaluate.model_quality_constraints(evaluated, args.tolerance)
+    labels, scores = draw(rng, rows, effect)
+    observed = evaluate.metric_values(labels, scores, args.threshold)
+    if args.point:
+        limits = constraints["binary_classification_constraints"]
+        return {name for name in evaluate.MONITORED_METRICS if observed[name] < limits[name]["threshold"]}
+    intervals = evaluate.metric_intervals(labels, scores, args.threshold, args.confidence)
+    return set(evaluate.credible_violations(observed, intervals, constraints))
 
 
 def wilson(hits: int, trials: int) -> str:
@@ -51,17 +59,32 @@ def wilson(hits: int, trials: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--trials", type=int, default=200)
-    parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument("--tolerance", type=float, help="default: the unit's model_quality_tolerance")
     parser.add_argument("--eval-rows", type=int, default=400)
+    parser.add_argument("--point", action="store_true", help="compare point values (Model Monitor's schedules)")
+    # Predicted labels at the threshold Evaluate and the monitors use, intervals at their level: the unit's config,
+    # read before the script moves to the step runtime (which cannot import config).
+    parser.add_argument("--threshold", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--confidence", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not on_step_runtime():
+        from config import load_config
+
+        config = load_config()
+        unit = ["--threshold", str(config.model_quality_probability_threshold)]
+        unit += ["--confidence", str(config.confidence_level)]
+        tolerance = args.tolerance if args.tolerance is not None else config.model_quality_tolerance
+        run_on_step_runtime([*sys.argv[1:], *unit, "--tolerance", str(tolerance)])
+    evaluate = importlib.import_module("pipeline_defs.steps.evaluate")
     rng = np.random.default_rng(0)
-    print(f"tolerance {args.tolerance}, evaluation slice {args.eval_rows} rows, {args.trials} trials per cell")
+    check = "point values" if args.point else f"{args.confidence:.0%} intervals"
+    print(f"tolerance {args.tolerance}, {check}, evaluation slice {args.eval_rows} rows, {args.trials} trials per cell")
     print(f"{'labelled':>8}  {'false alarms (same model)':<28}{'per metric':<44}{'alarms on the worse model':<28}")
     for rows in LABELLED_ROWS:
-        same = [violated(rng, rows, SAME, args.eval_rows, args.tolerance) for _ in range(args.trials)]
-        worse = [violated(rng, rows, WORSE, args.eval_rows, args.tolerance) for _ in range(args.trials)]
+        same = [violated(evaluate, rng, rows, SAME, args) for _ in range(args.trials)]
+        worse = [violated(evaluate, rng, rows, WORSE, args) for _ in range(args.trials)]
         per_metric = " ".join(
-            f"{name} {sum(name in hit for hit in same) / args.trials:.0%}" for name in EVALUATE.MONITORED_METRICS
+            f"{name} {sum(name in hit for hit in same) / args.trials:.0%}" for name in evaluate.MONITORED_METRICS
         )
         print(
             f"{rows:>8}  {wilson(sum(bool(hit) for hit in same), args.trials):<28}{per_metric:<44}"

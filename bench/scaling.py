@@ -1,4 +1,5 @@
-"""How the local training run and the local endpoint scale with rows: wall time and peak RSS per step.
+"""How the local training run and the local endpoint scale with rows: wall time and peak RSS per step, on the step
+runtime (.venv-steps: the scikit-learn image's Python and libraries, as every local run).
 
     .venv/bin/python bench/scaling.py [--rows 10000 100000 1000000] [--assembly cdk.out] [--jobs 1] [--batch 10000]
 
@@ -6,10 +7,11 @@ For each size, the bundled sample's generator (`pipeline_defs/sample_data/genera
 every time) writes a churn dataset of that many customers (plus its usual dirt); the dev unit's training pipeline runs
 on it locally, cold, one step at a time (`--jobs 1`, so no step competes with another for memory or cores), each job
 process wrapped so that its own peak RSS is recorded (getrusage of the one child). Then the model that run registered
-is served (`mlops serve --local`, no data capture) and one request carries `--batch` rows; the server's peak RSS is its
-VmHWM. The dataset's in-memory size is pandas' deep memory usage of the CSV as `pd.read_csv` reads it by default
-(numbers as float64 or int64, the categories as text). "idle" is the peak RSS of an interpreter that has only
-imported pandas and scikit-learn - what a step pays before it reads a row; "over idle" is a step's peak RSS minus
+is served (`mlops serve --local`, no data capture) and one request carries `--batch` rows; its peak RSS is the VmHWM
+of the model process (mlops/endpoint_model.py). The dataset's in-memory size is pandas' deep memory usage of the CSV
+as the step runtime's `pd.read_csv` reads it by default (numbers as float64 or int64, the categories as Python
+strings). "idle" is the peak RSS of a step-runtime interpreter that has only imported pandas and scikit-learn - what
+a step pays before it reads a row; "over idle" is a step's peak RSS minus
 that, and "x data" that over the dataset's in-memory size. Between consecutive sizes it then prints each step's time
 growth and its extra memory per extra MiB of data (the marginal cost, whatever each step imports).
 Figures, not assertions.
@@ -31,11 +33,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from config import load_config
 from mlops.common import project_root
 from pipeline_defs.local import LocalRunner, load_assembly
+from pipeline_defs.local.step_runtime import steps_python
 from tools.review import REPO_ROOT, synth
 
 RUSAGE_FILE = ".bench-rusage.json"
@@ -66,14 +68,25 @@ def write_dataset(rows: int, folder: Path) -> Path:
 
 def wrapper(folder: Path) -> str:
     path = folder / "python-with-rusage"
-    path.write_text(WRAPPER.format(python=sys.executable, rusage=RUSAGE_FILE))
+    path.write_text(WRAPPER.format(python=steps_python(), rusage=RUSAGE_FILE))
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return str(path)
 
 
 def idle_rss_mib() -> float:
     code = "import resource, pandas, sklearn.ensemble; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
-    return int(subprocess.check_output([sys.executable, "-c", code])) / 1024
+    return int(subprocess.check_output([steps_python(), "-c", code])) / 1024
+
+
+def in_memory_mib(dataset: Path) -> float:
+    """pandas' deep memory usage of the CSV as the step runtime's pandas reads it by default."""
+    code = "import sys, pandas; print(pandas.read_csv(sys.argv[1]).memory_usage(deep=True).sum())"
+    return int(subprocess.check_output([steps_python(), "-c", code, str(dataset)])) / 2**20
+
+
+def peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")) / 1024
 
 
 def step_usage(work_dir: str) -> dict[str, float]:
@@ -101,9 +114,8 @@ def serve_batch(state: Path, assembly: Path, rows: list[str]) -> tuple[float, fl
         seconds = time.perf_counter() - began
         if response.status != 200 or len(answer.splitlines()) != len(rows):
             sys.exit(f"endpoint answered {response.status}: {answer[:200]!r}")
-        status = Path(f"/proc/{server.pid}/status").read_text()
-        peak_kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
-        return seconds, peak_kib / 1024
+        [model_process] = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        return seconds, peak_rss_mib(int(model_process))
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -113,6 +125,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--assembly", type=Path, default=REPO_ROOT / "cdk.out", help="`cdk synth -c env=dev` output")
+    parser.add_argument("--skip-serve", action="store_true", help="training runs only")
     parser.add_argument("--jobs", type=int, default=1, help="steps at once (default 1: per-step figures alone)")
     parser.add_argument("--batch", type=int, default=10_000, help="rows in the endpoint request")
     args = parser.parse_args()
@@ -121,7 +134,8 @@ def main() -> None:
     print(f"idle interpreter with pandas + scikit-learn: {idle:.0f} MiB; {os.cpu_count()} cores; --jobs {args.jobs}")
     header = f"{'rows':>9}  {'step':<17} {'wall s':>8} {'peak MiB':>9} {'over idle':>10} {'x data':>7}"
     with tempfile.TemporaryDirectory() as tmp:
-        assembly_dir = args.assembly
+        os.chdir(tmp)  # the run's interpreter probe goes through the wrapper too: its usage file lands here
+        assembly_dir = args.assembly.resolve()
         if not (assembly_dir / "manifest.json").is_file():
             assembly_dir = Path(tmp) / "cdk.out"
             synth(REPO_ROOT, assembly_dir, ["env=dev"])
@@ -132,8 +146,7 @@ def main() -> None:
         for rows in args.rows:
             state = Path(tmp) / f"state-{rows}"
             dataset = write_dataset(rows, state / "s3" / "local-landing" / "datasets" / f"scale-{rows}")
-            frame = pd.read_csv(dataset)  # pandas' default parse (a column with a '?' cell stays text)
-            data_mib = frame.memory_usage(deep=True).sum() / 2**20
+            data_mib = in_memory_mib(dataset)  # pandas' default parse (a column with a '?' cell stays text)
             data_sizes[rows] = data_mib
             csv_mib = dataset.stat().st_size / 2**20
             runner = LocalRunner(
@@ -163,7 +176,8 @@ def main() -> None:
                 above = max(peak - idle, 0.0)
                 row = f"{rows:>9,}  {step.name:<17} {step.seconds:>8.1f} {peak:>9.0f} {above:>10.0f}"
                 print(f"{row} {above / data_mib:>6.1f}x")
-            if any(step.type == "RegisterModel" and step.status == "Succeeded" for step in result.steps):
+            registered = any(step.type == "RegisterModel" and step.status == "Succeeded" for step in result.steps)
+            if registered and not args.skip_serve:
                 lines = [line.rsplit(",", 1)[0] + "\n" for line in dataset.read_text().splitlines()[1:]]
                 batch = [line for line in lines if "?" not in line and ",," not in line][: args.batch]
                 seconds, peak = serve_batch(state, assembly_dir, batch)

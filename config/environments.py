@@ -72,6 +72,9 @@ _ENVIRONMENTS: dict[str, dict[str, object]] = {
         "model_approval_status": "PendingManualApproval",
         "evaluation_schedule": "cron(0 6 ? * * *)",
         "capture_evaluation_schedule": "cron(0 7 ? * * *)",
+        # The retention team's monthly list: the whole customer base, scored on the 1st.
+        "scoring_schedule": "cron(0 5 1 * ? *)",
+        "transform_instance_type": "ml.m5.xlarge",
         "log_retention_days": 365,
         "monthly_budget_usd": 1000,
         "serving_instance_type": "ml.m5.xlarge",
@@ -99,6 +102,9 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "model_approval_status": "Approved",
     "evaluation_schedule": None,
     "capture_evaluation_schedule": None,
+    "scoring_schedule": None,
+    "transform_instance_count": 1,
+    "auto_retrain": False,
     "trigger_reserved_concurrency": 1,
     "log_retention_days": 7,
     # No team mail for every developer's deploy: a sandbox's topic has no subscribers unless its owner adds some.

@@ -43,12 +43,6 @@ OWN_MODELS = "own"
 # CreateProcessingJob's limit on ProcessingResources.ClusterConfig.InstanceCount (botocore's service model).
 MAX_PROCESSING_INSTANCES = 100
 MODEL_QUALITY_PROBLEM_TYPES = ("BinaryClassification",)
-# The only retention periods CloudWatch Logs accepts (RetentionInDays).
-# fmt: off
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)
-# fmt: on
 # Physical names humans rely on, with the limit of the service that owns them (SageMaker: 63 characters for model
 # package groups, 256 for pipelines). The group's 63 characters also bound the name prefix (56), so stack names
 # (prefix + "-Orchestration") stay far below CloudFormation's 128.
@@ -56,7 +50,9 @@ NAME_LIMITS = {
     "model_package_group_name": 63,
     "training_pipeline_name": 256,
     "evaluation_pipeline_name": 256,
+    "scoring_pipeline_name": 256,
 }
+SCORING_MODELS = ("pinned", "latest")
 
 
 class ConfigError(ValueError):
@@ -160,7 +156,8 @@ RULES: tuple[Rule, ...] = (
          "'{value}' is not an AWS region", "use an explicit region such as eu-west-1 (image URIs depend on it)"),
     Rule(("owner", "cost_center"), matches(patterns.TAG_VALUE),
          "'{value}' cannot be a tag value", "use 1-256 letters, digits, spaces and _ . : / = + - @"),
-    Rule(("processing_instance_type", "training_instance_type"), matches(patterns.INSTANCE_TYPE), *_INSTANCE_TYPE_RULE),
+    Rule(("processing_instance_type", "training_instance_type", "transform_instance_type"),
+         matches(patterns.INSTANCE_TYPE), *_INSTANCE_TYPE_RULE),
     Rule("preprocess_instance_count", within(1, MAX_PROCESSING_INSTANCES),
          f"{{value}} is outside 1..{MAX_PROCESSING_INSTANCES} instances",
          "use 1, or more instances (one share of the dataset's files each) for a dataset beyond one instance"),
@@ -176,21 +173,31 @@ RULES: tuple[Rule, ...] = (
          "{value} is not a confidence level", "use a level with 0.5 <= level < 1, e.g. 0.95"),
     Rule("cache_expire_after", _is_duration,
          "'{value}' is not an ISO 8601 duration", "use a duration such as P30D or PT12H"),
-    Rule(("dataset_prefix", "evaluation_data_prefix"), matches(patterns.DATASET_PREFIX),
+    Rule(("dataset_prefix", "evaluation_data_prefix", "scoring_data_prefix"), matches(patterns.DATASET_PREFIX),
          "'{value}' is not a usable S3 prefix",
          "use path segments of letters, digits and . _ - each ending with '/', e.g. datasets/"),
     Rule("marker_name", matches(patterns.MARKER_NAME),
          "'{value}' is not a usable marker file name", "use letters, digits and . _ -, e.g. _SUCCESS"),
     Rule("evaluation_schedule", matches(patterns.SCHEDULE),
          _SCHEDULE_PROBLEM, _SCHEDULE_FIX.format(example="cron(0 6 ? * MON *)")),
+    Rule("scoring_data_prefix", lambda v, c: not (v.startswith(c.dataset_prefix) or c.dataset_prefix.startswith(v)),
+         "'{value}' overlaps dataset_prefix '{config.dataset_prefix}'", "give scoring its own prefix, e.g. scoring/"),
+    Rule("scoring_schedule", matches(patterns.SCHEDULE),
+         _SCHEDULE_PROBLEM, _SCHEDULE_FIX.format(example="cron(0 5 1 * ? *)")),
+    Rule("scoring_model", one_of(SCORING_MODELS),
+         "'{value}' is not a scoring model choice", f"use one of {', '.join(SCORING_MODELS)}"),
+    Rule("transform_instance_count", within(1, MAX_PROCESSING_INSTANCES),
+         f"{{value}} is outside 1..{MAX_PROCESSING_INSTANCES}", "use 1 or a few instances, e.g. 2"),
+    Rule("scoring_top_n", within(1, 1000), "{value} is outside 1..1000", "list a handful of customers, e.g. 20"),
     Rule("capture_evaluation_schedule", matches(patterns.SCHEDULE),
          _SCHEDULE_PROBLEM, _SCHEDULE_FIX.format(example="cron(0 7 ? * * *)")),
     Rule("capture_evaluation_period_hours", within(1, 24 * 31),
          "{value} is outside 1..744", "use the schedule's interval in hours, e.g. 24 for a daily schedule"),
     Rule("trigger_reserved_concurrency", within(1, 10),
          "{value} is outside 1..10", "one run per dataset needs little concurrency; use 1-10"),
-    Rule("log_retention_days", one_of(LOG_RETENTION_DAYS),
-         "{value} is not a CloudWatch Logs retention period", f"use one of {', '.join(map(str, LOG_RETENTION_DAYS))}"),
+    Rule("log_retention_days", one_of(patterns.LOG_RETENTION_DAYS),
+         "{value} is not a CloudWatch Logs retention period",
+         f"use one of {', '.join(map(str, patterns.LOG_RETENTION_DAYS))}"),
     Rule("monthly_budget_usd", within(1, 1_000_000),
          "{value} is outside 1..1000000 USD", "give the unit a monthly cost limit in whole dollars, e.g. 200"),
     Rule("notification_emails", matches(patterns.EMAIL),

@@ -61,6 +61,23 @@ class EnvironmentConfig:
     # Recent labelled production data; the scheduled eval-only pipeline evaluates what is under it.
     evaluation_data_prefix: str = "evaluation/latest/"
     marker_name: str = "_SUCCESS"
+    # The scoring pipeline (README, "Scoring the customer base"): a customer list landing as
+    # s3://<landing bucket>/<scoring_data_prefix><dataset-id>/... (marker last) is scored by batch transform.
+    scoring_data_prefix: str = "scoring/"
+    # EventBridge Scheduler expression of the scoring pipeline; None: no schedule. A scheduled run scores what is under
+    # <scoring_data_prefix>latest/.
+    scoring_schedule: str | None = None
+    # Which version scores: `pinned` (the unit's pin in config/deployments.json, else the latest Approved) or
+    # `latest` (always the latest Approved); the pipeline's ModelPackageArn default, overridable per run.
+    scoring_model: str = "pinned"
+    transform_instance_type: str = "ml.m5.large"
+    # Transform instances, each scoring whole objects of the prepared input (written as this many files).
+    transform_instance_count: int = 2
+    # Customers by highest score in the scoring summary (the retention team's list is the whole output).
+    scoring_top_n: int = 20
+    # Drift alarms and runs failed by drift start training on the newest dataset when it is newer than the approved
+    # version's (else a "needs fresh labelled data" message): lambda/retrain. Off in sandboxes.
+    auto_retrain: bool = True
     # EventBridge Scheduler expression for the eval-only pipeline; None switches the schedule off.
     evaluation_schedule: str | None = None
     # The path that works in every account (with or without Model Monitor): when a version is served, this schedule
@@ -219,6 +236,18 @@ class EnvironmentConfig:
     @property
     def evaluation_pipeline_name(self) -> str:
         return self.resource_name("evaluation")
+
+    @property
+    def scoring_pipeline_name(self) -> str:
+        return self.resource_name("scoring")
+
+    def pipeline_names(self) -> dict[str, str]:
+        """{pipeline kind (`training`, `evaluation`, `scoring`): the unit's pipeline name}."""
+        return {
+            "training": self.training_pipeline_name,
+            "evaluation": self.evaluation_pipeline_name,
+            "scoring": self.scoring_pipeline_name,
+        }
 
     @property
     def github_environment(self) -> str:

@@ -1,16 +1,18 @@
 """mlops: run the pipelines locally, manage the local model registry, render graphs, start runs, replay dead letters.
 
-    mlops run training|evaluation --local [--param K=V ...] [--no-cache] [--jobs N] [--assembly cdk.out] [--env dev]
-              [--state-dir .local] [--from STEP | --steps A,B [--source EXECUTION]]
-    mlops cache clear [--pipeline training|evaluation] [--state-dir .local]
-    mlops executions prune --keep N [--pipeline training|evaluation] [--dry-run] [--state-dir .local]
+    mlops run training|evaluation|scoring --local [--param K=V ...] [--no-cache] [--jobs N] [--assembly cdk.out]
+              [--env dev] [--state-dir .local] [--from STEP | --steps A,B [--source EXECUTION]]
+    mlops cache clear [--pipeline training|evaluation|scoring] [--state-dir .local]
+    mlops executions prune --keep N [--pipeline training|evaluation|scoring] [--dry-run] [--state-dir .local]
     mlops registry list|show N|approve [N] --reason TEXT|reject [N] --reason TEXT|diff N M (--env E | --local)
-    mlops graph training|evaluation [--assembly cdk.out] [--env dev]
+    mlops graph training|evaluation|scoring [--assembly cdk.out] [--env dev]
     mlops steps [--assembly cdk.out]
-    mlops start training|evaluation --env <env> --experiment <id> [--input-data-uri s3://...] [--param NAME=VALUE]
-                [--from STEP | --steps A,B [--source ARN]]
+    mlops ui --local [--port 5000] [--state-dir .local]
+    mlops start training|evaluation|scoring --env <env> [--experiment <id>] [--input-data-uri s3://...]
+                [--param NAME=VALUE] [--from STEP | --steps A,B [--source ARN]]
     mlops demo [--assembly cdk.out] [--state-dir .local/demo]
-    mlops dlq replay --env <env> [--dry-run] [--max N] [--queue-url URL --function-name NAME]
+    mlops dlq replay --env <env> [--trigger training|scoring] [--dry-run] [--max N]
+                     [--queue-url URL --function-name NAME]
     mlops promote --env <env> (--version N | --latest-approved | --arn ARN) [--local [--state-dir .local]]
     mlops serve --local [--version N | --promoted] [--port 8080] [--sampling-percentage 100] [--state-dir .local]
     mlops cost execution|experiment|summary|prices|tags [ARN | EXPERIMENT] [--pipeline P --latest] [--since D]
@@ -43,7 +45,7 @@ from pathlib import Path
 
 from config import ConfigError, EnvironmentConfig, load_config
 from config.settings import ENVIRONMENT_NAMES
-from mlops import diff, lifecycle
+from mlops import diff, lifecycle, tracking
 from mlops.aws import AwsCallFailed
 from mlops.cache import command_cache, damaged_index_message
 from mlops.common import SINCE_HELP, UsageError, default_assembly, default_state_dir, shown
@@ -78,6 +80,7 @@ COMMANDS: dict[str, Command] = {
     "graph": command_graph,
     "start": command_start,
     "steps": command_steps,
+    "ui": tracking.command_ui,
     "lifecycle": lifecycle.command_lifecycle,
     "diff": diff.command_diff,
     "demo": command_demo,
@@ -154,6 +157,10 @@ def parser() -> argparse.ArgumentParser:
     registry.add_argument("--group", help="model package group (default: the unit's)")
     state_dir_option(registry)
 
+    ui = command("ui", tracking.UI_HELP)
+    tracking.add_ui_arguments(ui)
+    state_dir_option(ui)
+
     steps = command("steps", "how long each step's code and each experiment stood unchanged (stable: pipeline-ready)")
     assembly_option(steps)
 
@@ -183,6 +190,7 @@ def parser() -> argparse.ArgumentParser:
 
     dlq = command("dlq", "re-send the dataset trigger's dead letters to its function (AWS)")
     dlq.add_argument("action", choices=("replay",))
+    dlq.add_argument("--trigger", choices=("training", "scoring"), default="training", help="whose queue (training)")
     dlq.add_argument("--queue-url", help="the dead-letter queue (default: the Orchestration stack's output)")
     dlq.add_argument("--function-name", help="the start-pipeline function (default: the stack's output)")
     dlq.add_argument("--max", type=int, default=100, dest="max_messages", help="most messages to handle (100)")

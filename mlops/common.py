@@ -65,7 +65,7 @@ def stderr_progress(line: str) -> None:
 
 
 def pipeline_name(config: EnvironmentConfig, pipeline: str) -> str:
-    return config.training_pipeline_name if pipeline == "training" else config.evaluation_pipeline_name
+    return config.pipeline_names()[pipeline]
 
 
 def unit_context(config: EnvironmentConfig) -> str:

@@ -1,7 +1,7 @@
 """`mlops demo`: train on the bundled sample, approve, re-train (cached), evaluate on a drifted sample, then promote
 the approved version, serve it locally and send both samples through it (captured as the endpoint would), label the
-requests, monitor the traffic both ways (as Model Monitor would, and with the eval-only pipeline on the capture) and
-write the HTML reports."""
+requests, monitor the traffic both ways (as Model Monitor would, and with the eval-only pipeline on the capture),
+write the HTML reports, and score the drifted sample as a customer list by batch transform (the scoring pipeline)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from mlops.common import UsageError, sample_data_dir, shown
 from mlops.demo_state import fresh_state_dir, record_demo_files
 from mlops.endpoint import labelled_request_rows
 from mlops.ground_truth import object_key, parse_file, put_local
-from mlops.local import read_json, result_json, run_summary, runner_for
+from mlops.local import read_json, result_json, run_and_track, run_summary, runner_for
 from mlops.monitor import monitor_local
 from mlops.monitor import summary as monitoring_summary
 from mlops.promote import pin_from_package
@@ -35,6 +35,10 @@ from pipeline_defs.local import LocalModelRegistry, LocalS3, RunResult, local_va
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
 
 DEMO_DATASET = "sample-v1"
+# The customer list the demo scores: the drifted sample, under the scoring prefix.
+DEMO_CUSTOMERS = "customers-v1"
+# Customers the demo prints from the scoring summary's top-N.
+DEMO_TOP_CUSTOMERS = 5
 # What the demo did (the --json document), written last into its state dir.
 DEMO_SUMMARY = "demo.json"
 DEMO_EXPERIMENT = "demo"
@@ -66,7 +70,7 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     say(f"Demo in {shown(state_dir)}: the sample dataset is {dataset_uri} ({shown(s3.path(dataset_uri))})")
 
     say(f"\n1. Train {training.pipeline_name} on the bundled sample")
-    first = training.run(parameters)
+    first = run_and_track(training, parameters)
     say(run_summary(first, s3))
     registered = _registered_version(first)
 
@@ -83,7 +87,7 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         say("nothing was registered, so there is nothing to approve")
 
     say("\n3. Train again with unchanged inputs")
-    second = training.run(parameters)
+    second = run_and_track(training, parameters)
     say(run_summary(second, s3))
     hits = [step.name for step in second.steps if step.cache_hit]
     reran = [step.name for step in second.steps if step.cacheable and not step.cache_hit]
@@ -96,7 +100,7 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         )
 
     say(f"\n4. Evaluate the approved model on drifted data ({evaluation_uri})")
-    third = evaluation.run({Parameter.EXPERIMENT_ID.value: DEMO_EXPERIMENT})
+    third = run_and_track(evaluation, {Parameter.EXPERIMENT_ID.value: DEMO_EXPERIMENT})
     say(run_summary(third, s3))
     failed_by_gate = third.status == "Failed" and bool(third.steps) and third.steps[-1].type == "Fail"
     if failed_by_gate:
@@ -110,6 +114,7 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         say("nothing was approved, so there is nothing to serve")
 
     monitored = _monitor_traffic(args, config, say, third) if served is not None else None
+    scored = _score_customers(args, config, say) if registered is not None else None
 
     expected = (
         first.succeeded
@@ -122,6 +127,9 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         and monitored is not None
         and monitored["drift_violations"] > 0
         and monitored["capture_run_failed_by_gate"]
+        and scored is not None
+        and scored["failed_by_drift"]
+        and scored["rows"] == scored["prepared_rows"] > 0
     )
     say(
         "\nDemo finished as expected."
@@ -135,6 +143,7 @@ def command_demo(args: argparse.Namespace, config: EnvironmentConfig) -> int:
         "runs": {name: result_json(result, s3) for name, result in runs.items()},
         "served": served,
         "monitored": monitored,
+        "scored": scored,
     }
     # Kept beside the state it describes, for scripts that check a demo they did not start (--json prints it too).
     write_atomically(state_dir / DEMO_SUMMARY, json.dumps(summary, indent=2) + "\n")
@@ -226,12 +235,13 @@ def _monitor_traffic(
     capture = f"s3://{values[DeployTimeValue.ARTIFACTS_BUCKET]}/{DATA_CAPTURE_PREFIX}{config.endpoint_name}/"
     truth = f"s3://{values[DeployTimeValue.LANDING_BUCKET]}/{GROUND_TRUTH_PREFIX}{config.endpoint_name}/"
     say(f"\n7. The path of every account: the eval-only pipeline on the capture ({capture}) and its ground truth")
-    captured = runner_for(args.assembly, config, "evaluation", state_dir).run(
+    captured = run_and_track(
+        runner_for(args.assembly, config, "evaluation", state_dir),
         {
             Parameter.EXPERIMENT_ID.value: DEMO_EXPERIMENT,
             Parameter.INPUT_DATA_URI.value: capture,
             Parameter.GROUND_TRUTH_URI.value: truth,
-        }
+        },
     )
     say(run_summary(captured, LocalS3(state_dir / "s3")))
     failed_by_gate = captured.status == "Failed" and bool(captured.steps) and captured.steps[-1].type == "Fail"
@@ -252,6 +262,41 @@ def _monitor_traffic(
         "capture_run": captured.execution_id,
         "capture_run_failed_by_gate": failed_by_gate,
         "reports": [str(state_dir / file_name) for file_name, _ in pages.values()],
+    }
+
+
+def _score_customers(args: argparse.Namespace, config: EnvironmentConfig, say: Callable[[str], None]) -> dict[str, Any]:
+    """The scoring pipeline on the drifted sample as a customer list: its drift, its top customers, its report."""
+    state_dir: Path = args.state_dir
+    runner = runner_for(args.assembly, config, "scoring", state_dir)
+    landing = local_values(config.region)[DeployTimeValue.LANDING_BUCKET]
+    customers = f"s3://{landing}/{config.scoring_data_prefix}{DEMO_CUSTOMERS}/"
+    copy_sample(sample_data_dir() / "churn-drifted", runner.s3.path(customers), marker=config.marker_name)
+    say(f"\n9. Score the drifted sample as a customer list ({customers}) by batch transform, with capture")
+    result = runner.run({Parameter.INPUT_DATA_URI.value: customers, Parameter.EXPERIMENT_ID.value: DEMO_EXPERIMENT})
+    say(run_summary(result, runner.s3))
+    summary = _step_report(result, runner.s3, "Summarize", "summary", "summary.json") or {}
+    failed_by_drift = result.status == "Failed" and bool(result.steps) and result.steps[-1].name == "DriftDetected"
+    if failed_by_drift:
+        say("As expected, the scores are written and the run fails on the drift it found:")
+        for violation in _drift_violations(result, runner.s3):
+            say(f"  {violation['feature_name']}: {violation['constraint_check_type']}")
+    top = summary.get("top", [])[:DEMO_TOP_CUSTOMERS]
+    say(f"The {len(top)} customers most likely to churn (row key hash, score, contract, tenure in months):")
+    for entry in top:
+        say(f"  {entry['row_key']}  {entry['score']:.3f}  {entry['contract']}  {entry['tenure_months']}")
+    page = state_dir / "report-scoring.html"
+    write_report(local_report(config, state_dir, execution=result.execution_id), page)
+    say(f"  the scoring run's report: {shown(page)}")
+    prepared = _step_report(result, runner.s3, "Preprocess", "report", "preprocess_report.json") or {}
+    return {
+        "execution": result.execution_id,
+        "rows": summary.get("rows"),
+        "prepared_rows": prepared.get("rows_written", {}).get("score"),
+        "mean_score": summary.get("mean_score"),
+        "failed_by_drift": failed_by_drift,
+        "top": top,
+        "report": str(page),
     }
 
 

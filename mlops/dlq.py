@@ -1,7 +1,8 @@
 """`mlops dlq replay --env E`: invoke the dataset trigger's function again with each of its dead letters.
 
 The queue and the function come from the deployed Orchestration stack's outputs (`TrainingTriggerDeadLetterQueueUrl`,
-`StartPipelineFunctionName`); `--queue-url` / `--function-name` override them. Two message shapes reach the queue:
+`StartPipelineFunctionName`; with `--trigger scoring`, `ScoringTriggerDeadLetterQueueUrl`, `StartScoringFunctionName`);
+`--queue-url` / `--function-name` override them. Two message shapes reach the queue:
 - from the EventBridge rule's target DLQ (the event could not be delivered): the body is the event itself;
 - from the function's on-failure destination (the handler raised on every attempt): the body is Lambda's
   invocation record, whose `requestPayload` is the event.
@@ -26,8 +27,11 @@ from mlops.aws import AwsCallFailed, client, stack_outputs
 from mlops.common import UsageError
 
 ORCHESTRATION_STACK = "Orchestration"
-QUEUE_URL_OUTPUT = "TrainingTriggerDeadLetterQueueUrl"
-FUNCTION_NAME_OUTPUT = "StartPipelineFunctionName"
+# {trigger: (its dead-letter queue's output, its function's output)}: one start-pipeline function per trigger.
+TRIGGER_OUTPUTS = {
+    "training": ("TrainingTriggerDeadLetterQueueUrl", "StartPipelineFunctionName"),
+    "scoring": ("ScoringTriggerDeadLetterQueueUrl", "StartScoringFunctionName"),
+}
 
 _SQS_BATCH = 10
 
@@ -202,8 +206,9 @@ def command_dlq(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     queue_url, function_name = args.queue_url, args.function_name
     if queue_url is None or function_name is None:
         outputs = stack_outputs(client("cloudformation", config), config, ORCHESTRATION_STACK)
-        queue_url = queue_url or _output(outputs, QUEUE_URL_OUTPUT, config)
-        function_name = function_name or _output(outputs, FUNCTION_NAME_OUTPUT, config)
+        queue_output, function_output = TRIGGER_OUTPUTS[args.trigger]
+        queue_url = queue_url or _output(outputs, queue_output, config)
+        function_name = function_name or _output(outputs, function_output, config)
     echo: Callable[[str], None] = (lambda line: print(line, file=sys.stderr)) if args.json else print
     sqs, lambda_client = client("sqs", config), client("lambda", config)
     summary = replay(sqs, lambda_client, queue_url, function_name, args.max_messages, args.dry_run, echo=echo)

@@ -1,8 +1,12 @@
 """The local endpoint: a registered model package served as SageMaker's scikit-learn container serves it.
 
-    code = load_package(package, LocalS3(...), work_dir)   # mlops/endpoint_model.py: the model, on the step runtime
+    code = load_package(package, LocalS3(...), work_dir)   # pipeline_defs/local/inference.py: on the step runtime
     server = LocalEndpoint(code, endpoint_name="churn-dev-endpoint", port=8080, capture=CaptureWriter(...))
     server.serve_forever()      # from another thread, server.stop(): see LocalEndpoint.stop
+
+Loading (pipeline_defs/local/inference.py, shared with the local runner's batch transform): the package's model and
+inference code as the scikit-learn container loads them, in a process of the step runtime; each request goes
+input_fn -> predict_fn -> output_fn.
 
 HTTP (127.0.0.1 only): the container contract (`GET /ping`, `POST /invocations`) and the runtime API's path
 (`POST /endpoints/<name>/invocations`), so boto3's sagemaker-runtime client with `endpoint_url` works unchanged.
@@ -27,9 +31,9 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from mlops.capture import CaptureWriter, record
-from mlops.endpoint_model import InferenceCode, InferenceProcess, ModelCodeError
 from mlops.http_server import StoppableHandler, StoppableHTTPServer
 from pipeline_defs.contract import VARIANT_NAME
+from pipeline_defs.local.inference import InferenceCode, InferenceProcess, ModelCodeError
 
 MAX_PAYLOAD = 6 * 1024 * 1024  # InvokeEndpoint's limit for a real-time request body
 MAX_PORT = 65535

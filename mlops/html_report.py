@@ -31,6 +31,14 @@ def esc(value: object) -> str:
     return html.escape(str(value))
 
 
+def number(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def note(text: str) -> str:
+    return f"<p class='note'>{esc(text)}</p>"
+
+
 def html_table(header: Sequence[str], rows: Iterable[Sequence[Any]], marked: Sequence[bool] = ()) -> str:
     """A table of escaped cells (no header row when `header` is empty); rows whose `marked` flag is set carry class
     "violation"."""

@@ -132,3 +132,13 @@ def read_json(s3: LocalS3, uri: str) -> Any:
         return json.loads(s3.read_bytes(uri))
     except (LocalRunError, ValueError):
         return None
+
+
+def run_and_track(runner: LocalRunner, parameters: dict[str, Any], selective: Any = None) -> RunResult:
+    """One local execution, then its record in the state dir's MLflow store (`mlops.tracking`; a failure there is a
+    warning, never the run's)."""
+    from mlops import tracking
+
+    result = runner.run(parameters, selective)
+    tracking.log_execution(runner.state_dir, result, runner.s3)
+    return result

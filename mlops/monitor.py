@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from config import EnvironmentConfig
+from mlops import tracking
 from mlops.common import UsageError, dig, shown, since_start
 from mlops.monitor_checks import Baselines, check_data_quality, check_model_quality, read_baseline
 from mlops.promote import MODEL_QUALITY_CONSTRAINTS_PATH, REGISTERED_URIS
@@ -84,7 +85,9 @@ def monitor_local(
             f"(mlops serve --local --promoted --state-dir {shown(state_dir)}) and send it requests"
         )
     truth_dir = s3.path(_uri(config, DeployTimeValue.LANDING_BUCKET, f"{GROUND_TRUTH_PREFIX}{config.endpoint_name}/"))
-    return monitor(config, s3, baselines, capture_dir, truth_dir, period, now)
+    run = monitor(config, s3, baselines, capture_dir, truth_dir, period, now)
+    tracking.log_monitoring(state_dir, run)  # a failure there is a warning line, never the monitoring run's
+    return run
 
 
 def version_baselines(config: EnvironmentConfig, state_dir: Path, version: int | None) -> Baselines:
@@ -121,7 +124,7 @@ def monitor(
     )
     data_quality = check_data_quality(merged.traffic, statistics, constraints)
     threshold = config.model_quality_probability_threshold  # Model Monitor's analyzer and Evaluate use the same
-    model_quality = check_model_quality(merged, contract.label, s3, baselines, threshold)
+    model_quality = check_model_quality(merged, contract.label, s3, baselines, threshold, config.confidence_level)
     run_uri, folder = new_run_folder(config, s3, now)
     outputs = {
         "data-quality": data_quality,

@@ -7,13 +7,15 @@ Deequ's, and error rate as the pipelines' CheckDrift). A column count that diffe
 not a report full of shifted columns.
 
 Model quality (method and error rate): on the captured rows that have ground truth, the evaluator's own model_quality
-(steps/evaluate.py: labels at config's model_quality_probability_threshold) is compared with each registered constraint
-as a point comparison, like Model Monitor: a metric below its LessThanThreshold threshold (above a
-GreaterThanThreshold one) is a violation. There is no confidence interval on either side: the thresholds are the
-evaluation slice's own estimates x (1 - tolerance), and the traffic's metrics have their own sampling error, so a model
-exactly as good as on its evaluation slice still alarms by chance. How often, by tolerance and number of labelled rows,
-is measured by bench/monitor_false_alarms.py and written in the README ("Monitoring locally"). Read a violation as
-"look", not as proof.
+(steps/evaluate.py: labels at config's model_quality_probability_threshold) is checked against each registered
+constraint WITH AN INTERVAL, as the training gate is: a metric violates its LessThanThreshold threshold only when its
+whole two-sided interval at config's confidence_level is below it (evaluate.py `metric_intervals`: the ROC AUC's DeLong
+interval, the gate's own code; f1, precision and recall from redraws of the confusion matrix; `credible_violations`).
+The thresholds are the evaluation slice's own estimates x (1 - tolerance), and a small sample of traffic has a wide
+interval, so a point comparison alarmed on an unchanged model by chance; the interval keeps such alarms rare while a
+real drop still shows. Both error rates, by tolerance and number of labelled rows, are measured by
+bench/monitor_false_alarms.py and written in the README ("Monitoring locally"). Model Monitor's own schedules keep
+their point comparisons.
 Below MIN_LABELS_PER_CLASS labelled rows of either class nothing is compared ("not checked: too few labels").
 """
 
@@ -35,16 +37,12 @@ from pipeline_defs.steps.merge_capture import Merged
 from steplib import StepError
 
 # A verdict needs both classes, and enough of each: with fewer than 30 positives one row moves recall by more than
-# 3 %, and even with the default tolerance false alarms are frequent at 60-100 labelled rows. Below this floor the
-# monitor says "not checked" rather than report noise; above it the verdict is still a point comparison, with the
-# measured error rates of the README's "Monitoring locally" (Model Monitor wants 200 rows for its standard deviations).
+# 3 %. Below this floor the monitor says "not checked" rather than report noise; above it the verdict compares
+# intervals, with the measured error rates of the README's "Monitoring locally" (Model Monitor wants 200 rows for its
+# standard deviations).
 MIN_LABELS_PER_CLASS = 30
 # The data-quality step's inferred types back to the feature contract's types, to compute statistics by the baseline.
 _CONTRACT_TYPES = {"Integral": "integer", "Fractional": "number", "String": "category"}
-_OPERATORS = {
-    "LessThanThreshold": lambda value, threshold: value < threshold,
-    "GreaterThanThreshold": lambda value, threshold: value > threshold,
-}
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ def check_data_quality(
 
 
 def check_model_quality(
-    merged: Merged, label: str, s3: LocalS3, baselines: Baselines, threshold: float
+    merged: Merged, label: str, s3: LocalS3, baselines: Baselines, threshold: float, confidence: float
 ) -> dict[str, Any]:
     """Model-quality statistics, constraints and violations, with run.json's verdict; only the verdict if unchecked."""
     labelled = merged.labelled_data[label] != ""
@@ -107,8 +105,10 @@ def check_model_quality(
         )
     constraints = read_baseline(s3, baselines.model_quality_constraints, baselines.version)
     probabilities = merged.traffic.loc[labelled, SCORE_COLUMN].astype(float).to_numpy()
-    statistics = step_module("evaluate").model_quality(labels, probabilities, threshold)
-    violations = model_quality_violations(statistics, constraints)
+    evaluate = step_module("evaluate")
+    statistics = evaluate.model_quality(labels, probabilities, threshold)
+    intervals = evaluate.metric_intervals(labels, probabilities, threshold, confidence)
+    violations = model_quality_violations(statistics, intervals, constraints, confidence)
     return {
         "statistics": statistics,
         "constraints": constraints,
@@ -117,24 +117,28 @@ def check_model_quality(
     }
 
 
-def model_quality_violations(statistics: dict[str, Any], constraints: dict[str, Any]) -> list[dict[str, str]]:
-    """Model Monitor's violations of binary_classification_constraints: a point comparison per metric."""
+def model_quality_violations(
+    statistics: dict[str, Any],
+    intervals: dict[str, tuple[float, float]],
+    constraints: dict[str, Any],
+    confidence: float,
+) -> list[dict[str, str]]:
+    """Model Monitor's violation format for each constraint whose metric's interval lies past its threshold."""
     metrics = statistics["binary_classification_metrics"]
-    violations = []
-    for name, rule in sorted(constraints.get("binary_classification_constraints", {}).items()):
-        operator, threshold = rule.get("comparison_operator"), rule.get("threshold")
-        if name not in metrics or operator not in _OPERATORS or not isinstance(threshold, int | float):
-            raise StepError(f"model-quality constraint {name}: {rule} is not a known metric, operator and threshold")
-        value, deviation = metrics[name]["value"], metrics[name]["standard_deviation"]
-        if _OPERATORS[operator](value, threshold):
-            violations.append(
-                {
-                    "metric_name": name,
-                    "constraint_check_type": operator,
-                    "description": f"Metric {name} with {value:.4g} +/- {deviation:.4g} was {operator} '{threshold}'",
-                }
-            )
-    return violations
+    values = {name: entry["value"] for name, entry in metrics.items() if isinstance(entry, dict) and "value" in entry}
+    found = step_module("evaluate").credible_violations(values, intervals, constraints)  # StepError: a bad constraint
+    return [
+        {
+            "metric_name": name,
+            "constraint_check_type": found[name]["operator"],
+            "description": (
+                f"Metric {name} with {found[name]['value']:.4g} ({confidence:.0%} interval "
+                f"[{found[name]['interval'][0]:.4g}, {found[name]['interval'][1]:.4g}]) was {found[name]['operator']} "
+                f"'{found[name]['threshold']}'"
+            ),
+        }
+        for name in found
+    ]
 
 
 def read_baseline(s3: LocalS3, uri: str, version: int) -> dict[str, Any]:

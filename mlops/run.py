@@ -17,7 +17,7 @@ from pathlib import Path
 from config import EnvironmentConfig
 from mlops.common import UsageError, parse_parameters, shown
 from mlops.dataset import require_input_data
-from mlops.local import result_json, run_summary, runner_for
+from mlops.local import result_json, run_and_track, run_summary, runner_for
 from pipeline_defs.local import LocalRunner
 from pipeline_defs.local.selective import SelectiveRun
 
@@ -32,7 +32,7 @@ def command_run(args: argparse.Namespace, config: EnvironmentConfig) -> int:
     selective = selective_run(args, runner)
     if selective is None:  # a selective run reads its source's outputs, not necessarily the data
         require_input_data(runner, parameters, args.state_dir, config)
-    result = runner.run(parameters, selective)
+    result = run_and_track(runner, parameters, selective)
     print(json.dumps(result_json(result, runner.s3), indent=2) if args.json else run_summary(result, runner.s3))
     if result.status == "Stopped":
         print(

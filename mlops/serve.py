@@ -28,12 +28,12 @@ from config.deployments import pin_for, unit_key
 from mlops.capture import CAPTURE_PREFIX, CaptureWriter
 from mlops.common import UsageError, command_line, shown, unit_options
 from mlops.endpoint import MAX_PORT, LocalEndpoint
-from mlops.endpoint_model import load_package
 from mlops.local import read_assembly
 from pipeline_defs.atomic_file import make_writable_folder
 from pipeline_defs.contract import VARIANT_NAME, ApprovalStatus, DeployTimeValue
 from pipeline_defs.local import LocalModelRegistry, LocalS3, local_values
 from pipeline_defs.local.assembly import LOCAL_ACCOUNT
+from pipeline_defs.local.inference import load_package
 
 SIGNAL_CHECK_SECONDS = 0.1
 

@@ -1,4 +1,5 @@
-"""Both pipeline definitions of a unit, built from its config, with placeholders for deploy-time values.
+"""The pipeline definitions of a unit (training, eval-only, scoring), built from its config, with placeholders
+for deploy-time values.
 
 `build_definitions` builds them with the SageMaker SDK (about 2 s to import, 1 s to build). `cdk synth` calls
 `definitions_for_synth` instead, which serves them from a cache when nothing that shapes them changed, so a synth
@@ -6,7 +7,8 @@ with unchanged pipelines never imports the SDK (the same for the image URI the e
 is the SHA-256 of everything a definition is a function of:
 - every file under `pipeline_defs/` that can take part in building (the DSL, both pipelines, the SDK wrapper with
   its patches, the contract, the step scripts, this module; not the local engine or the sample data);
-- the unit's config (every field) and the code URIs (content-addressed: a changed step script is a new URI);
+- the unit's config (every field), the scoring pipeline's default model (the pin) and the code URIs
+  (content-addressed: a changed step script is a new URI);
 - the name and version of every installed distribution (the SDK and all it depends on) and the Python version;
 - `CACHE_FORMAT`, bumped if the entry's layout changes.
 An entry stores its inputs next to its value and is used only when they equal the current ones, so even a hash
@@ -74,6 +76,10 @@ def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
         model_package_group_name=config.model_package_group_name,
         processing_instance_type=config.processing_instance_type,
         preprocess_instance_count=config.preprocess_instance_count,
+        transform_instance_type=config.transform_instance_type,
+        transform_instance_count=config.transform_instance_count,
+        scoring_data_prefix=config.scoring_data_prefix,
+        scoring_top_n=config.scoring_top_n,
         training_instance_type=config.training_instance_type,
         cache_expire_after=config.cache_expire_after,
         minimum_score=config.minimum_score,
@@ -92,29 +98,54 @@ def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
     )
 
 
-def build_definitions(config: EnvironmentConfig, code_uris: Mapping[str, str]) -> dict[str, str]:
-    """{pipeline name: definition JSON}, built now with the SDK; deterministic for the same config and code."""
+def build_definitions(
+    config: EnvironmentConfig, code_uris: Mapping[str, str], scoring_model_package: str = "latest"
+) -> dict[str, str]:
+    """{pipeline name: definition JSON}, built now with the SDK; deterministic for the same inputs.
+
+    `scoring_model_package`: the scoring pipeline's default model, the unit's pinned version (its package ARN) or
+    `latest` (config.scoring_model decides which the caller passes: `scoring_model_default`)."""
     from pipeline_defs import sdk
     from pipeline_defs.evaluation import evaluation_pipeline
+    from pipeline_defs.scoring import scoring_pipeline
     from pipeline_defs.training import training_pipeline
 
     settings = pipeline_settings(config, code_uris)
     with sdk.offline_build():
         return {
-            name: build(name, settings).definition()
-            for name, build in (
-                (config.training_pipeline_name, training_pipeline),
-                (config.evaluation_pipeline_name, evaluation_pipeline),
-            )
+            config.training_pipeline_name: training_pipeline(config.training_pipeline_name, settings).definition(),
+            config.evaluation_pipeline_name: evaluation_pipeline(
+                config.evaluation_pipeline_name, settings
+            ).definition(),
+            config.scoring_pipeline_name: scoring_pipeline(
+                config.scoring_pipeline_name, settings, scoring_model_package
+            ).definition(),
         }
 
 
+def scoring_model_default(config: EnvironmentConfig, pinned_package_arn: str | None) -> str:
+    """The scoring pipeline's ModelPackageArn default: the pinned version when config.scoring_model is `pinned` and
+    the unit pins one, else `latest` (the latest Approved version, resolved at run time)."""
+    return pinned_package_arn if config.scoring_model == "pinned" and pinned_package_arn else "latest"
+
+
 def definitions_for_synth(
-    config: EnvironmentConfig, code_uris: Mapping[str, str], cache_dir: Path = CACHE_DIR
+    config: EnvironmentConfig,
+    code_uris: Mapping[str, str],
+    cache_dir: Path = CACHE_DIR,
+    scoring_model_package: str = "latest",
 ) -> dict[str, str]:
     """`build_definitions`, served from the cache when every input is unchanged (see the module docstring)."""
-    inputs = {"config": dataclasses.asdict(config), "code_uris": dict(code_uris)}
-    built: dict[str, str] = cached("definitions", inputs, lambda: build_definitions(config, code_uris), cache_dir)
+    inputs = {
+        "config": dataclasses.asdict(config),
+        "code_uris": dict(code_uris),
+        "scoring_model_package": scoring_model_package,
+    }
+
+    def build() -> dict[str, str]:
+        return build_definitions(config, code_uris, scoring_model_package)
+
+    built: dict[str, str] = cached("definitions", inputs, build, cache_dir)
     return built
 
 

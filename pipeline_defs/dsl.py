@@ -63,6 +63,8 @@ from pipeline_defs.sdk import (
     StoppingCondition,
     Tag,
     TrainingStep,
+    Transformer,
+    TransformStep,
 )
 
 
@@ -90,6 +92,11 @@ class PipelineSettings:
     processing_instance_type: str
     training_instance_type: str
     preprocess_instance_count: int
+    # Batch transform (the scoring pipeline): instance type and count, and the capture layout's output prefix.
+    transform_instance_type: str
+    transform_instance_count: int
+    scoring_data_prefix: str
+    scoring_top_n: int
     cache_expire_after: str
     # The training gate's parameter defaults (config: minimum_score, max_regression, confidence_level).
     minimum_score: float
@@ -130,6 +137,16 @@ class Step:
 
     def output(self, name: str):
         return self.sdk_step.properties.ProcessingOutputConfig.Outputs[name].S3Output.S3Uri
+
+    @property
+    def model_name(self):
+        """The name SageMaker gave the model a Model step created."""
+        return self.sdk_step.properties.ModelName
+
+    @property
+    def transform_output(self):
+        """Where a Transform step wrote its results (`<input object>.out` per input object)."""
+        return self.sdk_step.properties.TransformOutput.S3OutputPath
 
     def file(self, output: str, file_name: str) -> Join:
         return Join(on="/", values=[self.output(output), file_name])
@@ -362,6 +379,66 @@ class PipelineBuilder:
         )
         return Step(step, {})  # a ModelStep is only ever a branch of a gate, never a top-level step
 
+    def model_from_package(self, name: str, *, model_package: Any) -> Step:
+        """CreateModel of a registered model package (run-time ARN): SageMaker takes the image, the model data and the
+        inference code's environment from the package itself, so the model is exactly the version that was registered.
+        A Model step has no cache and no job-level retries (the SDK refuses SageMakerJobStepRetryPolicy on it)."""
+        session = self._session
+        session.context = None
+        session.init_model_step_arguments(_PackageModel(session))
+        session.create_model(
+            name=name.lower(),
+            role=self.settings.role_arn,
+            container_defs={"ModelPackageName": model_package},
+            tags=[{"Key": key, "Value": value} for key, value in self._job_tags()],
+        )
+        step = ModelStep(name=name, step_args=session.context, retry_policies=self._retry_policies(job=False))
+        return self._add_step(Step(step, {}))
+
+    def transform(self, name: str, *, model: Step, data: Any, input_filter: str, output_filter: str) -> Step:
+        """A batch transform of headerless CSV (`data`, one record a line) by `model`'s container, on the unit's
+        transform instances: SageMaker hands each instance whole objects of `data` (one per instance at most), so the
+        input should hold at least as many objects as instances. Each output line is its input record joined with the
+        model's answer (JoinSource Input), `input_filter` choosing what the model sees and `output_filter` what is kept
+        (JSONPath on the CSV record as an array). Input and output are captured in batch capture's layout under the
+        step's `capture` output with inference ids (BatchDataCaptureConfig), everything encrypted with the unit's key.
+        Not cached: its cache key holds ModelName, which a Model step makes new in every execution."""
+        kms = self.settings.kms_key_arn
+        transformer = Transformer(
+            model_name=model.model_name,
+            instance_count=self.settings.transform_instance_count,
+            instance_type=self.settings.transform_instance_type,
+            strategy="MultiRecord",
+            assemble_with="Line",
+            output_path=self._output_uri(name, "scores"),
+            output_kms_key=kms,
+            accept="text/csv",
+            max_payload=TRANSFORM_MAX_PAYLOAD_MB,
+            tags=[{"Key": key, "Value": value} for key, value in self._job_tags()],
+            base_transform_job_name=name.lower(),
+            sagemaker_session=self._session,
+            volume_kms_key=kms,
+        )
+        step = TransformStep(
+            name=name,
+            step_args=transformer.transform(
+                data=data,
+                data_type="S3Prefix",
+                content_type="text/csv",
+                split_type="Line",
+                input_filter=input_filter,
+                output_filter=output_filter,
+                join_source="Input",
+                batch_data_capture_config={
+                    "DestinationS3Uri": self._output_uri(name, "capture"),
+                    "KmsKeyId": kms,
+                    "GenerateInferenceId": True,
+                },
+            ),
+            retry_policies=self._retry_policies(),
+        )
+        return self._add_step(Step(step, {}))
+
     def code_versions(self) -> dict[str, str]:
         """{`code-<script>`: content hash} of every step code object: which code produced a registered version."""
         return {
@@ -411,18 +488,19 @@ class PipelineBuilder:
         static = {**self.settings.tags, "pipeline": self.name}
         return [*sorted(static.items()), (EXPERIMENT_TAG, self.experiment_id)]
 
-    def _retry_policies(self) -> list[Any]:
-        """Transient service errors of the step (throttling, faults) and of its job (capacity, internal, limits)."""
+    def _retry_policies(self, *, job: bool = True) -> list[Any]:
+        """Transient service errors of the step (throttling, faults) and, with `job`, of its job (capacity, internal,
+        limits)."""
         retry = self.settings.retry
         timing = {
             "max_attempts": retry.max_attempts,
             "interval_seconds": retry.interval_seconds,
             "backoff_rate": retry.backoff_rate,
         }
-        return [
-            StepRetryPolicy(exception_types=list(StepExceptionTypeEnum), **timing),
-            SageMakerJobStepRetryPolicy(exception_types=list(SageMakerJobExceptionTypeEnum), **timing),
-        ]
+        step = StepRetryPolicy(exception_types=list(StepExceptionTypeEnum), **timing)
+        if not job:
+            return [step]
+        return [step, SageMakerJobStepRetryPolicy(exception_types=list(SageMakerJobExceptionTypeEnum), **timing)]
 
     def _cache_config(self, cache: bool) -> CacheConfig | None:
         return CacheConfig(enable_caching=True, expire_after=self.settings.cache_expire_after) if cache else None
@@ -439,6 +517,18 @@ class PipelineBuilder:
                 output,
             ],
         )
+
+
+# Transform requests carry at most this many MB of records (MaxPayloadInMB): a mini-batch of lines, far below the
+# 100 MB limit and the container's own request limit.
+TRANSFORM_MAX_PAYLOAD_MB = 6
+
+
+class _PackageModel:
+    """What the SDK's ModelStep reads of a model object (its session) when the model comes from a package."""
+
+    def __init__(self, session: Any) -> None:
+        self.sagemaker_session = session
 
 
 # The processing input the step library's zip is mounted as: /opt/ml/processing/input/steplib/, the folder each script

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 # The pipelines of a unit, in the order they are shown.
-PIPELINES = ("training", "evaluation")
+PIPELINES = ("training", "evaluation", "scoring")
 # The SageMaker pipeline execution variables (`{"Get": "Execution.<name>"}`).
 EXECUTION_VARIABLES = frozenset(
     {

@@ -25,7 +25,14 @@ FEATURE_CONTRACT = "feature_contract.json"
 # from this zip, mounted at /opt/ml/processing/input/steplib/<asset hash>.zip (Python imports from a zip on sys.path;
 # SageMaker does not unpack processing inputs). Its content hash is in the cache key of every step that mounts it.
 STEP_LIBRARY = "steplib.zip"
-PROCESSING_SCRIPTS = ("resolve_model.py", "merge_capture.py", "preprocess.py", "data_quality.py", "evaluate.py")
+PROCESSING_SCRIPTS = (
+    "resolve_model.py",
+    "merge_capture.py",
+    "preprocess.py",
+    "data_quality.py",
+    "evaluate.py",
+    "summarize_scores.py",
+)
 # Shipped as they are, one content-addressed asset each.
 FILE_ASSETS = (*PROCESSING_SCRIPTS, FEATURE_CONTRACT)
 # Training and serving containers unpack a source tarball and run the named script from it.

@@ -9,9 +9,10 @@ and warnings as they were; everything process-wide happens inside `offline_build
 - telemetry is opted out through `sagemaker_config`;
 - the SDK re-validates that config with jsonschema on every lookup (and re-checks its own schema each time): the
   validation is memoised during a build, which is what keeps a definition build under a second;
-- `ProcessingStep.__init__` builds a whole local-mode session just to read a method name, and `Processor` adds
-  `sagemaker:project-*` tags when a `.sagemaker-code-config` file sits in a parent folder of the working directory:
-  both are neutralised during a build, so the definition depends on inputs only;
+- `ProcessingStep.__init__` builds a whole local-mode session just to read a method name, and `Processor`,
+  `Transformer` and the session's `create_model` add `sagemaker:project-*` tags when a `.sagemaker-code-config` file
+  sits in a parent folder of the working directory: all are neutralised during a build, so the definition depends
+  on inputs only;
 - `default_bucket()` (ListBuckets/CreateBucket) is reached by local code paths or outputs without `s3://`: the
   session here raises instead, so such a mistake fails the build rather than calling AWS.
 The patched SDK internals are listed in PATCHED_INTERNALS; a test pins their signatures, so an SDK upgrade that
@@ -54,6 +55,7 @@ with _environment(_OFFLINE_ENVIRONMENT, _IMPORT_DEFAULTS):
     import jsonschema
     import sagemaker.core.helper.session_helper as _session_helper
     import sagemaker.core.processing as _processing
+    import sagemaker.core.transformer as _transformer
     import sagemaker.mlops.workflow.steps as _steps
     from sagemaker.core import image_uris
     from sagemaker.core.config.config_manager import SageMakerConfig
@@ -70,6 +72,7 @@ with _environment(_OFFLINE_ENVIRONMENT, _IMPORT_DEFAULTS):
         StoppingCondition,
         Tag,
     )
+    from sagemaker.core.transformer import Transformer
     from sagemaker.core.workflow.conditions import (
         Condition,
         ConditionEquals,
@@ -92,7 +95,7 @@ with _environment(_OFFLINE_ENVIRONMENT, _IMPORT_DEFAULTS):
         StepExceptionTypeEnum,
         StepRetryPolicy,
     )
-    from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep
+    from sagemaker.mlops.workflow.steps import CacheConfig, ProcessingStep, TrainingStep, TransformStep
     from sagemaker.serve.model_builder import ModelBuilder
     from sagemaker.train.model_trainer import ModelTrainer
 
@@ -135,6 +138,8 @@ __all__ = [
     "StoppingCondition",
     "Tag",
     "TrainingStep",
+    "TransformStep",
+    "Transformer",
     "model_monitor_image_uri",
     "offline_build",
     "offline_session",
@@ -178,6 +183,8 @@ PATCHED_INTERNALS: tuple[tuple[object, str, object], ...] = (
     (_session_helper, "validate_sagemaker_config", _validate_config_once),
     (_steps, "LocalSagemakerClient", _LocalClientMethodNames),
     (_processing, "_append_project_tags", _keep_tags),
+    (_transformer, "_append_project_tags", _keep_tags),
+    (_session_helper, "_append_project_tags", _keep_tags),
 )
 for _owner, _name, _ in PATCHED_INTERNALS:
     if _name not in vars(_owner):  # setattr alone would silently add a missing attribute and the trap would return

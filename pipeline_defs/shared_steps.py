@@ -44,8 +44,9 @@ def resolve_model(p: PipelineBuilder, name: str, *, model_package: Any, **option
     )
 
 
-def preprocess(p: PipelineBuilder, data: Any, *, mode: str, outputs: list[str], cache: bool) -> Step:
-    """Enforces the feature contract; `outputs` are the data splits, plus `report` (what was dropped and why)."""
+def preprocess(p: PipelineBuilder, data: Any, *, mode: str, outputs: list[str], cache: bool, **options: Any) -> Step:
+    """Enforces the feature contract; `outputs` are the data splits, plus `report` (what was dropped and why);
+    `options`: more of preprocess.py's arguments (score mode's `shards`)."""
     return p.processing(
         "Preprocess",
         script="preprocess.py",
@@ -59,6 +60,7 @@ def preprocess(p: PipelineBuilder, data: Any, *, mode: str, outputs: list[str], 
             mode=mode,
             input_dir=input_dir("data"),
             contract=input_dir("contract"),
+            **options,
             output_dir=f"{PROCESSING_ROOT}/output",
         ),
     )
@@ -81,7 +83,11 @@ def evaluate(
     Predicted labels (accuracy, f1, precision, recall) use the unit's model_quality_probability_threshold, the one
     Model Monitor's analyzer uses, so the constraints and the monitor's statistics count the same predictions."""
     inputs = {"model": model} | ({"incumbent": incumbent} if incumbent is not None else {}) | {"test": test}
-    options: dict[str, Any] = {"confidence_level": confidence_level.to_string()} if confidence_level is not None else {}
+    options: dict[str, Any] = {}
+    if confidence_level is not None:  # a pipeline parameter, or a fixed level as text
+        options["confidence_level"] = (
+            confidence_level if isinstance(confidence_level, str) else confidence_level.to_string()
+        )
     if quality_tolerance is not None:
         options["quality_tolerance"] = str(quality_tolerance)
     options["probability_threshold"] = str(p.settings.model_quality_probability_threshold)
@@ -154,6 +160,22 @@ def data_quality(
             output_dir=output_dir(output),
         ),
         reports=reports,
+    )
+
+
+def check_drift(p: PipelineBuilder, *, scored: Any, baseline: Any) -> Step:
+    """CheckDrift: `scored` rows (the score first, then the features: the endpoint's monitor's layout) against the
+    resolved version's registered baseline folder; never cached (its inputs move with every run). Its `Drift` report
+    (drift_report.json) holds `violations`."""
+    return data_quality(
+        p,
+        "CheckDrift",
+        "check",
+        cache=False,
+        inputs={"test": scored, "baseline": baseline},
+        output="drift",
+        baseline_dir=input_dir("baseline"),
+        reports={"Drift": ("drift", "drift_report.json")},
     )
 
 

@@ -1,4 +1,5 @@
-"""Run the eval-only pipeline on a schedule, so a regression or drift of the approved model shows without new data."""
+"""Run a pipeline on a schedule: the eval-only pipeline, so a regression or drift of the approved model shows without
+new data; the scoring pipeline, so the retention team's list is fresh."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class EvaluationSchedule(Construct):
         pipeline_name: str,
         schedule_expression: str,
         pipeline_parameters: Mapping[str, str],
+        purpose: str = "Re-evaluates the approved model",
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -60,7 +62,7 @@ class EvaluationSchedule(Construct):
         self.schedule = scheduler.CfnSchedule(
             self,
             "Schedule",
-            description=f"Re-evaluates the approved model with {pipeline_name}",
+            description=f"{purpose} with {pipeline_name}",
             schedule_expression=schedule_expression,
             schedule_expression_timezone="UTC",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),

@@ -8,16 +8,16 @@ from pathlib import Path
 from aws_cdk import Acknowledgment, Duration, Fn, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sagemaker as sagemaker
 from aws_cdk.region_info import RegionInfo
 from constructs import Construct
 
 from pipeline_defs import contract
-from platform_constructs.async_function import async_function, function_log_group, rule_target
 from platform_constructs.dead_letter_queue import DeadLetterQueue
+from platform_constructs.training_trigger import RULE_MAX_EVENT_AGE, RULE_RETRY_ATTEMPTS, logged_function
 
 FUNCTION_DIR = Path(__file__).resolve().parents[1] / "lambda" / "track_execution"
 PIPELINE_STATUS_CHANGE = "SageMaker Model Building Pipeline Execution Status Change"
@@ -35,7 +35,6 @@ MLFLOW_ACTIONS = [
 ]
 # A few dozen SageMaker and MLflow calls with boto's and the handler's own retries (3 attempts of at most 20 s each).
 FUNCTION_TIMEOUT = Duration.minutes(5)
-FUNCTION_MEMORY_MB = 256
 
 
 class ExecutionTracking(Construct):
@@ -119,18 +118,25 @@ class ExecutionTracking(Construct):
         self.app.apply_removal_policy(removal_policy)
 
         self.dead_letter_queue = DeadLetterQueue(self, "DeadLetterQueue").queue
-        self.log_group = function_log_group(
+        self.function, self.log_group = logged_function(
             self,
-            "LogGroup",
-            retention_days=log_retention_days,
-            removal_policy=removal_policy,
-            holds="execution ARNs, run ids and error messages",
-        )
-        self.function = self._function(
-            app_name,
-            pipeline_names,
-            artifacts_bucket_name,
-            self._function_role(partition, pipeline_names, data_key, artifacts_bucket_arn_export),
+            "Function",
+            code_dir=FUNCTION_DIR,
+            description=f"Records each finished execution of {', '.join(pipeline_names)} in the MLflow App {app_name}",
+            environment={
+                "MLFLOW_TRACKING_ARN": self.app.attr_arn,
+                "PIPELINE_NAMES": ",".join(pipeline_names),
+                "ARTIFACTS_BUCKET": artifacts_bucket_name,
+            },
+            role=self._function_role(partition, pipeline_names, data_key, artifacts_bucket_arn_export),
+            # One at a time: two deliveries of one execution never race to create its parent run.
+            reserved_concurrency=1,
+            log_retention_days=log_retention_days,
+            log_removal_policy=removal_policy,
+            dead_letter_queue=self.dead_letter_queue,
+            logged="execution ARNs, run ids and error messages",
+            calls="the SageMaker, S3 (its step reports) and MLflow App APIs",
+            timeout=FUNCTION_TIMEOUT,
         )
         pipeline_arns = [stack.format_arn(service="sagemaker", resource="pipeline", resource_name=name)
                          for name in pipeline_names]  # fmt: skip
@@ -144,7 +150,14 @@ class ExecutionTracking(Construct):
                 detail={"pipelineArn": pipeline_arns, "currentPipelineExecutionStatus": TERMINAL_STATUSES},
             ),
         )
-        self.rule.add_target(rule_target(self.function, self.dead_letter_queue))
+        self.rule.add_target(
+            targets.LambdaFunction(
+                self.function,
+                retry_attempts=RULE_RETRY_ATTEMPTS,
+                max_event_age=RULE_MAX_EVENT_AGE,
+                dead_letter_queue=self.dead_letter_queue,
+            )
+        )
         self.alarms = [
             cloudwatch.Alarm(
                 self,
@@ -217,7 +230,6 @@ class ExecutionTracking(Construct):
             },
         )
         data_key.grant_decrypt(role)
-        self.log_group.grant_write(role)
         reasons = {
             **{
                 f"Resource::arn:{partition}:sagemaker:{stack.region}:{stack.account}:pipeline/{name}/execution/*": (
@@ -236,26 +248,3 @@ class ExecutionTracking(Construct):
             *(Acknowledgment(id=f"AwsSolutions-IAM5[{finding}]", reason=reason) for finding, reason in reasons.items())
         )
         return role
-
-    def _function(
-        self, app_name: str, pipeline_names: Sequence[str], artifacts_bucket_name: str, role: iam.Role
-    ) -> lambda_.Function:
-        return async_function(
-            self,
-            "Function",
-            folder=FUNCTION_DIR,
-            description=f"Records each finished execution of {', '.join(pipeline_names)} in the MLflow App {app_name}",
-            timeout=FUNCTION_TIMEOUT,
-            memory_mb=FUNCTION_MEMORY_MB,
-            # One at a time: two deliveries of one execution never race to create its parent run.
-            reserved_concurrency=1,
-            environment={
-                "MLFLOW_TRACKING_ARN": self.app.attr_arn,
-                "PIPELINE_NAMES": ",".join(pipeline_names),
-                "ARTIFACTS_BUCKET": artifacts_bucket_name,
-            },
-            role=role,
-            log_group=self.log_group,
-            dead_letter_queue=self.dead_letter_queue,
-            calls="the SageMaker, S3 and MLflow App APIs",
-        )

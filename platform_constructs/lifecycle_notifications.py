@@ -44,6 +44,7 @@ class LifecycleNotifications(Construct):
         topic: NotificationTopic,
         training_pipeline: str,
         evaluation_pipeline: str,
+        scoring_pipeline: str,
         model_package_group: str,
         cli_options: str,
     ) -> None:
@@ -52,7 +53,7 @@ class LifecycleNotifications(Construct):
         self._topic = topic
         pipeline_arns = {
             name: f"arn:{stack.partition}:sagemaker:{stack.region}:{stack.account}:pipeline/{name}"
-            for name in (training_pipeline, evaluation_pipeline)
+            for name in (training_pipeline, evaluation_pipeline, scoring_pipeline)
         }
         console = f"https://{stack.region}.console.aws.amazon.com/sagemaker/home?region={stack.region}#/pipelines"
         execution = f"{_field('$.detail.pipelineExecutionDisplayName')} ({_field('$.detail.pipelineExecutionArn')})"
@@ -60,7 +61,7 @@ class LifecycleNotifications(Construct):
         self.rules: dict[str, events.Rule] = {}
         self._rule(
             "PipelineEnded",
-            "A training or eval-only execution failed or was stopped",
+            "A training, eval-only or scoring execution failed or was stopped (a scoring run fails on drift)",
             self._pipeline_pattern(list(pipeline_arns.values()), ["Failed", "Stopped"]),
             f"{_field('$.detail.currentPipelineExecutionStatus')}: pipeline execution {execution} of "
             f"{_field('$.detail.pipelineArn')} ended at {_field('$.time')}. Steps and logs: {console}",

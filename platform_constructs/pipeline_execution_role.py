@@ -72,6 +72,7 @@ class PipelineExecutionRole(Construct):
         )
         processing_jobs = wildcard(sagemaker_arn("processing-job", f"{job_name_prefix}*"), generated_job_names)
         training_jobs = wildcard(sagemaker_arn("training-job", f"{job_name_prefix}*"), generated_job_names)
+        transform_jobs = wildcard(sagemaker_arn("transform-job", f"{job_name_prefix}*"), generated_job_names)
         allow(
             "RunPipelineJobs",
             [
@@ -81,9 +82,19 @@ class PipelineExecutionRole(Construct):
                 "sagemaker:CreateTrainingJob",
                 "sagemaker:DescribeTrainingJob",
                 "sagemaker:StopTrainingJob",
+                "sagemaker:CreateTransformJob",
+                "sagemaker:DescribeTransformJob",
+                "sagemaker:StopTransformJob",
                 "sagemaker:AddTags",
             ],
-            [processing_jobs, training_jobs],
+            [processing_jobs, training_jobs, transform_jobs],
+        )
+        # The scoring pipeline's CreateModel step: a model of a registered package, named by Pipelines at run time
+        # (the name's form is not documented; confirmed only in a real account - README, "Scoring the customer base").
+        allow(
+            "CreateScoringModels",
+            ["sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags"],
+            [wildcard(sagemaker_arn("model", "*"), "Pipelines names the model a Model step creates at run time.")],
         )
         group_arn = sagemaker_arn("model-package-group", model_package_group_name)
         packages_arn = wildcard(
@@ -162,7 +173,7 @@ class PipelineExecutionRole(Construct):
                 f"arn:{partition}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/{kind}:*",
                 "SageMaker writes every job's log stream into this fixed, service-named log group.",
             )
-            for kind in ("ProcessingJobs", "TrainingJobs")
+            for kind in ("ProcessingJobs", "TrainingJobs", "TransformJobs")
         ]
         allow(
             "WriteJobLogs",

@@ -1,4 +1,4 @@
-"""Stateless: the pipeline execution role, the step code assets and both SageMaker pipelines."""
+"""Stateless: the pipeline execution role, the step code assets and the unit's SageMaker pipelines."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class PipelinesStack(Stack):
         landing_bucket_name: str,
         artifacts_bucket_arn_export: str,
         landing_bucket_arn_export: str,
+        pinned_package_arn: str | None = None,
         inline_definition_limit_bytes: int = INLINE_DEFINITION_LIMIT_BYTES,
         **kwargs: Any,
     ) -> None:
@@ -54,6 +55,7 @@ class PipelinesStack(Stack):
             read_prefixes=[
                 config.dataset_prefix,
                 config.evaluation_data_prefix,
+                config.scoring_data_prefix,
                 f"{contract.GROUND_TRUTH_PREFIX}{config.endpoint_name}/",
             ],
             captured_prefixes=[f"{contract.DATA_CAPTURE_PREFIX}{config.endpoint_name}/"],
@@ -73,10 +75,18 @@ class PipelinesStack(Stack):
         descriptions = {
             config.training_pipeline_name: "Preprocess, train, evaluate against the approved model, register or fail",
             config.evaluation_pipeline_name: "Evaluate the approved model on new data, check drift vs its baseline",
+            config.scoring_pipeline_name: "Score a customer list by batch transform, capture, check drift, summarize",
         }
+        construct_ids = {
+            config.training_pipeline_name: "TrainingPipeline",
+            config.evaluation_pipeline_name: "EvaluationPipeline",
+            config.scoring_pipeline_name: "ScoringPipeline",
+        }
+        scoring_model = definitions.scoring_model_default(config, pinned_package_arn)
         self.pipelines: dict[str, SageMakerPipeline] = {}
-        for name, definition in definitions.definitions_for_synth(config, code_uris).items():
-            construct_id_ = "TrainingPipeline" if name == config.training_pipeline_name else "EvaluationPipeline"
+        built = definitions.definitions_for_synth(config, code_uris, scoring_model_package=scoring_model)
+        for name, definition in built.items():
+            construct_id_ = construct_ids[name]
             self.pipelines[name] = SageMakerPipeline(
                 self,
                 construct_id_,

@@ -40,14 +40,17 @@ class MlPlatformStage(Stage):
             landing_bucket_name=self.storage.training_data_bucket.bucket_name,
             artifacts_bucket_arn_export=self.storage.artifacts_bucket_arn_export,
             landing_bucket_arn_export=self.storage.training_data_bucket_arn_export,
-            description=_describe(config, "training and eval-only SageMaker pipelines, their execution role"),
+            # The scoring pipeline scores the served version by default; a version of another unit's group is read
+            # only by the serving and monitoring roles, so such a unit scores the latest Approved of its own group.
+            pinned_package_arn=pin.model_package_arn if pin is not None and config.serves_own_models else None,
+            description=_describe(config, "training, eval-only and scoring SageMaker pipelines, their execution role"),
         )
         self.orchestration = OrchestrationStack(
             self,
             "Orchestration",
             config=config,
             landing_bucket=self.storage.training_data_bucket,
-            description=_describe(config, "dataset trigger, evaluation schedule, notifications topic, budget"),
+            description=_describe(config, "dataset triggers, schedules, notifications topic, budget"),
         )
         # The trigger and the schedule start pipelines by name: deploy the pipelines first.
         self.orchestration.add_stack_dependency(self.pipelines, "the trigger and the schedule start its pipelines")

@@ -31,7 +31,7 @@ class TrackingStack(Stack):
             self,
             "ExecutionTracking",
             app_name=config.mlflow_app_name,
-            pipeline_names=[config.training_pipeline_name, config.evaluation_pipeline_name],
+            pipeline_names=list(config.pipeline_names().values()),
             artifacts_bucket_name=artifacts_bucket_name,
             artifacts_bucket_arn_export=artifacts_bucket_arn_export,
             data_key=data_key,

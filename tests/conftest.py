@@ -27,6 +27,13 @@ def assembly_dir(dev_config: EnvironmentConfig) -> Path:
     return synthesized_unit(dev_config.unit_name).outdir
 
 
+@pytest.fixture(autouse=True)
+def no_tracking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local runs skip their MLflow record (seconds per fresh state dir: the store's creation and MLflow's import);
+    tests/cli/test_tracking.py and the README's demo line turn it back on."""
+    monkeypatch.setenv("MLOPS_TRACKING", "off")
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials and a region; no profile or config file can point a client at a real account."""

@@ -7,7 +7,8 @@ runs, through bash, with the venv's `mlops` first on PATH, in a fresh folder lai
 committed files of config/) and with no state yet - except:
 - examples that call AWS: they name a deployed unit with `--env` and do not say `--local` (`mlops start`,
   `mlops dlq replay`, `mlops dataset put --env`). There is no account here; tests/cli covers them with Stubber.
-- `mlops serve`: a server that runs until stopped; tests/cli/test_serve.py runs it.
+- `mlops serve` and `mlops ui`: servers that run until stopped; tests/cli/test_serve.py and
+  tests/local/test_run_tracking.py run them.
 - `mlops cost` (but `mlops cost prices`, which reads the committed snapshot): it always reads AWS.
 Each example must exit 0 and print no traceback. The README says this rule where the examples are.
 """
@@ -71,6 +72,8 @@ def skip_reason(example: str) -> str | None:
         return None
     if words[1] == "serve":
         return "a server that runs until stopped (tests/cli/test_serve.py)"
+    if words[1] == "ui":
+        return "a server that runs until stopped (tests/local/test_run_tracking.py)"
     if "--env" in words and "--local" not in words:
         return "calls AWS (a deployed unit named by --env)"
     if words[1] == "cost" and (words[2] != "prices" or "--refresh" in words):
@@ -120,7 +123,12 @@ def fresh_checkout(tmp_path: Path, assembly_dir: Path) -> Path:
     (checkout / "cdk.out").symlink_to(assembly_dir, target_is_directory=True)
     (checkout / "pipeline_defs" / "sample_data").symlink_to(REPO_ROOT / "pipeline_defs" / "sample_data")
     (checkout / "config").mkdir()
-    for committed in ("prices", "deployments.json"):  # what the commands read from config/
+    for committed in (
+        "prices",
+        "deployments.json",
+        "model_card.json",
+        "schemas",
+    ):  # what the commands read from config/
         (checkout / "config" / committed).symlink_to(REPO_ROOT / "config" / committed)
     return checkout
 
@@ -134,17 +142,20 @@ def test_every_local_example_of_the_readme_runs_verbatim_in_order(fresh_checkout
 
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     for line in runnable:
+        is_demo = shlex.split(line, comments=True) == ["mlops", "demo"]
+        # The demo keeps its MLflow record (checked below); the other lines skip it, as the suite does (seconds each).
+        tracked = {key: value for key, value in environment.items() if key != "MLOPS_TRACKING"}
         done = subprocess.run(
             ["bash", "-c", f"set -o pipefail; {line}"],
             cwd=fresh_checkout,
-            env=environment,
+            env=tracked if is_demo else environment,
             capture_output=True,
             text=True,
             timeout=300,
         )
         assert done.returncode == 0, f"README example failed ({done.returncode}): {line}\n{done.stderr[-3000:]}"
         assert "Traceback" not in done.stderr, f"{line}\n{done.stderr[-3000:]}"
-        if shlex.split(line, comments=True) == ["mlops", "demo"]:
+        if is_demo:
             # The suite's one demo run (it is the slowest command): what it did, before later examples change it.
             check_the_demo(fresh_checkout / ".local" / "demo", done.stdout)
 
@@ -183,8 +194,44 @@ def check_the_demo(state_dir: Path, printed: str) -> None:
     assert monitored["drift_violations"] > 0 and monitored["capture_run_failed_by_gate"] is True
     assert monitored["model_quality"]["checked"] is True and monitored["model_quality"]["labelled"] == labelled
     assert "7. The path of every account" in printed and "drift violations" in printed
+    check_the_demo_record(state_dir, report)
     # Three self-contained pages, each naming what it reports on.
     for page in monitored["reports"]:
         html = Path(page).read_text()
         assert html.lower().startswith("<!doctype html>") and "<svg" in html
         assert "http" not in html.replace("http://www.w3.org/2000/svg", "")  # nothing fetched from anywhere
+
+
+def check_the_demo_record(state_dir: Path, report: dict) -> None:
+    """Every run of the demo is on record in the state dir's MLflow store, each step a nested run whose metrics are
+    the numbers of its reports."""
+    from mlflow.tracking import MlflowClient
+
+    from mlops.tracking import store_uri
+
+    client = MlflowClient(tracking_uri=store_uri(state_dir))
+    experiment = client.get_experiment_by_name("demo")
+    records = client.search_runs([experiment.experiment_id], filter_string="tags.`mlops.role` = 'record'")
+    executions = {run["execution_id"] for run in report["runs"].values()} | {report["monitored"]["capture_run"]}
+    assert {record.data.tags["mlops.execution_id"] for record in records} == executions
+    first = report["runs"]["training-1"]
+    [parent] = [r for r in records if r.data.tags["mlops.execution_id"] == first["execution_id"]]
+    assert (
+        parent.data.tags["mlops.registered_version"] == "1"
+        and parent.data.tags["mlops.dataset"] == first["parameters"]["InputDataUri"]
+    )
+    steps = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'"
+    )
+    assert {step.data.tags["mlflow.runName"] for step in steps} == {step["name"] for step in first["steps"]}
+    [evaluate] = [step for step in steps if step.data.tags["mlflow.runName"] == "Evaluate"]
+    reported = {
+        key.removeprefix("Evaluate."): value for key, value in first["metrics"].items() if key.startswith("Evaluate.")
+    }
+    assert {key: value for key, value in evaluate.data.metrics.items() if key != "seconds"} == reported
+    assert client.get_experiment_by_name("monitoring") is not None
+    # The eval-only run's page links its run (the demo logs before it draws the pages).
+    assert (
+        "/runs/" in (state_dir / "report-evaluation.html").read_text()
+        and "MLflow run" in (state_dir / "report-evaluation.html").read_text()
+    )

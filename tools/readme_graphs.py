@@ -1,6 +1,6 @@
 """The README's pipeline graphs, regenerated from the dev unit's definitions (a developer script).
 
-    .venv/bin/python -m tools.readme_graphs                  # print both pipelines' graphs (dev unit)
+    .venv/bin/python -m tools.readme_graphs                  # print every pipeline's graph (dev unit)
     .venv/bin/python -m tools.readme_graphs --update-readme  # rewrite the graphs between the README markers
     .venv/bin/python -m tools.readme_graphs --check          # exit 1 when the README's graphs are stale
 
@@ -15,18 +15,19 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from pipeline_defs.graph import PIPELINES, mermaid
+from pipeline_defs.graph import mermaid
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 UPDATE_COMMAND = ".venv/bin/python -m tools.readme_graphs --update-readme"
 
 
-def pipeline_graphs(training_definition: str, evaluation_definition: str) -> dict[str, str]:
-    return {"training": mermaid(training_definition), "evaluation": mermaid(evaluation_definition)}
+def pipeline_graphs(definitions: Mapping[str, str]) -> dict[str, str]:
+    """{pipeline kind: mermaid} of {pipeline kind: definition JSON}."""
+    return {pipeline: mermaid(definition) for pipeline, definition in definitions.items()}
 
 
 def dev_graphs() -> dict[str, str]:
-    """Both graphs of the dev unit. Asset hashes do not appear in a graph, so a code edit keeps them."""
+    """Every graph of the dev unit. Asset hashes do not appear in a graph, so a code edit keeps them."""
     # Imported here: building definitions loads the SageMaker SDK, which rendering alone does not need.
     from config import load_config
     from pipeline_defs.definitions import build_definitions
@@ -35,7 +36,7 @@ def dev_graphs() -> dict[str, str]:
     config = load_config("dev")
     code_uris = content_addressed_uris(f"cdk-hnb659fds-assets-{config.account}-{config.region}")
     definitions = build_definitions(config, code_uris)
-    return pipeline_graphs(definitions[config.training_pipeline_name], definitions[config.evaluation_pipeline_name])
+    return pipeline_graphs({kind: definitions[name] for kind, name in config.pipeline_names().items()})
 
 
 def _markers(pipeline: str) -> tuple[str, str]:
@@ -63,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     graphs = dev_graphs()
     if not (args.update_readme or args.check):
-        for pipeline in PIPELINES:
-            print(f"%% {pipeline}\n{graphs[pipeline]}")
+        for pipeline, text in graphs.items():
+            print(f"%% {pipeline}\n{text}")
         return 0
     current = README.read_text()
     try:

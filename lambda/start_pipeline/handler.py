@@ -1,4 +1,7 @@
-"""Start the training pipeline once per dataset when the dataset's marker object lands in the landing bucket.
+"""Start a pipeline once per dataset when the dataset's marker object lands in the landing bucket.
+
+One deployment of this function per pipeline that datasets start: training (under the dataset prefix) and scoring
+(under the scoring prefix), each with its own rule, settings and dead-letter queue.
 
 Producers write `s3://<LANDING_BUCKET>/<DATASET_PREFIX><dataset-id>/...` and the marker
 `<DATASET_PREFIX><dataset-id>/<MARKER_NAME>` last; an EventBridge rule (see event_pattern.py) delivers the
@@ -271,7 +274,7 @@ def start_request(marker: MarkerEvent, settings: Settings) -> dict[str, Any]:
             {"Name": "ExperimentId", "Value": experiment_id(marker.dataset_id)},
         ],
         "PipelineExecutionDescription": (
-            f"Training on dataset {marker.dataset_id}, started by s3://{marker.bucket}/{marker.key} ({written})"
+            f"Run on dataset {marker.dataset_id}, started by s3://{marker.bucket}/{marker.key} ({written})"
         ),
         "ClientRequestToken": client_request_token(marker),
     }

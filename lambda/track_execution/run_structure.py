@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-# {step: (processing output, report file, PropertyFileName)}: the property files of both pipelines' definitions, whose
+# {step: (processing output, report file, PropertyFileName)}: the property files of the pipelines' definitions, whose
 # numbers the local engine records as the step's metrics (a test compares this table with the synthesized definitions).
 TRACKED_REPORTS: dict[str, tuple[str, str, str]] = {
     "ResolveIncumbent": ("resolved", "resolved.json", "Resolved"),
@@ -24,6 +24,7 @@ TRACKED_REPORTS: dict[str, tuple[str, str, str]] = {
     "MergeCapture": ("report", "merge_report.json", "Merge"),
     "Evaluate": ("evaluation", "evaluation.json", "Evaluation"),
     "CheckDrift": ("drift", "drift_report.json", "Drift"),
+    "Summarize": ("summary", "summary.json", "Summary"),
 }
 
 # The local record's tags (mlops/tracking.py), and the ones only AWS has.

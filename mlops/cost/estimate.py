@@ -2,10 +2,11 @@
 
 compute = billed seconds x instance count x USD per hour / 3600
     billed seconds: training - BillableTimeInSeconds (already net of managed spot savings); processing -
-    ProcessingEndTime - ProcessingStartTime; a running job - now - its start, flagged. Provisioning before the
-    start time is not billed; failed and stopped jobs are billed for the time they ran.
+    ProcessingEndTime - ProcessingStartTime; transform - TransformEndTime - TransformStartTime; a running job - now -
+    its start, flagged. Provisioning before the start time is not billed; failed and stopped jobs are billed for the
+    time they ran.
 storage = volume GB x instance count x (end or now - start) / (730 h) x USD per GB-month
-    AWS prorates GB-month charges over a 730-hour month.
+    AWS prorates GB-month charges over a 730-hour month. Transform jobs have no storage line (not billed apart).
 A step served from cache (CacheHitResult) or reused by a selective execution ran in another execution, which paid
 for it: it costs $0 here and names that execution. Cost Explorer charges it the same way (the job's experiment-id
 tag is the first run's), so the estimate and the bill reconcile.
@@ -23,7 +24,7 @@ from mlops.cost.prices import PriceSnapshot
 
 HOURS_PER_MONTH = 730
 # Step metadata key -> the Price List component of its job.
-JOB_STEP_KINDS = {"TrainingJob": "Training", "ProcessingJob": "Processing"}
+JOB_STEP_KINDS = {"TrainingJob": "Training", "ProcessingJob": "Processing", "TransformJob": "Transform"}
 _RUNNING = {"InProgress", "Stopping"}
 _FINISHED_NEEDS_TIMES = {"Completed"}
 
@@ -46,7 +47,7 @@ class StepCost:
     """One Training/Processing step of one execution: what ran, for how long, and what it cost in this run."""
 
     step: str
-    kind: str  # Training | Processing
+    kind: str  # Training | Processing | Transform
     job: str
     status: str
     fleets: tuple[Fleet, ...] = ()
@@ -219,21 +220,33 @@ def training_cost(step: str, job: Mapping[str, Any], prices: PriceSnapshot, now:
 
 def processing_cost(step: str, job: Mapping[str, Any], prices: PriceSnapshot, now: datetime) -> StepCost:
     """The cost of a DescribeProcessingJob answer: processing has no billable-seconds field, so end - start."""
-    name = str(job.get("ProcessingJobName", "?"))
-    what = f"processing job {name} (step {step})"
-    status = str(_require(job, "ProcessingJobStatus", what))
-    cluster = _require(job, "ProcessingResources.ClusterConfig", what)
-    start, end = job.get("ProcessingStartTime"), job.get("ProcessingEndTime")
+    return _timed_job_cost(step, job, prices, now, kind="Processing", resources="ProcessingResources.ClusterConfig")
+
+
+def transform_cost(step: str, job: Mapping[str, Any], prices: PriceSnapshot, now: datetime) -> StepCost:
+    """The cost of a DescribeTransformJob answer: instance type x count x (end - start), at the Transform rate."""
+    return _timed_job_cost(step, job, prices, now, kind="Transform", resources="TransformResources")
+
+
+def _timed_job_cost(
+    step: str, job: Mapping[str, Any], prices: PriceSnapshot, now: datetime, *, kind: str, resources: str
+) -> StepCost:
+    """A job billed from its start to its end time (`<kind>StartTime`, `<kind>EndTime`) on the fleet at `resources`."""
+    name = str(job.get(f"{kind}JobName", "?"))
+    what = f"{kind.lower()} job {name} (step {step})"
+    status = str(_require(job, f"{kind}JobStatus", what))
+    cluster = _require(job, resources, what)
+    start, end = job.get(f"{kind}StartTime"), job.get(f"{kind}EndTime")
     running = status in _RUNNING
     if running:
         seconds = _seconds(start, now)
     elif status in _FINISHED_NEEDS_TIMES:
-        seconds = _seconds(_require(job, "ProcessingStartTime", what), _require(job, "ProcessingEndTime", what))
+        seconds = _seconds(_require(job, f"{kind}StartTime", what), _require(job, f"{kind}EndTime", what))
     else:
         seconds = _seconds(start, end)
     return _priced(
         step=step,
-        kind="Processing",
+        kind=kind,
         job=name,
         status=status,
         fleets=(_fleet(cluster, what),),

@@ -19,7 +19,12 @@ from mlops.common import UsageError, project_root
 from mlops.cost import paging
 from pipeline_defs.atomic_file import write_atomically
 
-COMPONENTS = ("Training", "Processing", "Hosting")
+COMPONENTS = ("Training", "Processing", "Hosting", "Transform")
+# The Price List's `component` value of each component whose name differs ("Batch Transform": from SageMaker's pricing
+# page; not yet checked against a live GetProducts answer - README, "Cost").
+PRICE_LIST_COMPONENTS = {"Transform": "Batch Transform"}
+# Components priced by instance-hours only: a transform job's ML storage is not billed apart (SageMaker's pricing page).
+WITHOUT_STORAGE = ("Transform",)
 SERVICE_CODE = "AmazonSageMaker"
 # The Price List API answers from three endpoints only; the SageMaker SDK picks them the same way.
 _PRICING_ENDPOINTS = (("eu-", "eu-central-1"), ("af-", "eu-central-1"), ("ap-", "ap-south-1"), ("cn-", "ap-south-1"))
@@ -104,11 +109,11 @@ def write_snapshot(snapshot: dict[str, Any], path: Path) -> None:
 
 
 def instance_filters(region: str, component: str) -> list[dict[str, str]]:
-    """GetProducts filters for the on-demand ML instances of one component (Training, Processing or Hosting)."""
+    """GetProducts filters for the on-demand ML instances of one component (COMPONENTS)."""
     return [
         {"Type": "TERM_MATCH", "Field": "regionCode", "Value": region},
         {"Type": "TERM_MATCH", "Field": "productFamily", "Value": "ML Instance"},
-        {"Type": "TERM_MATCH", "Field": "component", "Value": component},
+        {"Type": "TERM_MATCH", "Field": "component", "Value": PRICE_LIST_COMPONENTS.get(component, component)},
     ]
 
 
@@ -202,7 +207,8 @@ def refresh(pricing: Any, region: str, retrieved: datetime) -> dict[str, Any]:
     storage_products = fetch_products(pricing, storage_filters(region))
     publication_dates |= {p["publicationDate"] for p in storage_products if "publicationDate" in p}
     storage = storage_prices(storage_products)
-    missing = [c for c in COMPONENTS if not instance_hour[c]] + [f"{c} storage" for c in COMPONENTS if c not in storage]
+    stored = [c for c in COMPONENTS if c not in WITHOUT_STORAGE]
+    missing = [c for c in COMPONENTS if not instance_hour[c]] + [f"{c} storage" for c in stored if c not in storage]
     if missing:
         raise AwsCallFailed(
             f"the Price List API returned no {', '.join(missing)} prices for {region}: nothing written "

@@ -22,6 +22,12 @@ from mlops.cost.prices import PriceSnapshot
 from pipeline_defs.contract import DEFAULT_EXPERIMENT_ID, Parameter
 
 _ACTIVE_STEPS = ("Starting", "Executing", "Stopping")
+# The pricing of each job kind (estimate.JOB_STEP_KINDS).
+JOB_COSTS = {
+    "Training": estimate.training_cost,
+    "Processing": estimate.processing_cost,
+    "Transform": estimate.transform_cost,
+}
 
 
 def list_executions(sagemaker: Any, pipeline: str, since: datetime) -> list[dict[str, Any]]:
@@ -62,6 +68,8 @@ def describe_job(sagemaker: Any, job: JobStep) -> dict[str, Any]:
     try:
         if job.kind == "Training":
             answer: dict[str, Any] = sagemaker.describe_training_job(TrainingJobName=job.job_name)
+        elif job.kind == "Transform":
+            answer = sagemaker.describe_transform_job(TransformJobName=job.job_name)
         else:
             answer = sagemaker.describe_processing_job(ProcessingJobName=job.job_name)
     except (BotoCoreError, ClientError) as error:
@@ -74,7 +82,7 @@ def describe_job(sagemaker: Any, job: JobStep) -> dict[str, Any]:
 def estimate_execution(
     sagemaker: Any, summary: dict[str, Any], pipeline: str, experiment: str, prices: PriceSnapshot, now: datetime
 ) -> ExecutionCost:
-    """Price every Training/Processing step of one execution (reused steps need no describe call)."""
+    """Price every Training/Processing/Transform step of one execution (reused steps need no describe call)."""
     arn = summary["PipelineExecutionArn"]
     steps = paging.execution_steps(sagemaker, arn)
     costs = []
@@ -83,8 +91,7 @@ def estimate_execution(
             costs.append(estimate.reused_step(job))
             continue
         described = describe_job(sagemaker, job)
-        price = estimate.training_cost if job.kind == "Training" else estimate.processing_cost
-        costs.append(price(job.step, described, prices, now))
+        costs.append(JOB_COSTS[job.kind](job.step, described, prices, now))
     # Billing lags behind the latest step end; a step still going counts as now.
     ends = [s.get("EndTime") or (now if s.get("StepStatus") in _ACTIVE_STEPS else None) for s in steps]
     return ExecutionCost(

@@ -12,9 +12,11 @@ from mlops.executions import started_at
 from mlops.report import inputs
 from mlops.report.documents import Document, read_document
 from mlops.report.sources import Execution, Reader, Report, require
+from mlops.tracking import RUN_RECORD
 from pipeline_defs.contract import MONITORING_PREFIX, DeployTimeValue
 from pipeline_defs.graph import PIPELINES
 from pipeline_defs.local import LocalRunError, LocalS3, local_values
+from pipeline_defs.local.results import code_objects
 
 # Local execution ids and monitoring run ids: one path segment, never `.` or `..`.
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -67,7 +69,7 @@ def local_execution(record_path: Path) -> Execution:
     return Execution(
         name=record.text("execution_id"),
         title=f"{record.text('pipeline')} execution {record.text('execution_id')}: {record.text('status')}",
-        facts=_facts(record),
+        facts=_facts(record) + _tracked(record_path),
         steps=[_step_row(step) for step in steps],
         outputs={step.text("name"): {k: str(v) for k, v in step.child("outputs").data.items()} for step in steps},
         failure_reason=record.at("failure_reason"),
@@ -88,7 +90,21 @@ def _facts(record: Document) -> list[tuple[str, str]]:
     registered = record.at("registered")
     if isinstance(registered, dict):
         facts.append(("registered", f"{registered.get('group')} version {registered.get('version')}"))
+    for step in record.children("steps"):  # the code each job ran: content hashes, as the definitions name them
+        if code := code_objects(step.data.get("properties") or {}):
+            facts.append((f"code of {step.text('name')}", ", ".join(code)))
     return facts
+
+
+def _tracked(record_path: Path) -> list[tuple[str, str]]:
+    """The execution's MLflow run (`mlops.tracking`), as `mlops ui --local` shows it; [] when it was not logged."""
+    logged = read_document(record_path.parent / RUN_RECORD)
+    if logged is None:
+        return []
+    experiment, run = logged.text("experiment_id"), logged.text("run_id")
+    state_dir = record_path.parents[3]
+    where = f"mlops ui --local --state-dir {shown(state_dir)}, then http://127.0.0.1:5000/#/experiments/{experiment}"
+    return [("MLflow run", f"{run} ({where}/runs/{run})")]
 
 
 def _step_row(step: Document) -> tuple[str, str, str, str]:

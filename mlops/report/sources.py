@@ -16,7 +16,8 @@ EVALUATE = ("Evaluate", "evaluation")
 BASELINE = ("Baseline", "baseline")
 CHECK_DRIFT = ("CheckDrift", "drift")
 RESOLVE_MODEL = ("ResolveModel", "resolved")
-REPORTED_STEPS = frozenset(step for step, _ in (EVALUATE, BASELINE, CHECK_DRIFT, RESOLVE_MODEL))
+SUMMARIZE = ("Summarize", "summary")  # pipeline_defs/scoring.py
+REPORTED_STEPS = frozenset(step for step, _ in (EVALUATE, BASELINE, CHECK_DRIFT, RESOLVE_MODEL, SUMMARIZE))
 EVAL_ONLY_GATE = (
     "Eval-only pipeline: the 'candidate' is the approved model, re-scored on new data; it passes when its score "
     "reaches MinimumScore and the drift violations stay within MaxDriftViolations (parameters above)."
@@ -38,6 +39,7 @@ class Report:
     model_quality: inputs.ModelQuality | None = None
     importances: inputs.Importances | None = None  # the candidate's, from its explainability.json
     data_quality: inputs.DataQuality | None = None
+    scoring: Document | None = None  # a scoring execution's summary.json (summarize_scores.py)
     notes: dict[str, str] = field(default_factory=dict)
 
 
@@ -70,7 +72,11 @@ def require(read: Reader, location: str, what: str) -> Document:
 
 def execution_report(execution: Execution, read: Reader) -> Report:
     report = Report(title=execution.title, facts=execution.facts, steps=execution.steps)
-    _add_evaluation(report, execution.location(EVALUATE), read)
+    summary = execution.location(SUMMARIZE)
+    if summary is not None:  # a scoring run: no evaluation, its scores instead
+        report.scoring = require(read, join(summary, "summary.json"), "the Summarize step's output")
+    else:
+        _add_evaluation(report, execution.location(EVALUATE), read)
     baseline, drift = execution.location(BASELINE), execution.location(CHECK_DRIFT)
     if baseline is not None:
         statistics = require(read, join(baseline, "statistics.json"), "the Baseline step's output")
@@ -80,8 +86,8 @@ def execution_report(execution: Execution, read: Reader) -> Report:
         report.notes["gate"] = EVAL_ONLY_GATE
     else:
         report.notes["data_quality"] = "no data-quality report: no Baseline or CheckDrift step recorded an output"
-    if report.evaluation is None and report.data_quality is None:
-        reason = execution.failure_reason or "its pipeline has no Evaluate, Baseline or CheckDrift step"
+    if report.evaluation is None and report.data_quality is None and report.scoring is None:
+        reason = execution.failure_reason or "its pipeline has no Evaluate, Baseline, CheckDrift or Summarize step"
         raise UsageError(f"execution {execution.name} has no reports to draw ({reason})")
     return report
 

@@ -114,6 +114,10 @@ def execute(
     """Run the job's process with its environment; returns its log. A non-zero exit fails the step."""
     workspace = execution.workspace
     environment = {
+        # OpenMP threads (scikit-learn's histogram boosting) sleep while they wait instead of spinning: here the jobs
+        # share the machine's cores with each other and everything else, unlike on an instance of their own, and
+        # spinning threads that lose their core slowed Train up to tenfold (README, "Scale and memory").
+        "OMP_WAIT_POLICY": "PASSIVE",
         **os.environ,
         **{key: str(value) for key, value in arguments.get("Environment", {}).items()},
         **extra,
@@ -176,5 +180,10 @@ def outputs(step_type: str, properties: Mapping[str, Any]) -> dict[str, str]:
     """{name: S3 URI} of what a job produced, for the run summary."""
     if step_type == "Training":
         return {"model": properties.get("ModelArtifacts", {}).get("S3ModelArtifacts", "")}
+    if step_type == "Transform":
+        capture = properties.get("DataCaptureConfig") or {}
+        return {"scores": properties.get("TransformOutput", {}).get("S3OutputPath", "")} | (
+            {"capture": capture["DestinationS3Uri"]} if "DestinationS3Uri" in capture else {}
+        )
     job_outputs = properties.get("ProcessingOutputConfig", {}).get("Outputs", [])
     return {item.get("OutputName"): item.get("S3Output", {}).get("S3Uri", "") for item in job_outputs}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -69,3 +70,17 @@ def numbers(document: Any, prefix: str) -> dict[str, float]:
     if isinstance(document, (int, float)) and not isinstance(document, bool):
         return {prefix: float(document)}
     return {}
+
+
+def code_objects(properties: Mapping[str, Any]) -> list[str]:
+    """The content-addressed code objects a job ran (their object names: `<hash>.<ext>`): its code input and step
+    library (processing), its source tarball (training); [] for steps without code."""
+    found = [
+        str(item.get("S3Input", {}).get("S3Uri", "")).rsplit("/", 1)[-1]
+        for item in properties.get("ProcessingInputs", [])
+        if item.get("InputName") in ("code", "steplib")
+    ]
+    submitted = properties.get("HyperParameters", {}).get("sagemaker_submit_directory")
+    if isinstance(submitted, str):
+        found.append(submitted.strip('"').rsplit("/", 1)[-1])
+    return found

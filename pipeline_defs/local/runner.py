@@ -16,10 +16,10 @@ Everything lives in the state dir:
                                         re-creating its folder) takes it exclusively, so refuses during a run
 
 Steps run in dependency order (`planning.py`), independent ones in parallel (at most `jobs` at once, default: the
-machine's cores), each by the handler of its type (`HANDLERS`): processing and training jobs (`processing.py`,
-`training.py`, sharing `jobs.py`); Condition, Fail and RegisterModel are evaluated here (RegisterModel writes a version
-into the local registry). Any other step type is an error, before any step runs, that names the step and its type:
-nothing is skipped silently.
+machine's cores), each by the handler of its type (`HANDLERS`): processing, training and transform jobs
+(`processing.py`, `training.py`, `transform.py`, sharing `jobs.py`) and the Model step before a transform; Condition,
+Fail and RegisterModel are evaluated here (RegisterModel writes a version into the local registry). Any other step
+type is an error, before any step runs, that names the step and its type: nothing is skipped silently.
 
 Before any step runs, the parameters are checked by their rules (`contract.PARAMETER_RULES`: enums, ranges, the
 ExperimentId and InputDataUri forms), the state dir must be a writable folder and the cache index readable. SIGINT or
@@ -58,6 +58,7 @@ from pipeline_defs.local.selective import SelectiveRun
 from pipeline_defs.local.step_runtime import probe, steps_python
 from pipeline_defs.local.stopping import Stopping
 from pipeline_defs.local.training import run_training
+from pipeline_defs.local.transform import run_model, run_transform
 from pipeline_defs.local.workspace import Workspace
 from pipeline_defs.selection import definition_fingerprint
 
@@ -99,6 +100,8 @@ def run_register_model(execution: Execution, name: str, step: dict[str, Any], re
 HANDLERS: Mapping[str, Handler] = {
     "Processing": run_processing,
     "Training": run_training,
+    "Model": run_model,
+    "Transform": run_transform,
     "Condition": run_condition,
     "Fail": run_fail,
     "RegisterModel": run_register_model,

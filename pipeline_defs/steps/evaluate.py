@@ -10,7 +10,9 @@ Inputs:  --model-dir         the candidate: model.tar.gz (a training job's outpu
          --allow-unlabelled  without it, labelled rows lacking a class fail the step; with it (the eval-only
                              pipeline on captured traffic) evaluation.json says has_labels false instead
          --contract          the feature contract (a file, or the folder holding the one *.json the pipeline mounts)
-         --confidence-level  of the interval on the regression (0.5 <= level < 1); needed only with an incumbent
+         --confidence-level  of the interval on the regression (0.5 <= level < 1); needed only with an incumbent.
+                             With it, the candidate's ROC AUC also gets its DeLong interval (evaluation.json
+                             candidate_score_upper_bound: what the eval-only pipeline's health check compares)
          --quality-tolerance relative drop (0 <= t < 1) a monitored metric may show before it violates its constraint
          --probability-threshold  a score at or above it predicts churn (0 < t < 1): the predicted labels behind
                              accuracy, f1, precision, recall and the confusion matrix. The pipelines pass the unit's
@@ -87,6 +89,12 @@ SUBSAMPLES = 5
 SUBSAMPLE_SHARE = 0.8
 SEED = 0
 METHOD = "DeLong paired test of ROC AUC on the same rows, two-sided normal interval"
+BOOTSTRAP_DRAWS = 2000  # redraws of the confusion matrix behind the f1, precision and recall intervals
+# A constraint is credibly violated when its metric's whole interval is past the threshold.
+CREDIBLY = {
+    "LessThanThreshold": lambda interval, threshold: interval[1] < threshold,
+    "GreaterThanThreshold": lambda interval, threshold: interval[0] > threshold,
+}
 
 
 def model_files(directory: Path) -> dict[str, bytes]:
@@ -276,6 +284,11 @@ def delong(labels: np.ndarray, scores: list[np.ndarray]) -> tuple[np.ndarray, np
     return np.array(aucs), np.atleast_2d(covariance)
 
 
+def normal_margin(confidence: float, standard_error: float) -> float:
+    """Half the width of a two-sided normal interval at `confidence`."""
+    return NormalDist().inv_cdf(0.5 + confidence / 2) * standard_error
+
+
 def paired_regression(labels: np.ndarray, incumbent: np.ndarray, candidate: np.ndarray, confidence: float) -> dict:
     """The regression (incumbent - candidate ROC AUC) on the same rows, with its DeLong interval at `confidence`."""
     if min(int((labels == 0).sum()), int((labels == 1).sum())) < 2:  # DeLong's variances need two of each class
@@ -283,7 +296,7 @@ def paired_regression(labels: np.ndarray, incumbent: np.ndarray, candidate: np.n
     (incumbent_auc, candidate_auc), covariance = delong(labels, [incumbent, candidate])
     standard_error = math.sqrt(max(covariance[0, 0] + covariance[1, 1] - 2 * covariance[0, 1], 0.0))
     regression = float(incumbent_auc - candidate_auc)
-    margin = NormalDist().inv_cdf(0.5 + confidence / 2) * standard_error
+    margin = normal_margin(confidence, standard_error)
     return {
         "method": METHOD,
         "confidence_level": confidence,
@@ -295,6 +308,51 @@ def paired_regression(labels: np.ndarray, incumbent: np.ndarray, candidate: np.n
         "lower_bound": regression - margin,
         "upper_bound": regression + margin,
     }
+
+
+def metric_intervals(
+    labels: np.ndarray, probabilities: np.ndarray, threshold: float, confidence: float
+) -> dict[str, tuple[float, float]]:
+    """{metric: (lower, upper)} two-sided intervals at `confidence` of each MONITORED_METRICS metric: the ROC AUC's
+    from DeLong's variance (the gate's `delong`); f1, precision and recall from BOOTSTRAP_DRAWS multinomial redraws of
+    the confusion matrix (labels predicted at `threshold`; a fixed seed, so the same rows give the same intervals).
+    `labels` must hold both classes, at least two rows of each."""
+    (auc,), covariance = delong(labels, [probabilities])
+    margin = normal_margin(confidence, math.sqrt(max(float(covariance[0, 0]), 0.0)))
+    intervals = {"auc": (float(auc) - margin, float(auc) + margin)}
+    predicted = probabilities >= threshold
+    cells = [(predicted & (labels == 1)).sum(), (predicted & (labels == 0)).sum(), (~predicted & (labels == 1)).sum()]
+    counts = np.array([*cells, len(labels) - sum(cells)], dtype=float)
+    true_positives, false_positives, false_negatives, _ = (
+        np.random.default_rng(SEED).multinomial(len(labels), counts / counts.sum(), size=BOOTSTRAP_DRAWS).T
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):  # an empty denominator is 0, as zero_division=0 has it
+        redrawn = {
+            "precision": true_positives / (true_positives + false_positives),
+            "recall": true_positives / (true_positives + false_negatives),
+            "f1": 2 * true_positives / (2 * true_positives + false_positives + false_negatives),
+        }
+    tail = (1 - confidence) / 2
+    for name, values in redrawn.items():
+        lower, upper = np.quantile(np.nan_to_num(values, nan=0.0), [tail, 1 - tail])
+        intervals[name] = (float(lower), float(upper))
+    return intervals
+
+
+def credible_violations(
+    values: dict[str, float], intervals: dict[str, tuple[float, float]], constraints: dict
+) -> dict[str, dict]:
+    """The model-quality constraints whose metric is credibly on the wrong side of its threshold: the whole interval
+    below a LessThanThreshold threshold (above a GreaterThanThreshold one). The check of this project's own monitoring
+    paths (mlops monitor --local); Model Monitor's schedules compare the point values."""
+    found = {}
+    for name, rule in sorted(constraints.get("binary_classification_constraints", {}).items()):
+        operator, limit = rule.get("comparison_operator"), rule.get("threshold")
+        if name not in intervals or operator not in CREDIBLY or not isinstance(limit, int | float):
+            raise StepError(f"model-quality constraint {name}: {rule} is not a known metric, operator and threshold")
+        if CREDIBLY[operator](intervals[name], limit):
+            found[name] = {"value": values[name], "interval": intervals[name], "threshold": limit, "operator": operator}
+    return found
 
 
 def checked_confidence(level: float | None) -> float:
@@ -364,7 +422,8 @@ def gate_summary(candidate: dict, comparison: dict | None) -> str:
 
 def evaluation(candidate: dict, incumbent: dict | None, comparison: dict | None, scored_rows: int) -> dict:
     """evaluation.json. Without an incumbent, the regression fields are 0.0 (the gate's condition compares numbers
-    and ORs on has_incumbent), incumbent_score and comparison are null."""
+    and ORs on has_incumbent), incumbent_score and comparison are null. candidate_score_upper_bound: the upper end of
+    the candidate's ROC AUC interval at --confidence-level (`metric_intervals`), its point value without a level."""
     return {
         "metric": "roc_auc",
         "candidate": candidate,
@@ -373,6 +432,8 @@ def evaluation(candidate: dict, incumbent: dict | None, comparison: dict | None,
         "has_incumbent": incumbent is not None,
         "scored_rows": scored_rows,
         "candidate_score": candidate["roc_auc"],
+        # The eval-only pipeline's health check: unhealthy only when even this is below MinimumScore.
+        "candidate_score_upper_bound": candidate.get("roc_auc_interval", {}).get("upper", candidate["roc_auc"]),
         "incumbent_score": incumbent["roc_auc"] if incumbent else None,
         "delta": candidate["roc_auc"] - incumbent["roc_auc"] if incumbent else None,
         "comparison": comparison,
@@ -385,7 +446,8 @@ def evaluation(candidate: dict, incumbent: dict | None, comparison: dict | None,
 def unmeasured(labels: np.ndarray) -> dict:
     """evaluation.json when the labelled rows lack a class (--allow-unlabelled): the model was scored, not measured.
 
-    has_labels is false and candidate_score 0.0: the eval-only gate compares numbers and ORs on has_labels.
+    has_labels is false, candidate_score and its upper bound 0.0: the eval-only gate compares numbers and ORs on
+    has_labels.
     """
     labelled = int((labels != UNLABELLED).sum())
     return {
@@ -396,6 +458,7 @@ def unmeasured(labels: np.ndarray) -> dict:
         "has_incumbent": False,
         "scored_rows": len(labels),
         "candidate_score": 0.0,
+        "candidate_score_upper_bound": 0.0,
         "incumbent_score": None,
         "delta": None,
         "comparison": None,
@@ -483,6 +546,9 @@ def run(args: argparse.Namespace) -> None:
     keys = [key for key, k in zip(keys, known, strict=True) if k] if keys is not None else None
     candidate = summary(labels, probabilities, threshold)
     print(f"candidate roc_auc={candidate['roc_auc']:.6f} on {len(labels)} labelled rows")
+    if args.confidence_level is not None and min((labels == 0).sum(), (labels == 1).sum()) >= 2:
+        lower, upper = metric_intervals(labels, probabilities, threshold, args.confidence_level)["auc"]
+        candidate["roc_auc_interval"] = {"confidence_level": args.confidence_level, "lower": lower, "upper": upper}
 
     incumbent: dict = {"incumbent": None, "comparison": None}
     incumbent_probabilities = None

@@ -69,7 +69,8 @@ def input_fn(body: str | bytes, content_type: str | None) -> pd.DataFrame:
         widths = sorted({len(row) for row in rows if len(row) != len(header)})
         if widths:
             raise ValueError(f"expected {len(header)} columns (the features {header} in this order), got {widths[0]}")
-    return pd.DataFrame(rows, columns=header).replace("", np.nan)
+    # An empty cell is a missing value (None: pandas' replace("", nan) would warn about downcasting object columns).
+    return pd.DataFrame([[cell if cell != "" else None for cell in row] for row in rows], columns=header)
 
 
 def predict_fn(data: pd.DataFrame, model) -> np.ndarray:

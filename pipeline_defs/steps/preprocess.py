@@ -40,6 +40,12 @@ Enforcing the contract (identical in both modes), in this order:
 --mode evaluate  writes every clean row to test/test.csv (the eval-only pipeline scores new data). Here a row
                  with an EMPTY label is kept with its label empty (captured traffic nobody has labelled yet: it is
                  scored and drift-checked, and left out of the quality metrics); an invalid label still drops it.
+--mode score     the scoring pipeline's batch transform input: the label column is optional (a customer list has
+                 none; a present label is checked as in evaluate mode, then left out), and every clean row is written
+                 WITHOUT a header as its row key hash (16 hex digits), then the features in contract order, into
+                 --shards files score/score[-<host>]-<k>.csv (row k of the shard by key hash, so a batch transform's
+                 instances each get whole files). The key travels through the transform (its InputFilter drops it
+                 before the model, its JoinSource puts it back), so every score names its input row.
 """
 
 from __future__ import annotations
@@ -116,7 +122,9 @@ def declared_columns(contract: dict) -> list[str]:
 
 
 # Reading and cleaning --------------------------------------------------------------------------------------------
-def read_csvs(input_dir: Path, label: str) -> pd.DataFrame:
+def read_csvs(input_dir: Path, label: str, *, label_optional: bool = False) -> pd.DataFrame:
+    """Every CSV under `input_dir`, one frame; the label column must be there unless `label_optional` (then a missing
+    one reads as empty: no row is labelled)."""
     paths = files_in(input_dir, "*.csv", "--input-dir")
     frames = []
     for path in paths:
@@ -127,7 +135,9 @@ def read_csvs(input_dir: Path, label: str) -> pd.DataFrame:
         except UnicodeDecodeError as error:
             raise StepError(f"{path} is not UTF-8 text ({error.reason}): save it as UTF-8") from error
         if label not in frame.columns:
-            raise StepError(f"label column '{label}' not found in {path}")
+            if not label_optional:
+                raise StepError(f"label column '{label}' not found in {path}")
+            frame[label] = ""
         if frames and list(frame.columns) != list(frames[0].columns):
             raise StepError(f"{path} has columns {list(frame.columns)}, expected {list(frames[0].columns)}")
         print(f"read {len(frame)} rows from {path}")
@@ -369,12 +379,33 @@ def write(
     write_json(output_dir / "report" / f"preprocess_report{suffix}.json", report)
 
 
+def write_scoring_input(
+    data: pd.DataFrame, keys: np.ndarray, contract: dict, output_dir: Path, report: dict, shards: int, suffix: str = ""
+) -> None:
+    """score/score<suffix>-<k>.csv, k < `shards`: key hash, then the features; no header (one record a line)."""
+    if shards < 1:
+        raise StepError(f"--shards {shards}: use 1 or more (one file per transform instance)")
+    features = data[[feature["name"] for feature in contract["features"]]].copy()
+    features.insert(0, "row_key", [f"{key:016x}" for key in keys.tolist()])
+    folder = output_dir / "score"
+    folder.mkdir(parents=True, exist_ok=True)
+    shard_of = keys % np.uint64(shards)
+    report["rows_written"] = {"score": len(features)}
+    for shard in range(shards):
+        rows = features[shard_of == shard]
+        path = folder / f"score{suffix}-{shard:04d}.csv"
+        rows.to_csv(path, index=False, header=False)
+        print(f"wrote {len(rows)} rows to {path}")
+    write_json(output_dir / "report" / f"preprocess_report{suffix}.json", report)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input-dir", type=Path, default=Path("/opt/ml/processing/input/data"))
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output"))
     parser.add_argument("--contract", type=Path, default=Path(__file__).with_name("feature_contract.json"))
-    parser.add_argument("--mode", choices=["split", "evaluate"], default="split")
+    parser.add_argument("--mode", choices=["split", "evaluate", "score"], default="split")
+    parser.add_argument("--shards", type=int, default=1, help="score mode: files to write (transform instances)")
     parser.add_argument("--validation-fraction", type=float, default=0.2)
     parser.add_argument("--test-fraction", type=float, default=0.2)
     return parser.parse_args(argv)
@@ -388,9 +419,17 @@ def run(args: argparse.Namespace) -> None:
         print(f"{host}: no input file in this instance's shard of the data")
         write_json(args.output_dir / "report" / f"preprocess_report{file_suffix(host, hosts)}.json", report)
         return
-    keep_unlabelled = args.mode == "evaluate"
-    data, keys = clean(read_csvs(args.input_dir, contract["label"]), contract, report, keep_unlabelled=keep_unlabelled)
+    keep_unlabelled = args.mode in ("evaluate", "score")
+    data, keys = clean(
+        read_csvs(args.input_dir, contract["label"], label_optional=args.mode == "score"),
+        contract,
+        report,
+        keep_unlabelled=keep_unlabelled,
+    )
     print(f"{len(data)} clean rows")
+    if args.mode == "score":
+        write_scoring_input(data, keys, contract, args.output_dir, report, args.shards, file_suffix(host, hosts))
+        return
     if args.mode == "split":
         parts = split(data, keys, contract["label"], args.validation_fraction, args.test_fraction)
         report["split"] = {

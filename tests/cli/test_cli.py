@@ -185,6 +185,30 @@ def test_start_evaluation_in_prod_needs_no_input_uri(sagemaker, capsys) -> None:
     assert json.loads(out) == {"PipelineExecutionArn": arn, "request": request}
 
 
+def test_start_scoring_scores_a_customer_list_with_a_chosen_version(sagemaker, capsys) -> None:
+    customers = "s3://churn-prod-landing/scoring/2026-12/"
+    package = "arn:aws:sagemaker:eu-west-1:333333333333:model-package/churn-prod-models/7"
+    parameters = [
+        {"Name": "ExperimentId", "Value": "retention-2026-12"},
+        {"Name": "InputDataUri", "Value": customers},
+        {"Name": "ModelPackageArn", "Value": package},
+    ]
+    arn = f"arn:aws:sagemaker:{REGION}:333333333333:pipeline/churn-prod-scoring/execution/s1"
+    sagemaker.add_response(
+        "start_pipeline_execution",
+        {"PipelineExecutionArn": arn},
+        {**_ANY_START, "PipelineName": "churn-prod-scoring", "PipelineParameters": parameters},
+    )
+
+    code, out, _ = cli(
+        capsys,
+        *("start", "scoring", "--env", "prod", "--experiment", "retention-2026-12", "--input-data-uri", customers),
+        *("--param", f"ModelPackageArn={package}"),
+    )
+
+    assert code == 0 and out.startswith(f"started churn-prod-scoring (retention-2026-12-12345678): {arn}")
+
+
 def test_start_evaluation_on_captured_traffic_passes_the_checked_parameters(sagemaker, capsys) -> None:
     capture = "s3://churn-prod-artifacts/data-capture/churn-prod-endpoint/"
     labels = "s3://churn-prod-landing/ground-truth/churn-prod-endpoint"  # a folder: the "/" is added

@@ -17,6 +17,7 @@ NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 TRAINING = "churn-dev-training"
 EVALUATION = "churn-dev-evaluation"
+SCORING = "churn-dev-scoring"
 # Round prices make the hand arithmetic below readable: $0.36/h = $0.0001 a second.
 PRICES = {
     "region": "eu-west-1",
@@ -26,6 +27,7 @@ PRICES = {
         "Training": {"ml.m5.large": 0.36},
         "Processing": {"ml.m5.large": 0.18},
         "Hosting": {"ml.m5.large": 0.15},
+        "Transform": {"ml.m5.xlarge": 0.72},
     },
     "storageGbMonth": {"Training": 0.146, "Processing": 0.073, "Hosting": 0.146},
 }
@@ -196,6 +198,73 @@ def test_execution_by_arn_prices_every_step_and_totals(aws, capsys, tmp_path):
     assert result["experiment"] == "exp-42" and "on-demand list prices" in result["label"]
 
 
+# A scoring run: Preprocess as above (600 s), CreateModel (no job), Transform on 3 x ml.m5.xlarge for 1500 s (transform
+# jobs have no storage line): 1500 x 3 x 0.72 / 3600 = 0.9.
+TRANSFORM = 1500 * 3 * 0.72 / 3600
+
+
+def test_a_scoring_execution_prices_its_transform_job_by_type_count_and_duration(aws, capsys, tmp_path):
+    sm = aws["sagemaker"]
+    arn = execution_arn(SCORING, "score1")
+    sm.add_response(
+        "describe_pipeline_execution",
+        {"PipelineExecutionArn": arn, "PipelineExecutionStatus": "Succeeded", "CreationTime": T0},
+        {"PipelineExecutionArn": arn},
+    )
+    expect_parameters(sm, arn, "scheduled-scoring")
+    steps = [
+        {
+            "StepName": "Preprocess",
+            "StepStatus": "Succeeded",
+            "EndTime": T0 + timedelta(seconds=700),
+            "Metadata": {"ProcessingJob": {"Arn": job_arn("processing", "s-preprocess")}},
+        },
+        {
+            "StepName": "CreateModel",
+            "StepStatus": "Succeeded",
+            "Metadata": {"Model": {"Arn": f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model/m"}},
+        },
+        {
+            "StepName": "Transform",
+            "StepStatus": "Succeeded",
+            "EndTime": T0 + timedelta(seconds=2300),
+            "Metadata": {"TransformJob": {"Arn": job_arn("transform", "s-transform")}},
+        },
+    ]
+    sm.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": steps}, {"PipelineExecutionArn": arn})
+    sm.add_response(
+        "describe_processing_job",
+        processing("s-preprocess", "Completed", 600),
+        {"ProcessingJobName": "s-preprocess"},
+    )
+    sm.add_response(
+        "describe_transform_job",
+        {
+            "TransformJobName": "s-transform",
+            "TransformJobArn": job_arn("transform", "s-transform"),
+            "TransformJobStatus": "Completed",
+            "ModelName": "m",
+            "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://a/in/"}}},
+            "TransformResources": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 3},
+            "CreationTime": T0,
+            "TransformStartTime": T0 + timedelta(seconds=750),
+            "TransformEndTime": T0 + timedelta(seconds=2250),
+        },
+        {"TransformJobName": "s-transform"},
+    )
+
+    code, out, _ = cli(capsys, tmp_path, "execution", arn, "--json")
+
+    assert code == 0
+    result = json.loads(out)
+    costs = {step["step"]: step for step in result["steps"]}
+    assert list(costs) == ["Preprocess", "Transform"]  # CreateModel runs no job: nothing to price
+    assert costs["Transform"]["instances"] == "ml.m5.xlarge x3" and costs["Transform"]["kind"] == "Transform"
+    assert costs["Transform"]["total_usd"] == pytest.approx(TRANSFORM, abs=1e-9) == pytest.approx(0.9)
+    assert result["total_usd"] == pytest.approx(PREPROCESS + TRANSFORM, abs=1e-6)
+    assert result["experiment"] == "scheduled-scoring"
+
+
 def test_execution_text_and_csv(aws, capsys, tmp_path):
     sm = aws["sagemaker"]
     arn = execution_arn(TRAINING, "run42")
@@ -280,6 +349,7 @@ def test_experiment_sums_its_executions_across_pipelines_and_skips_others(aws, c
     expect_parameters(sm, other, "exp-7")
     expect_listing(sm, EVALUATION, since, (evaluation, T0 + timedelta(days=1)))
     expect_parameters(sm, evaluation, "exp-42")
+    expect_listing(sm, SCORING, since)
     expect_training_run(sm, first, "one")
     sm.add_response(
         "list_pipeline_execution_steps",
@@ -310,6 +380,7 @@ def test_summary_with_endpoint_reconciliation_and_picture(aws, capsys, tmp_path)
     expect_listing(sm, TRAINING, since, (arn, T0))
     expect_parameters(sm, arn, "exp-42")
     expect_listing(sm, EVALUATION, since)
+    expect_listing(sm, SCORING, since)
     expect_training_run(sm, arn)
     sm.add_response(
         "describe_endpoint",
@@ -395,6 +466,7 @@ def expect_nothing_since(sm: Stubber, since: datetime) -> None:
     """No execution of either pipeline since `since`, and no endpoint."""
     expect_listing(sm, TRAINING, since)
     expect_listing(sm, EVALUATION, since)
+    expect_listing(sm, SCORING, since)
     sm.add_client_error("describe_endpoint", "ValidationException", "Could not find endpoint churn-dev-endpoint.")
 
 

@@ -39,8 +39,9 @@ def product(usage_type: str, usd: str, unit: str = "Hrs", **attributes: str) -> 
 
 
 def ml_instance(component: str, instance: str, usd: str, **attributes: str) -> str:
-    part = {"Training": "Train", "Processing": "Processing", "Hosting": "Host"}[component]
-    return product(f"EU-{part}:{instance}", usd, instanceName=instance, component=component, **attributes)
+    part = {"Training": "Train", "Processing": "Processing", "Hosting": "Host", "Transform": "Tsform"}[component]
+    listed = prices.PRICE_LIST_COMPONENTS.get(component, component)
+    return product(f"EU-{part}:{instance}", usd, instanceName=instance, component=listed, **attributes)
 
 
 def expect_pages(stubber: Stubber, filters: list[dict[str, str]], *pages: list[str]) -> None:
@@ -75,6 +76,7 @@ def expect_full_refresh(stubber: Stubber) -> None:
     )
     expect_pages(stubber, instance_filters(REGION, "Processing"), [ml_instance("Processing", "ml.m5.large", "0.128")])
     expect_pages(stubber, instance_filters(REGION, "Hosting"), [ml_instance("Hosting", "ml.m5.large", "0.128")])
+    expect_pages(stubber, instance_filters(REGION, "Transform"), [ml_instance("Transform", "ml.m5.large", "0.128")])
     expect_pages(
         stubber,
         storage_filters(REGION),
@@ -98,6 +100,7 @@ def test_refresh_reads_every_page_of_every_component(pricing):
         "Training": {"ml.m5.large": 0.128, "ml.m5.xlarge": 0.257},
         "Processing": {"ml.m5.large": 0.128},
         "Hosting": {"ml.m5.large": 0.128},
+        "Transform": {"ml.m5.large": 0.128},
     }
     assert snapshot["storageGbMonth"] == {"Training": 0.154, "Processing": 0.11, "Hosting": 0.154}
     assert snapshot["publicationDate"] == "2026-11-20T10:00:00Z" and snapshot["region"] == REGION
@@ -115,7 +118,9 @@ def test_refresh_fails_loudly_when_a_component_or_a_price_is_ambiguous_or_missin
     for component in COMPONENTS:
         expect_pages(stubber, instance_filters(REGION, component), [])
     expect_pages(stubber, storage_filters(REGION), [])
-    with pytest.raises(AwsCallFailed, match=r"no Training, Processing, Hosting, Training storage.*nothing written"):
+    with pytest.raises(
+        AwsCallFailed, match=r"no Training, Processing, Hosting, Transform, Training storage.*nothing written"
+    ):
         prices.refresh(client, REGION, RETRIEVED)
 
 

@@ -211,7 +211,11 @@ def test_the_queue_and_the_function_come_from_the_stack_outputs(dlq, cloudformat
     sqs, queue_url = dlq
     send(sqs, queue_url, json.dumps(RAW_EVENT), "not json at all")
     stack_with_outputs(
-        cloudformation, {dlq_replay.QUEUE_URL_OUTPUT: queue_url, dlq_replay.FUNCTION_NAME_OUTPUT: FUNCTION_NAME}
+        cloudformation,
+        {
+            dlq_replay.TRIGGER_OUTPUTS["training"][0]: queue_url,
+            dlq_replay.TRIGGER_OUTPUTS["training"][1]: FUNCTION_NAME,
+        },
     )
 
     exit_code = main(["dlq", "replay", "--env", "dev", "--dry-run", "--json"])
@@ -240,10 +244,11 @@ def test_a_missing_stack_or_output_is_one_line_saying_what_to_do(cloudformation,
         "error: stack churn-dev-Orchestration is not deployed in eu-west-1 (deploy it: cdk deploy 'churn-dev/*')\n"
     )
 
-    stack_with_outputs(cloudformation, {dlq_replay.FUNCTION_NAME_OUTPUT: FUNCTION_NAME})
+    stack_with_outputs(cloudformation, {dlq_replay.TRIGGER_OUTPUTS["training"][1]: FUNCTION_NAME})
     assert main(["dlq", "replay", "--env", "dev"]) == 2
     assert capsys.readouterr().err.startswith(
-        f"error: stack churn-dev-Orchestration has no output {dlq_replay.QUEUE_URL_OUTPUT}: deploy the current"
+        f"error: stack churn-dev-Orchestration has no output {dlq_replay.TRIGGER_OUTPUTS['training'][0]}: "
+        "deploy the current"
     )
     assert main(["dlq", "replay", "--max", "0", "--queue-url", "q", "--function-name", "f"]) == 2
     assert capsys.readouterr().err == "error: --max must be at least 1\n"

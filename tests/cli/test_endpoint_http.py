@@ -22,7 +22,7 @@ import pytest
 
 from mlops.capture import CaptureWriter, read_capture, record
 from mlops.endpoint import LocalEndpoint
-from mlops.endpoint_model import InferenceCode
+from pipeline_defs.local.inference import InferenceCode
 
 ENDPOINT = "test-endpoint"
 

@@ -154,7 +154,7 @@ def test_no_cache_reruns_every_step_and_cache_clear_forgets_the_entries(local, c
     assert score_step("--no-cache")["cache_hit"] is False
     assert cli(capsys, "cache", "clear", "--state-dir", str(state), "--json")[1] == (
         # one entry: the --no-cache run's result replaced the first run's (same step and key)
-        json.dumps({"cleared": {PIPELINE: 1, "churn-dev-evaluation": 0}}, indent=2) + "\n"
+        json.dumps({"cleared": {PIPELINE: 1, "churn-dev-evaluation": 0, "churn-dev-scoring": 0}}, indent=2) + "\n"
     )
     assert score_step()["cache_hit"] is False and first["cache_hit"] is False
 

@@ -22,7 +22,7 @@ from config import EnvironmentConfig
 from mlops.cli import main
 from mlops.report import command, sources
 from pipeline_defs.local import load_assembly
-from tests.cli.conftest import cli, expect_json_object, stubbed_clients
+from tests.cli.conftest import cli, expect_json_object, one_error_line, stubbed_clients
 
 EXECUTION = "abc123def456"
 HOSTILE = "<script>alert('x')</script>&\"name"  # a feature name straight from someone's CSV header
@@ -619,12 +619,16 @@ def test_the_steps_and_outputs_it_reads_exist_in_the_synthesized_pipelines(assem
         for output in step.get("Arguments", {}).get("ProcessingOutputConfig", {}).get("Outputs", [])
     }
     training, evaluation_pipeline = dev_config.training_pipeline_name, dev_config.evaluation_pipeline_name
+    scoring = dev_config.scoring_pipeline_name
     for pipeline, step in [
         (training, sources.EVALUATE),
         (training, sources.BASELINE),
         (evaluation_pipeline, sources.EVALUATE),
         (evaluation_pipeline, sources.CHECK_DRIFT),
         (evaluation_pipeline, sources.RESOLVE_MODEL),
+        (scoring, sources.SUMMARIZE),
+        (scoring, sources.CHECK_DRIFT),
+        (scoring, sources.RESOLVE_MODEL),
     ]:
         assert (pipeline, *step) in outputs
 
@@ -812,3 +816,38 @@ def test_aws_usage_mistakes_are_refused_before_any_call(capsys, aws_env, tmp_pat
     assert main(["report", *argv, "--html", str(tmp_path / "r.html")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+# --- two executions side by side ------------------------------------------------------------------------------------
+
+
+def test_compare_puts_two_executions_side_by_side_and_marks_what_differs(capsys, state, dev_config, tmp_path) -> None:
+    state.evaluation_run(dev_config)
+    record = state.evaluation_run(dev_config, execution_id="e2")
+    changed = json.loads(record.read_text())
+    changed["parameters"]["MinimumScore"] = 0.8
+    record.write_text(json.dumps(changed))
+
+    code, out, err = report(capsys, state, "--compare", EXECUTION, "e2", "--html", str(tmp_path / "c.html"))
+
+    assert (code, err) == (0, "") and out.strip().endswith("c.html")
+    page = Page((tmp_path / "c.html").read_text())
+    cells = [cell["text"] for cell in page.elements_of(page.row("parameters"), "td")]
+    assert cells == ["parameters", "MinimumScore=0.7", "MinimumScore=0.8"]
+    assert page.row("parameters")["attrs"].get("class") == "violation"  # a difference, marked
+    assert page.row("pipeline")["attrs"].get("class") is None
+    roc_auc = CANDIDATE_ROC["auc"]
+    for side, dash in (("A", "solid"), ("B", "dashed")):
+        assert len(page.all("polyline", **{"data-series": f"{side}: AUC {roc_auc:.4f} ({dash} line)"})) == 1
+    assert [cell["text"] for cell in page.elements_of(page.row("roc_auc"), "td")][3] == "+0"
+    for name, entry in DRIFT["per_feature"].items():
+        assert page.row(name)["attrs"].get("class") == ("violation" if entry["drifted"] else None)
+
+
+def test_compare_needs_two_known_executions(capsys, state, dev_config, tmp_path) -> None:
+    state.evaluation_run(dev_config)
+    code, _, err = report(capsys, state, "--compare", EXECUTION, "nope", "--html", str(tmp_path / "c.html"))
+    assert code == 2 and "nope" in one_error_line(err)
+    assert not (tmp_path / "c.html").exists()
+    code, _, err = report(capsys, state, "--compare", EXECUTION, "e2", "--latest", "--html", str(tmp_path / "c.html"))
+    assert code == 2 and "report on one thing" in one_error_line(err)

@@ -58,28 +58,37 @@ def test_the_trigger_sends_parameters_the_training_pipeline_declares(
     request = handler.start_request(marker, handler.SETTINGS)
     sent = {p["Name"]: p["Value"] for p in request["PipelineParameters"]}
     assert set(sent) == {contract.Parameter.INPUT_DATA_URI, contract.Parameter.EXPERIMENT_ID}
-    # The function is deployed to start exactly the pipeline whose parameters are checked here.
+    # The function is deployed (twice: training and scoring) to start exactly the pipelines checked here.
     stage = unit(unit_name)
-    [function] = [
-        r for r in template(stage.orchestration)["Resources"].values() if r["Type"] == "AWS::Lambda::Function"
-    ]
-    pipeline_name = function["Properties"]["Environment"]["Variables"]["PIPELINE_NAME"]
-    assert pipeline_name == ALL_UNITS[unit_name].training_pipeline_name
-    assert_declared(sent, pipeline_name, unit_name)
+    started = {
+        lid.split("Trigger")[0]: r["Properties"]["Environment"]["Variables"]["PIPELINE_NAME"]
+        for lid, r in template(stage.orchestration)["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function" and "Trigger" in lid
+    }
+    config = ALL_UNITS[unit_name]
+    assert started == {"Training": config.training_pipeline_name, "Scoring": config.scoring_pipeline_name}
+    for pipeline_name in started.values():
+        assert_declared(sent, pipeline_name, unit_name)
 
 
 @pytest.mark.parametrize("unit_name", SCHEDULED_UNITS)
 def test_the_schedule_sends_parameters_the_evaluation_pipeline_declares(unit_name: str) -> None:
     stage = unit(unit_name)
-    [schedule] = [
+    schedules = [
         r for r in template(stage.orchestration)["Resources"].values() if r["Type"] == "AWS::Scheduler::Schedule"
     ]
-    target = schedule["Properties"]["Target"]
-    pipeline_name = target["Arn"].rsplit(":pipeline/", 1)[1]
-    assert pipeline_name == ALL_UNITS[unit_name].evaluation_pipeline_name
-    sent = {p["Name"]: p["Value"] for p in target["SageMakerPipelineParameters"]["PipelineParameterList"]}
-    assert contract.Parameter.EXPERIMENT_ID in sent
-    assert_declared(sent, pipeline_name, unit_name)
+    config = ALL_UNITS[unit_name]
+    scheduled = {config.evaluation_pipeline_name} | (
+        {config.scoring_pipeline_name} if config.scoring_schedule else set()
+    )
+    assert len(schedules) == len(scheduled)
+    for schedule in schedules:
+        target = schedule["Properties"]["Target"]
+        pipeline_name = target["Arn"].rsplit(":pipeline/", 1)[1]
+        assert pipeline_name in scheduled
+        sent = {p["Name"]: p["Value"] for p in target["SageMakerPipelineParameters"]["PipelineParameterList"]}
+        assert contract.Parameter.EXPERIMENT_ID in sent
+        assert_declared(sent, pipeline_name, unit_name)
 
 
 # --- (b) one set of Fn::Sub variables ---------------------------------------------------------------------------
@@ -113,7 +122,9 @@ def test_execution_role_is_scoped_to_the_contracts_job_and_artifact_prefixes(uni
         if "Sid" in s
     }
     jobs = by_sid["RunPipelineJobs"]["Resource"]
-    assert [arn.rsplit("/", 1)[1] for arn in jobs] == [f"{contract.PIPELINE_JOB_PREFIX}*"] * 2
+    assert [arn.rsplit("/", 1)[1] for arn in jobs] == [
+        f"{contract.PIPELINE_JOB_PREFIX}*"
+    ] * 3  # processing, training, transform
     _, parts = by_sid["ReadWritePipelineArtifacts"]["Resource"]["Fn::Join"]
     assert parts[1] == f"/{contract.ARTIFACTS_PREFIX}*"
     # Besides its own prefix, the role may only read (never write) the unit's endpoint capture: the eval-only

@@ -11,7 +11,7 @@ from tests.helpers import ALL_UNITS
 
 pytestmark = pytest.mark.heavy(seconds=2)  # synthesizes every unit; scheduled first (tests/conftest.py)
 
-JOB_STEP_TYPES = ("Training", "Processing")
+JOB_STEP_TYPES = ("Training", "Processing", "Transform", "Model")
 
 
 def job_steps(definition: dict) -> list[dict]:
@@ -24,10 +24,10 @@ def job_steps(definition: dict) -> list[dict]:
 
 
 @pytest.mark.parametrize("unit_name", sorted(ALL_UNITS))
-def test_every_training_and_processing_step_carries_the_five_cost_tags(unit_name: str) -> None:
+def test_every_job_and_model_step_carries_the_five_cost_tags(unit_name: str) -> None:
     config = ALL_UNITS[unit_name]
     definitions = pipeline_definitions(unit(unit_name))
-    assert set(definitions) == {config.training_pipeline_name, config.evaluation_pipeline_name}
+    assert set(definitions) == set(config.pipeline_names().values())
     for pipeline, (definition, _) in definitions.items():
         steps = job_steps(definition)
         assert steps, pipeline

@@ -73,8 +73,7 @@ def test_valid_marker_starts_the_exact_request(handler_module, stubbed_sagemaker
                 {"Name": "ExperimentId", "Value": f"dataset-{DATASET_ID}"},
             ],
             "PipelineExecutionDescription": (
-                f"Training on dataset {DATASET_ID}, "
-                f"started by s3://{LANDING_BUCKET}/{MARKER_KEY} (version {VERSION_ID})"
+                f"Run on dataset {DATASET_ID}, started by s3://{LANDING_BUCKET}/{MARKER_KEY} (version {VERSION_ID})"
             ),
             "ClientRequestToken": sha256(f"{LANDING_BUCKET}\n{MARKER_KEY}\nversion:{VERSION_ID}"),
         },

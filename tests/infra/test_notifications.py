@@ -63,6 +63,14 @@ DEV_PENDING = sample("model_package_state_change")
     ("rule", "event", "expected"),
     [
         ("PipelineEnded", DEV_FAILED, True),
+        (
+            "PipelineEnded",
+            sample(
+                "pipeline_execution_status_change",
+                pipelineArn=DEV_FAILED["detail"]["pipelineArn"].replace("churn-dev-training", "churn-dev-scoring"),
+            ),
+            True,
+        ),
         ("PipelineEnded", sample("pipeline_execution_status_change", currentPipelineExecutionStatus="Stopped"), True),
         (
             "PipelineEnded",

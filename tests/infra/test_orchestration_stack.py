@@ -43,8 +43,13 @@ def logical_id(template: Template, resource_type: str, path_fragment: str) -> st
     return matches[0]
 
 
-def function_of(template: Template) -> tuple[str, dict]:
-    return only(template.find_resources("AWS::Lambda::Function"))
+def named(resources: dict, prefix: str) -> dict:
+    """The resources whose logical id starts with `prefix` (the construct: TrainingTrigger, EvaluationSchedule, ...)."""
+    return {lid: resource for lid, resource in resources.items() if lid.startswith(prefix)}
+
+
+def function_of(template: Template, trigger: str = "TrainingTrigger") -> tuple[str, dict]:
+    return only(named(template.find_resources("AWS::Lambda::Function"), trigger))
 
 
 def trigger_queue_id(template: Template) -> str:
@@ -179,7 +184,7 @@ def test_sandbox_function_runs_one_invocation_at_a_time(synthesized):
 def test_failed_async_invocations_are_retried_then_sent_to_the_queue(synthesized):
     template = orchestration(synthesized, "dev")
     function_id, _ = function_of(template)
-    _, invoke_config = only(template.find_resources("AWS::Lambda::EventInvokeConfig"))
+    _, invoke_config = only(named(template.find_resources("AWS::Lambda::EventInvokeConfig"), "TrainingTrigger"))
     assert invoke_config["Properties"] == {
         "FunctionName": {"Ref": function_id},
         "Qualifier": "$LATEST",
@@ -193,7 +198,7 @@ def test_failed_async_invocations_are_retried_then_sent_to_the_queue(synthesized
 def test_log_group_is_explicit_with_the_configured_retention(synthesized, unit):
     config = ALL_UNITS[unit]
     template = orchestration(synthesized, unit)
-    _, log_group = only(template.find_resources("AWS::Logs::LogGroup"))
+    _, log_group = only(named(template.find_resources("AWS::Logs::LogGroup"), "TrainingTrigger"))
     assert log_group["Properties"]["RetentionInDays"] == config.log_retention_days
     assert log_group["DeletionPolicy"] == ("Retain" if config.retain_data else "Delete")
     # No deprecated log-retention custom resource (Function(log_retention=...)).
@@ -209,13 +214,15 @@ def test_log_retention_per_environment():
     }
 
 
-def test_function_asset_is_the_handler_folder_without_bytecode(synthesized):
+def test_function_assets_are_the_handler_folders_without_bytecode(synthesized):
     _, assembly = synthesized("dev")
     outdir = Path(assembly.directory).parent
     staged = [path for path in outdir.glob("asset.*") if (path / "handler.py").exists()]
-    # The start-pipeline folder and the tracking function's (Tracking stack).
+    # The start-pipeline folder (one asset for both triggers: same content), the retraining function's and the tracking
+    # function's (Tracking stack).
     assert sorted(sorted(p.name for p in folder.iterdir()) for folder in staged) == [
         ["event_pattern.py", "handler.py"],
+        ["handler.py"],
         ["handler.py", "run_structure.py"],
     ]
 
@@ -270,7 +277,9 @@ def test_function_role_may_start_and_list_executions_of_the_training_pipeline_on
 def test_dead_letter_queues_are_encrypted_tls_only_and_keep_messages_14_days(synthesized, unit):
     template = orchestration(synthesized, unit)
     queues = template.find_resources("AWS::SQS::Queue")
-    assert len(queues) == (1 if unit == SANDBOX_UNIT else 2)
+    # The two triggers' (training, scoring); the eval-only schedule's and the retraining function's (not in sandboxes);
+    # the scoring schedule's (prod).
+    assert len(queues) == {SANDBOX_UNIT: 2, "prod": 5}.get(unit, 4)
     policies = template.find_resources("AWS::SQS::QueuePolicy").values()
     for queue_id, queue in queues.items():
         assert queue["Properties"]["SqsManagedSseEnabled"] is True, queue_id
@@ -297,7 +306,7 @@ def test_dead_letter_queues_are_encrypted_tls_only_and_keep_messages_14_days(syn
 def test_schedule_starts_the_eval_pipeline_with_retries_and_a_dlq(synthesized, unit):
     config = ALL_UNITS[unit]
     template = orchestration(synthesized, unit)
-    _, schedule = only(template.find_resources("AWS::Scheduler::Schedule"))
+    _, schedule = only(named(template.find_resources("AWS::Scheduler::Schedule"), "EvaluationSchedule"))
     queue_id = logical_id(template, "AWS::SQS::Queue", "EvaluationScheduleDeadLetterQueue")
     role_id = logical_id(template, "AWS::IAM::Role", "EvaluationScheduleRole")
     props = schedule["Properties"]
@@ -318,9 +327,9 @@ def test_schedule_starts_the_eval_pipeline_with_retries_and_a_dlq(synthesized, u
 
 def test_prod_evaluates_daily_and_dev_weekly(synthesized):
     expressions = {
-        unit: only(orchestration(synthesized, unit).find_resources("AWS::Scheduler::Schedule"))[1]["Properties"][
-            "ScheduleExpression"
-        ]
+        unit: only(named(orchestration(synthesized, unit).find_resources("AWS::Scheduler::Schedule"), "Evaluation"))[1][
+            "Properties"
+        ]["ScheduleExpression"]
         for unit in SCHEDULED_UNITS
     }
     assert expressions == {
@@ -427,3 +436,76 @@ def test_each_unit_has_a_topic_and_each_environment_but_sandboxes_a_budget(synth
 def test_budget_and_email_config_is_validated(field, value, fragment):
     with pytest.raises(ConfigError, match=fragment):
         EnvironmentConfig.create(**{**environment_values("dev"), field: value})
+
+
+# --- the scoring trigger and schedule -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", sorted(ALL_UNITS))
+def test_a_customer_list_under_the_scoring_prefix_starts_the_scoring_pipeline_with_its_own_queue(synthesized, unit):
+    config = ALL_UNITS[unit]
+    template = orchestration(synthesized, unit)
+    _, rule = only(named(template.find_resources("AWS::Events::Rule"), "ScoringTrigger"))
+    expected = load_event_pattern_module().marker_event_pattern(
+        landing_bucket_reference(synthesized, unit), config.scoring_data_prefix, config.marker_name
+    )
+    assert rule["Properties"]["EventPattern"] == expected
+    assert expected["detail"]["object"]["key"] == [{"wildcard": "scoring/*/_SUCCESS"}]
+    function_id, function = function_of(template, "ScoringTrigger")
+    assert function["Properties"]["Environment"]["Variables"] == {
+        "PIPELINE_NAME": config.scoring_pipeline_name,
+        "LANDING_BUCKET": landing_bucket_reference(synthesized, unit),
+        "DATASET_PREFIX": config.scoring_data_prefix,
+        "MARKER_NAME": config.marker_name,
+    }
+    queue_id = logical_id(template, "AWS::SQS::Queue", "ScoringTriggerDeadLetterQueue")
+    assert rule["Properties"]["Targets"][0]["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    outputs = template.to_json()["Outputs"]
+    assert outputs["StartScoringFunctionName"]["Value"] == {"Ref": function_id}
+    assert outputs["ScoringTriggerDeadLetterQueueUrl"]["Value"] == {"Ref": queue_id}
+
+
+def test_only_prod_scores_on_a_schedule_monthly(synthesized):
+    schedules = {
+        unit: named(orchestration(synthesized, unit).find_resources("AWS::Scheduler::Schedule"), "ScoringSchedule")
+        for unit in sorted(ALL_UNITS)
+    }
+    assert {unit: len(found) for unit, found in schedules.items()} == {unit: int(unit == "prod") for unit in schedules}
+    _, schedule = only(schedules["prod"])
+    target = schedule["Properties"]["Target"]
+    assert schedule["Properties"]["ScheduleExpression"] == "cron(0 5 1 * ? *)"
+    assert target["Arn"] == pipeline_arn("prod", ALL_UNITS["prod"].scoring_pipeline_name)
+    parameters = target["SageMakerPipelineParameters"]["PipelineParameterList"]
+    assert parameters == [{"Name": "ExperimentId", "Value": "scheduled-scoring"}]
+
+
+# --- retraining on drift --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", sorted(ALL_UNITS))
+def test_drift_alarms_and_runs_failed_by_drift_invoke_the_retraining_function_except_in_sandboxes(synthesized, unit):
+    config = ALL_UNITS[unit]
+    template = orchestration(synthesized, unit)
+    rules = named(template.find_resources("AWS::Events::Rule"), "Retraining")
+    if unit == SANDBOX_UNIT:
+        assert rules == {} and named(template.find_resources("AWS::Lambda::Function"), "Retraining") == {}
+        return
+    function_id, function = function_of(template, "Retraining")
+    assert function["Properties"]["Environment"]["Variables"]["TRAINING_PIPELINE"] == config.training_pipeline_name
+    assert function["Properties"]["ReservedConcurrentExecutions"] == 1
+    patterns = {
+        lid.removeprefix("Retraining").split("Rule")[0]: rule["Properties"]["EventPattern"]
+        for lid, rule in rules.items()
+    }
+    alarm, failure = patterns["DriftAlarm"], patterns["DriftFailure"]
+    assert alarm["detail"]["alarmName"] == [{"prefix": f"{config.name_prefix}-Monitoring-"}]
+    assert alarm["detail"]["state"] == {"value": ["ALARM"]}
+    assert failure["detail"]["currentPipelineExecutionStatus"] == ["Failed"]
+    assert failure["detail"]["pipelineArn"] == [
+        pipeline_arn(unit, name) for name in (config.evaluation_pipeline_name, config.scoring_pipeline_name)
+    ]
+    for rule in rules.values():
+        assert rule["Properties"]["Targets"][0]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    role_id = logical_id(template, "AWS::IAM::Role", "RetrainingRole")
+    started = [s for s in role_statements(template, role_id) if "sagemaker:StartPipelineExecution" in s["Action"]]
+    assert [s["Resource"] for s in started] == [pipeline_arn(unit, config.training_pipeline_name)]

@@ -29,11 +29,11 @@ def role_statements(template: Template) -> list[dict]:
 
 
 @pytest.mark.parametrize("unit", sorted(ALL_UNITS))
-def test_both_pipelines_are_owned_by_cloudformation(synthesized, unit):
+def test_every_pipeline_is_owned_by_cloudformation(synthesized, unit):
     config = ALL_UNITS[unit]
     pipelines = pipelines_template(synthesized, unit).find_resources("AWS::SageMaker::Pipeline")
     names = {p["Properties"]["PipelineName"] for p in pipelines.values()}
-    assert names == {config.training_pipeline_name, config.evaluation_pipeline_name}
+    assert names == set(config.pipeline_names().values())
     for pipeline in pipelines.values():
         body = pipeline["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"]
         template_text, variables = body
@@ -78,6 +78,7 @@ def test_execution_role_is_least_privilege(synthesized):
     assert jobs["Resource"] == [
         "arn:aws:sagemaker:eu-west-1:333333333333:processing-job/pipelines-*",
         "arn:aws:sagemaker:eu-west-1:333333333333:training-job/pipelines-*",
+        "arn:aws:sagemaker:eu-west-1:333333333333:transform-job/pipelines-*",
     ]
     assert template.find_resources("AWS::IAM::ManagedPolicy") == {}
     role = next(iter(template.find_resources("AWS::IAM::Role").values()))
@@ -90,8 +91,8 @@ def test_execution_role_is_least_privilege(synthesized):
 def test_step_code_reads_are_limited_to_this_units_assets(synthesized):
     statements = role_statements(pipelines_template(synthesized, "dev"))
     code = next(s for s in statements if s.get("Sid") == "ReadStepCode")
-    # five processing scripts, the feature contract, two source tarballs, the step library
-    assert len(code["Resource"]) == 9
+    # six processing scripts, the feature contract, two source tarballs, the step library
+    assert len(code["Resource"]) == 10
     assert all(r.startswith("arn:aws:s3:::cdk-hnb659fds-assets-111111111111-eu-west-1/") for r in code["Resource"])
     assert not any(r.endswith("*") for r in code["Resource"])
 
@@ -126,7 +127,7 @@ def test_a_large_definition_switches_to_an_s3_location(tmp_path):
         assert set(location) == {"PipelineDefinitionS3Location"}
         assert location["PipelineDefinitionS3Location"]["Key"].startswith("pipeline-definitions/")
     deployments = template.find_resources("Custom::CDKBucketDeployment")
-    assert len(deployments) == 2
+    assert len(deployments) == 3
     for deployment in deployments.values():
         # The tokens are resolved at deploy time, exactly as for the inline definition.
         marker = next(iter(deployment["Properties"]["SourceMarkers"][0].values()))

@@ -142,9 +142,9 @@ def test_a_failing_script_fails_its_step_with_its_error_line_and_stops_the_run(r
     ("change", "message"),
     [
         (
-            lambda d: d["Steps"].append({"Name": "BatchScore", "Type": "Transform", "Arguments": {}}),
-            "step 'BatchScore' has type 'Transform', which the local runner cannot run "
-            "(it runs Processing, Training, Condition, Fail, RegisterModel)",
+            lambda d: d["Steps"].append({"Name": "Tune", "Type": "Tuning", "Arguments": {}}),
+            "step 'Tune' has type 'Tuning', which the local runner cannot run "
+            "(it runs Processing, Training, Model, Transform, Condition, Fail, RegisterModel)",
         ),
         (
             lambda d: d["Steps"][1]["Arguments"]["Conditions"][0].update(LeftValue=score_of("Missing")),
@@ -254,7 +254,7 @@ def test_the_real_training_definition_with_an_unknown_step_type_stops_before_run
 
 # Handlers and job names ------------------------------------------------------------------------------------------
 def test_each_runnable_step_type_has_an_explicit_handler() -> None:
-    assert list(HANDLERS) == ["Processing", "Training", "Condition", "Fail", "RegisterModel"]
+    assert list(HANDLERS) == ["Processing", "Training", "Model", "Transform", "Condition", "Fail", "RegisterModel"]
     assert all(callable(handler) for handler in HANDLERS.values())
 
 

@@ -1,8 +1,9 @@
-"""Both pipelines, run locally from the definitions of the synthesized dev assembly, on the bundled samples.
+"""The pipelines, run locally from the definitions of the synthesized dev assembly, on the bundled samples.
 
 One story shares a state dir (buckets, registry, cache) across the tests of this module, each run done once and in
 order when a test first needs it: train (registers version 1) -> approve -> train again (cached but Evaluate, whose
-incumbent changed) -> train a third time through the CLI (everything cached). The other tests build on that state.
+incumbent changed) -> train a third time through the CLI (everything cached); the one scoring run of the suite scores
+the drifted sample with version 1. The other tests build on that state.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mlops.capture import CaptureWriter, record
 from mlops.cli import main
 from mlops.ground_truth import ground_truth_record
 from pipeline_defs.local import Assembly, LocalModelRegistry, LocalRunner, LocalS3, RunResult, load_assembly
+from pipeline_defs.local.inference import load_package
 from pipeline_defs.local.step_runtime import steps_python
 from tests.local.conftest import SAMPLE_DATA, put_sample, with_changed_script
 
@@ -33,6 +35,8 @@ pytestmark = pytest.mark.heavy(seconds=40)  # scheduled first, longest first (te
 CACHEABLE = {"Preprocess", "Train", "Evaluate", "Score", "Baseline"}
 DATASET = "s3://local-landing/datasets/sample-v1/"
 PARAMETERS = {"InputDataUri": DATASET, "ExperimentId": "e2e", "ModelApprovalStatus": "PendingManualApproval"}
+CUSTOMERS = "s3://local-landing/scoring/customers-v1/"
+FEATURES = 7  # the feature contract's
 
 
 class Story:
@@ -43,7 +47,7 @@ class Story:
         put_sample(state_dir, "churn", DATASET)
 
     def runner(self, pipeline: str, definition: dict | None = None, assembly: Assembly | None = None) -> LocalRunner:
-        name = self.config.training_pipeline_name if pipeline == "training" else self.config.evaluation_pipeline_name
+        name = self.config.pipeline_names()[pipeline]
         assembly = assembly or self.assembly
         return LocalRunner(
             definition or assembly.definitions[name],
@@ -76,6 +80,18 @@ class Story:
             )
         assert code == 0, stdout.getvalue()
         return json.loads(stdout.getvalue())
+
+    @cached_property
+    def scoring(self) -> RunResult:
+        """The scoring pipeline on the drifted sample, version 1 approved: the suite's one scoring run."""
+        assert self.second.succeeded, self.second.failure_reason
+        put_sample(self.state_dir, "churn-drifted", CUSTOMERS)
+        return self.runner("scoring").run({"InputDataUri": CUSTOMERS, "ExperimentId": "e2e"})
+
+    def records(self, uri: str) -> list[list[str]]:
+        """The CSV records of every object under `uri`, in key order."""
+        objects = self.runner("training").s3.objects(uri)
+        return [line.split(",") for _, path in objects for line in path.read_text().splitlines() if line]
 
     def read_json(self, uri: str) -> dict:
         return json.loads(self.runner("training").s3.read_bytes(uri))
@@ -331,6 +347,76 @@ def test_the_evaluation_pipeline_merges_captured_traffic_with_its_ground_truth(s
     )
     assert story.evaluation_report(result)["candidate"]["rows"] == 300
     assert result.status == "Succeeded", result.failure_reason
+
+
+def test_scoring_writes_one_score_per_row_joined_to_its_key_with_batch_capture_and_flags_drift(story: Story) -> None:
+    result = story.scoring
+    steps = ["ResolveModel", "Preprocess", "CreateModel", "Transform", "Summarize", "CheckDrift", "NoDrift"]
+    assert [step.name for step in result.steps] == [*steps, "DriftDetected"]
+    assert result.status == "Failed" and result.steps[-1].type == "Fail", result.failure_reason
+    prepared = story.records(result.step("Preprocess").outputs["score"])
+    scored = story.records(result.step("Transform").outputs["scores"])
+    # The drifted sample has no duplicates or invalid rows: every input row is scored, exactly once, under its key.
+    assert len(scored) == len(prepared) == 500
+    assert sorted(row[0] for row in scored) == sorted(row[0] for row in prepared)
+    by_key = {row[0]: row for row in prepared}
+    for row in scored:
+        assert row[: 1 + FEATURES] == by_key[row[0]]  # the whole input record (JoinSource Input), then the answer
+        assert 0.0 <= float(row[1 + FEATURES]) <= 1.0
+        assert re.fullmatch(r"[0-9a-f-]{36}", row[2 + FEATURES]) and row[3 + FEATURES].endswith("Z")
+    assert len({row[2 + FEATURES] for row in scored}) == len(scored)  # one inference id per record
+    # transform_instance_count 2 and two prepared files: each instance loaded the model and scored one file.
+    work = Path(result.step("Transform").work_dir)
+    assert sorted(folder.name for folder in work.iterdir() if (folder / "model").is_dir()) == ["algo-1", "algo-2"]
+    # Batch capture: manifests of what was read and written, in the hour folder the job started in.
+    s3 = story.runner("training").s3
+    capture = result.step("Transform").outputs["capture"]
+    manifests = {}
+    for key, path in s3.objects(capture):
+        layout = re.fullmatch(r".*/capture/(input|output)/\d{4}/\d{2}/\d{2}/\d{2}/[0-9a-f-]{36}\.json", key)
+        assert layout, key
+        manifests[layout.group(1)] = json.loads(path.read_text())
+    scores_uri, score_uri = result.step("Transform").outputs["scores"], result.step("Preprocess").outputs["score"]
+    assert manifests["input"] == [{"prefix": f"{score_uri}/"}, "score-0000.csv", "score-0001.csv"]
+    assert manifests["output"] == [{"prefix": f"{scores_uri}/"}, "score-0000.csv.out", "score-0001.csv.out"]
+    summary = story.read_json(result.step("Summarize").outputs["summary"] + "/summary.json")
+    assert summary["rows"] == sum(item["rows"] for item in summary["manifest"]) == len(scored)
+    assert sum(bucket["count"] for bucket in summary["histogram"]) == len(scored)
+    top = [entry["score"] for entry in summary["top"]]
+    assert top == sorted((float(row[1 + FEATURES]) for row in scored), reverse=True)[: len(top)]
+    drift = story.read_json(result.step("CheckDrift").outputs["drift"] + "/drift_report.json")
+    assert drift["violations"] > 0 and f"drift violations {drift['violations']} " in result.failure_reason
+
+
+def test_transform_answers_are_what_the_local_endpoint_answers(story: Story, tmp_path: Path) -> None:
+    scored = story.records(story.scoring.step("Transform").outputs["scores"])[:5]
+    package = story.registry.describe(story.group, 1)
+    code = load_package(package, story.runner("training").s3, tmp_path)  # what `mlops serve --local` loads
+
+    body = "".join(",".join(row[1 : 1 + FEATURES]) + "\n" for row in scored).encode()
+    answer, content_type = code.invoke(body, "text/csv", "text/csv")
+
+    assert content_type == "text/csv"
+    assert [float(line) for line in answer.decode().splitlines()] == [float(row[1 + FEATURES]) for row in scored]
+
+
+def test_the_report_of_a_scoring_run_shows_its_histogram_drift_per_feature_and_top_rows(story: Story, tmp_path) -> None:
+    result = story.scoring
+    page = tmp_path / "scoring.html"
+    arguments = ["report", result.execution_id, "--local", "--state-dir", str(story.state_dir), "--html", str(page)]
+
+    assert main(arguments) == 0
+
+    html = page.read_text()
+    summary = story.read_json(result.step("Summarize").outputs["summary"] + "/summary.json")
+    assert f"<td>rows scored</td><td>{summary['rows']}</td>" in html
+    for bucket in summary["histogram"]:
+        assert f"{bucket['lower']:g} to {bucket['upper']:g}: {bucket['count']} rows" in html
+    assert f"Top {len(summary['top'])} rows by score" in html and summary["top"][0]["row_key"] in html
+    drift = story.read_json(result.step("CheckDrift").outputs["drift"] + "/drift_report.json")
+    drifted = [name for name, feature in drift["per_feature"].items() if feature["drifted"]]
+    assert drifted and all(f"data-feature='{name}'" in html for name in drift["per_feature"])
+    assert all(f"<section class='feature violated' data-feature='{name}'>" in html for name in drifted)
 
 
 def test_a_run_from_evaluate_reuses_the_newest_run_and_leaves_the_cache_alone(story: Story) -> None:

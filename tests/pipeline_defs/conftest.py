@@ -25,7 +25,7 @@ def _code_uris(config: EnvironmentConfig) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def definitions_of() -> Callable[[EnvironmentConfig], dict[str, str]]:
-    """unit config -> {"training" | "evaluation": definition JSON}, built once per unit."""
+    """unit config -> {"training" | "evaluation" | "scoring": definition JSON}, built once per unit."""
     from pipeline_defs.definitions import build_definitions
 
     built: dict[str, dict[str, str]] = {}
@@ -33,10 +33,7 @@ def definitions_of() -> Callable[[EnvironmentConfig], dict[str, str]]:
     def definitions(config: EnvironmentConfig) -> dict[str, str]:
         if config.unit_name not in built:
             by_name = build_definitions(config, _code_uris(config))
-            built[config.unit_name] = {
-                "training": by_name[config.training_pipeline_name],
-                "evaluation": by_name[config.evaluation_pipeline_name],
-            }
+            built[config.unit_name] = {kind: by_name[name] for kind, name in config.pipeline_names().items()}
         return built[config.unit_name]
 
     return definitions

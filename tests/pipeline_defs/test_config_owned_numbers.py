@@ -72,8 +72,9 @@ def test_the_probability_threshold_moves_the_analyzer_and_the_registered_constra
     for config in (prod, dataclasses.replace(prod, model_quality_probability_threshold=0.3)):
         threshold = config.model_quality_probability_threshold
         assert analyzer_threshold(config) == threshold
-        # Both pipelines' Evaluate get it; training's turns it into the constraints the version registers.
+        # Both pipelines' Evaluate get it (scoring has none); training's turns it into the registered constraints.
         built = definitions(config)
+        built.pop(config.scoring_pipeline_name)
         assert {name: option(evaluate_arguments(d), THRESHOLD_OPTION) for name, d in built.items()} == {
             config.training_pipeline_name: str(threshold),
             config.evaluation_pipeline_name: str(threshold),

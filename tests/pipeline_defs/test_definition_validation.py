@@ -1,4 +1,4 @@
-"""Both pipelines of every unit, checked offline the way SageMaker will check them when a run starts.
+"""Every pipeline of every unit, checked offline the way SageMaker will check them when a run starts.
 
 - Each job step's `Arguments` is the request of the API the step calls. It is validated against botocore's service
   model of that API, with every pipeline expression replaced by a typed dummy chosen by the target shape (or by the
@@ -39,6 +39,8 @@ JOB_STEPS = {
     "Processing": ("CreateProcessingJob", ("ProcessingJobName",)),
     "Training": ("CreateTrainingJob", ("TrainingJobName",)),
     "RegisterModel": ("CreateModelPackage", ()),
+    "Model": ("CreateModel", ("ModelName",)),
+    "Transform": ("CreateTransformJob", ("TransformJobName",)),
 }
 CONTROL_STEPS = {"Condition", "Fail"}
 EXPRESSIONS = {"Get", "Std:Join", "Std:JsonGet"}
@@ -481,6 +483,20 @@ def script_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, 
         *("--period-end", "2026-11-29T12:00:00Z", "--period-hours", "0.0", "--output-dir", root / "merged"),
     )
 
+    # A transform's output as batch capture leaves it: the prepared record, its score, the inference id and time.
+    transformed = root / "transformed"
+    transformed.mkdir()
+    records = pd.read_csv(prepared / "test" / "test.csv").drop(columns="churned").head(5)
+    records.insert(0, "row_key", [f"{n:016x}" for n in range(len(records))])
+    records.assign(score=0.25, inference_id="id", time="2026-11-29T12:00:00Z").to_csv(
+        transformed / "score-0000.csv.out", index=False, header=False
+    )
+    _run_step(
+        "summarize_scores.py",
+        *("--scores-dir", transformed, "--contract", STEPS_DIR / "feature_contract.json"),
+        *("--score-column", "churn_probability", "--top-n", 3, "--output-dir", root / "summarized"),
+    )
+
     def read(*paths: Path) -> list[dict]:
         return [json.loads(path.read_text()) for path in paths]
 
@@ -493,6 +509,7 @@ def script_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, 
         ),
         ("merge_capture.py", "merge_report.json"): read(root / "merged" / "report" / "merge_report.json"),
         ("data_quality.py", "drift_report.json"): read(root / "drift" / "drift_report.json"),
+        ("summarize_scores.py", "summary.json"): read(root / "summarized" / "summary" / "summary.json"),
     }
 
 

@@ -168,7 +168,7 @@ def test_a_cache_hit_never_imports_the_sagemaker_sdk(tmp_path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
 
-    assert done.stdout.strip() == f"[] {sorted([config.training_pipeline_name, config.evaluation_pipeline_name])}"
+    assert done.stdout.strip() == f"[] {sorted(config.pipeline_names().values())}"
 
 
 def test_every_config_field_is_part_of_the_key(tmp_path) -> None:

@@ -176,3 +176,47 @@ def test_too_few_rows_of_a_class_to_compare_fail_with_one_line() -> None:
     labels, scores = np.array([0, 0, 0, 1]), np.array([0.1, 0.2, 0.3, 0.9])
     with pytest.raises(evaluate.StepError, match="the 4 rows left to compare the models on need at least two of each"):
         evaluate.paired_regression(labels, scores, scores, 0.95)
+
+
+# The interval of the model-quality check of this project's own monitoring paths (mlops monitor --local, the eval-only
+# pipeline's health check): the same DeLong code; its error rates: bench/monitor_false_alarms.py.
+def test_monitored_metric_intervals_hold_their_point_values_and_the_auc_interval_is_delongs() -> None:
+    rng = np.random.default_rng(5)
+    labels = (rng.random(150) < 0.3).astype(int)
+    scores = 1 / (1 + np.exp(-(1.6 * labels + rng.normal(size=150) - 0.8)))
+    values = evaluate.metric_values(labels, scores, 0.5)
+    intervals = evaluate.metric_intervals(labels, scores, 0.5, 0.95)
+
+    assert set(intervals) == set(evaluate.MONITORED_METRICS)
+    for name, (lower, upper) in intervals.items():
+        assert lower <= values[name] <= upper and upper - lower > 0.02, name
+    (auc,), covariance = evaluate.delong(labels, [scores])
+    assert intervals["auc"] == pytest.approx(
+        (auc - 1.96 * math.sqrt(covariance[0, 0]), auc + 1.96 * math.sqrt(covariance[0, 0])), abs=1e-4
+    )
+    assert evaluate.metric_intervals(labels, scores, 0.5, 0.95) == intervals  # a fixed seed: the same every time
+
+
+def test_a_metric_is_a_violation_only_when_its_whole_interval_is_below_the_threshold() -> None:
+    rng = np.random.default_rng(6)
+    labels = (rng.random(100) < 0.3).astype(int)
+    scores = 1 / (1 + np.exp(-(1.6 * labels + rng.normal(size=100) - 0.8)))
+    values = evaluate.metric_values(labels, scores, 0.5)
+    intervals = evaluate.metric_intervals(labels, scores, 0.5, 0.95)
+
+    def constraints(auc_threshold: float) -> dict:
+        return {
+            "binary_classification_constraints": {
+                "auc": {"threshold": auc_threshold, "comparison_operator": "LessThanThreshold"}
+            }
+        }
+
+    # Just above the observed AUC: a point comparison alarms, the interval does not (a small sample's noise).
+    assert evaluate.credible_violations(values, intervals, constraints(values["auc"] + 0.01)) == {}
+    # Above the interval's upper end: the AUC is credibly below its threshold.
+    found = evaluate.credible_violations(values, intervals, constraints(intervals["auc"][1] + 0.001))
+    assert list(found) == ["auc"] and found["auc"]["interval"] == intervals["auc"]
+    with pytest.raises(evaluate.StepError, match=r"model-quality constraint auc: .* is not a known metric"):
+        evaluate.credible_violations(
+            values, intervals, {"binary_classification_constraints": {"auc": {"threshold": "x"}}}
+        )

@@ -153,8 +153,7 @@ def test_rendering_is_deterministic_and_independent_of_key_order() -> None:
 
 @pytest.fixture(scope="module")
 def dev_graphs(definitions_of) -> dict[str, str]:
-    definitions = definitions_of(DEV)
-    return readme_graphs.pipeline_graphs(definitions["training"], definitions["evaluation"])
+    return readme_graphs.pipeline_graphs(definitions_of(DEV))
 
 
 def test_dev_graphs_show_the_gates_and_what_is_cached(dev_graphs: dict[str, str]) -> None:
@@ -166,6 +165,10 @@ def test_dev_graphs_show_the_gates_and_what_is_cached(dev_graphs: dict[str, str]
     assert "  class Preprocess,Train,Evaluate,Score,Baseline cached" in training
     assert "  ModelHealthy -->|false| ModelUnhealthy" in evaluation
     assert not [line for line in evaluation if "cached" in line]
+    scoring = dev_graphs["scoring"].splitlines()
+    assert "  CreateModel --> Transform" in scoring and "  Transform --> Summarize" in scoring
+    assert "  NoDrift -->|false| DriftDetected" in scoring
+    assert not [line for line in scoring if "cached" in line]
 
 
 def test_graphs_do_not_depend_on_code_asset_uris(dev_graphs: dict[str, str]) -> None:
@@ -176,7 +179,7 @@ def test_graphs_do_not_depend_on_code_asset_uris(dev_graphs: dict[str, str]) -> 
         DEV, {name: uri.replace("cdk-", "other-") for name, uri in content_addressed_uris("cdk-x").items()}
     )
 
-    graphs = readme_graphs.pipeline_graphs(other[DEV.training_pipeline_name], other[DEV.evaluation_pipeline_name])
+    graphs = readme_graphs.pipeline_graphs({kind: other[name] for kind, name in DEV.pipeline_names().items()})
     assert graphs == dev_graphs
 
 
@@ -219,7 +222,11 @@ def readme(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     monkeypatch.setattr(readme_graphs, "README", path)
     synthetic = json.dumps(SYNTHETIC)
-    monkeypatch.setattr(readme_graphs, "dev_graphs", lambda: readme_graphs.pipeline_graphs(synthetic, synthetic))
+    monkeypatch.setattr(
+        readme_graphs,
+        "dev_graphs",
+        lambda: readme_graphs.pipeline_graphs({"training": synthetic, "evaluation": synthetic}),
+    )
     return path
 
 

@@ -21,6 +21,8 @@ PINNED_SIGNATURES = {
     "SageMakerConfig.validate_sagemaker_config": "(sagemaker_config: Optional[dict] = None)",
     "session_helper.validate_sagemaker_config": "(sagemaker_config: 'dict' = None)",
     "processing._append_project_tags": "(tags=None, working_dir=None)",
+    "transformer._append_project_tags": "(tags=None, working_dir=None)",
+    "session_helper._append_project_tags": "(tags=None, working_dir=None)",
     "LocalSagemakerClient.create_processing_job": (
         "(self, ProcessingJobName, AppSpecification, ProcessingResources, Environment=None, ProcessingInputs=None, "
         "ProcessingOutputConfig=None, **kwargs)"

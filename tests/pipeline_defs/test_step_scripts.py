@@ -23,7 +23,7 @@ import pytest
 import scipy.stats
 from botocore.stub import Stubber
 
-from mlops.endpoint_model import InferenceProcess, ModelCodeError
+from pipeline_defs.local.inference import InferenceProcess, ModelCodeError
 from pipeline_defs.local.step_runtime import steps_python
 from tests.helpers import load_module, step_runtime_probabilities
 
@@ -619,7 +619,7 @@ def test_a_baseline_without_a_sketch_or_with_an_unknown_method_is_one_error(
 
 
 def test_inference_round_trips_csv_and_json(model_dir: Path, prepared: Path) -> None:
-    """The inference script served as the container serves it, on the step runtime (mlops/endpoint_model.py)."""
+    """The inference script served as the container serves it, on the step runtime (local/inference.py)."""
     rows = pd.read_csv(prepared / "test" / "test.csv").head(5)
     features = rows.drop(columns=[LABEL])
     expected = step_runtime_probabilities(model_dir / "model.joblib", features)

@@ -39,7 +39,15 @@ def test_job_permissions_use_the_job_name_prefix(stack: Stack) -> None:
     assert by_sid["RunPipelineJobs"]["Resource"] == [
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:processing-job/jobs-*",
         f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/jobs-*",
+        f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:transform-job/jobs-*",
     ]
+    # The scoring pipeline's Model step: Pipelines names the model, so no job prefix applies.
+    assert sorted(by_sid["CreateScoringModels"]["Action"]) == [
+        "sagemaker:AddTags",
+        "sagemaker:CreateModel",
+        "sagemaker:DescribeModel",
+    ]
+    assert by_sid["CreateScoringModels"]["Resource"] == f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model/*"
 
 
 def test_artifact_permissions_use_the_artifacts_prefix_of_the_exported_bucket(stack: Stack) -> None:

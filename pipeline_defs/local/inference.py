@@ -1,4 +1,6 @@
-"""What the local endpoint serves: a registered package's inference script and model, on the step runtime.
+"""A registered model served as SageMaker's scikit-learn container serves it, on the step runtime: one implementation
+for the local endpoint (`mlops serve --local`, mlops/endpoint.py) and the local runner's batch transform
+(`transform.py`).
 
     code = load_package(package, LocalS3(state_dir / "s3", assembly.assets), work_dir)   # model_fn runs once
     code.invoke(body, "text/csv", "application/json")   # -> (response body, content type)
@@ -6,9 +8,10 @@
 
 The package's ModelDataUrl (model.tar.gz) is untarred into a model dir and its SAGEMAKER_SUBMIT_DIRECTORY tarball into
 a code dir; SAGEMAKER_PROGRAM runs from there in a process of the step runtime (the scikit-learn image's Python and
-libraries, pipeline_defs/local/step_runtime.py; mlops/endpoint_worker.py), which calls model_fn(model_dir) once and
-then input_fn(body, content type) -> predict_fn -> output_fn(prediction, accept) per request, as the container does.
-`InferenceCode` runs a module in this process instead (tests' stand-in models).
+libraries, `step_runtime.py`; `inference_worker.py`), which calls model_fn(model_dir) once and then
+input_fn(body, content type) -> predict_fn -> output_fn(prediction, accept) per request, as the container does: a
+model is unpickled by the library versions that trained it, never by the CLI's. `InferenceCode` runs a module in
+this process instead (tests' stand-in models).
 """
 
 from __future__ import annotations
@@ -24,10 +27,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pipeline_defs.local import LocalRunError, LocalS3
+from pipeline_defs.local.errors import LocalRunError
+from pipeline_defs.local.s3 import LocalS3
 from pipeline_defs.local.step_runtime import steps_python
 
-WORKER = Path(__file__).with_name("endpoint_worker.py")  # run by path on the step runtime
+WORKER = Path(__file__).with_name("inference_worker.py")  # run by path on the step runtime
 
 
 class InferenceCode:
@@ -47,9 +51,11 @@ class InferenceCode:
         return (response.encode("utf-8") if isinstance(response, str) else bytes(response)), str(response_type)
 
 
-def load_package(package: Mapping[str, Any], s3: LocalS3, work_dir: Path) -> InferenceProcess:
+def load_package(
+    package: Mapping[str, Any], s3: LocalS3, work_dir: Path, python: str | None = None
+) -> InferenceProcess:
     """Unpack a DescribeModelPackage-shaped package's model and code into `work_dir` and start its model process
-    (model_fn has run when this returns); close it when done."""
+    with `python` (default: the step runtime's; model_fn has run when this returns); close it when done."""
     try:
         container = package["InferenceSpecification"]["Containers"][0]
         environment = container.get("Environment", {})
@@ -66,7 +72,7 @@ def load_package(package: Mapping[str, Any], s3: LocalS3, work_dir: Path) -> Inf
     script = code_dir / program
     if not script.is_file():
         raise LocalRunError(f"SAGEMAKER_PROGRAM {program} is not in {code_url}")
-    return InferenceProcess(script, model_dir)
+    return InferenceProcess(script, model_dir, python)
 
 
 class ModelCodeError(Exception):
@@ -80,7 +86,7 @@ class ModelCodeError(Exception):
 
 
 class InferenceProcess:
-    """The package's inference script in a process of the step runtime (mlops/endpoint_worker.py), one request at
+    """The package's inference script in a process of the step runtime (`inference_worker.py`), one request at
     a time: the model is loaded by the library versions that trained it, as the scikit-learn container loads it."""
 
     def __init__(self, script: Path, model_dir: Path, python: str | None = None) -> None:

@@ -1,10 +1,11 @@
-"""The local endpoint's model process: a package's inference script, run on the step runtime as the container runs it.
+"""A local model process: a package's inference script, run on the step runtime as the container runs it.
 
-    <step runtime python> endpoint_worker.py <inference script> <model dir>
+    <step runtime python> inference_worker.py <inference script> <model dir>
 
-`mlops serve --local` (mlops/endpoint.py `InferenceProcess`) starts it with the step runtime's interpreter
-(pipeline_defs/local/step_runtime.py: the scikit-learn image's Python and libraries), so a model is unpickled by the
-library versions that trained it, never by the CLI's. Run by path there, it imports the standard library only.
+`inference.py`'s `InferenceProcess` (the local endpoint's and the batch transform's) starts it with the step
+runtime's interpreter (pipeline_defs/local/step_runtime.py: the scikit-learn image's Python and libraries), so a model
+is unpickled by the library versions that trained it, never by the CLI's. Run by path there, it imports the standard
+library only.
 
 Protocol, one JSON line each way on the process's original stdout / stdin (the script's own prints go to stderr):
 first {"ready": true} once model_fn returned (or {"ready": false, "error": ...}); then per request
