@@ -35,5 +35,6 @@ def run_on_step_runtime(arguments: list[str] | None = None) -> None:
     os.execve(
         python,
         [python, script, *(sys.argv[1:] if arguments is None else arguments)],
-        {**os.environ, "PYTHONPATH": path, _MARKER: "1"},
+        # OpenMP threads sleep while they wait, as the local runner's jobs do (pipeline_defs/local/jobs.py).
+        {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "PYTHONPATH": path, _MARKER: "1"},
     )

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import subprocess
 import tarfile
 import threading
@@ -96,6 +97,9 @@ class InferenceProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            # One OpenMP thread: a request is mostly a row or a few, and waking threads for each of the model's trees
+            # cost far more than it saved (a tenth of a second a request on a busy machine).
+            env={"OMP_NUM_THREADS": "1", **os.environ},
             # Its own process group: a terminal's Ctrl-C stops the server, which still answers what is in flight
             # through this process; it ends when its input closes (close(), or this process ending in any way).
             start_new_session=True,

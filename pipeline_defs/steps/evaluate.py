@@ -420,10 +420,17 @@ def gate_summary(candidate: dict, comparison: dict | None) -> str:
     return text + (f" ({seen} test rows the approved model was trained on left out)." if seen else ".")
 
 
-def evaluation(candidate: dict, incumbent: dict | None, comparison: dict | None, scored_rows: int) -> dict:
+def evaluation(
+    candidate: dict,
+    incumbent: dict | None,
+    comparison: dict | None,
+    scored_rows: int,
+    candidate_interval: dict | None = None,
+) -> dict:
     """evaluation.json. Without an incumbent, the regression fields are 0.0 (the gate's condition compares numbers
-    and ORs on has_incumbent), incumbent_score and comparison are null. candidate_score_upper_bound: the upper end of
-    the candidate's ROC AUC interval at --confidence-level (`metric_intervals`), its point value without a level."""
+    and ORs on has_incumbent), incumbent_score and comparison are null. candidate_interval: the candidate's ROC AUC
+    interval at --confidence-level (`metric_intervals`; null without a level or with fewer than two rows of a class);
+    candidate_score_upper_bound its upper bound, else the point value."""
     return {
         "metric": "roc_auc",
         "candidate": candidate,
@@ -432,8 +439,12 @@ def evaluation(candidate: dict, incumbent: dict | None, comparison: dict | None,
         "has_incumbent": incumbent is not None,
         "scored_rows": scored_rows,
         "candidate_score": candidate["roc_auc"],
-        # The eval-only pipeline's health check: unhealthy only when even this is below MinimumScore.
-        "candidate_score_upper_bound": candidate.get("roc_auc_interval", {}).get("upper", candidate["roc_auc"]),
+        # The candidate's ROC AUC interval; the eval-only pipeline is unhealthy only when its upper bound is below
+        # MinimumScore.
+        "candidate_interval": candidate_interval,
+        "candidate_score_upper_bound": candidate_interval["upper_bound"]
+        if candidate_interval
+        else candidate["roc_auc"],
         "incumbent_score": incumbent["roc_auc"] if incumbent else None,
         "delta": candidate["roc_auc"] - incumbent["roc_auc"] if incumbent else None,
         "comparison": comparison,
@@ -458,6 +469,7 @@ def unmeasured(labels: np.ndarray) -> dict:
         "has_incumbent": False,
         "scored_rows": len(labels),
         "candidate_score": 0.0,
+        "candidate_interval": None,
         "candidate_score_upper_bound": 0.0,
         "incumbent_score": None,
         "delta": None,
@@ -546,9 +558,10 @@ def run(args: argparse.Namespace) -> None:
     keys = [key for key, k in zip(keys, known, strict=True) if k] if keys is not None else None
     candidate = summary(labels, probabilities, threshold)
     print(f"candidate roc_auc={candidate['roc_auc']:.6f} on {len(labels)} labelled rows")
+    interval = None
     if args.confidence_level is not None and min((labels == 0).sum(), (labels == 1).sum()) >= 2:
         lower, upper = metric_intervals(labels, probabilities, threshold, args.confidence_level)["auc"]
-        candidate["roc_auc_interval"] = {"confidence_level": args.confidence_level, "lower": lower, "upper": upper}
+        interval = {"confidence_level": args.confidence_level, "lower_bound": lower, "upper_bound": upper}
 
     incumbent: dict = {"incumbent": None, "comparison": None}
     incumbent_probabilities = None
@@ -558,7 +571,7 @@ def run(args: argparse.Namespace) -> None:
         incumbent, incumbent_probabilities = compare(
             labels, keys, probabilities, args.incumbent_dir, features, args.confidence_level, threshold
         )
-    report = evaluation(candidate, **incumbent, scored_rows=len(known))
+    report = evaluation(candidate, **incumbent, scored_rows=len(known), candidate_interval=interval)
     print(report["summary"])
     write_json(args.output_dir / "evaluation.json", report)
     copy_explainability(args.model_dir, args.output_dir)

@@ -518,6 +518,7 @@ def test_scripts_write_the_keys_the_pipelines_rely_on(script_outputs) -> None:
         assert set(document) == {
             *("candidate_score", "incumbent_score", "has_incumbent", "regression", "regression_lower_bound"),
             *("delta", "metric", "candidate", "incumbent", "comparison", "summary", "has_labels", "scored_rows"),
+            *("candidate_interval", "candidate_score_upper_bound"),
         }
     for document in script_outputs["resolve_model.py", "resolved.json"]:
         assert set(document) == {
