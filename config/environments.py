@@ -16,6 +16,8 @@ _COMMON: dict[str, object] = {
     "notification_emails": ("ml-platform@example.com",),
     # Replace with this repository (owner/name): the deploy roles trust only its workflows (README, "Delivery").
     "github_repository": "example-org/churn-ml-platform",
+    # Every execution of dev, staging and prod recorded in the unit's managed MLflow (README, "Tracking in AWS").
+    "tracking_mlflow": True,
 }
 
 # Replace the account ids with your own before the first deploy.
@@ -119,6 +121,8 @@ _SANDBOX_OVERRIDES: dict[str, object] = {
     "slack_workspace_id": None,
     "slack_channel_id": None,
     "model_source": OWN_MODELS,
+    # A developer's trial runs are tracked locally (mlops run --local), not in a managed MLflow per sandbox.
+    "tracking_mlflow": False,
 }
 
 

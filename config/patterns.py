@@ -1,5 +1,5 @@
-"""The formats config values must have (AWS's and GitHub's own patterns), one compiled pattern each: config/rules.py
-checks values with them."""
+"""The formats config values must have (AWS's and GitHub's own patterns), one compiled pattern (or the allowed values)
+each: config/rules.py checks values with them."""
 
 from __future__ import annotations
 
@@ -24,3 +24,9 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SCHEDULE = re.compile(r"^(cron\([^)]+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$")
 # SageMaker's name pattern ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62} (the length is NAME_LIMITS').
 SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+# The only retention periods CloudWatch Logs accepts (RetentionInDays).
+# fmt: off
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)
+# fmt: on

@@ -43,12 +43,6 @@ OWN_MODELS = "own"
 # CreateProcessingJob's limit on ProcessingResources.ClusterConfig.InstanceCount (botocore's service model).
 MAX_PROCESSING_INSTANCES = 100
 MODEL_QUALITY_PROBLEM_TYPES = ("BinaryClassification",)
-# The only retention periods CloudWatch Logs accepts (RetentionInDays).
-# fmt: off
-LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
-)
-# fmt: on
 # Physical names humans rely on, with the limit of the service that owns them (SageMaker: 63 characters for model
 # package groups, 256 for pipelines). The group's 63 characters also bound the name prefix (56), so stack names
 # (prefix + "-Orchestration") stay far below CloudFormation's 128.
@@ -201,8 +195,9 @@ RULES: tuple[Rule, ...] = (
          "{value} is outside 1..744", "use the schedule's interval in hours, e.g. 24 for a daily schedule"),
     Rule("trigger_reserved_concurrency", within(1, 10),
          "{value} is outside 1..10", "one run per dataset needs little concurrency; use 1-10"),
-    Rule("log_retention_days", one_of(LOG_RETENTION_DAYS),
-         "{value} is not a CloudWatch Logs retention period", f"use one of {', '.join(map(str, LOG_RETENTION_DAYS))}"),
+    Rule("log_retention_days", one_of(patterns.LOG_RETENTION_DAYS),
+         "{value} is not a CloudWatch Logs retention period",
+         f"use one of {', '.join(map(str, patterns.LOG_RETENTION_DAYS))}"),
     Rule("monthly_budget_usd", within(1, 1_000_000),
          "{value} is outside 1..1000000 USD", "give the unit a monthly cost limit in whole dollars, e.g. 200"),
     Rule("notification_emails", matches(patterns.EMAIL),
@@ -282,6 +277,8 @@ RULES: tuple[Rule, ...] = (
     Rule("model_source", from_source(lambda source, config: source["region"] == config.region),
          "'{value}' is in another region than {config.region}",
          "serve from a unit in the same region (SageMaker creates models from packages of its own region)"),
+    Rule("tracking_mlflow", lambda value, config: not value or config.sandbox is None,
+         "a sandbox does not get a managed MLflow", "leave tracking_mlflow False for sandboxes (track with --local)"),
 )
 # fmt: on
 

@@ -152,6 +152,9 @@ class EnvironmentConfig:
     # Build once, promote everywhere: `own` serves versions of the unit's own group; a unit name (e.g. dev) serves
     # versions registered in that unit's group, in its account, read cross-account (README, "One model, every account").
     model_source: str = OWN_MODELS
+    # Managed MLflow (a serverless MLflow App) and the function that records every finished execution of the unit's
+    # pipelines in it (README, "Tracking in AWS"). Off in sandboxes: their runs are a developer's trials.
+    tracking_mlflow: bool = False
 
     @classmethod
     def create(cls, **values: Any) -> EnvironmentConfig:
@@ -215,6 +218,11 @@ class EnvironmentConfig:
     @property
     def serves_own_models(self) -> bool:
         return self.model_source == OWN_MODELS
+
+    @property
+    def mlflow_app_name(self) -> str:
+        """The unit's MLflow App: the name people pick it by in SageMaker Studio."""
+        return self.resource_name("mlflow")
 
     @property
     def endpoint_name(self) -> str:

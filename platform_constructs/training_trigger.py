@@ -128,6 +128,7 @@ def logged_function(
     dead_letter_queue: sqs.IQueue,
     logged: str,
     calls: str,
+    timeout: Duration = FUNCTION_TIMEOUT,
 ) -> tuple[lambda_.Function, logs.LogGroup]:
     """A platform function (`code_dir`'s handler.handler, Python on ARM) with its own log group (the config's
     retention; the role may write to it only) whose failed async invocations end in `dead_letter_queue`. `logged` and
@@ -151,7 +152,7 @@ def logged_function(
         handler="handler.handler",
         runtime=lambda_.Runtime.PYTHON_3_14,
         architecture=lambda_.Architecture.ARM_64,
-        timeout=FUNCTION_TIMEOUT,
+        timeout=timeout,
         memory_size=FUNCTION_MEMORY_MB,
         reserved_concurrent_executions=reserved_concurrency,
         environment=environment,

@@ -21,6 +21,7 @@ from stacks.storage_stack import StorageStack
 if TYPE_CHECKING:  # imported where used: a unit with no pinned model (the common synth) never loads them
     from stacks.monitoring_stack import MonitoringStack
     from stacks.serving_stack import ServingStack
+    from stacks.tracking_stack import TrackingStack
 
 
 class MlPlatformStage(Stage):
@@ -94,6 +95,20 @@ class MlPlatformStage(Stage):
                 from platform_constructs.model_registry_access import MONITORING_ROLE, read_source_models
 
                 read_source_models(self.monitoring.role, MONITORING_ROLE, config, self.serving.model_source)
+        # Managed MLflow and the function that records each finished execution in it (config.tracking_mlflow).
+        self.tracking: TrackingStack | None = None
+        if config.tracking_mlflow:
+            from stacks.tracking_stack import TrackingStack
+
+            self.tracking = TrackingStack(
+                self,
+                "Tracking",
+                config=config,
+                data_key=self.storage.data_key,
+                artifacts_bucket_name=self.storage.artifacts_bucket.bucket_name,
+                artifacts_bucket_arn_export=self.storage.artifacts_bucket_arn_export,
+                description=_describe(config, "MLflow App, the function that records each execution in it"),
+            )
         # GitHub's OIDC provider and the deploy roles of this account, held by one unit per account (never a sandbox).
         self.deployment_access: DeploymentAccessStack | None = None
         if access_configs := deployment_access_configs(config):
@@ -110,10 +125,11 @@ class MlPlatformStage(Stage):
         apply_tags(self, config.tags)
 
     def _notify_on_alarms(self) -> None:
-        """Every alarm of the serving and monitoring stacks tells the unit's notifications topic."""
+        """Every alarm of the serving, monitoring and tracking stacks tells the unit's notifications topic."""
         alarms = [
             *(self.serving.endpoint.alarms if self.serving else []),
             *(self.monitoring.alarms if self.monitoring else []),
+            *(self.tracking.tracking.alarms if self.tracking else []),
         ]
         if not alarms:
             return

@@ -193,3 +193,13 @@ def test_the_model_quality_window_must_not_be_empty():
 )
 def test_bad_model_monitor_settings(field, value, fragment):
     expect_error(field, fragment, values=dev_values(**{field: value}))
+
+
+def test_managed_mlflow_is_on_in_dev_staging_and_prod_and_never_in_a_sandbox():
+    assert [config.tracking_mlflow for config in all_configs()] == [True, True, True, False]
+    expect_error(
+        "tracking_mlflow",
+        "a sandbox does not get a managed MLflow",
+        "leave tracking_mlflow False",
+        values=dev_values(sandbox="alice", tracking_mlflow=True),
+    )

@@ -152,3 +152,35 @@ def test_every_serving_and_monitoring_alarm_notifies_the_topic(synthesized) -> N
         [action] = alarm["AlarmActions"]
         assert "NotificationsTopic" in json.dumps(action)
         assert alarm["OKActions"] == alarm["AlarmActions"]
+
+
+def test_the_tracking_rule_records_finished_executions_of_its_own_unit_only(synthesized) -> None:
+    """Tracking in AWS: dev's function hears its pipelines' terminal states; a sandbox has no managed MLflow."""
+    [rule] = [r["Properties"] for r in stack_templates(synthesized("dev")[1])["Tracking"]["Resources"].values()
+              if r["Type"] == "AWS::Events::Rule"]  # fmt: skip
+    for status in ("Succeeded", "Failed", "Stopped"):
+        assert matches(rule, sample("pipeline_execution_status_change", currentPipelineExecutionStatus=status))
+    evaluation = DEV_FAILED["detail"]["pipelineArn"].replace("training", "evaluation")
+    assert matches(rule, sample("pipeline_execution_status_change", pipelineArn=evaluation))
+    assert not matches(rule, sample("pipeline_execution_status_change", currentPipelineExecutionStatus="Executing"))
+    for other in ("churn-prod", "churn-dev-ci"):
+        arn = DEV_FAILED["detail"]["pipelineArn"].replace("churn-dev", other)
+        assert not matches(rule, sample("pipeline_execution_status_change", pipelineArn=arn))
+    assert "Tracking" not in stack_templates(synthesized("dev/sandbox=ci")[1])
+
+
+def test_the_tracking_alarms_notify_the_topic(synthesized) -> None:
+    templates = stack_templates(synthesized("dev")[1])
+    alarms = [
+        r["Properties"] for r in templates["Tracking"]["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    assert len(alarms) == 2
+    for alarm in alarms:
+        [action] = alarm["AlarmActions"]
+        assert action["Fn::GetStackOutput"]["StackName"] == "churn-dev-Orchestration"
+        assert "NotificationsTopic" in action["Fn::GetStackOutput"]["OutputName"]
+        assert alarm["OKActions"] == alarm["AlarmActions"]
+    [policy] = [r for r in templates["Orchestration"]["Resources"].values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+    assert "AllowPublishFromCloudwatchAmazonawsCom" in {
+        s.get("Sid") for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    }

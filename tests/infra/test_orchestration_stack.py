@@ -218,10 +218,12 @@ def test_function_assets_are_the_handler_folders_without_bytecode(synthesized):
     _, assembly = synthesized("dev")
     outdir = Path(assembly.directory).parent
     staged = [path for path in outdir.glob("asset.*") if (path / "handler.py").exists()]
-    # The start-pipeline folder (one asset for both triggers: same content) and the retraining function's.
+    # The start-pipeline folder (one asset for both triggers: same content), the retraining function's and the tracking
+    # function's (Tracking stack).
     assert sorted(sorted(p.name for p in folder.iterdir()) for folder in staged) == [
         ["event_pattern.py", "handler.py"],
         ["handler.py"],
+        ["handler.py", "run_structure.py"],
     ]
 
 

@@ -49,7 +49,7 @@ def pinned(config: Any) -> ModelPin:
 @pytest.mark.parametrize("unit", ["dev", "staging"])
 def test_a_unit_with_nothing_pinned_has_no_serving_resources(synthesized, unit: str) -> None:
     templates = stack_templates(synthesized(unit)[1])
-    assert set(templates) == {"Storage", "Pipelines", "Orchestration", "DeploymentAccess"}
+    assert set(templates) == {"Storage", "Pipelines", "Orchestration", "Tracking", "DeploymentAccess"}
     types = {resource["Type"] for template in templates.values() for resource in template["Resources"].values()}
     assert not {t for t in types if t.startswith(("AWS::SageMaker::Endpoint", "AWS::SageMaker::Model"))} - {
         "AWS::SageMaker::ModelPackageGroup"
