@@ -17,13 +17,11 @@ BASE ?= main
 # Node.js 22 and the CDK CLI come from node_modules (package.json), never from a global install.
 export PATH := $(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 export CDK_DISABLE_CLI_TELEMETRY := true
-# The checkout's bytecode (and pytest's rewritten test modules) goes to one cache outside the source tree: nothing
-# lands beside the code that CDK hashes into assets, and a re-run skips recompiling (about 3 s of every pytest
-# worker's start). Written even where the machine sets PYTHONDONTWRITEBYTECODE. The venvs' own packages are compiled
-# into their usual __pycache__ folders at install (PIP below), so `.venv/bin/mlops` starts as fast outside make.
-export PYTHONPYCACHEPREFIX := $(CURDIR)/.cache/pycache
+# Bytecode is written, even where the machine sets PYTHONDONTWRITEBYTECODE: pytest keeps its rewritten test modules and
+# every process skips recompiling what it imports (seconds per pytest worker and per step process). The __pycache__
+# folders are git-ignored, and the Lambda assets exclude them (platform_constructs/training_trigger.py), so no asset
+# hash depends on them.
 unexport PYTHONDONTWRITEBYTECODE
-PIP_INSTALL := env -u PYTHONPYCACHEPREFIX
 CDK := cdk --no-notices
 
 .PHONY: deps synth demo test quick lint snapshots review deploy deploy-target bench lock clean
@@ -39,13 +37,13 @@ endif
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	test -x $(PYTHON) || python3 -m venv $(VENV)
-	$(PIP_INSTALL) $(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	echo "$(CURDIR)" > $(VENV)/.location
 	touch $@
 
 $(TOOLS_VENV)/.installed: requirements-tools.txt constraints-tools.txt
 	test -x $(TOOLS_VENV)/bin/python || python3 -m venv $(TOOLS_VENV)
-	$(PIP_INSTALL) $(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt -c constraints-tools.txt
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt -c constraints-tools.txt
 	touch $@
 
 # steplib is linked into it (the step scripts import it, as from the zip or folder they ship with); nothing else of the
@@ -53,7 +51,7 @@ $(TOOLS_VENV)/.installed: requirements-tools.txt constraints-tools.txt
 $(STEPS_VENV)/.installed: requirements-steps.txt constraints-steps.txt
 	@test -n "$(STEPS_BASE_PYTHON)" || { echo "error: the step runtime needs Python 3.10 (the scikit-learn image's): install it so python3.10 is on PATH (e.g. pyenv install 3.10)" >&2; exit 1; }
 	test -x $(STEPS_VENV)/bin/python || $(STEPS_BASE_PYTHON) -m venv $(STEPS_VENV)
-	$(PIP_INSTALL) $(STEPS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-steps.txt -c constraints-steps.txt
+	$(STEPS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-steps.txt -c constraints-steps.txt
 	ln -sfn $(CURDIR)/steplib $$($(STEPS_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/steplib
 	touch $@
 
