@@ -7,9 +7,10 @@ SHELL := /bin/bash
 VENV := .venv
 TOOLS_VENV := .venv-tools
 # The step runtime (requirements-steps.txt): the step scripts run locally on the scikit-learn image's Python and
-# libraries. Its Python 3.10: python3.10 on PATH (asked for its real path: a pyenv shim may not run), else pyenv's.
+# libraries. Its Python 3.10: python3.10 on PATH (asked for its real path: a pyenv shim may not run), else pyenv's
+# (PYENV_ROOT, else ~/.pyenv).
 STEPS_VENV := .venv-steps
-STEPS_BASE_PYTHON := $(or $(shell python3.10 -c 'import sys; print(sys.executable)' 2>/dev/null),$(lastword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10)))
+STEPS_BASE_PYTHON := $(or $(shell python3.10 -c 'import sys; print(sys.executable)' 2>/dev/null),$(lastword $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.10.*/bin/python3.10)))
 PYTHON := $(VENV)/bin/python
 ENV ?= dev
 BASE ?= main
