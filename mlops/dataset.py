@@ -37,9 +37,11 @@ from mlops.dataset_upload import (
     Present,
     Progress,
     UploadInterrupted,
+    already_put,
     dataset_exists,
     dataset_files,
     files_to_upload,
+    same_dataset,
     send_files,
 )
 from mlops.local import result_json, run_summary, runner_for
@@ -87,6 +89,9 @@ def put_locally(args: argparse.Namespace, config: EnvironmentConfig, files: list
     folder = LocalS3(args.state_dir / "s3").path(dataset_uri)
     marker = folder / config.marker_name
     present = _local_present(folder)
+    if already_put(files, present, config.marker_name):
+        print(same_dataset(dataset_uri), file=sys.stderr)
+        return 0
     if config.marker_name in present:
         raise dataset_exists(f"{dataset_uri}{config.marker_name}")
     upload = files_to_upload(files, present)

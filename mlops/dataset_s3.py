@@ -11,13 +11,23 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import sys
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed, client, stack_outputs
-from mlops.dataset_upload import LocalFile, Present, Progress, dataset_exists, files_to_upload, send_files
+from mlops.dataset_upload import (
+    LocalFile,
+    Present,
+    Progress,
+    already_put,
+    dataset_exists,
+    files_to_upload,
+    same_dataset,
+    send_files,
+)
 from pipeline_defs.trigger_rules import trigger_rules
 
 STORAGE_STACK = "Storage"
@@ -89,6 +99,9 @@ def put_to_aws(args: argparse.Namespace, config: EnvironmentConfig, files: list[
     step = "listing"
     try:
         present = landing.present(prefix)
+        if already_put(files, present, config.marker_name):
+            print(same_dataset(landing.uri(prefix)), file=sys.stderr)
+            return 0
         if config.marker_name in present:
             raise dataset_exists(landing.uri(marker))
         step = "uploading"

@@ -121,8 +121,8 @@ class ProgressBar:
 
 def dataset_exists(marker_uri: str) -> UsageError:
     return UsageError(
-        f"the dataset already exists ({marker_uri}): datasets are immutable, because changed files under an old id "
-        "would be false cache hits. Put the new data under a new --id"
+        f"the dataset already exists with other files ({marker_uri}): datasets are immutable, because changed files "
+        "under an old id would be false cache hits. Put the new data under a new --id"
     )
 
 
@@ -138,3 +138,19 @@ def send_files(upload: list[LocalFile], total_files: int, send: Callable[[LocalF
         raise UploadInterrupted from None
     finally:
         bar.finish()
+
+
+def already_put(files: list[LocalFile], present: Present, marker_name: str) -> bool:
+    """Whether the id holds its marker and exactly these files, byte for byte: a repeated put, nothing to do. Any
+    other content under a marked id is refused (`dataset_exists`)."""
+    stored = {key: found for key, found in present.items() if key != marker_name}
+    if marker_name not in present or set(stored) != {item.key for item in files}:
+        return False  # other files: no need to read any content
+    return not files_to_upload(files, stored)
+
+
+def same_dataset(uri: str) -> str:
+    return (
+        f"{uri} already holds these files, byte for byte, and its marker: nothing to put (its training run started "
+        "when it was first put)"
+    )

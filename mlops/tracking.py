@@ -21,6 +21,8 @@ import argparse
 import json
 import os
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -232,13 +234,54 @@ def command_ui(args: argparse.Namespace, config: Any) -> int:
     database = args.state_dir / STORE_DIR / "mlflow.db"
     if not database.is_file():
         raise UsageError(f"no MLflow store in {shown(args.state_dir)} yet: run a pipeline there (mlops run --local)")
+    with socket.socket() as probe:  # a taken port is one line here, not the server's traceback
+        try:
+            probe.bind(("127.0.0.1", args.port))
+        except OSError:
+            raise UsageError(f"port {args.port} on 127.0.0.1 is in use: pass --port with a free one") from None
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store_uri(args.state_dir)]
     command += ["--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"]
     print(f"MLflow UI on http://127.0.0.1:{args.port} for {shown(args.state_dir)} (Ctrl-C stops it)", flush=True)
+    return _serve_until_stopped(command)
+
+
+def _serve_until_stopped(command: list[str]) -> int:
+    """Run the server in a session of its own until it ends or SIGINT/SIGTERM reach this process (then it is
+    stopped, and this exits 0); the runner's watchdog kills it should this process be killed outright."""
+    from pipeline_defs.local.watchdog import Watchdog, kill_group
+
+    server = subprocess.Popen(command, start_new_session=True)
+    watchdog = Watchdog()
+    watchdog.watch(server.pid)
+    stopped_by: list[int] = []
+
+    def stop(number: int, _frame: Any) -> None:
+        stopped_by.append(number)
+        kill_group(server.pid, signal.SIGTERM)
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return subprocess.run(command, check=False).returncode
-    except KeyboardInterrupt:  # the server got the same Ctrl-C and stopped
+        try:
+            code = server.wait(timeout=None)
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+            if server.poll() is None:  # not gone within 10 s of the stop: killed
+                try:
+                    server.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    kill_group(server.pid, signal.SIGKILL)
+                    server.wait()
+    finally:
+        watchdog.forget(server.pid)
+        watchdog.close()
+    if stopped_by:
+        print(f"MLflow UI stopped ({signal.Signals(stopped_by[0]).name})", file=sys.stderr)
         return 0
+    if code != 0:
+        print(f"error: the MLflow server ended with exit code {code} (its output is above)", file=sys.stderr)
+        return 1
+    return 0
 
 
 UI_HELP = "the MLflow UI on 127.0.0.1 over the local runs' tracking store (<state dir>/mlflow)"

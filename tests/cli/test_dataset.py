@@ -145,7 +145,8 @@ def test_an_existing_dataset_is_refused_before_anything_is_uploaded(aws, folder,
     code, out, err = cli(capsys, "dataset", "put", str(folder), "--id", "v1", "--env", "dev")
 
     assert (code, out) == (2, "")
-    assert err.startswith(f"error: the dataset already exists (s3://{BUCKET}/datasets/v1/_SUCCESS): datasets are immut")
+    prefix = f"error: the dataset already exists with other files (s3://{BUCKET}/datasets/v1/_SUCCESS): datasets are"
+    assert err.startswith(prefix)
 
 
 def test_a_marker_written_by_someone_else_meanwhile_is_not_overwritten(aws, folder, capsys) -> None:
@@ -265,9 +266,16 @@ def test_local_put_lands_the_files_marker_last_and_refuses_the_id_again(folder, 
     assert (landed / "part-0000.csv").read_bytes() == (folder / "part-0000.csv").read_bytes()
     assert max(p.stat().st_mtime_ns for p in landed.rglob("*.csv")) <= (landed / "_SUCCESS").stat().st_mtime_ns
 
+    # The same files again (a walk-through run twice): nothing to put, nothing changed.
+    before = {p: p.stat().st_mtime_ns for p in landed.rglob("*")}
+    code, _, err = cli(capsys, *argv)
+    assert code == 0 and "already holds these files, byte for byte, and its marker: nothing to put" in err
+    assert {p: p.stat().st_mtime_ns for p in landed.rglob("*")} == before
+    # Other content under the same id: refused.
+    (folder / "part-0000.csv").write_text("changed\n")
     code, _, err = cli(capsys, *argv)
     assert code == 2
-    assert "the dataset already exists (s3://local-landing/datasets/v1/_SUCCESS)" in err
+    assert "the dataset already exists with other files (s3://local-landing/datasets/v1/_SUCCESS)" in err
 
 
 def test_an_interrupted_local_put_leaves_no_marker_and_resumes(folder, tmp_path, monkeypatch, capsys) -> None:
@@ -338,3 +346,18 @@ def test_an_unknown_environment_names_the_ones_there_are(command, capsys) -> Non
         "error: unknown environment 'production': use --env with one of dev, staging, prod "
         "(each is defined in config/environments.py)\n"
     )
+
+
+def test_putting_the_same_files_again_uploads_nothing(aws, folder, capsys) -> None:
+    """Same keys, sizes and recorded SHA-256 as the folder's, and the marker: a repeated put, exit 0, no write."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    listed = [{"Key": f"datasets/v1/{p.relative_to(folder).as_posix()}", "Size": p.stat().st_size} for p in files]
+    expect_listing(aws["s3"], "v1", [*listed, {"Key": "datasets/v1/_SUCCESS", "Size": 0}])
+    for path, item in zip(files, listed, strict=True):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        aws["s3"].add_response("head_object", {"Metadata": {"sha256": digest}}, {"Bucket": BUCKET, "Key": item["Key"]})
+
+    code, out, err = cli(capsys, "dataset", "put", str(folder), "--id", "v1", "--env", "dev")
+
+    assert (code, out) == (0, "")
+    assert "already holds these files, byte for byte, and its marker: nothing to put" in err

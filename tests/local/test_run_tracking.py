@@ -134,13 +134,27 @@ def test_mlops_ui_serves_the_store_over_http(run, state_dir) -> None:
                 time.sleep(0.5)
         assert answer is not None, server.stdout.read().decode() if server.poll() is not None else "no answer in 90 s"
         assert "exp" in {experiment["name"] for experiment in answer["experiments"]}
+        # SIGTERM (as a terminal's Ctrl-C, or a supervisor): the server stops with it, the command exits 0.
+        server.send_signal(signal.SIGTERM)
+        output = server.communicate(timeout=30)[0].decode()
+        assert server.returncode == 0 and "MLflow UI stopped (SIGTERM)" in output, output
+        with socket.socket() as again:  # nothing left listening
+            again.bind(("127.0.0.1", port))
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
 
 
-def test_the_ui_needs_a_store_and_local(tmp_path, capsys) -> None:
+def test_the_ui_needs_a_store_local_and_a_free_port(run, state_dir, tmp_path, capsys) -> None:
     code, _, err = cli(capsys, "ui", "--local", "--state-dir", str(tmp_path))
     assert code == 2 and "no MLflow store in" in one_error_line(err)
+    tracking.log_execution(state_dir, run(two_steps()), LocalS3(state_dir / "s3"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        code, _, err = cli(capsys, "ui", "--local", "--state-dir", str(state_dir), "--port", port)
+    assert code == 2 and f"port {port} on 127.0.0.1 is in use: pass --port with a free one" in one_error_line(err)
     code, _, err = cli(capsys, "ui", "--state-dir", str(tmp_path))
     assert code == 2 and "pass --local" in one_error_line(err)
