@@ -4,13 +4,16 @@ catches one that did), by the number of labelled requests. Runs on the step runt
     .venv/bin/python bench/monitor_false_alarms.py [--trials 200] [--tolerance 0.15] [--eval-rows 400] [--point]
 
 Each trial draws an evaluation slice of --eval-rows rows (about the test slice of the 2000-row sample) from a fixed
-score model (30 % churners; score = sigmoid(1.6 x label + N(0, 1)): ROC AUC about 0.87), derives the constraints as
-training does (evaluate.py's metric values x (1 - tolerance), LessThanThreshold on auc, f1, precision, recall), then
-draws n labelled requests from the same model (false alarms) or from a worse one (score = sigmoid(0.8 x label + N(0,
-1)), power) and checks them as the monitor does: a metric violates its constraint when its whole interval at the
-unit's confidence_level is below the threshold (evaluate.py's own metric_intervals and credible_violations); --point
-compares the point values instead, as Model Monitor's schedules do. Prints, per n, the share of runs with any
-violation, per metric, with 95 % Wilson intervals.
+score model (30 % churners; score = sigmoid(1.6 x label + N(0, 1)): ROC AUC about 0.87), derives the registered
+statistics and constraints as training does (evaluate.py's model_quality, and its metric values x (1 - tolerance),
+LessThanThreshold on auc, f1, precision, recall), then draws n labelled requests from the same model (false alarms)
+or from a worse one (score = sigmoid(0.8 x label + N(0, 1)): ROC AUC about 0.72; power) and checks them as the
+monitor does (evaluate.py `quality_alarms`): the AUC alarms when the one-sided lower bound at the unit's
+confidence_level of its drop from the registered AUC is above 0 (variance of both samples: DeLong's for the traffic,
+Hanley-McNeil's for the slice); f1, precision and recall when their whole two-sided interval is below their threshold.
+--point compares the point values with the thresholds instead, as Model Monitor's schedules do. Prints, per n, the
+share of runs with any alarm (the false-alarm rate on the same model, the power on the worse one), per metric, with
+95 % Wilson intervals.
 """
 
 from __future__ import annotations
@@ -45,8 +48,7 @@ def violated(
     if args.point:
         limits = constraints["binary_classification_constraints"]
         return {name for name in evaluate.MONITORED_METRICS if observed[name] < limits[name]["threshold"]}
-    intervals = evaluate.metric_intervals(labels, scores, args.threshold, args.confidence)
-    return set(evaluate.credible_violations(observed, intervals, constraints))
+    return set(evaluate.quality_alarms(labels, scores, args.threshold, args.confidence, constraints, evaluated))
 
 
 def wilson(hits: int, trials: int) -> str:
@@ -77,9 +79,15 @@ def main() -> None:
         run_on_step_runtime([*sys.argv[1:], *unit, "--tolerance", str(tolerance)])
     evaluate = importlib.import_module("pipeline_defs.steps.evaluate")
     rng = np.random.default_rng(0)
-    check = "point values" if args.point else f"{args.confidence:.0%} intervals"
-    print(f"tolerance {args.tolerance}, {check}, evaluation slice {args.eval_rows} rows, {args.trials} trials per cell")
-    print(f"{'labelled':>8}  {'false alarms (same model)':<28}{'per metric':<44}{'alarms on the worse model':<28}")
+    check = (
+        "point values against the thresholds (Model Monitor's way)"
+        if args.point
+        else f"auc: one-sided {args.confidence:.0%} lower bound of its drop from the registered AUC > 0 (both samples'"
+        f" errors); f1, precision, recall: whole {args.confidence:.0%} interval below the threshold"
+    )
+    print(f"check: {check}")
+    print(f"tolerance {args.tolerance}, evaluation slice {args.eval_rows} rows, {args.trials} trials per cell")
+    print(f"{'labelled':>8}  {'false alarm rate (same model)':<30}{'per metric':<44}{'power (worse model)':<28}")
     for rows in LABELLED_ROWS:
         same = [violated(evaluate, rng, rows, SAME, args) for _ in range(args.trials)]
         worse = [violated(evaluate, rng, rows, WORSE, args) for _ in range(args.trials)]
@@ -87,7 +95,7 @@ def main() -> None:
             f"{name} {sum(name in hit for hit in same) / args.trials:.0%}" for name in evaluate.MONITORED_METRICS
         )
         print(
-            f"{rows:>8}  {wilson(sum(bool(hit) for hit in same), args.trials):<28}{per_metric:<44}"
+            f"{rows:>8}  {wilson(sum(bool(hit) for hit in same), args.trials):<30}{per_metric:<44}"
             f"{wilson(sum(bool(hit) for hit in worse), args.trials):<28}"
         )
 

@@ -104,7 +104,14 @@ def version_baselines(config: EnvironmentConfig, state_dir: Path, version: int |
             f"only versions registered by {config.training_pipeline_name} can be monitored"
         )
     quality = dig(package, MODEL_QUALITY_CONSTRAINTS_PATH)
-    return Baselines(chosen, statistics, constraints, quality if isinstance(quality, str) else None)
+    evaluated = dig(package, REGISTERED_URIS["model quality statistics (the evaluation metrics)"])
+    return Baselines(
+        chosen,
+        statistics,
+        constraints,
+        quality if isinstance(quality, str) else None,
+        evaluated if isinstance(evaluated, str) else None,
+    )
 
 
 def monitor(
@@ -145,6 +152,7 @@ def monitor(
             "statistics": baselines.statistics,
             "constraints": baselines.constraints,
             "model_quality_constraints": baselines.model_quality_constraints,
+            "model_quality_statistics": baselines.model_quality_statistics,
         },
         "data_quality": {"violations": len(data_quality["constraint_violations"]["violations"])},
         "model_quality": model_quality.get("verdict", {}),

@@ -6,16 +6,18 @@ data-quality step's own statistics and checks run on it (pipeline_defs/steps/dat
 Deequ's, and error rate as the pipelines' CheckDrift). A column count that differs from the baseline's is an error,
 not a report full of shifted columns.
 
-Model quality (method and error rate): on the captured rows that have ground truth, the evaluator's own model_quality
-(steps/evaluate.py: labels at config's model_quality_probability_threshold) is checked against each registered
-constraint WITH AN INTERVAL, as the training gate is: a metric violates its LessThanThreshold threshold only when its
-whole two-sided interval at config's confidence_level is below it (evaluate.py `metric_intervals`: the ROC AUC's DeLong
-interval, the gate's own code; f1, precision and recall from redraws of the confusion matrix; `credible_violations`).
-The thresholds are the evaluation slice's own estimates x (1 - tolerance), and a small sample of traffic has a wide
-interval, so a point comparison alarmed on an unchanged model by chance; the interval keeps such alarms rare while a
-real drop still shows. Both error rates, by tolerance and number of labelled rows, are measured by
+Model quality (method and error rates): on the captured rows that have ground truth, the evaluator's own model_quality
+(steps/evaluate.py: labels at config's model_quality_probability_threshold) is checked WITH AN INTERVAL, as the
+training gate is (evaluate.py `quality_alarms`). The ROC AUC alarms when its drop from the version's registered
+evaluation AUC (its model-quality statistics) is credible: the one-sided lower bound at config's confidence_level of
+(registered AUC - traffic AUC) is above 0, its standard error carrying both samples' errors (DeLong's for the traffic,
+Hanley-McNeil's for the evaluation slice; `auc_drop`). f1, precision and recall violate their LessThanThreshold
+threshold only when their whole two-sided interval is below it (redraws of the confusion matrix;
+`credible_violations`). A point comparison alarmed on an unchanged model by chance, and a threshold that is itself
+an estimate from the evaluation slice made false alarms grow with traffic; the test on the difference holds them at
+the level at every traffic size. Both error rates, by number of labelled rows, are measured by
 bench/monitor_false_alarms.py and written in the README ("Monitoring locally"). Model Monitor's own schedules keep
-their point comparisons.
+their point comparisons against the registered thresholds.
 Below MIN_LABELS_PER_CLASS labelled rows of either class nothing is compared ("not checked: too few labels").
 """
 
@@ -53,6 +55,7 @@ class Baselines:
     statistics: str
     constraints: str
     model_quality_constraints: str | None
+    model_quality_statistics: str | None = None  # the evaluation slice's metrics: the AUC's baseline
 
 
 def check_data_quality(
@@ -104,11 +107,17 @@ def check_model_quality(
             f"(each needs {MIN_LABELS_PER_CLASS})"
         )
     constraints = read_baseline(s3, baselines.model_quality_constraints, baselines.version)
+    registered = (
+        read_baseline(s3, baselines.model_quality_statistics, baselines.version)
+        if baselines.model_quality_statistics
+        else {}
+    )
     probabilities = merged.traffic.loc[labelled, SCORE_COLUMN].astype(float).to_numpy()
     evaluate = step_module("evaluate")
     statistics = evaluate.model_quality(labels, probabilities, threshold)
-    intervals = evaluate.metric_intervals(labels, probabilities, threshold, confidence)
-    violations = model_quality_violations(statistics, intervals, constraints, confidence)
+    # StepError: a bad constraint
+    found = evaluate.quality_alarms(labels, probabilities, threshold, confidence, constraints, registered)
+    violations = model_quality_violations(found, confidence)
     return {
         "statistics": statistics,
         "constraints": constraints,
@@ -117,28 +126,29 @@ def check_model_quality(
     }
 
 
-def model_quality_violations(
-    statistics: dict[str, Any],
-    intervals: dict[str, tuple[float, float]],
-    constraints: dict[str, Any],
-    confidence: float,
-) -> list[dict[str, str]]:
-    """Model Monitor's violation format for each constraint whose metric's interval lies past its threshold."""
-    metrics = statistics["binary_classification_metrics"]
-    values = {name: entry["value"] for name, entry in metrics.items() if isinstance(entry, dict) and "value" in entry}
-    found = step_module("evaluate").credible_violations(values, intervals, constraints)  # StepError: a bad constraint
+def model_quality_violations(found: dict[str, dict[str, Any]], confidence: float) -> list[dict[str, str]]:
+    """Model Monitor's violation format for each metric `quality_alarms` found."""
     return [
         {
             "metric_name": name,
-            "constraint_check_type": found[name]["operator"],
-            "description": (
-                f"Metric {name} with {found[name]['value']:.4g} ({confidence:.0%} interval "
-                f"[{found[name]['interval'][0]:.4g}, {found[name]['interval'][1]:.4g}]) was {found[name]['operator']} "
-                f"'{found[name]['threshold']}'"
-            ),
+            "constraint_check_type": alarm["operator"],
+            "description": _described(name, alarm, confidence),
         }
-        for name in found
+        for name, alarm in found.items()
     ]
+
+
+def _described(name: str, alarm: dict[str, Any], confidence: float) -> str:
+    if "drop" in alarm:  # the AUC against its registered value
+        return (
+            f"Metric {name} with {alarm['value']:.4g} fell {alarm['drop']:.4g} below the version's evaluated "
+            f"{alarm['baseline']:.4g} (one-sided {confidence:.0%} lower bound of the drop {alarm['lower_bound']:.4g} "
+            "> 0)"
+        )
+    return (
+        f"Metric {name} with {alarm['value']:.4g} ({confidence:.0%} interval [{alarm['interval'][0]:.4g}, "
+        f"{alarm['interval'][1]:.4g}]) was {alarm['operator']} '{alarm['threshold']}'"
+    )
 
 
 def read_baseline(s3: LocalS3, uri: str, version: int) -> dict[str, Any]:

@@ -355,6 +355,67 @@ def credible_violations(
     return found
 
 
+def hanley_mcneil_variance(auc: float, positives: int, negatives: int) -> float:
+    """The sampling variance of a ROC AUC measured on `positives` and `negatives` rows (Hanley & McNeil 1982): what
+    a registered AUC's error is when only its value and class counts were kept (model_quality.json)."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    spread = auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
+    return max(spread, 0.0) / (positives * negatives)
+
+
+def auc_drop(labels: np.ndarray, probabilities: np.ndarray, baseline: dict, confidence: float) -> dict | None:
+    """How far the ROC AUC of these labelled rows fell below the baseline's (a model_quality() document: the
+    evaluation slice's metrics registered with the version), with the one-sided lower bound at `confidence` of that
+    drop. The two AUCs come from independent samples, so the drop's variance is the sum of both: DeLong's for these
+    rows, Hanley-McNeil's for the baseline from its value and class counts. A lower bound above 0 is a credible drop
+    (its false-alarm rate on an unchanged model is at most 1 - confidence; README, "Monitoring locally"). None when
+    the baseline lacks its AUC or confusion matrix (registered by another tool). `labels` need two of each class."""
+    metrics = baseline.get("binary_classification_metrics", {})
+    matrix, registered = metrics.get("confusion_matrix"), metrics.get("auc", {}).get("value")
+    try:
+        counts = [sum(int(matrix[actual][predicted]) for predicted in ("0", "1")) for actual in ("1", "0")]
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not isinstance(registered, int | float) or min(counts) < 2:
+        return None
+    (auc,), covariance = delong(labels, [probabilities])
+    variance = max(float(covariance[0, 0]), 0.0) + hanley_mcneil_variance(float(registered), *counts)
+    drop, standard_error = float(registered) - float(auc), math.sqrt(variance)
+    return {
+        "baseline": float(registered),
+        "value": float(auc),
+        "drop": drop,
+        "standard_error": standard_error,
+        "confidence_level": confidence,
+        "lower_bound": drop - NormalDist().inv_cdf(confidence) * standard_error,
+    }
+
+
+def quality_alarms(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    threshold: float,
+    confidence: float,
+    constraints: dict,
+    baseline: dict,
+) -> dict[str, dict]:
+    """The model-quality check of this project's own monitoring (mlops monitor --local): the ROC AUC alarms when its
+    drop from the baseline is credible (`auc_drop`'s lower bound above 0), f1, precision and recall when their whole
+    interval is below their registered threshold (`credible_violations`). Without a usable baseline the AUC is
+    checked against its threshold as the others are."""
+    values = metric_values(labels, probabilities, threshold)
+    intervals = metric_intervals(labels, probabilities, threshold, confidence)
+    drop = auc_drop(labels, probabilities, baseline, confidence)
+    if drop is None:
+        return credible_violations(values, intervals, constraints)
+    rules = constraints.get("binary_classification_constraints", {})
+    others = {"binary_classification_constraints": {name: rule for name, rule in rules.items() if name != "auc"}}
+    found = credible_violations(values, intervals, others)
+    if drop["lower_bound"] > 0:
+        found["auc"] = {**drop, "interval": intervals["auc"], "operator": "LessThanThreshold"}
+    return dict(sorted(found.items()))
+
+
 def checked_confidence(level: float | None) -> float:
     if level is None:
         raise StepError("--confidence-level is needed to compare the candidate with an incumbent")

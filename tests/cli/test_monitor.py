@@ -238,6 +238,10 @@ def test_flipped_labels_violate_the_model_quality_constraints(state, tmp_path) -
     violations = json.loads((folder / "model-quality" / "constraint_violations.json").read_text())["violations"]
     assert {v["metric_name"] for v in violations} >= {"auc", "f1", "recall"}
     assert {v["constraint_check_type"] for v in violations} == {"LessThanThreshold"}
+    # The AUC by its drop from the version's registered evaluation AUC (its model-quality statistics).
+    [auc] = [v["description"] for v in violations if v["metric_name"] == "auc"]
+    assert "below the version's evaluated" in auc and "lower bound of the drop" in auc
+    assert run["baseline"]["model_quality_statistics"] == f"{BASELINE}/Evaluate/model_quality.json"
     assert run["model_quality"]["violations"] == len(violations) and run["data_quality"]["violations"] == 0
 
 
