@@ -139,24 +139,34 @@ def permutation_importances(
     """{feature: {"mean", "std"}} of the validation ROC AUC's drop when that feature's values are shuffled.
 
     The rows are encoded once and the classifier alone is scored on each shuffle: the encoding maps each feature to
-    one column (a category to its position), so shuffling that column shuffles the feature."""
+    one column (a category to its position), so shuffling that column shuffles the feature. Only the seeded sample
+    of at most IMPORTANCE_ROWS rows (`importance_rows`) is encoded, and the unshuffled score is that sample's too, so
+    every drop compares the same rows."""
     columns = model.named_steps["columns"]
-    encoded, names = columns.transform(features), columns.get_feature_names_out()
+    chosen = importance_rows(len(features), seed)
+    encoded, names = columns.transform(features.iloc[chosen]), columns.get_feature_names_out()
     # One thread: each of the shuffles' predictions is too small to pay for waking OpenMP threads once per tree.
     with threadpool_limits(limits=1, user_api="openmp"):
         found = permutation_importance(
             model.named_steps["classifier"],
             encoded,
-            labels,
+            labels.iloc[chosen],
             scoring="roc_auc",
             n_repeats=IMPORTANCE_REPEATS,
-            max_samples=min(len(features), IMPORTANCE_ROWS),
             random_state=seed,
         )
     return {
         name: {"mean": float(mean), "std": float(std)}
         for name, mean, std in zip(names, found.importances_mean, found.importances_std, strict=True)
     }
+
+
+def importance_rows(rows: int, seed: int) -> np.ndarray:
+    """The positions of the validation rows the importances are measured on: all of them up to IMPORTANCE_ROWS,
+    else a seeded sample of that many (without replacement, in their order)."""
+    if rows <= IMPORTANCE_ROWS:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(seed).choice(rows, size=IMPORTANCE_ROWS, replace=False))
 
 
 def explainability_report(importances: dict[str, dict[str, float]], rows: int, contract: dict) -> dict:
