@@ -10,6 +10,9 @@ TOOLS_VENV := .venv-tools
 # libraries. Its Python 3.10: python3.10 on PATH (asked for its real path: a pyenv shim may not run), else pyenv's
 # (PYENV_ROOT, else ~/.pyenv).
 STEPS_VENV := .venv-steps
+# training_engine xgboost's runtime (requirements-xgboost.txt): train_xgboost.py on the XGBoost image's Python 3.10 and
+# libraries, the same interpreter.
+XGBOOST_VENV := .venv-xgboost
 STEPS_BASE_PYTHON := $(or $(shell python3.10 -c 'import sys; print(sys.executable)' 2>/dev/null),$(lastword $(wildcard $(or $(PYENV_ROOT),$(HOME)/.pyenv)/versions/3.10.*/bin/python3.10)))
 PYTHON := $(VENV)/bin/python
 ENV ?= dev
@@ -31,8 +34,8 @@ CDK := cdk --no-notices
 # moved, both venvs are rebuilt from the pins.
 ifneq ($(wildcard $(VENV)),)
 ifneq ($(shell cat $(VENV)/.location 2>/dev/null),$(CURDIR))
-$(info the checkout moved to $(CURDIR): rebuilding $(VENV), $(TOOLS_VENV) and $(STEPS_VENV))
-$(shell rm -rf $(VENV) $(TOOLS_VENV) $(STEPS_VENV))
+$(info the checkout moved to $(CURDIR): rebuilding $(VENV), $(TOOLS_VENV), $(STEPS_VENV) and $(XGBOOST_VENV))
+$(shell rm -rf $(VENV) $(TOOLS_VENV) $(STEPS_VENV) $(XGBOOST_VENV))
 endif
 endif
 
@@ -56,6 +59,13 @@ $(STEPS_VENV)/.installed: requirements-steps.txt constraints-steps.txt
 	ln -sfn $(CURDIR)/steplib $$($(STEPS_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/steplib
 	touch $@
 
+$(XGBOOST_VENV)/.installed: requirements-xgboost.txt constraints-xgboost.txt
+	@test -n "$(STEPS_BASE_PYTHON)" || { echo "error: the XGBoost runtime needs Python 3.10 (the XGBoost image's): install it so python3.10 is on PATH (e.g. pyenv install 3.10)" >&2; exit 1; }
+	test -x $(XGBOOST_VENV)/bin/python || $(STEPS_BASE_PYTHON) -m venv $(XGBOOST_VENV)
+	$(XGBOOST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-xgboost.txt -c constraints-xgboost.txt
+	ln -sfn $(CURDIR)/steplib $$($(XGBOOST_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/steplib
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -66,7 +76,8 @@ $(VENV)/.project: $(VENV)/.installed pyproject.toml
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
-deps: $(VENV)/.installed $(VENV)/.project $(TOOLS_VENV)/.installed $(STEPS_VENV)/.installed node_modules/.installed
+deps: $(VENV)/.installed $(VENV)/.project $(TOOLS_VENV)/.installed $(STEPS_VENV)/.installed $(XGBOOST_VENV)/.installed \
+	node_modules/.installed
 
 ## synth: synthesize every stack of the $(ENV) unit into cdk.out (offline, no credentials).
 synth: deps

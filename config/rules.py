@@ -30,6 +30,7 @@ from pipeline_defs.contract import (
     APPROVAL_STATUSES,
     PARAMETER_RULES,
     RETRY_MAX_ATTEMPTS_CAP,
+    TRAINING_ENGINES,
     Parameter,
     parse_duration,
 )
@@ -161,6 +162,9 @@ RULES: tuple[Rule, ...] = (
     Rule("preprocess_instance_count", within(1, MAX_PROCESSING_INSTANCES),
          f"{{value}} is outside 1..{MAX_PROCESSING_INSTANCES} instances",
          "use 1, or more instances (one share of the dataset's files each) for a dataset beyond one instance"),
+    Rule("training_engine", one_of(TRAINING_ENGINES), "'{value}' is not an engine", "use scikit-learn or xgboost"),
+    Rule("training_instance_count", lambda v, c: 1 <= v <= TRAINING_ENGINES.get(c.training_engine, 1),
+         "{value} training instances for training_engine '{config.training_engine}'", "use 1, or xgboost (up to 100)"),
     Rule(("noncurrent_version_retention_days", "access_log_retention_days", "incomplete_upload_days"), within(1, 3650),
          "{value} is outside 1..3650 days", "use a number of days in that range"),
     Rule("model_approval_status", one_of(APPROVAL_STATUSES),

@@ -42,6 +42,10 @@ class EnvironmentConfig:
     # when a dataset outgrows one instance's memory (README, "Scale").
     preprocess_instance_count: int = 1
     training_instance_type: str
+    # The training engine (README, "Training engines"): 'scikit-learn' (one instance) or 'xgboost' (SageMaker's XGBoost
+    # image, training_instance_count instances, each with its share of Preprocess's training files).
+    training_engine: str = "scikit-learn"
+    training_instance_count: int = 1
     noncurrent_version_retention_days: int
     access_log_retention_days: int
     incomplete_upload_days: int = 7

@@ -131,6 +131,12 @@ class ApprovalStatus(StrEnum):
     REJECTED = "Rejected"
 
 
+# config's training_engine: the scikit-learn framework image's train.py (one instance), or SageMaker's XGBoost framework
+# image's train_xgboost.py (one or several instances, each with its share of the training files). README, "Training
+# engines".
+SKLEARN_ENGINE, XGBOOST_ENGINE = "scikit-learn", "xgboost"
+# {engine: the most training instances it runs on} (CreateTrainingJob allows up to 100 instances).
+TRAINING_ENGINES: Final = {SKLEARN_ENGINE: 1, XGBOOST_ENGINE: 100}
 APPROVAL_STATUSES: Final = tuple(status.value for status in ApprovalStatus)
 
 # Durations ------------------------------------------------------------------------------------------------------

@@ -81,6 +81,8 @@ def pipeline_settings(config: EnvironmentConfig, code_uris: Mapping[str, str]) -
         scoring_data_prefix=config.scoring_data_prefix,
         scoring_top_n=config.scoring_top_n,
         training_instance_type=config.training_instance_type,
+        training_engine=config.training_engine,
+        training_instance_count=config.training_instance_count,
         cache_expire_after=config.cache_expire_after,
         minimum_score=config.minimum_score,
         max_regression=config.max_regression,

@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline_defs import sdk
-from pipeline_defs.contract import ARTIFACTS_PREFIX, DEFAULT_EXPERIMENT_ID, EXPERIMENT_TAG, PROCESSING_ROOT, Parameter
+from pipeline_defs.contract import (
+    ARTIFACTS_PREFIX,
+    DEFAULT_EXPERIMENT_ID,
+    EXPERIMENT_TAG,
+    PROCESSING_ROOT,
+    SKLEARN_ENGINE,
+    Parameter,
+)
 from pipeline_defs.packaging import STEP_LIBRARY
 from pipeline_defs.sdk import (
     CacheConfig,
@@ -55,6 +62,7 @@ from pipeline_defs.sdk import (
     ProcessingS3Output,
     ProcessingStep,
     PropertyFile,
+    S3DataSource,
     SageMakerJobExceptionTypeEnum,
     SageMakerJobStepRetryPolicy,
     ScriptProcessor,
@@ -91,6 +99,9 @@ class PipelineSettings:
     model_package_group_name: str
     processing_instance_type: str
     training_instance_type: str
+    # config's training_engine (contract.TRAINING_ENGINES) and its instances.
+    training_engine: str = SKLEARN_ENGINE
+    training_instance_count: int = 1
     preprocess_instance_count: int
     # Batch transform (the scoring pipeline): instance type and count, and the capture layout's output prefix.
     transform_instance_type: str
@@ -269,19 +280,27 @@ class PipelineBuilder:
         metrics: Mapping[str, str] | None = None,
         content_types: Mapping[str, str] | None = None,
         cache: bool = True,
+        image: str | None = None,
+        instance_count: int = 1,
+        sharded_channels: Collection[str] = (),
     ) -> Step:
         """Script mode without the SDK's code upload: the tarball holds `script` at its root.
 
-        Channels are text/csv unless `content_types` ({channel: type}) says otherwise.
+        Channels are text/csv unless `content_types` ({channel: type}) says otherwise. `image` defaults to the
+        scikit-learn image; `sharded_channels` are split between the `instance_count` instances by S3 key
+        (ShardedByS3Key; the SDK then sets no content type on them), every other channel is copied whole to each.
         """
+        unknown = set(sharded_channels) - set(channels)
+        if unknown:
+            raise ValueError(f"step {name} shards channel(s) {sorted(unknown)} it does not declare")
         trainer = ModelTrainer(
             sagemaker_session=self._session,
             role=self.settings.role_arn,
-            training_image=self._image,
+            training_image=image or self._image,
             base_job_name=name.lower(),
             compute=Compute(
                 instance_type=self.settings.training_instance_type,
-                instance_count=1,
+                instance_count=instance_count,
                 volume_size_in_gb=self.settings.volume_size_gb,
                 volume_kms_key_id=self.settings.kms_key_arn,
             ),
@@ -309,7 +328,7 @@ class PipelineBuilder:
                 input_data_config=[
                     InputData(
                         channel_name=channel,
-                        data_source=uri,
+                        data_source=_sharded_source(uri) if channel in sharded_channels else uri,
                         content_type=(content_types or {}).get(channel, "text/csv"),
                     )
                     for channel, uri in channels.items()
@@ -547,6 +566,10 @@ def _processing_input(name: str, uri: Any, *, sharded: bool) -> ProcessingInput:
             s3_data_distribution_type="ShardedByS3Key" if sharded else "FullyReplicated",
         ),
     )
+
+
+def _sharded_source(uri: Any) -> S3DataSource:
+    return S3DataSource(s3_data_type="S3Prefix", s3_uri=uri, s3_data_distribution_type="ShardedByS3Key")
 
 
 def _processing_output(name: str, uri: Any) -> ProcessingOutput:

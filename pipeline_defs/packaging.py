@@ -39,8 +39,13 @@ FILE_ASSETS = (*PROCESSING_SCRIPTS, FEATURE_CONTRACT)
 # Train's tarball carries the step library as a steplib/ folder beside train.py.
 # The serving code (what a registered version's SAGEMAKER_SUBMIT_DIRECTORY names).
 INFERENCE_TARBALL = "inference.tar.gz"
-SOURCE_TARBALLS = {"train.tar.gz": ("train.py",), INFERENCE_TARBALL: ("inference.py", FEATURE_CONTRACT)}
-TARBALLS_WITH_LIBRARY = ("train.tar.gz",)
+SOURCE_TARBALLS = {
+    # Both training engines' scripts (config training_engine): the definition names the one its job runs.
+    "train.tar.gz": ("train.py", "train_xgboost.py"),
+    INFERENCE_TARBALL: ("inference.py", FEATURE_CONTRACT),
+}
+# The inference tarball too: a model of training_engine xgboost unpickles as steplib's BoostedTrees.
+TARBALLS_WITH_LIBRARY = ("train.tar.gz", INFERENCE_TARBALL)
 
 
 def library_files(library_dir: Path = STEP_LIBRARY_DIR) -> dict[str, bytes]:

@@ -69,6 +69,7 @@ with _environment(_OFFLINE_ENVIRONMENT, _IMPORT_DEFAULTS):
         InputData,
         MetricDefinition,
         OutputDataConfig,
+        S3DataSource,
         StoppingCondition,
         Tag,
     )
@@ -130,6 +131,7 @@ __all__ = [
     "ProcessingS3Output",
     "ProcessingStep",
     "PropertyFile",
+    "S3DataSource",
     "SageMakerJobExceptionTypeEnum",
     "SageMakerJobStepRetryPolicy",
     "ScriptProcessor",
@@ -144,10 +146,15 @@ __all__ = [
     "offline_build",
     "offline_session",
     "sklearn_image_uri",
+    "xgboost_image_uri",
 ]
 
 SDK_CONFIG = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 SKLEARN_FRAMEWORK_VERSION = "1.4-2"
+# SageMaker's XGBoost framework image for training_engine xgboost: the newest version the pinned SDK lists whose build
+# is published (aws/sagemaker-xgboost-container docker/3.0-5: Python 3.10, xgboost 3.0.5); requirements-xgboost.txt
+# pins the local runtime to it.
+XGBOOST_FRAMEWORK_VERSION = "3.0-5"
 _NOISY_LOGGERS = ("sagemaker", "sagemaker.config")
 
 _CONFIG_VALIDATOR = jsonschema.validators.validator_for(SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)(
@@ -270,4 +277,14 @@ def model_monitor_image_uri(region: str) -> str:
     """
     with offline_build():
         uri: str = image_uris.retrieve("model-monitor", region=region)
+    return uri
+
+
+def xgboost_image_uri(region: str) -> str:
+    """SageMaker's XGBoost framework image (training only: its model is read by the scikit-learn image's steps through
+    the model-artifact contract, README "Training engines")."""
+    with offline_build():
+        uri: str = image_uris.retrieve(
+            "xgboost", region=region, version=XGBOOST_FRAMEWORK_VERSION, instance_type="ml.m5.large"
+        )
     return uri

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline_defs.contract import SENTINELS_PREFIX, Parameter
+from pipeline_defs import sdk
+from pipeline_defs.contract import SENTINELS_PREFIX, XGBOOST_ENGINE, Parameter
 from pipeline_defs.dsl import PipelineBuilder, PipelineSettings
 from pipeline_defs.packaging import INFERENCE_TARBALL
 from pipeline_defs.sdk import (
@@ -30,10 +31,16 @@ def training_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilder:
     no_incumbent = f"s3://{settings.artifacts_bucket}/{SENTINELS_PREFIX}{name}/no-incumbent"
     incumbent = resolve_model(p, "ResolveIncumbent", model_package="latest", no_incumbent_uri=no_incumbent)
     prepared = preprocess(p, input_data, mode="split", outputs=["train", "validation", "test"], cache=True)
+    # The engine (README, "Training engines"): both scripts ship in train.tar.gz and write the same model artifact;
+    # XGBoost's instances each read their share of Preprocess's training files (validation whole on each).
+    xgboost = settings.training_engine == XGBOOST_ENGINE
     trained = p.training(
         "Train",
-        script="train.py",
+        script="train_xgboost.py" if xgboost else "train.py",
         source_tarball="train.tar.gz",
+        image=sdk.xgboost_image_uri(settings.region) if xgboost else None,
+        instance_count=settings.training_instance_count,
+        sharded_channels=("train",) if xgboost else (),
         channels={
             "train": prepared.output("train"),
             "validation": prepared.output("validation"),

@@ -94,6 +94,9 @@ def test_missing_required_field(field):
         ("noncurrent_version_retention_days", 0, "outside 1..3650"),
         ("preprocess_instance_count", 0, "outside 1..100 instances"),
         ("preprocess_instance_count", 101, "outside 1..100 instances"),
+        ("training_engine", "lightgbm", "not an engine"),
+        # scikit-learn trains on one instance; xgboost on up to 100.
+        ("training_instance_count", 2, "2 training instances for training_engine 'scikit-learn'"),
         ("retain_data", "yes", "not bool"),
         ("noncurrent_version_retention_days", True, "not int"),
         ("owner", "a,b", "cannot be a tag value"),
@@ -203,3 +206,14 @@ def test_managed_mlflow_is_on_in_dev_staging_and_prod_and_never_in_a_sandbox():
         "leave tracking_mlflow False",
         values=dev_values(sandbox="alice", tracking_mlflow=True),
     )
+
+
+def test_the_xgboost_engine_may_train_on_several_instances():
+    config = EnvironmentConfig.create(**dev_values(training_engine="xgboost", training_instance_count=4))
+    assert (config.training_engine, config.training_instance_count) == ("xgboost", 4)
+    expect_error(
+        "training_instance_count",
+        "101 training instances for training_engine 'xgboost'",
+        values=dev_values(training_engine="xgboost", training_instance_count=101),
+    )
+    assert load_config("dev").training_engine == "scikit-learn"  # the default is unchanged

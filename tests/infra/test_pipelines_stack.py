@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,12 +11,13 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import ManualArgs, lint
 
-from pipeline_defs import definitions
+from pipeline_defs import definitions, graph
 from stacks.pipelines_stack import PipelinesStack
 from stacks.stage import new_app
 from stacks.storage_stack import StorageStack
 from tests.helpers import cdk_json_context
 from tests.infra.conftest import ALL_UNITS
+from tests.pipeline_defs.test_definition_validation import all_request_errors
 
 
 def pipelines_template(synthesized, unit: str) -> Template:
@@ -97,10 +99,9 @@ def test_step_code_reads_are_limited_to_this_units_assets(synthesized):
     assert not any(r.endswith("*") for r in code["Resource"])
 
 
-def build_large_definition_unit(tmp_path):
+def build_large_definition_unit(tmp_path, config=ALL_UNITS["dev"], inline_definition_limit_bytes=1000):
     """The dev unit's storage and pipelines with an inline limit so small that both definitions go to S3."""
     app = new_app(context=cdk_json_context(), outdir=str(tmp_path))
-    config = ALL_UNITS["dev"]
     stage = Stage(app, config.name_prefix, env=Environment(account=config.account, region=config.region))
     storage = StorageStack(stage, "Storage", config=config)
     pipelines = PipelinesStack(
@@ -112,7 +113,7 @@ def build_large_definition_unit(tmp_path):
         landing_bucket_name=storage.training_data_bucket.bucket_name,
         artifacts_bucket_arn_export=storage.artifacts_bucket_arn_export,
         landing_bucket_arn_export=storage.training_data_bucket_arn_export,
-        inline_definition_limit_bytes=1000,
+        inline_definition_limit_bytes=inline_definition_limit_bytes,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     app.synth()  # cdk-nag: the S3 branch's acknowledgements must cover every finding
@@ -134,3 +135,32 @@ def test_a_large_definition_switches_to_an_s3_location(tmp_path):
         assert "Fn::Sub" in marker
     findings = list(lint(json.dumps(template.to_json()), config=ManualArgs(regions=["eu-west-1"])))
     assert findings == []
+
+
+def test_the_xgboost_engine_trains_on_several_instances_with_a_share_of_the_files_each(tmp_path):
+    """training_engine xgboost: SageMaker's XGBoost image, training_instance_count instances, the train channel
+    ShardedByS3Key over Preprocess's per-host files; the request validates against the API model, cdk-nag passes."""
+    config = dataclasses.replace(
+        ALL_UNITS["dev"], training_engine="xgboost", training_instance_count=2, preprocess_instance_count=2
+    )
+    pipelines = build_large_definition_unit(tmp_path, config, inline_definition_limit_bytes=10**6)  # cdk-nag
+    bodies = Template.from_stack(pipelines).find_resources("AWS::SageMaker::Pipeline")
+    [text] = [
+        p["Properties"]["PipelineDefinition"]["PipelineDefinitionBody"]["Fn::Sub"][0]
+        for p in bodies.values()
+        if p["Properties"]["PipelineName"] == config.training_pipeline_name
+    ]
+    # Back to the build's placeholders (the API model's check needs ARN- and bucket-shaped values, not ${...}).
+    for variable, placeholder in definitions.PLACEHOLDERS.items():
+        text = text.replace(f"${{{variable.value}}}", placeholder)
+    training = json.loads(text)
+    train = next(step for step in graph.steps(training) if step["Name"] == "Train")["Arguments"]
+    assert train["AlgorithmSpecification"]["TrainingImage"].endswith("/sagemaker-xgboost:3.0-5")
+    assert train["ResourceConfig"]["InstanceCount"] == 2
+    assert train["HyperParameters"]["sagemaker_program"] == "train_xgboost.py"
+    distribution = {
+        channel["ChannelName"]: channel["DataSource"]["S3DataSource"]["S3DataDistributionType"]
+        for channel in train["InputDataConfig"]
+    }
+    assert distribution == {"train": "ShardedByS3Key", "validation": "FullyReplicated", "contract": "FullyReplicated"}
+    assert all_request_errors(training) == {}

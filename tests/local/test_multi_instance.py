@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import tarfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from config import EnvironmentConfig
 from pipeline_defs.local import Assembly, LocalRunner, LocalS3, RunResult
 from pipeline_defs.local.processing import RESOURCE_CONFIG_VARIABLE
-from tests.helpers import STEPS_DIR, load_module
+from pipeline_defs.local.training import LEADER_ADDRESS_VARIABLE
+from tests.helpers import STEPS_DIR, load_module, step_runtime_probabilities
 from tests.local.builders import pipeline, processing
 from tests.local.conftest import SAMPLE_DATA
 
@@ -163,3 +166,68 @@ def test_the_training_pipeline_succeeds_with_preprocess_on_three_instances(three
     assert result.metrics["Evaluate.Evaluation.scored_rows"] == test_rows
     [scored] = [path for uri, path in s3.objects(result.step("Score").outputs["scored"] + "/") if uri.endswith(".csv")]
     assert len(pd.read_csv(scored)) == test_rows
+
+
+# training_engine xgboost: Train on two instances (one process each), on the three-instance run's Preprocess files -----
+def test_xgboost_trains_one_model_on_two_instances_that_the_scikit_learn_steps_read(
+    three_instance_run, assembly: Assembly, dev_config: EnvironmentConfig, tmp_path: Path
+) -> None:
+    """The dev definition's Train as training_engine xgboost synthesizes it (tests/infra: image, instances, sharded
+    train channel), on the files the three Preprocess instances wrote: algo-1 and algo-2 each read their share and
+    train together; algo-1's model.joblib follows the model-artifact contract (the step runtime's Evaluate code reads
+    it), and its training_row_keys.txt lists every instance's rows."""
+    source, s3 = three_instance_run
+    outputs = source.step("Preprocess").outputs
+    [train] = [
+        step for step in assembly.definitions[dev_config.training_pipeline_name]["Steps"] if step["Name"] == "Train"
+    ]
+    job = copy.deepcopy(train["Arguments"])
+    job["AlgorithmSpecification"]["TrainingImage"] = (
+        "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
+    )
+    job["ResourceConfig"]["InstanceCount"] = 2
+    job["HyperParameters"]["sagemaker_program"] = "train_xgboost.py"
+    job["HyperParameters"]["n-estimators"] = "30"  # enough for the check below, cheap for the suite
+    for channel in job["InputDataConfig"]:
+        data = channel["DataSource"]["S3DataSource"]
+        if channel["ChannelName"] in ("train", "validation"):
+            data["S3Uri"] = outputs[channel["ChannelName"]]
+        data["S3DataDistributionType"] = "ShardedByS3Key" if channel["ChannelName"] == "train" else "FullyReplicated"
+    runner = LocalRunner(
+        pipeline({"Name": "Train", "Type": "Training", "Arguments": job}),
+        pipeline_name="xgboost-two-instances",
+        state_dir=s3.root.parent,
+        region=dev_config.region,
+        assets=assembly.assets,
+    )
+    result = runner.run({"ExperimentId": "xgboost"})
+
+    assert result.succeeded, result.failure_reason
+    work = Path(result.step("Train").work_dir)
+    logs = {host: (work / host / "log.txt").read_text() for host in ("algo-1", "algo-2")}
+    assert "instance 1 of 2" in logs["algo-1"] and "instance 2 of 2" in logs["algo-2"]
+    assert result.step("Train").interpreter.endswith(".venv-xgboost/bin/python")
+    shares = [int(re.search(r"read (\d+) rows from \d+ file\(s\) in .*train", log).group(1)) for log in logs.values()]
+    train_rows = sum(len(pd.read_csv(path)) for uri, path in s3.objects(outputs["train"] + "/") if uri.endswith(".csv"))
+    assert min(shares) > 0 and sum(shares) == train_rows  # each its share, together every training row
+    [(_, archive)] = s3.objects(result.step("Train").outputs["model"])
+    with tarfile.open(archive) as tar:
+        tar.extractall(tmp_path, filter="data")
+    trained_on = (tmp_path / "training_row_keys.txt").read_text().split()
+    keys = [
+        key
+        for uri, path in s3.objects(outputs["train"] + "/")
+        if uri.endswith(".txt")
+        for key in path.read_text().split()
+    ]
+    assert len(trained_on) > len(keys) and set(keys) <= set(trained_on)  # every instance's rows, and validation's
+    test = pd.concat(
+        pd.read_csv(path, dtype=str, keep_default_na=False)
+        for uri, path in s3.objects(outputs["test"] + "/")
+        if uri.endswith(".csv")
+    )
+    probabilities = step_runtime_probabilities(tmp_path / "model.joblib", test.drop(columns=["churned"]))
+    assert roc_auc_score(test["churned"].astype(int), probabilities) > 0.7
+    # The script reads the variable the runner sets (the script imports xgboost, absent here: read, not imported).
+    script = (STEPS_DIR / "train_xgboost.py").read_text()
+    assert f'LEADER_ADDRESS_VARIABLE = "{LEADER_ADDRESS_VARIABLE}"' in script

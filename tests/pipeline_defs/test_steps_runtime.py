@@ -57,3 +57,22 @@ def test_the_step_runtime_has_the_locked_versions() -> None:
     stale = {name: (runtime["libraries"][name], locked[name]) for name in REPORTED_LIBRARIES}
     stale = {name: versions for name, versions in stale.items() if versions[0] != versions[1]}
     assert not stale, f"the step runtime differs from {FULL_LOCK.name} ({{name: (has, pinned)}}): {stale}: make deps"
+
+
+# training_engine xgboost: SageMaker's XGBoost image and its own lock (requirements-xgboost.txt, .venv-xgboost).
+XGBOOST_LOCK = REPO_ROOT / "requirements-xgboost.txt"
+
+
+def test_the_xgboost_image_is_the_one_the_xgboost_lock_pins() -> None:
+    from pipeline_defs import sdk
+
+    image = declared_image(XGBOOST_LOCK.read_text())
+    if image != sdk.XGBOOST_FRAMEWORK_VERSION:
+        pytest.fail(
+            f"the definitions train in sagemaker-xgboost {sdk.XGBOOST_FRAMEWORK_VERSION} but {XGBOOST_LOCK.name} is the"
+            f" lock of {image}: change pipeline_defs/sdk.py XGBOOST_FRAMEWORK_VERSION and {XGBOOST_LOCK.name} together",
+            pytrace=False,
+        )
+    # Framework version X.Y-Z is xgboost X.Y.Z.
+    if pins(XGBOOST_LOCK.read_text())["xgboost-cpu"] != image.replace("-", "."):
+        pytest.fail(f"{XGBOOST_LOCK.name} pins another xgboost than the {image} image's", pytrace=False)
