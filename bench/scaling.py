@@ -6,14 +6,15 @@ runtime (.venv-steps: the scikit-learn image's Python and libraries, as every lo
 For each size, the bundled sample's generator (`pipeline_defs/sample_data/generate.py`, seed 7 + size: the same rows
 every time) writes a churn dataset of that many customers (plus its usual dirt); the dev unit's training pipeline runs
 on it locally, cold, one step at a time (`--jobs 1`, so no step competes with another for memory or cores), each job
-process wrapped so that its own peak RSS is recorded (getrusage of the one child). Then the model that run registered
-is served (`mlops serve --local`, no data capture) and one request carries `--batch` rows; its peak RSS is the VmHWM
-of the model process (mlops/endpoint_model.py). The dataset's in-memory size is pandas' deep memory usage of the CSV
-as the step runtime's `pd.read_csv` reads it by default (numbers as float64 or int64, the categories as Python
-strings). "idle" is the peak RSS of a step-runtime interpreter that has only imported pandas and scikit-learn - what
-a step pays before it reads a row; "over idle" is a step's peak RSS minus
-that, and "x data" that over the dataset's in-memory size. Between consecutive sizes it then prints each step's time
-growth and its extra memory per extra MiB of data (the marginal cost, whatever each step imports).
+process wrapped so that its own peak RSS and CPU time (user + system) are recorded (getrusage of the one child); the
+load average at the start is printed, since wall times depend on what else shares the cores. Then the model that run
+registered is served (`mlops serve --local`, no data capture) and one request carries `--batch` rows; its peak RSS is
+the VmHWM of the model process (mlops/endpoint_model.py). The dataset's in-memory size is pandas' deep memory usage of
+the CSV as the step runtime's `pd.read_csv` reads it by default (numbers as float64 or int64, the categories as Python
+strings). "idle" is the peak RSS of a step-runtime interpreter that has only imported pandas and scikit-learn - what a
+step pays before it reads a row; "over idle" is a step's peak RSS minus that, and "x data" that over the dataset's
+in-memory size. Between consecutive sizes it then prints each step's time growth and its extra memory per extra MiB of
+data (the marginal cost, whatever each step imports).
 Figures, not assertions.
 """
 
@@ -46,14 +47,16 @@ _spec = importlib.util.spec_from_file_location("sample_data_generate", _GENERATO
 assert _spec is not None and _spec.loader is not None
 generate = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(generate)
-# Runs the job's command as its only child and records that child's peak RSS (KiB on Linux) and wall time.
+# Runs the job's command as its only child and records that child's peak RSS (KiB on Linux), wall time and CPU time
+# (user + system, all its threads: what the job costs whatever else shares the cores).
 WRAPPER = """#!{python}
 import json, resource, subprocess, sys, time
 began = time.perf_counter()
 code = subprocess.call([{python!r}, *sys.argv[1:]])
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 with open({rusage!r}, "w") as out:
-    json.dump({{"max_rss_kib": usage.ru_maxrss, "seconds": time.perf_counter() - began}}, out)
+    json.dump({{"max_rss_kib": usage.ru_maxrss, "seconds": time.perf_counter() - began,
+               "cpu_seconds": usage.ru_utime + usage.ru_stime}}, out)
 sys.exit(code)
 """
 
@@ -132,7 +135,8 @@ def main() -> None:
     config = load_config("dev")
     idle = idle_rss_mib()
     print(f"idle interpreter with pandas + scikit-learn: {idle:.0f} MiB; {os.cpu_count()} cores; --jobs {args.jobs}")
-    header = f"{'rows':>9}  {'step':<17} {'wall s':>8} {'peak MiB':>9} {'over idle':>10} {'x data':>7}"
+    print(f"load average at start: {' '.join(f'{load:.2f}' for load in os.getloadavg())}")
+    header = f"{'rows':>9}  {'step':<17} {'wall s':>8} {'cpu s':>7} {'peak MiB':>9} {'over idle':>10} {'x data':>7}"
     with tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # the run's interpreter probe goes through the wrapper too: its usage file lands here
         assembly_dir = args.assembly.resolve()
@@ -174,7 +178,8 @@ def main() -> None:
                 peak = usage["max_rss_kib"] / 1024
                 measured.setdefault(rows, {})[step.name] = (step.seconds, peak)
                 above = max(peak - idle, 0.0)
-                row = f"{rows:>9,}  {step.name:<17} {step.seconds:>8.1f} {peak:>9.0f} {above:>10.0f}"
+                cpu = usage["cpu_seconds"]
+                row = f"{rows:>9,}  {step.name:<17} {step.seconds:>8.1f} {cpu:>7.1f} {peak:>9.0f} {above:>10.0f}"
                 print(f"{row} {above / data_mib:>6.1f}x")
             registered = any(step.type == "RegisterModel" and step.status == "Succeeded" for step in result.steps)
             if registered and not args.skip_serve:
@@ -182,7 +187,8 @@ def main() -> None:
                 batch = [line for line in lines if "?" not in line and ",," not in line][: args.batch]
                 seconds, peak = serve_batch(state, assembly_dir, batch)
                 measured.setdefault(rows, {})["endpoint batch"] = (seconds, peak)
-                row = f"{rows:>9,}  {'endpoint batch':<17} {seconds:>8.1f} {peak:>9.0f} {max(peak - idle, 0):>10.0f}"
+                above = max(peak - idle, 0)
+                row = f"{rows:>9,}  {'endpoint batch':<17} {seconds:>8.1f} {'':>7} {peak:>9.0f} {above:>10.0f}"
                 print(f"{row}   ({len(batch):,} rows in one request; data capture off)")
     growth(measured, data_sizes)
 

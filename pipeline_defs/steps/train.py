@@ -46,16 +46,12 @@ from threadpoolctl import threadpool_limits
 # The step library: steplib/ beside this script in its source tarball (pipeline_defs/packaging.py), installed in the
 # repository.
 from steplib import StepError, files_in, read_contract, run_step
+from steplib.importances import IMPORTANCE_REPEATS, check_leak, explainability_report, importance_rows
 
 # preprocess.py's row key files: row_keys.txt, or row_keys-<host>.txt from each instance of a sharded run.
 KEYS_FILES = "row_keys*.txt"
 TRAINING_KEYS_FILE = "training_row_keys.txt"
 EXPLAINABILITY_FILE = "explainability.json"
-# Permutation importance: the validation ROC AUC's drop when one feature's values are shuffled, averaged over
-# IMPORTANCE_REPEATS shuffles of at most IMPORTANCE_ROWS validation rows (a fixed seed: the same model and data give
-# the same importances). The row cap bounds its cost at any data size; its spread is reported beside each mean.
-IMPORTANCE_REPEATS = 5
-IMPORTANCE_ROWS = 5_000
 
 
 def read_channel(directory: Path, contract: dict) -> tuple[pd.DataFrame, pd.Series]:
@@ -159,40 +155,6 @@ def permutation_importances(
         name: {"mean": float(mean), "std": float(std)}
         for name, mean, std in zip(names, found.importances_mean, found.importances_std, strict=True)
     }
-
-
-def importance_rows(rows: int, seed: int) -> np.ndarray:
-    """The positions of the validation rows the importances are measured on: all of them up to IMPORTANCE_ROWS,
-    else a seeded sample of that many (without replacement, in their order)."""
-    if rows <= IMPORTANCE_ROWS:
-        return np.arange(rows)
-    return np.sort(np.random.default_rng(seed).choice(rows, size=IMPORTANCE_ROWS, replace=False))
-
-
-def explainability_report(importances: dict[str, dict[str, float]], rows: int, contract: dict) -> dict:
-    """explainability.json: the model package's Explainability report (its ModelMetrics), `mlops registry show`'s
-    and `mlops report`'s feature importances."""
-    return {
-        "version": 1,
-        "method": "permutation importance: drop of validation ROC AUC when the feature's values are shuffled",
-        "label": contract["label"],
-        "slice": "validation",
-        "rows": min(rows, IMPORTANCE_ROWS),
-        "repeats": IMPORTANCE_REPEATS,
-        "permutation_importances": importances,
-    }
-
-
-def check_leak(roc_auc: float, importances: dict[str, dict[str, float]], contract: dict) -> None:
-    if roc_auc >= contract["leak_threshold"]:
-        name, importance = max(importances.items(), key=lambda item: item[1]["mean"])
-        total = sum(max(value["mean"], 0.0) for value in importances.values())
-        share = importance["mean"] / total if total > 0 else 0.0
-        raise StepError(
-            f"suspected label leak: validation roc_auc {roc_auc:.4f} reaches leak_threshold"
-            f" {contract['leak_threshold']}; the model relies most on feature '{name}' ({share:.0%} of its"
-            " permutation importance): check that it is known before the outcome"
-        )
 
 
 def save(model: Pipeline, roc_auc: float, explainability: dict, args: argparse.Namespace) -> None:

@@ -34,11 +34,11 @@ from xgboost.tracker import RabitTracker
 
 from steplib import StepError, files_in, read_contract, run_step
 from steplib.boosted_trees import BoostedTrees, encoded_columns
+from steplib.importances import IMPORTANCE_REPEATS, check_leak, explainability_report, importance_rows
 
 KEYS_FILES = "row_keys*.txt"
 TRAINING_KEYS_FILE = "training_row_keys.txt"
 EXPLAINABILITY_FILE = "explainability.json"
-IMPORTANCE_REPEATS, IMPORTANCE_ROWS = 5, 5_000  # train.py's: the same bounded, seeded permutation importance
 # The local runner's stand-in for algo-1's host name (pipeline_defs/local/training.py LEADER_ADDRESS_VARIABLE).
 LEADER_ADDRESS_VARIABLE = "LOCAL_LEADER_ADDRESS"
 TRACKER_PORT = 9099
@@ -96,11 +96,8 @@ def permutation_importances(
     model: BoostedTrees, features: pd.DataFrame, labels: np.ndarray, seed: int
 ) -> dict[str, dict[str, float]]:
     """train.py's measure: the validation ROC AUC's drop when one feature's values are shuffled, on a seeded sample of
-    at most IMPORTANCE_ROWS rows, IMPORTANCE_REPEATS shuffles each."""
-    rng = np.random.default_rng(seed)
-    chosen = np.arange(len(features))
-    if len(chosen) > IMPORTANCE_ROWS:
-        chosen = np.sort(rng.choice(len(features), size=IMPORTANCE_ROWS, replace=False))
+    at most IMPORTANCE_ROWS rows (`importance_rows`), IMPORTANCE_REPEATS shuffles each."""
+    chosen, rng = importance_rows(len(features), seed), np.random.default_rng(seed)
     rows, truth = features.iloc[chosen].reset_index(drop=True), labels[chosen]
     baseline = roc_auc(truth, model.predict_proba(rows)[:, 1])
     found = {}
@@ -112,18 +109,6 @@ def permutation_importances(
             drops.append(baseline - roc_auc(truth, model.predict_proba(shuffled)[:, 1]))
         found[name] = {"mean": float(np.mean(drops)), "std": float(np.std(drops))}
     return found
-
-
-def check_leak(auc: float, importances: dict[str, dict[str, float]], contract: dict) -> None:
-    if auc >= contract["leak_threshold"]:
-        name, importance = max(importances.items(), key=lambda item: item[1]["mean"])
-        total = sum(max(value["mean"], 0.0) for value in importances.values())
-        share = importance["mean"] / total if total > 0 else 0.0
-        raise StepError(
-            f"suspected label leak: validation roc_auc {auc:.4f} reaches leak_threshold {contract['leak_threshold']};"
-            f" the model relies most on feature '{name}' ({share:.0%} of its permutation importance): check that it"
-            " is known before the outcome"
-        )
 
 
 def tracker_address(hosts: list[str]) -> tuple[str, int]:
@@ -205,16 +190,10 @@ def save(
     args.model_dir.mkdir(parents=True, exist_ok=True)
     with open(args.model_dir / "model.joblib", "wb") as out:  # joblib.load reads a plain pickle
         pickle.dump(model, out, protocol=pickle.HIGHEST_PROTOCOL)
-    explained = {
-        "version": 1,
-        "method": "permutation importance: drop of validation ROC AUC when the feature's values are shuffled",
-        "label": contract["label"],
-        "slice": "validation",
-        "rows": min(rows, IMPORTANCE_ROWS),
-        "repeats": IMPORTANCE_REPEATS,
-        "permutation_importances": importances,
-    }
-    (args.model_dir / EXPLAINABILITY_FILE).write_text(json.dumps(explained, indent=2, sort_keys=True) + "\n")
+    explained = explainability_report(importances, rows, contract)
+    (args.model_dir / EXPLAINABILITY_FILE).write_text(
+        json.dumps(explained, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    )
     if keys:
         (args.model_dir / TRAINING_KEYS_FILE).write_text(keys)
     args.output_data_dir.mkdir(parents=True, exist_ok=True)
