@@ -137,6 +137,7 @@ def test_a_large_definition_switches_to_an_s3_location(tmp_path):
     assert findings == []
 
 
+@pytest.mark.heavy(seconds=4)  # a definition build for a config no other test builds, and a stack synth
 def test_the_xgboost_engine_trains_on_several_instances_with_a_share_of_the_files_each(tmp_path):
     """training_engine xgboost: SageMaker's XGBoost image, training_instance_count instances, the train channel
     ShardedByS3Key over Preprocess's per-host files; the request validates against the API model, cdk-nag passes."""

@@ -21,7 +21,7 @@ from tests.helpers import STEPS_DIR, load_module, step_runtime_probabilities
 from tests.local.builders import pipeline, processing
 from tests.local.conftest import SAMPLE_DATA
 
-pytestmark = pytest.mark.heavy(seconds=9)  # scheduled first, longest first (tests/conftest.py)
+pytestmark = pytest.mark.heavy(seconds=14)  # scheduled first, longest first (tests/conftest.py)
 
 SHARD_CODE_URI = "s3://local-artifacts/code/shard.py"
 # Writes <host>.json naming what this instance saw; with --same-name every instance also writes the same data.csv.
