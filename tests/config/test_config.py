@@ -94,9 +94,7 @@ def test_missing_required_field(field):
         ("noncurrent_version_retention_days", 0, "outside 1..3650"),
         ("preprocess_instance_count", 0, "outside 1..100 instances"),
         ("preprocess_instance_count", 101, "outside 1..100 instances"),
-        ("training_engine", "lightgbm", "not an engine"),
-        # scikit-learn trains on one instance; xgboost on up to 100.
-        ("training_instance_count", 2, "2 training instances for training_engine 'scikit-learn'"),
+        ("training_engine", "lightgbm", "'lightgbm' on 1 instances"),
         ("retain_data", "yes", "not bool"),
         ("noncurrent_version_retention_days", True, "not int"),
         ("owner", "a,b", "cannot be a tag value"),
@@ -208,12 +206,11 @@ def test_managed_mlflow_is_on_in_dev_staging_and_prod_and_never_in_a_sandbox():
     )
 
 
-def test_the_xgboost_engine_may_train_on_several_instances():
+def test_the_xgboost_engine_may_train_on_several_instances_scikit_learn_on_one():
     config = EnvironmentConfig.create(**dev_values(training_engine="xgboost", training_instance_count=4))
     assert (config.training_engine, config.training_instance_count) == ("xgboost", 4)
-    expect_error(
-        "training_instance_count",
-        "101 training instances for training_engine 'xgboost'",
-        values=dev_values(training_engine="xgboost", training_instance_count=101),
-    )
+    fix = "use scikit-learn on 1, or xgboost on 1-100"
+    for engine, count in (("xgboost", 101), ("xgboost", 0), ("scikit-learn", 2)):
+        values = dev_values(training_engine=engine, training_instance_count=count)
+        expect_error("training_engine", f"'{engine}' on {count} instances", fix, values=values)
     assert load_config("dev").training_engine == "scikit-learn"  # the default is unchanged
