@@ -146,8 +146,8 @@ bench: deps
 	$(PYTHON) bench/local_run.py
 	$(PYTHON) bench/endpoint.py
 
-## lock: re-pin the full transitive dependency set after editing requirements*.txt (constraints-steps.txt keeps its
-## header comment).
+## lock: re-pin the full transitive dependency set after editing requirements*.txt (constraints-steps.txt and
+## constraints-xgboost.txt keep their header comments).
 lock:
 	rm -rf /tmp/lock-venv && python3 -m venv /tmp/lock-venv
 	/tmp/lock-venv/bin/pip install --quiet -r requirements-dev.txt
@@ -159,6 +159,10 @@ lock:
 	/tmp/lock-venv/bin/pip install --quiet -r requirements-steps.txt
 	sed -n '/^#/p' constraints-steps.txt > /tmp/lock-steps-header.txt
 	/tmp/lock-venv/bin/pip freeze --all --exclude pip --exclude setuptools | cat /tmp/lock-steps-header.txt - > constraints-steps.txt
+	rm -rf /tmp/lock-venv && $(STEPS_BASE_PYTHON) -m venv /tmp/lock-venv
+	/tmp/lock-venv/bin/pip install --quiet -r requirements-xgboost.txt
+	sed -n '/^#/p' constraints-xgboost.txt > /tmp/lock-steps-header.txt
+	/tmp/lock-venv/bin/pip freeze --all --exclude pip --exclude setuptools | cat /tmp/lock-steps-header.txt - > constraints-xgboost.txt
 	rm -rf /tmp/lock-venv /tmp/lock-steps-header.txt
 
 clean:
