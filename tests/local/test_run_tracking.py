@@ -138,8 +138,10 @@ def test_mlops_ui_serves_the_store_over_http(run, state_dir) -> None:
         server.send_signal(signal.SIGTERM)
         output = server.communicate(timeout=30)[0].decode()
         assert server.returncode == 0 and "MLflow UI stopped (SIGTERM)" in output, output
-        with socket.socket() as again:  # nothing left listening
+        with socket.socket() as again:  # nothing left listening (SO_REUSEADDR: a closed connection's TIME_WAIT is not)
+            again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             again.bind(("127.0.0.1", port))
+            again.listen()
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)
