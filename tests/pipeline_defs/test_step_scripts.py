@@ -23,6 +23,7 @@ import pytest
 import scipy.stats
 from botocore.stub import Stubber
 
+from pipeline_defs.local.forkserver import preloaded
 from pipeline_defs.local.inference import InferenceProcess, ModelCodeError
 from pipeline_defs.local.step_runtime import steps_python
 from tests.helpers import load_module, step_runtime_probabilities
@@ -39,11 +40,13 @@ FEATURES = [feature["name"] for feature in CONTRACT["features"]]
 
 
 def run_script(script: Path, *args: object, env: dict[str, str] | None = None, expect: int = 0):
+    """The script run on the step runtime as a local run's job is (through its preloaded server)."""
+    environment = {**os.environ, **(env or {})}
     result = subprocess.run(
-        [steps_python(), str(script), *map(str, args)],
+        preloaded([steps_python(), str(script), *map(str, args)], environment),
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        env=environment,
         timeout=120,
         check=False,
     )
