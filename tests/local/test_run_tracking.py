@@ -21,6 +21,8 @@ from pipeline_defs.local import LocalS3, RunResult
 from tests.cli.conftest import cli, one_error_line
 from tests.local.builders import pipeline, processing, score_of
 
+pytestmark = pytest.mark.heavy(seconds=3)  # MLflow: its import alone takes seconds in every process
+
 
 @pytest.fixture(autouse=True)
 def tracking_on(monkeypatch: pytest.MonkeyPatch) -> None:
