@@ -138,6 +138,7 @@ def serve(listener: socket.socket, modules: list[str]) -> None:
                 if not os.read(sys.stdin.fileno(), 512):
                     for pid in jobs:
                         _kill_group(pid)
+                    shutil.rmtree(os.path.dirname(listener.getsockname()), ignore_errors=True)  # after a killed runner
                     return
             elif not key.fileobj.recv(1):  # type: ignore[union-attr]  # a connection: its client ended before its job
                 selector.unregister(key.fileobj)
