@@ -27,7 +27,7 @@ def main(socket_path: str, argv: list[str]) -> None:
         connection.sendall(message[sent:])
         replies = connection.makefile("rb")
         pid = int(replies.readline())
-    except (OSError, ValueError):  # no server, or one that ended: the job runs as a fresh interpreter
+    except Exception:  # no server, one that ended, or an interpreter without send_fds: a fresh interpreter runs it
         os.execv(sys.executable, [sys.executable, *argv])
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, lambda received, frame: _signal_group(pid, received))
