@@ -127,7 +127,8 @@ def load_local(
     record_path = find_execution(state_dir, config, None if execution == "latest" else execution, pipeline)
     record = json.loads(record_path.read_text())
     found = step_record(record, step)
-    ran_in = found.get("cache_source") or record["execution_id"]
+    # A cache hit ran in its source execution; a step a selective run reused, in the execution it was reused from.
+    ran_in = found.get("cache_source") or found.get("reused_from") or record["execution_id"]
     work = state_dir / "executions" / pipeline_name(config, pipeline) / ran_in / "steps" / step
     if not work.is_dir():
         raise UsageError(f"the work dir of {step} in execution {ran_in} is gone (pruned?): run the pipeline again")
