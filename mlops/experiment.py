@@ -23,12 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from config import EnvironmentConfig
+from mlops import tracking
 from mlops.common import UsageError, pipeline_name, shown
 from mlops.local import read_assembly
 from mlops.report.command import write_report
 from mlops.report.local import find_execution, local_reader
 from mlops.report.sources import EVALUATE, Execution, execution_report
 from mlops.step_load import load_local, write_record
+from pipeline_defs.contract import Parameter
 from pipeline_defs.local import LocalS3
 from pipeline_defs.local.errors import ExpressionError
 from pipeline_defs.local.expressions import condition_holds, evaluate, follow, resolve_parameters, text
@@ -51,6 +53,7 @@ class Judgement:
     evaluation: dict[str, Any]  # Evaluate's evaluation.json of the candidate
     folder: Path  # the experiment's reports and page
     page: Path
+    tracked_in: str  # the MLflow experiment its execution is recorded in (the execution's ExperimentId)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +80,7 @@ def command_experiment(args: argparse.Namespace, config: EnvironmentConfig) -> i
         return submit(args, config, file, name, experiment)
     definition = read_assembly(args.assembly, config).definitions[pipeline_name(config, "training")]
     judged = judge_local(args.state_dir, config, args.on, {"function": f"{file}:{name}"}, experiment, definition)
+    tracking.log_experiment(args.state_dir, judged.tracked_in, judged.__dict__)  # nested under its execution's run
     if args.json:
         print(json.dumps({**judged.__dict__, "folder": str(judged.folder), "page": str(judged.page)}, indent=2))
     else:
@@ -154,7 +158,10 @@ def judge_local(
         page = experiment_page(work, experiment, record["execution_id"], verdict)
         shutil.rmtree(work / "evaluate")  # a copy of the execution's inputs: `mlops step load` makes it again
         work.rename(folder)
-    return Judgement(experiment, record["execution_id"], passed, verdict, report, folder, folder / page.name)
+    tracked_in = str(record.get("parameters", {}).get(Parameter.EXPERIMENT_ID.value, "adhoc"))
+    return Judgement(
+        experiment, record["execution_id"], passed, verdict, report, folder, folder / page.name, tracked_in
+    )
 
 
 def experiment_page(work: Path, experiment: str, execution: str, verdict: str) -> Path:

@@ -133,6 +133,10 @@ def load_local(
     if not work.is_dir():
         raise UsageError(f"the work dir of {step} in execution {ran_in} is gone (pruned?): run the pipeline again")
     copies = {"code": "code", "input/data": "input/data"} if found["type"] == "Training" else {"input": "input"}
+    if any((work / host).is_dir() for host in ("algo-1", "algo-2")):  # each instance had its own shard of the inputs
+        raise UsageError(
+            f"step {step} ran on several instances, each on a share of its inputs: load a single-instance step"
+        )
     for source, destination in copies.items():
         if (work / source).is_dir():
             shutil.copytree(work / source, folder / destination, symlinks=False, dirs_exist_ok=True)
