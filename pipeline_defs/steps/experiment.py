@@ -44,7 +44,7 @@ SCORE_COLUMN = "churn_probability"
 TRAIN_SCRIPT = Path(__file__).with_name("train.py")  # Train's reading of a slice
 
 
-class Slices(dict):  # type: ignore[type-arg]  # a dict of DataFrames whose keys are also attributes
+class Slices(dict[str, pd.DataFrame]):
     """The execution's slices: {"train", "validation", "test"} DataFrames (features and the label column)."""
 
     def __getattr__(self, name: str) -> pd.DataFrame:
@@ -77,7 +77,7 @@ def experiment_function(reference: str) -> Callable[[Slices], Any]:
     function = getattr(module, name, None)
     if not callable(function):
         raise StepError(f"{file} has no function {name}")
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def candidate_scores(result: Any, test: pd.DataFrame, label: str) -> np.ndarray:

@@ -373,7 +373,7 @@ def _expected_job() -> dict[str, Any]:
 
     code = f"{ROOT}/input/experiment"
     source = {"S3DataType": "S3Prefix", "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}
-    kept = [item for item in EVALUATE_JOB["ProcessingInputs"] if item["InputName"] != "model"]  # type: ignore[index]
+    kept = [item for item in EVALUATE_JOB["ProcessingInputs"] if item["InputName"] != "model"]
     return {
         "ProcessingJobName": "experiment-try-1",
         "ProcessingInputs": [
@@ -412,7 +412,7 @@ def _expected_job() -> dict[str, Any]:
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         "AppSpecification": {
-            "ImageUri": EVALUATE_JOB["AppSpecification"]["ImageUri"],  # type: ignore[index]
+            "ImageUri": EVALUATE_JOB["AppSpecification"]["ImageUri"],
             "ContainerEntrypoint": ["python3", f"{code}/experiment.py"],
             "ContainerArguments": [
                 f"--evaluate-folder={ROOT}",
