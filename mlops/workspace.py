@@ -7,7 +7,8 @@
     run.slices().train.head()                # train / validation / test DataFrames, as the steps read them
     run.report("Evaluate", "evaluation", "evaluation.json")
     model = ws.load_model(1)                 # a registered version's fitted model
-    judged = run.evaluate(candidate)         # an estimator, a model.tar.gz or the test slice's scores
+    judged = ws.evaluate(candidate, on=run)  # an estimator, a model.tar.gz or the test slice's scores
+    run.frame("Score", "scored")             # a step's CSV output as a DataFrame
 
 `evaluate` judges the candidate exactly as `mlops experiment run` does (mlops/experiment.py): the execution's Evaluate
 step, as it ran, compares it with the same incumbent on the same rows, and the training definition's gate gives the
@@ -83,6 +84,10 @@ class Workspace:
         path = find_execution(self.state_dir, self.config, None if execution == "latest" else execution, pipeline)
         return ExecutionView(self, pipeline, json.loads(path.read_text()))
 
+    def evaluate(self, candidate: Any, on: str | ExecutionView = "latest") -> Judgement:
+        """`candidate` judged on a training execution (its id, "latest" or one from `execution()`)."""
+        return (on if isinstance(on, ExecutionView) else self.execution(on)).evaluate(candidate)
+
     def package(self, version: int) -> dict[str, Any]:
         """A registered version as the registry describes it (its lineage: CustomerMetadataProperties)."""
         registry = LocalModelRegistry(self.state_dir / "registry", self.config.region)
@@ -126,6 +131,15 @@ class ExecutionView:
         if found is None:
             raise KeyError(f"no step {step} in execution {self.id}: it has {', '.join(self.steps)}")
         return {name: local_path(self.workspace.s3, uri) for name, uri in found.get("outputs", {}).items()}
+
+    def frame(self, step: str, output: str) -> Any:
+        """Every *.csv of a step's output as one DataFrame (in file name order), e.g. frame("Score", "scored")."""
+        import pandas as pd
+
+        files = sorted(self.outputs(step)[output].rglob("*.csv"))
+        if not files:
+            raise FileNotFoundError(f"output {output} of step {step} in execution {self.id} holds no *.csv file")
+        return pd.concat([pd.read_csv(path) for path in files], ignore_index=True)
 
     def report(self, step: str, output: str, file: str) -> Any:
         """A JSON report a step wrote, e.g. report("Evaluate", "evaluation", "evaluation.json")."""
