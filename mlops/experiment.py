@@ -117,8 +117,8 @@ def judge_local(
     folder = state_dir / "experiments" / experiment
     if folder.exists():
         raise UsageError(f"experiment {experiment} already exists in {shown(folder.parent)}: pick another id")
-    (state_dir / "experiments").mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=state_dir / "experiments", prefix=".running-") as scratch:
+    # Worked on beside the state's folders, moved into experiments/ only when it succeeded: a failure leaves no trace.
+    with tempfile.TemporaryDirectory(dir=state_dir, prefix=".experiment-") as scratch:
         work = Path(scratch)
         loaded = load_local(state_dir, config, "training", record["execution_id"], "Evaluate", work / "evaluate")
         write_record(loaded, work / "evaluate")  # its arguments are parsed by the step itself, in the driver
@@ -157,6 +157,7 @@ def judge_local(
         )
         page = experiment_page(work, experiment, record["execution_id"], verdict)
         shutil.rmtree(work / "evaluate")  # a copy of the execution's inputs: `mlops step load` makes it again
+        folder.parent.mkdir(exist_ok=True)
         work.rename(folder)
     tracked_in = str(record.get("parameters", {}).get(Parameter.EXPERIMENT_ID.value, "adhoc"))
     return Judgement(

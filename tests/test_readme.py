@@ -282,6 +282,7 @@ def check_the_experiments(checkout: Path, state_dir: Path) -> None:
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "raised ValueError: no model today" in done.stderr
     assert sorted(path.name for path in (state_dir / "experiments").iterdir()) == before
+    assert not list(state_dir.glob(".experiment-*"))  # its scratch folder went with it
 
 
 def check_the_notebooks_run(checkout: Path) -> None:
