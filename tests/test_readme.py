@@ -256,8 +256,8 @@ def check_the_loaded_step_reproduces_its_run(loaded: Path, state_dir: Path) -> N
 
 
 def check_the_experiments(checkout: Path, state_dir: Path) -> None:
-    """The README's experiment wrote its reports and page; the same judging, given the model the execution's Evaluate
-    compared, reports Evaluate's own interval; a function that raises is one line and leaves no experiment behind."""
+    """The README's experiment wrote its reports and page; an experiment function returning the model the execution's
+    Evaluate judged prints Evaluate's own interval; a function that raises is one line and leaves no trace."""
     [experiment] = (state_dir / "experiments").glob("logistic-*")
     judged = json.loads((experiment / "experiment.json").read_text())
     assert judged["verdict"].startswith("gate CandidateNotWorse: ")
@@ -267,22 +267,31 @@ def check_the_experiments(checkout: Path, state_dir: Path) -> None:
 
     run = Workspace.local(state_dir, assembly=checkout / "cdk.out").execution(judged["execution"])
     evaluated = run.report("Evaluate", "evaluation", "evaluation.json")
-    same_model = run.evaluate(run.outputs("Train")["model"], experiment="same-model")
-    assert same_model.evaluation["comparison"] == evaluated["comparison"]
-    assert same_model.evaluation["candidate"] == evaluated["candidate"]
+    (checkout / "same_model.py").write_text(
+        "import io, tarfile, joblib\n\n\ndef train_model(slices):\n"
+        f"    with tarfile.open({str(run.outputs('Train')['model'])!r}) as tar:\n"
+        "        member = next(m for m in tar.getmembers() if m.name.endswith('model.joblib'))\n"
+        "        return joblib.load(io.BytesIO(tar.extractfile(member).read()))\n"
+    )
+    same = experiment_run(checkout, state_dir, "same_model.py:train_model", "--on", run.id, "--experiment-id", "same")
+    assert same.returncode == 0, same.stderr
+    assert same.stdout.splitlines()[0] == evaluated["summary"]  # the interval Evaluate printed, to the digit
+    reported = json.loads((state_dir / "experiments" / "same" / "evaluation" / "evaluation.json").read_text())
+    assert reported["comparison"] == evaluated["comparison"] and reported["candidate"] == evaluated["candidate"]
 
-    raising = checkout / "raising.py"
-    raising.write_text("def candidate(slices):\n    raise ValueError('no model today')\n")
+    (checkout / "raising.py").write_text("def candidate(slices):\n    raise ValueError('no model today')\n")
     before = sorted(path.name for path in (state_dir / "experiments").iterdir())
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "mlops"), "experiment", "run", "raising.py:candidate", "--on", "latest",
-         "--local", "--state-dir", str(state_dir)],
-        cwd=checkout, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
-    assert "raised ValueError: no model today" in done.stderr
+    raised = experiment_run(checkout, state_dir, "raising.py:candidate", "--on", "latest")
+    assert raised.returncode == 2 and raised.stderr.count("\n") == 1, raised.stderr
+    assert "raised ValueError: no model today" in raised.stderr
     assert sorted(path.name for path in (state_dir / "experiments").iterdir()) == before
     assert not list(state_dir.glob(".experiment-*"))  # its scratch folder went with it
+
+
+def experiment_run(checkout: Path, state_dir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).parent / "mlops"), "experiment", "run", *arguments]
+    command += ["--local", "--state-dir", str(state_dir)]
+    return subprocess.run(command, cwd=checkout, capture_output=True, text=True, timeout=300, check=False)
 
 
 def check_the_notebooks_run(checkout: Path) -> None:
