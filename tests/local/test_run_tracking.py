@@ -82,6 +82,24 @@ def test_logging_an_execution_again_adds_nothing(run, state_dir) -> None:
     assert len(logged(state_dir, result.execution_id)) == 3
 
 
+def test_an_experiment_is_a_run_nested_under_the_execution_it_was_judged_on(run, state_dir) -> None:
+    result = run(two_steps())
+    parent = tracking.log_execution(state_dir, result, LocalS3(state_dir / "s3"))
+    evaluation = {"candidate_score": 0.84, "comparison": {"lower_bound": -0.05, "rows": 392}, "summary": "text"}
+    judged = {"experiment": "logistic-1", "execution": result.execution_id, "passed": True, "evaluation": evaluation}
+
+    run_id = tracking.log_experiment(state_dir, "exp", judged)
+
+    [experiment] = [r for r in logged(state_dir, result.execution_id) if r.info.run_id == run_id]
+    assert experiment.data.tags["mlflow.parentRunId"] == parent and experiment.data.tags["mlops.role"] == "experiment"
+    assert experiment.data.metrics == {
+        "Evaluation.candidate_score": 0.84,
+        "Evaluation.comparison.lower_bound": -0.05,
+        "Evaluation.comparison.rows": 392.0,
+    }
+    assert experiment.data.params == {"experiment": "logistic-1", "passed": "True"}
+
+
 def test_a_broken_store_is_one_warning_and_never_fails_the_run(run, state_dir, capsys) -> None:
     result = run(two_steps())
     (state_dir / "mlflow").mkdir()
