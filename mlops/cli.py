@@ -26,6 +26,8 @@
                  --html FILE
     mlops diff --env <env> [--assembly cdk.out]
     mlops lifecycle sync (--env <env> | --local [--state-dir .local]) [--status Deployed|PendingDeployment]
+    mlops step load STEP --execution ID|latest [--pipeline P] (--local [--state-dir S] | --env E) --to DIR
+    mlops experiment run FILE.py:FUNCTION --on ID|latest (--local [--state-dir S] | --env E [--instance-type T])
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without
@@ -45,10 +47,10 @@ from pathlib import Path
 
 from config import ConfigError, EnvironmentConfig, load_config
 from config.settings import ENVIRONMENT_NAMES
-from mlops import diff, lifecycle, tracking
+from mlops import diff, experiment, lifecycle, step_load, tracking
 from mlops.aws import AwsCallFailed
 from mlops.cache import command_cache, damaged_index_message
-from mlops.common import SINCE_HELP, UsageError, default_assembly, default_state_dir, shown
+from mlops.common import SINCE_HELP, UsageError, default_assembly, default_state_dir, positive, shown, step_names
 from mlops.cost.command import add_arguments as add_cost_arguments
 from mlops.cost.command import command_cost
 from mlops.dataset import command_dataset
@@ -95,6 +97,8 @@ COMMANDS: dict[str, Command] = {
     "cost": command_cost,
     "dataset": command_dataset,
     "report": command_report,
+    "step": step_load.command_step,
+    "experiment": experiment.command_experiment,
 }
 
 
@@ -271,6 +275,10 @@ def parser() -> argparse.ArgumentParser:
     state_dir_option(dataset)
     jobs_option(dataset)
 
+    for name, module in (("step", step_load), ("experiment", experiment)):  # each declares its own arguments
+        module.add_arguments(sub := command(name, module.HELP))
+        state_dir_option(sub)
+
     report = command("report", "draw one HTML page of a local execution's or monitoring run's reports (charts)")
     add_report_arguments(report)
     state_dir_option(report)
@@ -290,25 +298,6 @@ def check_state_dir(args: argparse.Namespace) -> None:
             f"--state-dir {shown(args.state_dir)} does not exist: check the path (state is created by mlops demo, or "
             "by the first mlops dataset put ... --local)"
         )
-
-
-def step_names(value: str) -> list[str]:
-    """An argparse type: comma-separated step names."""
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"{value!r} names no step (e.g. --steps Evaluate,Score)")
-    return names
-
-
-def positive(value: str) -> int:
-    """An argparse type: a whole number of at least 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
-    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import shlex
 import sys
@@ -124,3 +125,22 @@ def since_start(value: str | None, now: datetime) -> datetime | None:
             f"--since {value!r}: use a UTC date YYYY-MM-DD, or hours/days back such as 24h or 7d "
             "(no earlier than 0001-01-01)"
         ) from None
+
+
+def step_names(value: str) -> list[str]:
+    """An argparse type: comma-separated step names."""
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"{value!r} names no step (e.g. --steps Evaluate,Score)")
+    return names
+
+
+def positive(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number

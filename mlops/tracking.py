@@ -34,7 +34,7 @@ from pipeline_defs.atomic_file import write_atomically
 from pipeline_defs.contract import Parameter
 from pipeline_defs.local import LocalS3, RunResult
 from pipeline_defs.local.files import locked
-from pipeline_defs.local.results import code_objects
+from pipeline_defs.local.results import code_objects, numbers
 
 STORE_DIR = "mlflow"
 # Beside an execution's execution.json once it is logged: {"experiment_id", "run_id"} (its report page links it).
@@ -68,6 +68,14 @@ def log_monitoring(state_dir: Path, run: Mapping[str, Any]) -> str | None:
     if not enabled():
         return None
     return _guarded(state_dir, lambda client: _log_monitoring(client, state_dir, run))
+
+
+def log_experiment(state_dir: Path, name: str, judged: Mapping[str, Any]) -> str | None:
+    """Log one `mlops experiment run` (its verdict and Evaluate's numbers) as a run nested under its execution's record
+    in the MLflow experiment `name` (the execution's ExperimentId)."""
+    if not enabled():
+        return None
+    return _guarded(state_dir, lambda client: _log_experiment(client, state_dir, name, judged))
 
 
 def _guarded(state_dir: Path, log: Any) -> str | None:
@@ -203,6 +211,24 @@ def _log_monitoring(client: Any, state_dir: Path, run: Mapping[str, Any]) -> str
                 numbers[f"{section}.{key}"] = float(value)
     params = [Param(key, str(value)) for key, value in run.items() if isinstance(value, str | int) and key != "outputs"]
     client.log_batch(created.info.run_id, metrics=[Metric(k, v, 0, 0) for k, v in numbers.items()], params=params)
+    client.set_terminated(created.info.run_id)
+    return str(created.info.run_id)
+
+
+def _log_experiment(client: Any, state_dir: Path, name: str, judged: Mapping[str, Any]) -> str:
+    from mlflow.entities import Metric, Param
+
+    experiment = _experiment(client, state_dir, name)
+    parent = _already_logged(client, experiment, str(judged["execution"]))
+    tags = {EXECUTION_TAG: str(judged["execution"]), ROLE_TAG: "experiment"}
+    tags |= {
+        "mlflow.runName": f"experiment {judged['experiment']}",
+        **({"mlflow.parentRunId": parent} if parent else {}),
+    }
+    created = client.create_run(experiment, tags=tags)
+    metrics = [Metric(key, value, 0, 0) for key, value in numbers(judged["evaluation"], "Evaluation").items()]
+    params = [Param("experiment", str(judged["experiment"])), Param("passed", str(judged["passed"]))]
+    client.log_batch(created.info.run_id, metrics=metrics, params=params)
     client.set_terminated(created.info.run_id)
     return str(created.info.run_id)
 

@@ -63,14 +63,16 @@ def write_json(path: Path, document: Mapping[str, Any]) -> None:
 
 def run_step(
     parse_args: Callable[[list[str] | None], argparse.Namespace],
-    run: Callable[[argparse.Namespace], object],
+    run: Callable[..., object],
     argv: list[str] | None = None,
 ) -> int:
-    """A step's command-line entry point: its arguments parsed, then `run`; expected bad input (StepError) and
-    unreadable inputs or a full disk (OSError) end it with one `error:` line and exit code 1, never a traceback."""
+    """A step's command-line entry point: its arguments parsed, then `run` called with them as keywords (each step's
+    `run` takes its typed arguments by their command-line names, so a notebook can call it directly); expected bad
+    input (StepError) and unreadable inputs or a full disk (OSError) end it with one `error:` line and exit code 1,
+    never a traceback."""
     args = parse_args(argv)
     try:
-        run(args)
+        run(**vars(args))
     except (StepError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@ import atexit
 import functools
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from config import EnvironmentConfig, all_configs
 from config.deployments import pin_for
+from pipeline_defs.local.forkserver import preloaded
 from pipeline_defs.local.step_runtime import steps_python
 
 if TYPE_CHECKING:  # CDK is imported where an app is built: importing it starts its Node.js runtime
@@ -57,11 +59,12 @@ def step_runtime_probabilities(model_file: Path, rows: pd.DataFrame) -> list[flo
     the CLI's own may not unpickle it)."""
     rows_file = model_file.with_name(f"{model_file.stem}-rows.csv")
     rows.to_csv(rows_file, index=False)
-    script = (
+    script = model_file.with_name(f"{model_file.stem}-probabilities.py")
+    script.write_text(
         "import json, sys, joblib, pandas as pd; model = joblib.load(sys.argv[1]); "
         "print(json.dumps(model.predict_proba(pd.read_csv(sys.argv[2]))[:, 1].tolist()))"
     )
-    command = [steps_python(), "-c", script, str(model_file), str(rows_file)]
+    command = preloaded([steps_python(), str(script), str(model_file), str(rows_file)], os.environ)
     probabilities: list[float] = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout)
     return probabilities
 

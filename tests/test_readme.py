@@ -28,6 +28,7 @@ import pytest
 
 from mlops.capture import read_capture
 from mlops.demo import DEMO_SUMMARY, TRAFFIC_ROWS
+from pipeline_defs.local.step_runtime import steps_python
 from tests.helpers import REPO_ROOT
 
 pytestmark = pytest.mark.heavy(seconds=60)  # scheduled first, longest first (tests/conftest.py)
@@ -122,6 +123,7 @@ def fresh_checkout(tmp_path: Path, assembly_dir: Path) -> Path:
     shutil.copy(REPO_ROOT / "cdk.json", checkout / "cdk.json")
     (checkout / "cdk.out").symlink_to(assembly_dir, target_is_directory=True)
     (checkout / "pipeline_defs" / "sample_data").symlink_to(REPO_ROOT / "pipeline_defs" / "sample_data")
+    (checkout / "notebooks").symlink_to(REPO_ROOT / "notebooks")
     (checkout / "config").mkdir()
     for committed in (
         "prices",
@@ -158,6 +160,10 @@ def test_every_local_example_of_the_readme_runs_verbatim_in_order(fresh_checkout
         if is_demo:
             # The suite's one demo run (it is the slowest command): what it did, before later examples change it.
             check_the_demo(fresh_checkout / ".local" / "demo", done.stdout)
+    # The examples left experiments on the demo's state: check them there, where the state already is.
+    check_the_loaded_step_reproduces_its_run(fresh_checkout / "loaded-train", fresh_checkout / ".local" / "demo")
+    check_the_experiments(fresh_checkout, fresh_checkout / ".local" / "demo")
+    check_the_notebooks_run(fresh_checkout)
 
 
 def check_the_demo(state_dir: Path, printed: str) -> None:
@@ -235,3 +241,75 @@ def check_the_demo_record(state_dir: Path, report: dict) -> None:
         "/runs/" in (state_dir / "report-evaluation.html").read_text()
         and "MLflow run" in (state_dir / "report-evaluation.html").read_text()
     )
+
+
+def check_the_loaded_step_reproduces_its_run(loaded: Path, state_dir: Path) -> None:
+    """`mlops step load Train` then its step.py, in the step runtime: the run's validation ROC AUC, to 1e-9."""
+    record = json.loads((loaded / "loaded.json").read_text())
+    done = subprocess.run([steps_python(), "step.py"], cwd=loaded, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reproduced = float(re.search(r"'validation_roc_auc': ([0-9.e-]+)", done.stdout).group(1))
+    ran = state_dir / "executions" / record["pipeline"] / record["ran_in"] / "steps" / "Train"
+    original = json.loads((ran / "output" / "data" / "metrics.json").read_text())["validation_roc_auc"]
+    assert abs(reproduced - original) <= 1e-9
+    assert json.loads((loaded / "output" / "data" / "metrics.json").read_text())["validation_roc_auc"] == original
+
+
+def check_the_experiments(checkout: Path, state_dir: Path) -> None:
+    """The README's experiment wrote its reports and page; an experiment function returning the model the execution's
+    Evaluate judged prints Evaluate's own interval; a function that raises is one line and leaves no trace."""
+    [experiment] = (state_dir / "experiments").glob("logistic-*")
+    judged = json.loads((experiment / "experiment.json").read_text())
+    assert judged["verdict"].startswith("gate CandidateNotWorse: ")
+    assert "<svg" in (experiment / "report.html").read_text()
+
+    from mlops.workspace import Workspace
+
+    run = Workspace.local(state_dir, assembly=checkout / "cdk.out").execution(judged["execution"])
+    evaluated = run.report("Evaluate", "evaluation", "evaluation.json")
+    (checkout / "same_model.py").write_text(
+        "import io, tarfile, joblib\n\n\ndef train_model(slices):\n"
+        f"    with tarfile.open({str(run.outputs('Train')['model'])!r}) as tar:\n"
+        "        member = next(m for m in tar.getmembers() if m.name.endswith('model.joblib'))\n"
+        "        return joblib.load(io.BytesIO(tar.extractfile(member).read()))\n"
+    )
+    same = experiment_run(checkout, state_dir, "same_model.py:train_model", "--on", run.id, "--experiment-id", "same")
+    assert same.returncode == 0, same.stderr
+    assert same.stdout.splitlines()[0] == evaluated["summary"]  # the interval Evaluate printed, to the digit
+    reported = json.loads((state_dir / "experiments" / "same" / "evaluation" / "evaluation.json").read_text())
+    assert reported["comparison"] == evaluated["comparison"] and reported["candidate"] == evaluated["candidate"]
+
+    (checkout / "raising.py").write_text("def candidate(slices):\n    raise ValueError('no model today')\n")
+    before = sorted(path.name for path in (state_dir / "experiments").iterdir())
+    raised = experiment_run(checkout, state_dir, "raising.py:candidate", "--on", "latest")
+    assert raised.returncode == 2 and raised.stderr.count("\n") == 1, raised.stderr
+    assert "raised ValueError: no model today" in raised.stderr
+    assert sorted(path.name for path in (state_dir / "experiments").iterdir()) == before
+    assert not list(state_dir.glob(".experiment-*"))  # its scratch folder went with it
+
+
+def experiment_run(checkout: Path, state_dir: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    command = [str(Path(sys.executable).parent / "mlops"), "experiment", "run", *arguments]
+    command += ["--local", "--state-dir", str(state_dir)]
+    return subprocess.run(command, cwd=checkout, capture_output=True, text=True, timeout=300, check=False)
+
+
+def check_the_notebooks_run(checkout: Path) -> None:
+    """notebooks/*.ipynb (outputs stripped in git) execute top to bottom on the demo's state, in one kernel: started
+    in a folder of the checkout (a notebook finds the checkout as mlops does, by its cdk.json) that holds no package
+    a notebook imports (the checkout's config/ holds only data files)."""
+    import nbformat
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+
+    (checkout / "notebook-work").mkdir()
+    kernel = KernelManager(kernel_name="python3")
+    kernel.start_kernel(cwd=str(checkout / "notebook-work"))
+    try:
+        for notebook in sorted((REPO_ROOT / "notebooks").glob("*.ipynb")):
+            document = nbformat.read(notebook, as_version=4)
+            code = [cell for cell in document.cells if cell.cell_type == "code"]
+            assert code and all(not cell.outputs and cell.execution_count is None for cell in code), notebook.name
+            NotebookClient(document, km=kernel, timeout=300).execute()
+    finally:
+        kernel.shutdown_kernel(now=True)

@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from pipeline_defs.local.errors import LocalRunError
+from pipeline_defs.local.forkserver import preloaded
 from pipeline_defs.local.s3 import LocalS3
 from pipeline_defs.local.step_runtime import steps_python
 
@@ -92,14 +93,15 @@ class InferenceProcess:
 
     def __init__(self, script: Path, model_dir: Path, python: str | None = None) -> None:
         self._lock = threading.Lock()
+        # One OpenMP thread: a request is mostly a row or a few, and waking threads for each of the model's trees
+        # cost far more than it saved (a tenth of a second a request on a busy machine).
+        environment = {"OMP_NUM_THREADS": "1", **os.environ}
         self._process = subprocess.Popen(
-            [python or steps_python(), str(WORKER), str(script), str(model_dir)],
+            preloaded([python or steps_python(), str(WORKER), str(script), str(model_dir)], environment),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            # One OpenMP thread: a request is mostly a row or a few, and waking threads for each of the model's trees
-            # cost far more than it saved (a tenth of a second a request on a busy machine).
-            env={"OMP_NUM_THREADS": "1", **os.environ},
+            env=environment,
             # Its own process group: a terminal's Ctrl-C stops the server, which still answers what is in flight
             # through this process; it ends when its input closes (close(), or this process ending in any way).
             start_new_session=True,

@@ -23,6 +23,7 @@ from pipeline_defs.local.cache import cache_key, check_inputs_unchanged, expire_
 from pipeline_defs.local.errors import StepFailed
 from pipeline_defs.local.execution import Execution
 from pipeline_defs.local.expressions import evaluate
+from pipeline_defs.local.forkserver import preloaded
 from pipeline_defs.local.results import StepResult
 from pipeline_defs.local.s3 import LocalS3, split_uri
 
@@ -133,7 +134,13 @@ def execute(
     begin = time.perf_counter()
     with log_path.open("w") as log:
         process = subprocess.Popen(
-            command, cwd=cwd, env=environment, stdout=log, stderr=subprocess.PIPE, text=True, start_new_session=True
+            preloaded(command, environment),
+            cwd=cwd,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
         try:
             errors, timed_out = workspace.stopping.wait(process, timeout)

@@ -390,30 +390,44 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> None:
-    contract = read_contract(args.contract)
-    features = read_features(args.data_dir, contract["label"])
-    columns = [name for name, _ in monitored_columns(contract, args.score_column)]
-    if args.command == "baseline":
+def run(
+    *,
+    command: str,
+    data_dir: Path,
+    output_dir: Path,
+    contract: Path,
+    score_column: str | None = None,
+    baseline_dir: Path | None = None,
+) -> dict[str, int]:
+    """`command` "baseline": statistics.json and constraints.json of the data; "check": the data against the baseline
+    in `baseline_dir` (statistics.json, constraints.json, constraint_violations.json, drift_report.json). Returns
+    {"rows", "violations"} (no violations for a baseline)."""
+    feature_contract = read_contract(contract)
+    features = read_features(data_dir, feature_contract["label"])
+    columns = [name for name, _ in monitored_columns(feature_contract, score_column)]
+    if command == "baseline":
         missing = [name for name in columns if name not in features.columns]
         if missing:
             raise StepError(f"column(s) {missing} of the feature contract (and score) are missing from the data")
         unnamed = [name for name in columns if not MONITORED_NAME.fullmatch(name)]
         if unnamed:
             raise StepError(f"column name(s) {unnamed}: Model Monitor needs lowercase letters, digits and underscores")
-    current = statistics(features, contract, args.score_column)
-    write_json(args.output_dir / "statistics.json", current)
-    if args.command == "baseline":
-        write_json(args.output_dir / "constraints.json", constraints(current, contract))
-        return
-    baseline_statistics = load_json(args.baseline_dir / "statistics.json", "baseline statistics")
-    baseline_constraints = load_json(args.baseline_dir / "constraints.json", "baseline constraints")
+    current = statistics(features, feature_contract, score_column)
+    write_json(output_dir / "statistics.json", current)
+    if command == "baseline":
+        write_json(output_dir / "constraints.json", constraints(current, feature_contract))
+        return {"rows": len(features), "violations": 0}
+    if baseline_dir is None:
+        raise StepError("check needs --baseline-dir: the folder of the baseline's statistics and constraints")
+    baseline_statistics = load_json(baseline_dir / "statistics.json", "baseline statistics")
+    baseline_constraints = load_json(baseline_dir / "constraints.json", "baseline constraints")
     violations, report = check(features, baseline_statistics, baseline_constraints)
-    write_json(args.output_dir / "constraint_violations.json", {"violations": violations})
-    write_json(args.output_dir / "drift_report.json", drift_report(violations, report))
+    write_json(output_dir / "constraint_violations.json", {"violations": violations})
+    write_json(output_dir / "drift_report.json", drift_report(violations, report))
     for entry in violations:
         print(f"violation: {entry['feature_name']}: {entry['constraint_check_type']}: {entry['description']}")
     print(f"{len(violations)} violation(s) in {len(report)} checked feature(s)")
+    return {"rows": len(features), "violations": len(violations)}
 
 
 def main(argv: list[str] | None = None) -> int:

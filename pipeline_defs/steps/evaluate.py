@@ -59,6 +59,7 @@ import sys
 import tarfile
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import joblib
 import numpy as np
@@ -571,6 +572,33 @@ def curves(labels: np.ndarray, candidate: np.ndarray, incumbent: np.ndarray | No
     }
 
 
+def read_candidate_scores(path: Path, rows: int, score_column: str) -> np.ndarray:
+    """A candidate's scores from a CSV with a `score_column` column, one probability per test row in the test data's
+    order (what `mlops experiment run` and the notebook API hand over: scores cross Python versions, models may not)."""
+    if not path.is_file():
+        raise StepError(f"--candidate-scores: {path} not found")
+    try:
+        scores = pd.read_csv(path)[score_column].to_numpy(dtype=float)
+    except (KeyError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise StepError(f"--candidate-scores {path}: needs a numeric '{score_column}' column ({error})") from None
+    if len(scores) != rows:
+        raise StepError(f"--candidate-scores {path} has {len(scores)} scores for the {rows} test rows")
+    if not np.all((scores >= 0) & (scores <= 1)):  # also refuses nan
+        raise StepError(f"--candidate-scores {path}: every score must be a probability (0 <= score <= 1)")
+    return scores
+
+
+def candidate_probabilities(
+    model_dir: Path | None, candidate_scores: Path | None, features: pd.DataFrame, score_column: str
+) -> np.ndarray:
+    """The candidate's scores of the test rows: given (`candidate_scores`), else its model's."""
+    if candidate_scores is not None:
+        return read_candidate_scores(candidate_scores, len(features), score_column)
+    if model_dir is None:
+        raise StepError("no candidate: pass its model (--model-dir) or its scores (--candidate-scores)")
+    return churn_probabilities(load_model(model_dir)[0], features, "candidate")
+
+
 def write_scored(path: Path, features: pd.DataFrame, probabilities: np.ndarray, score_column: str) -> None:
     """The rows as the endpoint's monitor sees them: the model's score first, then the features, no label."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -590,58 +618,82 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quality-tolerance", type=float)
     parser.add_argument("--probability-threshold", type=float)
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation"))
+    parser.add_argument(
+        "--candidate-scores",
+        type=Path,
+        help="a CSV of the candidate's scores (--score-column), one per test row in order, instead of its model",
+    )
     parser.add_argument("--score-only", action="store_true", help="write scored.csv only (no incumbent, no labels)")
     parser.add_argument("--score-column", default="churn_probability")
     parser.add_argument("--allow-unlabelled", action="store_true", help="report 'not measured' without both classes")
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> None:
-    if args.confidence_level is not None:  # checked on every run, also the first one without an incumbent
-        checked_confidence(args.confidence_level)
-    if args.probability_threshold is not None:
-        checked_threshold(args.probability_threshold)
-    features, labels, keys = load_test_data(args.test_dir, read_contract(args.contract))
-    probabilities = churn_probabilities(load_model(args.model_dir)[0], features, "candidate")
-    if args.score_only:
-        write_scored(args.output_dir / "scored.csv", features, probabilities, args.score_column)
-        return
+def run(
+    *,
+    test_dir: Path,
+    contract: Path,
+    output_dir: Path,
+    model_dir: Path | None = None,
+    incumbent_dir: Path | None = None,
+    candidate_scores: Path | None = None,
+    confidence_level: float | None = None,
+    quality_tolerance: float | None = None,
+    probability_threshold: float | None = None,
+    score_only: bool = False,
+    score_column: str = "churn_probability",
+    allow_unlabelled: bool = False,
+) -> dict[str, Any]:
+    """The candidate (the model in `model_dir`, or `candidate_scores`) scored on the test rows and compared with the
+    incumbent: the reports under `output_dir` (see the module's description); returns evaluation.json's document
+    ({} with `score_only`)."""
+    if confidence_level is not None:  # checked on every run, also the first one without an incumbent
+        checked_confidence(confidence_level)
+    if probability_threshold is not None:
+        checked_threshold(probability_threshold)
+    features, labels, keys = load_test_data(test_dir, read_contract(contract))
+    probabilities = candidate_probabilities(model_dir, candidate_scores, features, score_column)
+    if score_only:
+        write_scored(output_dir / "scored.csv", features, probabilities, score_column)
+        return {}
     if not measurable(labels):
-        if not args.allow_unlabelled:
-            raise StepError(f"the test rows' labels must hold both 0 and 1 (ROC AUC needs both) in {args.test_dir}")
+        if not allow_unlabelled:
+            raise StepError(f"the test rows' labels must hold both 0 and 1 (ROC AUC needs both) in {test_dir}")
         report = unmeasured(labels)
         print(report["summary"])
-        write_json(args.output_dir / "evaluation.json", report)
-        return
-    threshold = checked_threshold(args.probability_threshold)
+        write_json(output_dir / "evaluation.json", report)
+        return report
+    threshold = checked_threshold(probability_threshold)
     known = labels != UNLABELLED
     labels, probabilities, features = labels[known], probabilities[known], features[known]
     keys = [key for key, k in zip(keys, known, strict=True) if k] if keys is not None else None
     candidate = summary(labels, probabilities, threshold)
     print(f"candidate roc_auc={candidate['roc_auc']:.6f} on {len(labels)} labelled rows")
     interval = None
-    if args.confidence_level is not None and min((labels == 0).sum(), (labels == 1).sum()) >= 2:
-        lower, upper = metric_intervals(labels, probabilities, threshold, args.confidence_level)["auc"]
-        interval = {"confidence_level": args.confidence_level, "lower_bound": lower, "upper_bound": upper}
+    if confidence_level is not None and min((labels == 0).sum(), (labels == 1).sum()) >= 2:
+        lower, upper = metric_intervals(labels, probabilities, threshold, confidence_level)["auc"]
+        interval = {"confidence_level": confidence_level, "lower_bound": lower, "upper_bound": upper}
 
     incumbent: dict = {"incumbent": None, "comparison": None}
     incumbent_probabilities = None
-    if (args.incumbent_dir / NO_INCUMBENT).is_file() or not args.incumbent_dir.exists():
-        print(f"no incumbent: {args.incumbent_dir} holds no approved model")
+    if incumbent_dir is None or (incumbent_dir / NO_INCUMBENT).is_file() or not incumbent_dir.exists():
+        print(f"no incumbent: {incumbent_dir} holds no approved model")
     else:
         incumbent, incumbent_probabilities = compare(
-            labels, keys, probabilities, args.incumbent_dir, features, args.confidence_level, threshold
+            labels, keys, probabilities, incumbent_dir, features, confidence_level, threshold
         )
     report = evaluation(candidate, **incumbent, scored_rows=len(known), candidate_interval=interval)
     print(report["summary"])
-    write_json(args.output_dir / "evaluation.json", report)
-    copy_explainability(args.model_dir, args.output_dir)
-    write_json(args.output_dir / "curves.json", curves(labels, probabilities, incumbent_probabilities))
+    write_json(output_dir / "evaluation.json", report)
+    if candidate_scores is None and model_dir is not None:  # scores alone carry no explainability report
+        copy_explainability(model_dir, output_dir)
+    write_json(output_dir / "curves.json", curves(labels, probabilities, incumbent_probabilities))
     quality = model_quality(labels, probabilities, threshold)
-    write_json(args.output_dir / "model_quality.json", quality)
-    if args.quality_tolerance is not None:
-        constraints = model_quality_constraints(quality, args.quality_tolerance)
-        write_json(args.output_dir / "model_quality_constraints.json", constraints)
+    write_json(output_dir / "model_quality.json", quality)
+    if quality_tolerance is not None:
+        constraints = model_quality_constraints(quality, quality_tolerance)
+        write_json(output_dir / "model_quality_constraints.json", constraints)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -369,37 +369,48 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> None:
-    contract = Contract.read(args.contract)
-    period = period_of(args.period_end, args.period_hours)
-    if source_of(args.data_dir) == "dataset":
-        write_json(
-            args.output_dir / "report" / "merge_report.json", copy_dataset(args.data_dir, args.output_dir, contract)
-        )
-        return
-    if not args.ground_truth_dir.is_dir():
-        raise StepError(f"--ground-truth-dir {args.ground_truth_dir} is not a folder (an empty one means no labels)")
+def run(
+    *,
+    data_dir: Path,
+    ground_truth_dir: Path,
+    contract: Path,
+    period_end: str,
+    period_hours: float,
+    output_dir: Path,
+    score_column: str = DEFAULT_SCORE_COLUMN,
+) -> dict[str, Any]:
+    """data/merged.csv (labelled rows), traffic/traffic.csv and report/merge_report.json under `output_dir`; returns
+    the merge report."""
+    feature_contract = Contract.read(contract)
+    period = period_of(period_end, period_hours)
+    if source_of(data_dir) == "dataset":
+        copied = copy_dataset(data_dir, output_dir, feature_contract)
+        write_json(output_dir / "report" / "merge_report.json", copied)
+        return copied
+    if not ground_truth_dir.is_dir():
+        raise StepError(f"--ground-truth-dir {ground_truth_dir} is not a folder (an empty one means no labels)")
     merged = merge_capture(
-        args.data_dir,
-        args.ground_truth_dir,
-        contract,
+        data_dir,
+        ground_truth_dir,
+        feature_contract,
         period,
-        args.score_column,
+        score_column,
         warn=lambda line: print(line, file=sys.stderr),
     )
     for folder, name, table in (
         ("data", "merged.csv", merged.labelled_data),
         ("traffic", "traffic.csv", merged.traffic),
     ):
-        (args.output_dir / folder).mkdir(parents=True, exist_ok=True)
-        table.to_csv(args.output_dir / folder / name, index=False)
-        print(f"wrote {args.output_dir / folder / name} ({len(table)} rows)")
-    write_json(args.output_dir / "report" / "merge_report.json", merged.report)
+        (output_dir / folder).mkdir(parents=True, exist_ok=True)
+        table.to_csv(output_dir / folder / name, index=False)
+        print(f"wrote {output_dir / folder / name} ({len(table)} rows)")
+    write_json(output_dir / "report" / "merge_report.json", merged.report)
     report = merged.report
     print(
         f"merged {report['rows']} row(s) of {report['in_period']} captured request(s) in the period: "
         f"{report['labelled']} labelled, {report['unlabelled']} not"
     )
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

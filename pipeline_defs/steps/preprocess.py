@@ -57,6 +57,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -411,36 +412,47 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> None:
-    contract = checked_contract(args.contract)
+def run(
+    *,
+    input_dir: Path,
+    output_dir: Path,
+    contract: Path,
+    mode: str = "split",
+    shards: int = 1,
+    validation_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+) -> dict[str, Any]:
+    """The cleaned slices (`mode`: split, evaluate or score) under `output_dir` and its report; returns the report."""
+    feature_contract = checked_contract(contract)
     host, hosts = this_instance()
-    report: dict = {"contract_version": contract.get("version"), "mode": args.mode, "instance": [host, hosts]}
-    if hosts > 1 and not any(path.is_file() for path in args.input_dir.rglob("*.csv")):
+    report: dict = {"contract_version": feature_contract.get("version"), "mode": mode, "instance": [host, hosts]}
+    if hosts > 1 and not any(path.is_file() for path in input_dir.rglob("*.csv")):
         print(f"{host}: no input file in this instance's shard of the data")
-        write_json(args.output_dir / "report" / f"preprocess_report{file_suffix(host, hosts)}.json", report)
-        return
-    keep_unlabelled = args.mode in ("evaluate", "score")
+        write_json(output_dir / "report" / f"preprocess_report{file_suffix(host, hosts)}.json", report)
+        return report
+    keep_unlabelled = mode in ("evaluate", "score")
     data, keys = clean(
-        read_csvs(args.input_dir, contract["label"], label_optional=args.mode == "score"),
-        contract,
+        read_csvs(input_dir, feature_contract["label"], label_optional=mode == "score"),
+        feature_contract,
         report,
         keep_unlabelled=keep_unlabelled,
     )
     print(f"{len(data)} clean rows")
-    if args.mode == "score":
-        write_scoring_input(data, keys, contract, args.output_dir, report, args.shards, file_suffix(host, hosts))
-        return
-    if args.mode == "split":
-        parts = split(data, keys, contract["label"], args.validation_fraction, args.test_fraction)
+    if mode == "score":
+        write_scoring_input(data, keys, feature_contract, output_dir, report, shards, file_suffix(host, hosts))
+        return report
+    if mode == "split":
+        parts = split(data, keys, feature_contract["label"], validation_fraction, test_fraction)
         report["split"] = {
-            "row_key": contract["row_key"] or "all features",
-            "test_fraction": args.test_fraction,
-            "validation_fraction": args.validation_fraction,
+            "row_key": feature_contract["row_key"] or "all features",
+            "test_fraction": test_fraction,
+            "validation_fraction": validation_fraction,
         }
-        check_leaks(data, contract, report)
+        check_leaks(data, feature_contract, report)
     else:
         parts = {"test": (data, keys)}
-    write(parts, contract["label"], args.output_dir, report, file_suffix(host, hosts))
+    write(parts, feature_contract["label"], output_dir, report, file_suffix(host, hosts))
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

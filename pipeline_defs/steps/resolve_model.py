@@ -29,6 +29,7 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -180,27 +181,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> None:
-    package = find(registry_from_environment(), args.group_name, args.model_package)
-    if package is None and args.require:
-        raise StepError(f"no Approved model package in group '{args.group_name}': approve one before evaluating")
-    result = resolved(package, args.no_incumbent_uri)
+def run(
+    *,
+    group_name: str | None,
+    output_dir: Path,
+    model_package: str = "latest",
+    no_incumbent_uri: str | None = None,
+    require: bool = False,
+    sentinel_dir: Path | None = None,
+    placeholder_dir: Path | None = None,
+) -> dict[str, Any]:
+    """resolved.json (and the NO_INCUMBENT marker when nothing is approved); returns resolved.json's document."""
+    package = find(registry_from_environment(), group_name, model_package)
+    if package is None and require:
+        raise StepError(f"no Approved model package in group '{group_name}': approve one before evaluating")
+    result = resolved(package, no_incumbent_uri)
 
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    (args.output_dir / "resolved.json").write_text(json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "resolved.json").write_text(json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n")
     if result["found"]:
         status = package.get("ModelApprovalStatus")
         print(f"resolved {result['model_package_arn']} ({status}): model data {result['model_data_url']}")
     else:
-        marker = (args.sentinel_dir or args.output_dir / "none") / NO_INCUMBENT
+        marker = (sentinel_dir or output_dir / "none") / NO_INCUMBENT
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text("No model package is approved in this group yet.\n")
-        print(f"no Approved model package in group '{args.group_name}': wrote {marker}")
-    print(f"wrote {args.output_dir / 'resolved.json'}")
-    if args.placeholder_dir is not None:
-        args.placeholder_dir.mkdir(parents=True, exist_ok=True)
-        marker = args.placeholder_dir / PLACEHOLDER
+        print(f"no Approved model package in group '{group_name}': wrote {marker}")
+    print(f"wrote {output_dir / 'resolved.json'}")
+    if placeholder_dir is not None:
+        placeholder_dir.mkdir(parents=True, exist_ok=True)
+        marker = placeholder_dir / PLACEHOLDER
         marker.write_text("Stands for 'nothing' where a pipeline input needs an object.\n")
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

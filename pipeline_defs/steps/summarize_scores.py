@@ -22,6 +22,7 @@ import csv
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 # The step library: a zip in ../steplib/ in a processing job (pipeline_defs/packaging.py), installed in the repository.
 sys.path[:0] = [str(path) for path in sorted(Path(__file__).resolve().parent.parent.glob("steplib/*.zip"))]
@@ -111,17 +112,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def run(args: argparse.Namespace) -> None:
-    if args.top_n < 1:
-        raise StepError(f"--top-n {args.top_n}: list at least one row")
-    features = [feature["name"] for feature in read_contract(args.contract)["features"]]
-    records, manifest = read_scores(args.scores_dir, features)
+def run(*, scores_dir: Path, contract: Path, score_column: str, output_dir: Path, top_n: int = 20) -> dict[str, Any]:
+    """summary/summary.json and scored/scored.csv under `output_dir`; returns the summary."""
+    if top_n < 1:
+        raise StepError(f"--top-n {top_n}: list at least one row")
+    features = [feature["name"] for feature in read_contract(contract)["features"]]
+    records, manifest = read_scores(scores_dir, features)
     if not records:
-        raise StepError(f"--scores-dir: the transform output under {args.scores_dir} holds no record")
-    document = summary(records, manifest, features, args.top_n)
+        raise StepError(f"--scores-dir: the transform output under {scores_dir} holds no record")
+    document = summary(records, manifest, features, top_n)
     print(f"{document['rows']} rows scored, mean score {document['mean_score']:.4f}")
-    write_json(args.output_dir / "summary" / "summary.json", document)
-    write_scored(args.output_dir / "scored" / "scored.csv", records, features, args.score_column)
+    write_json(output_dir / "summary" / "summary.json", document)
+    write_scored(output_dir / "scored" / "scored.csv", records, features, score_column)
+    return document
 
 
 def main(argv: list[str] | None = None) -> int:

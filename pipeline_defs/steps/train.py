@@ -171,7 +171,24 @@ def save(model: Pipeline, roc_auc: float, explainability: dict, args: argparse.N
     print(f"saved {args.model_dir / 'model.joblib'}")
 
 
-def run(args: argparse.Namespace) -> None:
+def run(
+    *,
+    train: Path,
+    validation: Path,
+    model_dir: Path,
+    output_data_dir: Path,
+    contract: Path,
+    n_estimators: int = 100,
+    max_depth: int = 3,
+    learning_rate: float = 0.1,
+    seed: int = 42,
+) -> dict[str, float]:
+    """The model fitted on `train`, saved in `model_dir` (and metrics.json in `output_data_dir`); returns
+    {"validation_roc_auc"}."""
+    return fit(argparse.Namespace(**locals()))
+
+
+def fit(args: argparse.Namespace) -> dict[str, float]:
     contract = read_contract(args.contract)
     train_features, train_labels = read_channel(args.train, contract)
     validation_features, validation_labels = read_channel(args.validation, contract)
@@ -185,6 +202,7 @@ def run(args: argparse.Namespace) -> None:
     importances = permutation_importances(model, validation_features, validation_labels, args.seed)
     check_leak(roc_auc, importances, contract)
     save(model, roc_auc, explainability_report(importances, len(validation_features), contract), args)
+    return {"validation_roc_auc": roc_auc}
 
 
 def main(argv: list[str] | None = None) -> int:

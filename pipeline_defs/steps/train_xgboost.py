@@ -156,12 +156,29 @@ def train_everywhere(args: argparse.Namespace, contract: dict) -> tuple[xgboost.
     return booster, everyone, rank == 0
 
 
-def run(args: argparse.Namespace) -> None:
+def run(
+    *,
+    train: Path,
+    validation: Path,
+    model_dir: Path,
+    output_data_dir: Path,
+    contract: Path,
+    n_estimators: int = 100,
+    max_depth: int = 3,
+    learning_rate: float = 0.1,
+    seed: int = 42,
+) -> dict[str, float]:
+    """This instance's part of the model (algo-1 saves it in `model_dir`, with metrics.json in `output_data_dir`);
+    returns {"validation_roc_auc"} on algo-1, {} on the others."""
+    return fit_everywhere(argparse.Namespace(**locals()))
+
+
+def fit_everywhere(args: argparse.Namespace) -> dict[str, float]:
     contract = read_contract(args.contract)
     booster, keys, saves = train_everywhere(args, contract)
     if not saves:
         print("trained; algo-1 saves the model")
-        return
+        return {}
     features, labels, validation_keys = read_rows(args.validation, contract, required=True)
     if len(np.unique(labels)) != 2:
         raise StepError(f"validation data must hold both values of '{contract['label']}'")
@@ -176,6 +193,7 @@ def run(args: argparse.Namespace) -> None:
     importances = permutation_importances(model, features, labels, args.seed)
     check_leak(auc, importances, contract)
     save(model, auc, importances, keys + validation_keys, len(features), contract, args)
+    return {"validation_roc_auc": auc}
 
 
 def save(

@@ -74,6 +74,7 @@ time.sleep(120)
 """
 
 
+@pytest.mark.heavy(seconds=2)  # a run, stopped after its grace period
 @pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_the_step_and_everything_it_started_and_records_the_run_as_stopped(tmp_path, number) -> None:
     pids_file = tmp_path / "pids"

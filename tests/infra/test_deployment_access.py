@@ -90,6 +90,7 @@ def test_no_template_of_any_unit_creates_a_user_or_an_access_key(all_assemblies)
             assert not types & {"AWS::IAM::User", "AWS::IAM::AccessKey"}, (unit, stack_id)
 
 
+@pytest.mark.heavy(seconds=4)  # synthesizes several units
 def test_environments_sharing_an_account_get_one_provider_held_by_the_first(monkeypatch):
     """A provider URL is unique per account: dev's unit holds it and staging's role when both use one account."""
     dev = load_config("dev")

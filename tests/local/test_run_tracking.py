@@ -21,6 +21,8 @@ from pipeline_defs.local import LocalS3, RunResult
 from tests.cli.conftest import cli, one_error_line
 from tests.local.builders import pipeline, processing, score_of
 
+pytestmark = pytest.mark.heavy(seconds=3)  # MLflow: its import alone takes seconds in every process
+
 
 @pytest.fixture(autouse=True)
 def tracking_on(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,6 +80,24 @@ def test_logging_an_execution_again_adds_nothing(run, state_dir) -> None:
     first = tracking.log_execution(state_dir, result, s3)
     assert tracking.log_execution(state_dir, result, s3) == first
     assert len(logged(state_dir, result.execution_id)) == 3
+
+
+def test_an_experiment_is_a_run_nested_under_the_execution_it_was_judged_on(run, state_dir) -> None:
+    result = run(two_steps())
+    parent = tracking.log_execution(state_dir, result, LocalS3(state_dir / "s3"))
+    evaluation = {"candidate_score": 0.84, "comparison": {"lower_bound": -0.05, "rows": 392}, "summary": "text"}
+    judged = {"experiment": "logistic-1", "execution": result.execution_id, "passed": True, "evaluation": evaluation}
+
+    run_id = tracking.log_experiment(state_dir, "exp", judged)
+
+    [experiment] = [r for r in logged(state_dir, result.execution_id) if r.info.run_id == run_id]
+    assert experiment.data.tags["mlflow.parentRunId"] == parent and experiment.data.tags["mlops.role"] == "experiment"
+    assert experiment.data.metrics == {
+        "Evaluation.candidate_score": 0.84,
+        "Evaluation.comparison.lower_bound": -0.05,
+        "Evaluation.comparison.rows": 392.0,
+    }
+    assert experiment.data.params == {"experiment": "logistic-1", "passed": "True"}
 
 
 def test_a_broken_store_is_one_warning_and_never_fails_the_run(run, state_dir, capsys) -> None:
@@ -138,8 +158,10 @@ def test_mlops_ui_serves_the_store_over_http(run, state_dir) -> None:
         server.send_signal(signal.SIGTERM)
         output = server.communicate(timeout=30)[0].decode()
         assert server.returncode == 0 and "MLflow UI stopped (SIGTERM)" in output, output
-        with socket.socket() as again:  # nothing left listening
+        with socket.socket() as again:  # nothing left listening (SO_REUSEADDR: a closed connection's TIME_WAIT is not)
+            again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             again.bind(("127.0.0.1", port))
+            again.listen()
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGKILL)

@@ -18,6 +18,8 @@ from tests.helpers import REPO_ROOT
 from tests.local.builders import alive, pipeline, processing, wait_for
 
 # Starts a helper process (in the job's group), writes "<its pid> <helper pid>" to PIDS_DIR/<its pid>, then sleeps.
+pytestmark = pytest.mark.heavy(seconds=3)  # runners in processes of their own, killed, then waited on
+
 SLEEPING_STEP = """
 import os, pathlib, subprocess, sys, time
 helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])

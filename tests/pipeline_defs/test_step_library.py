@@ -7,6 +7,7 @@ included, with one `error:` line and exit code 1.
 
 from __future__ import annotations
 
+import argparse
 import ast
 import functools
 import io
@@ -194,20 +195,22 @@ def test_a_contract_that_is_not_json_is_one_error_line(tmp_path: Path, capsys: p
 
 
 def test_run_step_turns_expected_failures_into_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    def parse(argv: list[str] | None) -> object:
-        return argv
+    def parse(argv: list[str] | None) -> argparse.Namespace:
+        return argparse.Namespace(data=Path("/nonexistent/folder/x.csv"))
 
-    def missing_file(_: object) -> None:
-        Path("/nonexistent/folder/x.csv").read_text()
+    def missing_file(*, data: Path) -> None:
+        data.read_text()
 
-    def bad_input(_: object) -> None:
-        raise steplib.StepError("the reason, and the fix")
+    def bad_input(*, data: Path) -> None:
+        raise steplib.StepError(f"the reason, and the fix ({data.name})")
 
-    assert steplib.run_step(parse, bad_input, []) == 1  # type: ignore[arg-type]  # parse stands in for argparse
-    assert steplib.run_step(parse, missing_file, []) == 1  # type: ignore[arg-type]
-    assert steplib.run_step(parse, lambda _: None, []) == 0  # type: ignore[arg-type]
+    called = []
+    assert steplib.run_step(parse, bad_input, []) == 1
+    assert steplib.run_step(parse, missing_file, []) == 1
+    assert steplib.run_step(parse, lambda *, data: called.append(data), []) == 0
+    assert called == [Path("/nonexistent/folder/x.csv")]  # the parsed arguments, by their names
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0] == "error: the reason, and the fix"
+    assert lines[0] == "error: the reason, and the fix (x.csv)"
     assert lines[1].startswith("error: [Errno 2] No such file or directory") and len(lines) == 2
 
 

@@ -23,6 +23,7 @@ import pytest
 import scipy.stats
 from botocore.stub import Stubber
 
+from pipeline_defs.local.forkserver import preloaded
 from pipeline_defs.local.inference import InferenceProcess, ModelCodeError
 from pipeline_defs.local.step_runtime import steps_python
 from tests.helpers import load_module, step_runtime_probabilities
@@ -39,11 +40,13 @@ FEATURES = [feature["name"] for feature in CONTRACT["features"]]
 
 
 def run_script(script: Path, *args: object, env: dict[str, str] | None = None, expect: int = 0):
+    """The script run on the step runtime as a local run's job is (through its preloaded server)."""
+    environment = {**os.environ, **(env or {})}
     result = subprocess.run(
-        [steps_python(), str(script), *map(str, args)],
+        preloaded([steps_python(), str(script), *map(str, args)], environment),
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
+        env=environment,
         timeout=120,
         check=False,
     )
@@ -335,6 +338,42 @@ def test_incumbent_from_the_registry_is_evaluated_on_the_same_rows(
     wider = evaluate(worse_model_dir, Path(resolved["model_data_url"]), prepared, tmp_path / "wider", confidence=0.99)
     assert wider["comparison"]["lower_bound"] < comparison["lower_bound"]
     assert "99% CI" in wider["summary"]
+
+
+def test_a_candidate_given_by_its_scores_gets_the_report_of_its_model(
+    model_dir: Path, worse_model_dir: Path, prepared: Path, tmp_path: Path
+) -> None:
+    """--candidate-scores (how experiments hand a candidate over): the same report as the model that scored them.
+    Through the step's importable run(), in the step runtime: one interpreter for the three runs."""
+    calls = f"""
+import json, sys
+from pathlib import Path
+sys.path.insert(0, {str(STEPS)!r})
+import evaluate
+common = dict(incumbent_dir=Path({str(model_dir)!r}), test_dir=Path({str(prepared / "test")!r}),
+              contract=Path({str(STEPS / "feature_contract.json")!r}), confidence_level=0.95, probability_threshold=0.5)
+out, candidate = Path({str(tmp_path)!r}), Path({str(worse_model_dir)!r})
+by_model = evaluate.run(model_dir=candidate, output_dir=out / "by-model", **common)
+evaluate.run(model_dir=candidate, test_dir=common["test_dir"], contract=common["contract"], output_dir=out / "scored",
+             score_only=True)
+by_scores = evaluate.run(candidate_scores=out / "scored" / "scored.csv", output_dir=out / "by-scores", **common)
+print(json.dumps([by_model, by_scores]))
+"""
+    done = subprocess.run([steps_python(), "-c", calls], capture_output=True, text=True, timeout=120, check=True)
+    by_model, by_scores = json.loads(done.stdout.splitlines()[-1])
+    assert by_scores == by_model == read_json(tmp_path / "by-model" / "evaluation.json")
+    assert by_model["has_incumbent"] and by_model["comparison"]["lower_bound"] > 0  # a real comparison, not [0, 0]
+    assert read_json(tmp_path / "by-scores" / "curves.json") == read_json(tmp_path / "by-model" / "curves.json")
+
+    scores = tmp_path / "scored" / "scored.csv"
+    short = tmp_path / "short.csv"
+    short.write_text("".join(scores.read_text().splitlines(keepends=True)[:-1]))
+    rows = len(scores.read_text().splitlines()) - 1
+    step = import_step("evaluate")
+    with pytest.raises(step.StepError, match=f"has {rows - 1} scores for the {rows} test rows"):
+        step.read_candidate_scores(short, rows, "churn_probability")
+    with pytest.raises(step.StepError, match="needs a numeric 'score' column"):
+        step.read_candidate_scores(scores, rows, "score")
 
 
 def test_resolve_writes_the_no_incumbent_marker_to_the_sentinel_dir(tmp_path: Path) -> None:
