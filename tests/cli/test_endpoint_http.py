@@ -112,6 +112,7 @@ def test_a_client_that_stops_sending_its_body_gets_408_when_the_request_timeout_
         assert captured_lines(server) == 0
 
 
+@pytest.mark.heavy(seconds=1)  # waits out a request timeout
 def test_the_request_timeout_bounds_the_whole_request_not_each_read(tmp_path) -> None:
     """A client trickling its headers a byte at a time (each read well within the timeout) is cut off all the same."""
     request = b"GET /ping HTTP/1.1\r\nX-Slow: " + b"a" * 100
@@ -175,6 +176,7 @@ def test_head_ping_answers_without_a_body(tmp_path) -> None:
 
 
 # Many connections ----------------------------------------------------------------------------------------------------
+@pytest.mark.heavy(seconds=1)  # hundreds of connections
 def test_many_clients_opening_a_connection_per_request_are_never_reset(tmp_path) -> None:
     clients, requests_each = 64, 10
     statuses: list[int] = []
@@ -203,6 +205,7 @@ def test_many_clients_opening_a_connection_per_request_are_never_reset(tmp_path)
 
 
 # Stopping ------------------------------------------------------------------------------------------------------------
+@pytest.mark.heavy(seconds=1)  # waits out a stop
 def test_stop_closes_idle_connections_and_answers_and_captures_the_request_in_flight(tmp_path) -> None:
     with serving(tmp_path, model_seconds=0.5) as server:
         idle = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
@@ -224,6 +227,7 @@ def test_stop_closes_idle_connections_and_answers_and_captures_the_request_in_fl
         assert idle.sock is not None and idle.sock.recv(1) == b""  # the server closed the idle connection
 
 
+@pytest.mark.heavy(seconds=1)  # waits out a stop
 def test_a_request_still_in_the_model_when_the_stop_gives_up_waiting_is_answered_503(tmp_path) -> None:
     with serving(tmp_path, model_seconds=1.0) as server:
         answer: list[Any] = []

@@ -31,6 +31,7 @@ from tests.local.builders import (
 
 
 # Step types and expressions --------------------------------------------------------------------------------------
+@pytest.mark.heavy(seconds=1)  # a run of the step runtime
 def test_processing_steps_get_inputs_paths_and_environment_of_the_container(run, state_dir) -> None:
     first = processing(
         "First", "--input-dir", "/opt/ml/processing/input/data", inputs={"data": "s3://local-landing/data/v1"}
@@ -77,6 +78,7 @@ def test_conditions_pick_a_branch_and_fail_steps_end_the_run_with_their_message(
     assert high.step("Gate").message == "true: runs IfSteps (Publish)"
 
 
+@pytest.mark.heavy(seconds=1)  # a run of the step runtime
 def test_training_steps_run_script_mode_and_expose_their_model(run, state_dir) -> None:
     fit = {
         "Name": "Fit",

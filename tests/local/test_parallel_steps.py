@@ -19,6 +19,8 @@ from tests.local.builders import CODE_URI, Clock, pipeline, processing
 MEET_SCRIPT = """
 import json, sys, time
 from pathlib import Path
+
+pytestmark = pytest.mark.heavy(seconds=2)  # runs whose steps wait on each other
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 meet, name = Path(args["--meet"]), args["--name"]
 started = time.time()

@@ -62,6 +62,7 @@ def test_bad_parameters_stop_the_run_before_any_step(state_dir, clock, parameter
     assert not (state_dir / "executions").exists()
 
 
+@pytest.mark.heavy(seconds=1)  # two runs
 def test_an_input_data_uri_without_a_trailing_slash_reads_that_folder_only(state_dir, clock) -> None:
     """`data/v1` must not also read the sibling `data/v10/` (S3 prefixes match any key that starts with them)."""
     sibling = state_dir / "s3" / "local-landing" / "data" / "v10"
