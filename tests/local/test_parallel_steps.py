@@ -14,13 +14,13 @@ from pipeline_defs.local import LocalRunner
 from pipeline_defs.local.planning import critical_path, plan
 from tests.local.builders import CODE_URI, Clock, pipeline, processing
 
+pytestmark = pytest.mark.heavy(seconds=2)  # runs whose steps wait on each other
+
 # Writes <meet>/<name>.started, then (--wait-for OTHER) waits up to 20 s for OTHER to have started, then (--linger S)
 # sleeps; records its start and end times in out/report.json; --fail exits 3 right after starting.
 MEET_SCRIPT = """
 import json, sys, time
 from pathlib import Path
-
-pytestmark = pytest.mark.heavy(seconds=2)  # runs whose steps wait on each other
 args = dict(zip(sys.argv[1::2], sys.argv[2::2]))
 meet, name = Path(args["--meet"]), args["--name"]
 started = time.time()
