@@ -15,6 +15,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+# What the model-quality monitor checks: a drop of any of these below its evaluated value x (1 - tolerance). Evaluate
+# writes their constraints; the report pages name them (here, so a page needs no scikit-learn import to know them).
+MONITORED_METRICS = ("auc", "f1", "precision", "recall")
+
 
 class StepError(Exception):
     """Expected bad input: reported as one `error:` line on stderr with exit code 1."""

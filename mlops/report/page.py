@@ -4,7 +4,6 @@ also written out, and overlaid series differ by fill (baseline: filled; current:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -19,6 +18,7 @@ from mlops.report.inputs import (
     Violation,
 )
 from mlops.report.sources import Report
+from steplib import MONITORED_METRICS
 
 ROLE_STYLE = {"candidate": (PALETTE[0], ""), "incumbent": (PALETTE[1], "6,4")}  # colour, dash
 LABEL_COLOURS = (PALETTE[0], PALETTE[1])  # label 0, label 1
@@ -165,7 +165,7 @@ def _shares(counts: Sequence[int]) -> list[float]:
 
 def quality_section(quality: ModelQuality) -> str:
     violated = {v.subject: v for v in quality.violations}
-    names = list(quality.thresholds) or [name for name in monitored_metrics() if name in quality.metrics]
+    names = list(quality.thresholds) or [name for name in MONITORED_METRICS if name in quality.metrics]
     rows, marked = [], []
     for name, (value, deviation) in quality.metrics.items():
         threshold = quality.thresholds.get(name)
@@ -183,13 +183,6 @@ def quality_section(quality: ModelQuality) -> str:
     lost = [v for v in quality.violations if v.subject not in quality.metrics]
     parts += [f"<p class='violation'>VIOLATION: {esc(v.subject)}: {esc(v.description)}</p>" for v in lost]
     return "\n".join(parts)
-
-
-def monitored_metrics() -> tuple[str, ...]:
-    """The metrics the model-quality monitor checks, from their one owner (evaluate.py, which writes the constraints):
-    drawn when a page has no thresholds to name them. Imported here, only then, because the evaluator's imports
-    (scikit-learn) take a second or more that no other page or command should pay."""
-    return tuple(importlib.import_module("pipeline_defs.steps.evaluate").MONITORED_METRICS)
 
 
 def quality_chart(quality: ModelQuality, names: Sequence[str], violated: dict[str, Violation]) -> str:

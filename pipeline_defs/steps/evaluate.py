@@ -76,7 +76,7 @@ from sklearn.metrics import (
 
 # The step library: a zip in ../steplib/ in a processing job (pipeline_defs/packaging.py), installed in the repository.
 sys.path[:0] = [str(path) for path in sorted(Path(__file__).resolve().parent.parent.glob("steplib/*.zip"))]
-from steplib import StepError, read_contract, run_step, write_json
+from steplib import MONITORED_METRICS, StepError, read_contract, run_step, write_json
 
 MODEL_FILE = "model.joblib"
 TRAINING_KEYS_FILE = "training_row_keys.txt"
@@ -236,10 +236,6 @@ def model_quality(labels: np.ndarray, probabilities: np.ndarray, threshold: floa
         str(actual): {str(predicted): int(matrix[actual, predicted]) for predicted in (0, 1)} for actual in (0, 1)
     }
     return {"version": 0.0, "dataset": {"item_count": len(labels)}, "binary_classification_metrics": metrics}
-
-
-# What the model-quality monitor checks: a drop of any of these below its evaluated value x (1 - tolerance).
-MONITORED_METRICS = ("auc", "f1", "precision", "recall")
 
 
 def model_quality_constraints(quality: dict, tolerance: float) -> dict:
