@@ -5,6 +5,7 @@ Its `evaluate` on an AWS execution is checked against the local path on the demo
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,67 @@ def test_an_unknown_execution_is_a_usage_error_and_caches_nothing(aws: Any, tmp_
     with pytest.raises(UsageError, match=f"no pipeline execution {ARN} in eu-west-1"):
         Workspace.aws("dev", cache_dir=tmp_path / "cache").execution(ARN)
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def evaluate_through_aws(state_dir: Path, assembly: Path, execution_id: str, candidate: Path, cache: Path) -> Any:
+    """`Workspace.aws(...).execution(ARN).evaluate(candidate)` on a local training execution served as AWS would serve
+    it: SageMaker's answers (botocore Stubber, exact requests) are the execution's record - the local engine records a
+    job's description in DescribeProcessingJob's fields - and its Evaluate job's inputs are in S3 (moto), copied from
+    the work dir the step ran in. tests/test_readme.py runs it on the demo's state, the one place a run exists."""
+    import boto3
+    from botocore.stub import Stubber
+    from moto import mock_aws
+
+    from config import load_config
+    from pipeline_defs.local.s3 import split_uri
+
+    config = load_config("dev")
+    record = json.loads((state_dir / "executions" / PIPELINE / execution_id / "execution.json").read_text())
+    arn = f"arn:aws:sagemaker:eu-west-1:111111111111:pipeline/{PIPELINE}/execution/{execution_id}"
+    step = next(entry for entry in record["steps"] if entry["name"] == "Evaluate")
+    ran_in = step.get("cache_source") or step.get("reused_from") or execution_id
+    job = f"pipelines-{ran_in}-Evaluate"
+    described = {
+        **{key: value for key, value in step["properties"].items() if key != "Tags"},  # CreateProcessingJob's only
+        "ProcessingJobName": job,
+        "ProcessingJobArn": f"{JOBS}/{job}",
+        "ProcessingJobStatus": "Completed",
+        "CreationTime": datetime(2026, 12, 1, tzinfo=UTC),
+    }
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": config.region}
+    with mock_aws():
+        sagemaker, s3 = boto3.client("sagemaker", **keys), boto3.client("s3", **keys)
+        work = state_dir / "executions" / PIPELINE / ran_in / "steps" / "Evaluate"
+        for given in step["properties"]["ProcessingInputs"]:
+            bucket, prefix = split_uri(given["S3Input"]["S3Uri"])
+            if bucket not in {entry["Name"] for entry in s3.list_buckets()["Buckets"]}:
+                s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": config.region})
+            folder = work / "input" / given["InputName"]
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():  # a single object (the input names it) keeps its key; a prefix's lie under it
+                    single = prefix.rsplit("/", 1)[-1] == path.name
+                    key = prefix if single else f"{prefix.rstrip('/')}/{path.relative_to(folder)}"
+                    s3.put_object(Bucket=bucket, Key=key, Body=path.read_bytes())
+        stubber = Stubber(sagemaker)
+        steps = [
+            {"StepName": "Evaluate", "StepStatus": "Succeeded", "Metadata": {"ProcessingJob": {"Arn": f"{JOBS}/{job}"}}}
+        ]
+        answer = {"PipelineExecutionArn": arn, "PipelineExecutionStatus": "Succeeded"}
+        stubber.add_response("describe_pipeline_execution", answer, {"PipelineExecutionArn": arn})
+        listed = {"PipelineExecutionSteps": steps}
+        stubber.add_response(
+            "list_pipeline_execution_steps", listed, {"PipelineExecutionArn": arn, "SortOrder": "Ascending"}
+        )
+        parameters = [{"Name": name, "Value": str(value)} for name, value in record["parameters"].items()]
+        stubber.add_response(
+            "list_pipeline_parameters_for_execution", {"PipelineParameters": parameters}, {"PipelineExecutionArn": arn}
+        )
+        stubber.add_response("list_pipeline_execution_steps", listed, {"PipelineExecutionArn": arn})
+        stubber.add_response("describe_processing_job", described, {"ProcessingJobName": job})
+        clients = {"sagemaker": sagemaker, "s3": s3}
+        with pytest.MonkeyPatch.context() as patch, stubber:
+            for module in (workspace_aws, step_load_aws, registry):
+                patch.setattr(module, "client", lambda service, _config: clients[service])
+            judged = Workspace.aws("dev", cache_dir=cache, assembly=assembly).execution(arn).evaluate(candidate)
+            stubber.assert_no_pending_responses()
+    return judged
