@@ -117,28 +117,31 @@ def judge_local(
         return load_local(state_dir, config, "training", record["execution_id"], "Evaluate", folder)
 
     paths = {name: s3.path(uri) for name, uri in slices.items() if name in ("train", "validation")}
-    parameters = record.get("parameters", {})
-    return judge(state_dir, experiment, record["execution_id"], parameters, candidate, definition, load_evaluate, paths)
+    trial = Trial(state_dir, experiment, record["execution_id"], candidate, record.get("parameters", {}), definition)
+    return judge(trial, load_evaluate, paths)
 
 
-def judge(
-    state_dir: Path,
-    experiment: str,
-    execution: str,
-    parameters: Mapping[str, Any],
-    candidate: Mapping[str, str],
-    definition: Mapping[str, Any],
-    load_evaluate: Callable[[Path], LoadedStep],
-    slices: Mapping[str, Path],
-) -> Judgement:
+@dataclass(frozen=True)
+class Trial:
+    """One candidate's judgement: where its reports go, on which execution, and the gate that judges it."""
+
+    state_dir: Path  # the reports go to <state dir>/experiments/<experiment>/
+    experiment: str
+    execution: str
+    candidate: Mapping[str, str]  # {"function": FILE:NAME} | {"scores": CSV} | {"model_dir": DIR} (| "job": ARN)
+    parameters: Mapping[str, Any]  # the execution's, which the gate's conditions read
+    definition: Mapping[str, Any]  # the training definition: its gate
+
+
+def judge(trial: Trial, load_evaluate: Callable[[Path], LoadedStep], slices: Mapping[str, Path]) -> Judgement:
     """The candidate judged by the driver, in the step runtime, on the execution's Evaluate as it ran (loaded into a
     folder by `load_evaluate`: `mlops step load`'s local or AWS loader); `slices`: the train and validation folders a
     {"function": ...} candidate is fitted on."""
 
     def run_driver(work: Path) -> None:
         write_record(load_evaluate(work / "evaluate"), work / "evaluate")  # the step parses its own arguments
-        options = [f"--{key.replace('_', '-')}={value}" for key, value in candidate.items()]
-        if "function" in candidate:
+        options = [f"--{key.replace('_', '-')}={value}" for key, value in trial.candidate.items()]
+        if "function" in trial.candidate:
             options += [f"--train={slices['train']}", f"--validation={slices['validation']}"]
         done = subprocess.run(
             [
@@ -154,40 +157,33 @@ def judge(
         )
         if done.returncode != 0:
             last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "no error output")
-            raise UsageError(f"experiment {experiment}: {last.removeprefix('error: ')}")
+            raise UsageError(f"experiment {trial.experiment}: {last.removeprefix('error: ')}")
         shutil.rmtree(work / "evaluate")  # a copy of the execution's inputs: `mlops step load` makes it again
 
-    return record_experiment(state_dir, experiment, execution, candidate, parameters, definition, run_driver)
+    return record_experiment(trial, run_driver)
 
 
-def record_experiment(
-    state_dir: Path,
-    experiment: str,
-    execution: str,
-    candidate: Mapping[str, str],
-    parameters: Mapping[str, Any],
-    definition: Mapping[str, Any],
-    produce: Callable[[Path], None],
-) -> Judgement:
+def record_experiment(trial: Trial, produce: Callable[[Path], None]) -> Judgement:
     """The gate's verdict on the evaluation.json that `produce(work)` leaves in work/evaluation, with the experiment's
     record and page, in <state dir>/experiments/<experiment>/: moved there only when everything succeeded (worked on
     beside the state's folders, so a failure leaves no trace). The local run and a processing job's reports
     (mlops/experiment_aws.py) both end here, so both print and write the same."""
-    folder = new_experiment_folder(state_dir, experiment)
-    with tempfile.TemporaryDirectory(dir=state_dir, prefix=".experiment-") as scratch:
+    folder = new_experiment_folder(trial.state_dir, trial.experiment)
+    with tempfile.TemporaryDirectory(dir=trial.state_dir, prefix=".experiment-") as scratch:
         work = Path(scratch)
         produce(work)
         report = json.loads((work / "evaluation" / "evaluation.json").read_text())
-        passed, verdict = gate_verdict(definition, parameters, report)
-        summary = {"experiment": experiment, "execution": execution, "candidate": dict(candidate)}
+        passed, verdict = gate_verdict(trial.definition, trial.parameters, report)
+        summary = {"experiment": trial.experiment, "execution": trial.execution, "candidate": dict(trial.candidate)}
         (work / "experiment.json").write_text(
             json.dumps({**summary, "passed": passed, "verdict": verdict}, indent=2) + "\n"
         )
-        page = experiment_page(work, experiment, execution, verdict)
+        page = experiment_page(work, trial.experiment, trial.execution, verdict)
         folder.parent.mkdir(exist_ok=True)
         work.rename(folder)
-    tracked_in = str(parameters.get(Parameter.EXPERIMENT_ID.value, "adhoc"))  # the MLflow experiment of its execution
-    return Judgement(experiment, execution, passed, verdict, report, folder, folder / page.name, tracked_in)
+    tracked_in = str(trial.parameters.get(Parameter.EXPERIMENT_ID.value, "adhoc"))  # its execution's MLflow experiment
+    page_path = folder / page.name
+    return Judgement(trial.experiment, trial.execution, passed, verdict, report, folder, page_path, tracked_in)
 
 
 def new_experiment_folder(state_dir: Path, experiment: str) -> Path:

@@ -28,7 +28,7 @@ from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed, call, client
 from mlops.common import pipeline_name
 from mlops.cost.paging import execution_steps
-from mlops.experiment import Judgement, new_experiment_folder, print_judgement, record_experiment
+from mlops.experiment import Judgement, Trial, new_experiment_folder, print_judgement, record_experiment
 from mlops.local import read_assembly
 from mlops.step_load import job_arguments
 from mlops.step_load_aws import download, execution_arn, execution_parameters, step_job
@@ -188,4 +188,4 @@ def judge_job(
         download(s3, {work / "evaluation": reports}, progress=lambda line: print(line, end="", file=sys.stderr))
 
     execution = arn.rsplit("/", 1)[-1]
-    return record_experiment(state_dir, experiment, execution, candidate, parameters, definition, fetch_reports)
+    return record_experiment(Trial(state_dir, experiment, execution, candidate, parameters, definition), fetch_reports)

@@ -29,7 +29,7 @@ from config import EnvironmentConfig
 from mlops.aws import call, client
 from mlops.common import pipeline_name
 from mlops.cost.paging import execution_steps, items
-from mlops.experiment import Judgement, judge
+from mlops.experiment import Judgement, Trial, judge
 from mlops.registry import SageMakerRegistry
 from mlops.step_load import LoadedStep
 from mlops.step_load_aws import download, execution_arn, execution_parameters, load_from_aws, step_job
@@ -128,8 +128,8 @@ class AwsExecutionView(ExecutionView):
         def load_evaluate(folder: Path) -> LoadedStep:
             return load_from_aws(config, "training", self.id, "Evaluate", folder)
 
-        state = self.aws.state_dir
-        return judge(state, experiment, self.name, self.parameters, candidate, definition, load_evaluate, {})
+        trial = Trial(self.aws.state_dir, experiment, self.name, candidate, self.parameters, definition)
+        return judge(trial, load_evaluate, {})
 
 
 def cached(workspace: AwsWorkspace, folder: Path, uri: str) -> Path:
