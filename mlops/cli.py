@@ -27,7 +27,8 @@
     mlops diff --env <env> [--assembly cdk.out]
     mlops lifecycle sync (--env <env> | --local [--state-dir .local]) [--status Deployed|PendingDeployment]
     mlops step load STEP --execution ID|latest [--pipeline P] (--local [--state-dir S] | --env E) --to DIR
-    mlops experiment run FILE.py:FUNCTION --on ID|latest (--local [--state-dir S] | --env E [--instance-type T])
+    mlops experiment run FILE.py:FUNCTION --on ID|latest (--local [--state-dir S] | --env E [--instance-type T]
+        [--no-wait])
 
 `run` executes the definition `cdk synth` wrote into the assembly (pipeline_defs.local), with no Docker and no AWS
 account; the local buckets are <state dir>/s3/local-landing and .../local-artifacts. `start`, `dlq`, `promote` (without

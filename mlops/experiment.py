@@ -16,7 +16,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from mlops.local import read_assembly
 from mlops.report.command import write_report
 from mlops.report.local import find_execution, local_reader
 from mlops.report.sources import EVALUATE, Execution, execution_report
-from mlops.step_load import load_local, write_record
+from mlops.step_load import LoadedStep, load_local, write_record
 from pipeline_defs.contract import Parameter
 from pipeline_defs.local import LocalS3
 from pipeline_defs.local.errors import ExpressionError
@@ -64,6 +64,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--instance-type", default="ml.m5.large", help="with --env: the processing job's instance")
     parser.add_argument("--experiment-id", help="the experiment's id (default: FUNCTION-<UTC time>)")
     parser.add_argument("--assembly", type=Path, help="cdk synth output (default: cdk.out)")
+    parser.add_argument(
+        "--no-wait", action="store_true", help="with --env: start the job and return (its reports land in S3)"
+    )
     parser.set_defaults(env=None)
 
 
@@ -81,12 +84,7 @@ def command_experiment(args: argparse.Namespace, config: EnvironmentConfig) -> i
     definition = read_assembly(args.assembly, config).definitions[pipeline_name(config, "training")]
     judged = judge_local(args.state_dir, config, args.on, {"function": f"{file}:{name}"}, experiment, definition)
     tracking.log_experiment(args.state_dir, judged.tracked_in, judged.__dict__)  # nested under its execution's run
-    if args.json:
-        print(json.dumps({**judged.__dict__, "folder": str(judged.folder), "page": str(judged.page)}, indent=2))
-    else:
-        print(judged.evaluation["summary"])
-        print(judged.verdict)
-        print(f"reports: {shown(judged.folder)}; page: {shown(judged.page)}")
+    print_judgement(judged, args.json)
     return 0
 
 
@@ -114,17 +112,37 @@ def judge_local(
     )
     slices = {step["name"]: step.get("outputs", {}) for step in record.get("steps", [])}.get("Preprocess", {})
     s3 = LocalS3(state_dir / "s3")
-    folder = state_dir / "experiments" / experiment
-    if folder.exists():
-        raise UsageError(f"experiment {experiment} already exists in {shown(folder.parent)}: pick another id")
-    # Worked on beside the state's folders, moved into experiments/ only when it succeeded: a failure leaves no trace.
-    with tempfile.TemporaryDirectory(dir=state_dir, prefix=".experiment-") as scratch:
-        work = Path(scratch)
-        loaded = load_local(state_dir, config, "training", record["execution_id"], "Evaluate", work / "evaluate")
-        write_record(loaded, work / "evaluate")  # its arguments are parsed by the step itself, in the driver
-        options = [f"--{key.replace('_', '-')}={value}" for key, value in candidate.items()]
-        if "function" in candidate:
-            options += [f"--train={s3.path(slices['train'])}", f"--validation={s3.path(slices['validation'])}"]
+
+    def load_evaluate(folder: Path) -> LoadedStep:
+        return load_local(state_dir, config, "training", record["execution_id"], "Evaluate", folder)
+
+    paths = {name: s3.path(uri) for name, uri in slices.items() if name in ("train", "validation")}
+    trial = Trial(state_dir, experiment, record["execution_id"], candidate, record.get("parameters", {}), definition)
+    return judge(trial, load_evaluate, paths)
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate's judgement: where its reports go, on which execution, and the gate that judges it."""
+
+    state_dir: Path  # the reports go to <state dir>/experiments/<experiment>/
+    experiment: str
+    execution: str
+    candidate: Mapping[str, str]  # {"function": FILE:NAME} | {"scores": CSV} | {"model_dir": DIR} (| "job": ARN)
+    parameters: Mapping[str, Any]  # the execution's, which the gate's conditions read
+    definition: Mapping[str, Any]  # the training definition: its gate
+
+
+def judge(trial: Trial, load_evaluate: Callable[[Path], LoadedStep], slices: Mapping[str, Path]) -> Judgement:
+    """The candidate judged by the driver, in the step runtime, on the execution's Evaluate as it ran (loaded into a
+    folder by `load_evaluate`: `mlops step load`'s local or AWS loader); `slices`: the train and validation folders a
+    {"function": ...} candidate is fitted on."""
+
+    def run_driver(work: Path) -> None:
+        write_record(load_evaluate(work / "evaluate"), work / "evaluate")  # the step parses its own arguments
+        options = [f"--{key.replace('_', '-')}={value}" for key, value in trial.candidate.items()]
+        if "function" in trial.candidate:
+            options += [f"--train={slices['train']}", f"--validation={slices['validation']}"]
         done = subprocess.run(
             [
                 steps_python(),
@@ -139,30 +157,50 @@ def judge_local(
         )
         if done.returncode != 0:
             last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "no error output")
-            raise UsageError(f"experiment {experiment}: {last.removeprefix('error: ')}")
-        report = json.loads((work / "evaluation" / "evaluation.json").read_text())
-        passed, verdict = gate_verdict(definition, record.get("parameters", {}), report)
-        (work / "experiment.json").write_text(
-            json.dumps(
-                {
-                    "experiment": experiment,
-                    "execution": record["execution_id"],
-                    "candidate": dict(candidate),
-                    "passed": passed,
-                    "verdict": verdict,
-                },
-                indent=2,
-            )
-            + "\n"
-        )
-        page = experiment_page(work, experiment, record["execution_id"], verdict)
+            raise UsageError(f"experiment {trial.experiment}: {last.removeprefix('error: ')}")
         shutil.rmtree(work / "evaluate")  # a copy of the execution's inputs: `mlops step load` makes it again
+
+    return record_experiment(trial, run_driver)
+
+
+def record_experiment(trial: Trial, produce: Callable[[Path], None]) -> Judgement:
+    """The gate's verdict on the evaluation.json that `produce(work)` leaves in work/evaluation, with the experiment's
+    record and page, in <state dir>/experiments/<experiment>/: moved there only when everything succeeded (worked on
+    beside the state's folders, so a failure leaves no trace). The local run and a processing job's reports
+    (mlops/experiment_aws.py) both end here, so both print and write the same."""
+    folder = new_experiment_folder(trial.state_dir, trial.experiment)
+    with tempfile.TemporaryDirectory(dir=trial.state_dir, prefix=".experiment-") as scratch:
+        work = Path(scratch)
+        produce(work)
+        report = json.loads((work / "evaluation" / "evaluation.json").read_text())
+        passed, verdict = gate_verdict(trial.definition, trial.parameters, report)
+        summary = {"experiment": trial.experiment, "execution": trial.execution, "candidate": dict(trial.candidate)}
+        (work / "experiment.json").write_text(
+            json.dumps({**summary, "passed": passed, "verdict": verdict}, indent=2) + "\n"
+        )
+        page = experiment_page(work, trial.experiment, trial.execution, verdict)
         folder.parent.mkdir(exist_ok=True)
         work.rename(folder)
-    tracked_in = str(record.get("parameters", {}).get(Parameter.EXPERIMENT_ID.value, "adhoc"))
-    return Judgement(
-        experiment, record["execution_id"], passed, verdict, report, folder, folder / page.name, tracked_in
-    )
+    tracked_in = str(trial.parameters.get(Parameter.EXPERIMENT_ID.value, "adhoc"))  # its execution's MLflow experiment
+    page_path = folder / page.name
+    return Judgement(trial.experiment, trial.execution, passed, verdict, report, folder, page_path, tracked_in)
+
+
+def new_experiment_folder(state_dir: Path, experiment: str) -> Path:
+    """Where the experiment's reports go; UsageError when an experiment of that id already has them."""
+    folder = state_dir / "experiments" / experiment
+    if folder.exists():
+        raise UsageError(f"experiment {experiment} already exists in {shown(folder.parent)}: pick another id")
+    return folder
+
+
+def print_judgement(judged: Judgement, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({**judged.__dict__, "folder": str(judged.folder), "page": str(judged.page)}, indent=2))
+    else:
+        print(judged.evaluation["summary"])
+        print(judged.verdict)
+        print(f"reports: {shown(judged.folder)}; page: {shown(judged.page)}")
 
 
 def experiment_page(work: Path, experiment: str, execution: str, verdict: str) -> Path:

@@ -7,20 +7,31 @@ pipeline_defs/steps/experiment.py, train.py's slice reader, the experiment file 
 under experiments/<id>/ of the artifacts bucket with the unit's KMS key. It is tagged with the unit's tags and
 `experiment-id`, so the bill (Cost Explorer, `mlops cost experiment ID --reconcile`) counts it with the experiment.
 Its reports land in experiments/<id>/output/; `mlops report` does not read them (they belong to no execution).
+
+Unless --no-wait, the command then polls DescribeProcessingJob (a progress line on stderr) until the job ends, downloads
+its reports and judges them as the local path does (mlops/experiment.py, `record_experiment`): the training
+definition's own gate with the execution's parameters (ListPipelineParametersForExecution), the same printed verdict
+and the same files in <state dir>/experiments/<id>/. A job that fails or is stopped is one line with its FailureReason.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from config import EnvironmentConfig
-from mlops.aws import call, client
+from mlops.aws import AwsCallFailed, call, client
+from mlops.common import pipeline_name
 from mlops.cost.paging import execution_steps
+from mlops.experiment import Judgement, Trial, new_experiment_folder, print_judgement, record_experiment
+from mlops.local import read_assembly
 from mlops.step_load import job_arguments
-from mlops.step_load_aws import execution_arn, step_job
+from mlops.step_load_aws import download, execution_arn, execution_parameters, step_job
 from pipeline_defs.contract import EXPERIMENT_TAG, PROCESSING_ROOT
 from pipeline_defs.local.s3 import split_uri
 from pipeline_defs.local.step_runtime import PROJECT_ROOT
@@ -28,6 +39,8 @@ from pipeline_defs.local.step_runtime import PROJECT_ROOT
 STEPS = PROJECT_ROOT / "pipeline_defs" / "steps"
 CODE = f"{PROCESSING_ROOT}/input/experiment"
 OUTPUT = f"{PROCESSING_ROOT}/output/experiment"
+POLL_SECONDS = 30.0  # between two DescribeProcessingJob calls while the job runs (a job takes minutes)
+RUNNING = ("InProgress", "Stopping")
 
 
 def processing_input(name: str, uri: str, local_path: str) -> dict[str, Any]:
@@ -44,6 +57,11 @@ def processing_input(name: str, uri: str, local_path: str) -> dict[str, Any]:
 
 
 def submit(args: argparse.Namespace, config: EnvironmentConfig, file: Path, name: str, experiment: str) -> int:
+    # The gate and the reports' folder are checked before anything is started: no assembly or a used id, no job.
+    definition = None
+    if not args.no_wait:
+        definition = read_assembly(args.assembly, config).definitions[pipeline_name(config, "training")]
+        new_experiment_folder(args.state_dir, experiment)
     sagemaker, s3 = client("sagemaker", config), client("s3", config)
     arn = execution_arn(sagemaker, config, "training", args.on)
     listed = execution_steps(sagemaker, arn)
@@ -112,16 +130,62 @@ def submit(args: argparse.Namespace, config: EnvironmentConfig, file: Path, name
         **({"NetworkConfig": evaluate["NetworkConfig"]} if evaluate.get("NetworkConfig") else {}),
     }
     started = call(sagemaker.create_processing_job, f"starting processing job {job}", **request)
-    summary = {
-        "experiment": experiment,
-        "job": started["ProcessingJobArn"],
-        "reports": f"s3://{bucket}/{prefix}/output/",
-    }
-    if args.json:
-        print(json.dumps(summary, indent=2))
-    else:
-        print(
-            f"started {job} for experiment {experiment} on {arn}: its reports land in {summary['reports']} "
-            f"(evaluation.json says the interval and the gate's numbers; tagged {EXPERIMENT_TAG}={experiment})"
-        )
+    reports = f"s3://{bucket}/{prefix}/output/"
+    if definition is None:
+        if args.json:
+            print(
+                json.dumps({"experiment": experiment, "job": started["ProcessingJobArn"], "reports": reports}, indent=2)
+            )
+        else:
+            print(
+                f"started {job} for experiment {experiment} on {arn}: its reports land in {reports} "
+                f"(evaluation.json says the interval and the gate's numbers; tagged {EXPERIMENT_TAG}={experiment})"
+            )
+        return 0
+    print(f"started {job} for experiment {experiment} on {arn} (tagged {EXPERIMENT_TAG}={experiment})", file=sys.stderr)
+    wait_for_job(sagemaker, job)
+    candidate = {"function": f"{file.name}:{name}", "job": str(started["ProcessingJobArn"])}
+    print_judgement(
+        judge_job(sagemaker, s3, args.state_dir, arn, reports, experiment, candidate, definition), args.json
+    )
     return 0
+
+
+def wait_for_job(sagemaker: Any, job: str) -> None:
+    """Poll DescribeProcessingJob until the job ends; AwsCallFailed with its FailureReason unless it Completed."""
+    began = time.monotonic()
+    while True:
+        described = call(sagemaker.describe_processing_job, f"describing {job}", ProcessingJobName=job)
+        status = str(described.get("ProcessingJobStatus", "?"))
+        waited = int(time.monotonic() - began)
+        print(
+            f"\rprocessing job {job}: {status} ({waited // 60}m{waited % 60:02d}s)", end="", file=sys.stderr, flush=True
+        )
+        if status not in RUNNING:
+            print(file=sys.stderr)
+            break
+        time.sleep(POLL_SECONDS)
+    if status != "Completed":
+        reason = described.get("FailureReason") or described.get("ExitMessage") or "no reason given"
+        raise AwsCallFailed(f"processing job {job} {status}: {reason}")
+
+
+def judge_job(
+    sagemaker: Any,
+    s3: Any,
+    state_dir: Path,
+    arn: str,
+    reports: str,
+    experiment: str,
+    candidate: Mapping[str, str],
+    definition: Mapping[str, Any],
+) -> Judgement:
+    """The job's reports, downloaded, judged by the training gate with the execution's parameters, as locally."""
+    parameters = execution_parameters(sagemaker, arn)
+    state_dir.mkdir(parents=True, exist_ok=True)  # with --env the state dir only holds the experiment's reports
+
+    def fetch_reports(work: Path) -> None:
+        download(s3, {work / "evaluation": reports}, progress=lambda line: print(line, end="", file=sys.stderr))
+
+    execution = arn.rsplit("/", 1)[-1]
+    return record_experiment(Trial(state_dir, experiment, execution, candidate, parameters, definition), fetch_reports)

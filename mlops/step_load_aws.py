@@ -35,6 +35,18 @@ def execution_arn(sagemaker: Any, config: EnvironmentConfig, pipeline: str, exec
     return execution
 
 
+def execution_parameters(sagemaker: Any, arn: str) -> dict[str, str]:
+    """{name: value as text} of every parameter the execution ran with (ListPipelineParametersForExecution)."""
+    listed = items(
+        sagemaker,
+        "list_pipeline_parameters_for_execution",
+        "PipelineParameters",
+        f"reading the parameters of {arn}",
+        PipelineExecutionArn=arn,
+    )
+    return {str(entry["Name"]): str(entry["Value"]) for entry in listed}
+
+
 def step_job(
     sagemaker: Any, arn: str, step: str, listed: list[dict[str, Any]] | None = None
 ) -> tuple[str, dict[str, Any]]:

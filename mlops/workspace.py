@@ -1,7 +1,7 @@
 """The notebook API: a run's data and reports, registered models, and the pipeline's own gate, from a notebook.
 
     from mlops.workspace import Workspace
-    ws = Workspace.local(".local/demo")
+    ws = Workspace.local(".local/demo")      # or Workspace.aws("dev"): the same methods on a deployed environment
     ws.executions()                          # the training executions, newest first
     run = ws.execution("latest")
     run.slices().train.head()                # train / validation / test DataFrames, as the steps read them
@@ -72,6 +72,16 @@ class Workspace:
         if not state.is_dir():
             raise FileNotFoundError(f"no local state at {state}: run `mlops demo` (or mlops run --local) first")
         return cls(state, load_config(env), Path(assembly) if assembly else root / "cdk.out")
+
+    @classmethod
+    def aws(
+        cls, env: str = "dev", cache_dir: str | Path | None = None, assembly: str | Path | None = None
+    ) -> Workspace:
+        """A deployed environment (mlops/workspace_aws.py): its executions, their steps' outputs (downloaded once into
+        `cache_dir`, default .local/aws-<env>), its registry; the same methods as local state."""
+        from mlops.workspace_aws import aws_workspace  # boto3 only when asked for
+
+        return aws_workspace(env, cache_dir, Path(assembly) if assembly else project_root() / "cdk.out")
 
     def executions(self, pipeline: str = "training") -> list[dict[str, Any]]:
         """{id, status, started, metrics} of each finished execution of `pipeline`, newest first."""
@@ -175,7 +185,11 @@ class ExecutionView:
                     SCORE_COLUMN + "\n" + "".join(f"{float(score)!r}\n" for score in _sequence(scores))
                 )
                 chosen = {"scores": str(given / "scores.csv")}
-            return judge_local(self.workspace.state_dir, self.workspace.config, self.id, chosen, experiment, definition)
+            return self._judge(chosen, experiment, definition)
+
+    def _judge(self, candidate: dict[str, str], experiment: str, definition: dict[str, Any]) -> Judgement:
+        """The prepared candidate ({"scores": CSV} | {"model_dir": DIR}) judged on this local execution."""
+        return judge_local(self.workspace.state_dir, self.workspace.config, self.id, candidate, experiment, definition)
 
 
 def _sequence(scores: Any) -> Sequence[float]:

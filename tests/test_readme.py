@@ -278,6 +278,13 @@ def check_the_experiments(checkout: Path, state_dir: Path) -> None:
     assert same.stdout.splitlines()[0] == evaluated["summary"]  # the interval Evaluate printed, to the digit
     reported = json.loads((state_dir / "experiments" / "same" / "evaluation" / "evaluation.json").read_text())
     assert reported["comparison"] == evaluated["comparison"] and reported["candidate"] == evaluated["candidate"]
+    # The notebook API on an environment judges it the same: its Evaluate loaded from S3 as `step load --env` loads it.
+    from tests.cli.test_workspace_aws import evaluate_through_aws
+
+    model = run.outputs("Train")["model"]
+    on_aws = evaluate_through_aws(state_dir, checkout / "cdk.out", run.id, model, checkout / "aws-cache")
+    assert on_aws.evaluation["comparison"] == evaluated["comparison"]
+    assert on_aws.evaluation["summary"] == evaluated["summary"] and on_aws.page.is_file()
 
     (checkout / "raising.py").write_text("def candidate(slices):\n    raise ValueError('no model today')\n")
     before = sorted(path.name for path in (state_dir / "experiments").iterdir())

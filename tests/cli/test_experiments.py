@@ -16,9 +16,10 @@ from botocore.stub import ANY
 
 from mlops import experiment_aws, step_load_aws
 from mlops.experiment import gate_verdict
+from mlops.local import read_assembly
 from mlops.step_load import job_arguments
 from pipeline_defs.packaging import STEPS_DIR, library_zip_bytes
-from tests.cli.conftest import cli, one_error_line, stubbed_clients
+from tests.cli.conftest import cli, expect_object, one_error_line, stubbed_clients
 from tests.helpers import load_module
 
 PIPELINE = "churn-dev-training"
@@ -305,11 +306,8 @@ def test_step_load_from_aws_copies_each_input_where_the_job_had_it(
     assert json.loads((folder / "step.ipynb").read_text())["nbformat"] == 4
 
 
-def test_experiment_on_aws_is_one_processing_job_tagged_with_the_experiment(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, aws_env: None, tmp_path: Path
-) -> None:
-    candidate = tmp_path / "candidates.py"
-    candidate.write_text("def forest(slices):\n    return None\n")
+def _expect_submission(aws: dict[str, Any]) -> None:
+    """The calls that start the experiment's job: the execution's Evaluate and Preprocess jobs, the code, the job."""
     preprocess = {
         **EVALUATE_JOB,
         "ProcessingJobName": "pipelines-abc123-Preprocess",
@@ -327,45 +325,143 @@ def test_experiment_on_aws_is_one_processing_job_tagged_with_the_experiment(
             ]
         },
     }
+    sagemaker = aws["sagemaker"]
+    _steps(sagemaker, ("Evaluate", "pipelines-abc123-Evaluate"), ("Preprocess", "pipelines-abc123-Preprocess"))
+    sagemaker.add_response("describe_processing_job", EVALUATE_JOB, {"ProcessingJobName": "pipelines-abc123-Evaluate"})
+    sagemaker.add_response("describe_processing_job", preprocess, {"ProcessingJobName": "pipelines-abc123-Preprocess"})
+    for key in ("experiment.py", "train.py", "candidates.py", "loaded.json"):
+        aws["s3"].add_response(
+            "put_object",
+            {},
+            {
+                "Bucket": "artifacts",
+                "Key": f"experiments/try-1/code/{key}",
+                "Body": ANY,
+                "ServerSideEncryption": "aws:kms",
+                "SSEKMSKeyId": "arn:aws:kms:eu-west-1:111111111111:key/k",
+            },
+        )
+    sagemaker.add_response("create_processing_job", {"ProcessingJobArn": f"{JOBS}/experiment-try-1"}, _expected_job())
+
+
+def _run_on_aws(capsys: pytest.CaptureFixture[str], tmp_path: Path, *options: str) -> tuple[int, str, str]:
+    candidate = tmp_path / "candidates.py"
+    candidate.write_text("def forest(slices):\n    return None\n")
+    return cli(
+        capsys,
+        *("experiment", "run", f"{candidate}:forest", "--on", ARN, "--env", "dev", "--experiment-id", "try-1"),
+        *("--instance-type", "ml.m5.large", "--state-dir", str(tmp_path / "state"), *options),
+    )
+
+
+def test_experiment_on_aws_is_one_processing_job_tagged_with_the_experiment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, aws_env: None, tmp_path: Path
+) -> None:
     with stubbed_clients(monkeypatch, experiment_aws, "sagemaker", "s3") as aws:
-        sagemaker = aws["sagemaker"]
-        _steps(sagemaker, ("Evaluate", "pipelines-abc123-Evaluate"), ("Preprocess", "pipelines-abc123-Preprocess"))
-        sagemaker.add_response(
-            "describe_processing_job", EVALUATE_JOB, {"ProcessingJobName": "pipelines-abc123-Evaluate"}
-        )
-        sagemaker.add_response(
-            "describe_processing_job", preprocess, {"ProcessingJobName": "pipelines-abc123-Preprocess"}
-        )
-        for key in ("experiment.py", "train.py", "candidates.py", "loaded.json"):
-            aws["s3"].add_response(
-                "put_object",
-                {},
-                {
-                    "Bucket": "artifacts",
-                    "Key": f"experiments/try-1/code/{key}",
-                    "Body": ANY,
-                    "ServerSideEncryption": "aws:kms",
-                    "SSEKMSKeyId": "arn:aws:kms:eu-west-1:111111111111:key/k",
-                },
-            )
-        expected = _expected_job()
-        sagemaker.add_response("create_processing_job", {"ProcessingJobArn": f"{JOBS}/experiment-try-1"}, expected)
-        code, out, err = cli(
-            capsys,
-            "experiment",
-            "run",
-            f"{candidate}:forest",
-            "--on",
-            ARN,
-            "--env",
-            "dev",
-            "--experiment-id",
-            "try-1",
-            "--instance-type",
-            "ml.m5.large",
-        )
+        _expect_submission(aws)
+        code, out, err = _run_on_aws(capsys, tmp_path, "--no-wait")
     assert code == 0, err
     assert "started experiment-try-1 for experiment try-1" in out
+    assert not (tmp_path / "state").exists()  # --no-wait: nothing is judged, nothing written here
+
+
+# What Evaluate wrote for a candidate that regresses a little (a demo run's evaluation.json, trimmed).
+EVALUATION = {
+    "candidate_score": 0.811455612660432,
+    "candidate_score_upper_bound": 0.8553637092661855,
+    "comparison": {"lower_bound": -0.005681257501358254, "upper_bound": 0.02194210508750702, "rows": 392},
+    "delta": -0.008130423793074382,
+    "has_incumbent": True,
+    "has_labels": True,
+    "incumbent_score": 0.8195860364535064,
+    "metric": "roc_auc",
+    "regression": 0.008130423793074382,
+    "regression_lower_bound": -0.005681257501358254,
+    "scored_rows": 392,
+    "summary": "candidate roc_auc 0.8115 vs approved model roc_auc 0.8196 on the same 392 test rows: "
+    "regression 0.00813, 95% CI [-0.005681, 0.02194].",
+}
+
+
+# ListPipelineParametersForExecution names every parameter the execution ran with, as text.
+RAN_WITH = {"ExperimentId": "exp-1", "InputDataUri": "s3://landing/datasets/d1/"}
+
+
+def _expect_job_end(aws: dict[str, Any], *statuses: str, reason: str | None = None) -> None:
+    for status in statuses:
+        answer = {**PROCESSING_JOB_BASE, "ProcessingJobStatus": status, **({"FailureReason": reason} if reason else {})}
+        aws["sagemaker"].add_response("describe_processing_job", answer, {"ProcessingJobName": "experiment-try-1"})
+
+
+PROCESSING_JOB_BASE = {
+    "ProcessingJobName": "experiment-try-1",
+    "ProcessingJobArn": f"{JOBS}/experiment-try-1",
+    "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}},
+    "AppSpecification": {"ImageUri": EVALUATE_JOB["AppSpecification"]["ImageUri"]},
+    "CreationTime": datetime(2026, 12, 1, tzinfo=UTC),
+}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "passes"), [({}, True), ({"MinimumScore": "0.9"}, False)], ids=["default gate", "a stricter run"]
+)
+def test_experiment_on_aws_waits_for_its_job_and_prints_the_local_paths_verdict(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    aws_env: None,
+    tmp_path: Path,
+    assembly_dir: Path,
+    dev_config: Any,
+    parameters: dict[str, str],
+    passes: bool,
+) -> None:
+    monkeypatch.setattr(experiment_aws, "POLL_SECONDS", 0)
+    body = json.dumps(EVALUATION).encode()
+    with stubbed_clients(monkeypatch, experiment_aws, "sagemaker", "s3") as aws:
+        _expect_submission(aws)
+        _expect_job_end(aws, "InProgress", "Completed")
+        listed = [{"Name": name, "Value": value} for name, value in {**RAN_WITH, **parameters}.items()]
+        aws["sagemaker"].add_response(
+            "list_pipeline_parameters_for_execution", {"PipelineParameters": listed}, {"PipelineExecutionArn": ARN}
+        )
+        _objects(
+            aws["s3"], "s3://artifacts/experiments/try-1/output/", {"experiments/try-1/output/evaluation.json": body}
+        )
+        expect_object(aws["s3"], "s3://artifacts/experiments/try-1/output/evaluation.json", body)
+        code, out, err = _run_on_aws(capsys, tmp_path, "--assembly", str(assembly_dir))
+    assert code == 0, err
+    assert "processing job experiment-try-1: InProgress" in err and "experiment-try-1: Completed" in err
+    # What the local path prints for the same report: its summary, then the definition's own gate on it.
+    definition = read_assembly(assembly_dir, dev_config).definitions[PIPELINE]
+    passed, verdict = gate_verdict(definition, {**RAN_WITH, **parameters}, EVALUATION)
+    assert passed is passes  # the execution's own parameters decide, as in the pipeline
+    assert out.splitlines()[:2] == [EVALUATION["summary"], verdict]
+    folder = tmp_path / "state" / "experiments" / "try-1"
+    assert json.loads((folder / "evaluation" / "evaluation.json").read_text()) == EVALUATION
+    written = json.loads((folder / "experiment.json").read_text())
+    assert (written["passed"], written["verdict"], written["execution"]) == (passed, verdict, "abc123")
+    assert (folder / "report.html").is_file()
+
+
+def test_a_failed_experiment_job_is_one_line_with_its_reason(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    aws_env: None,
+    tmp_path: Path,
+    assembly_dir: Path,
+) -> None:
+    monkeypatch.setattr(experiment_aws, "POLL_SECONDS", 0)
+    with stubbed_clients(monkeypatch, experiment_aws, "sagemaker", "s3") as aws:
+        _expect_submission(aws)
+        _expect_job_end(aws, "InProgress", "Failed", reason="AlgorithmError: forest() returned None")
+        code, out, err = _run_on_aws(capsys, tmp_path, "--assembly", str(assembly_dir))
+    assert code == 1 and not out
+    # Progress lines, then one error line naming the job and its reason (no traceback).
+    assert one_error_line(err.rsplit("\n", 2)[-2]) == (
+        "error: processing job experiment-try-1 Failed: AlgorithmError: forest() returned None"
+    )
+    assert err.count("error") == 1 and "Traceback" not in err
+    assert not (tmp_path / "state" / "experiments").exists()
 
 
 def _expected_job() -> dict[str, Any]:
