@@ -88,8 +88,8 @@ def evaluate(
     inputs = {"model": model} | ({"incumbent": incumbent} if incumbent is not None else {}) | {"test": test}
     options: dict[str, Any] = {}
     if registered_quality is not None:
-        inputs["registered-quality"] = registered_quality
-        options["registered_quality_dir"] = input_dir("registered-quality")
+        inputs["registered_quality"] = registered_quality
+        options["registered_quality_dir"] = input_dir("registered_quality")
     if confidence_level is not None:  # a pipeline parameter, or a fixed level as text
         options["confidence_level"] = (
             confidence_level if isinstance(confidence_level, str) else confidence_level.to_string()

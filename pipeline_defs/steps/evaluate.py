@@ -627,6 +627,17 @@ def curves(labels: np.ndarray, candidate: np.ndarray, incumbent: np.ndarray | No
     }
 
 
+def auc_interval(
+    labels: np.ndarray, probabilities: np.ndarray, threshold: float, confidence_level: float | None
+) -> dict | None:
+    """evaluation.json's candidate_interval: the ROC AUC's DeLong interval; None without a level or with fewer than
+    two rows of a class."""
+    if confidence_level is None or min((labels == 0).sum(), (labels == 1).sum()) < 2:
+        return None
+    lower, upper = metric_intervals(labels, probabilities, threshold, confidence_level)["auc"]
+    return {"confidence_level": confidence_level, "lower_bound": lower, "upper_bound": upper}
+
+
 def read_candidate_scores(path: Path, rows: int, score_column: str) -> np.ndarray:
     """A candidate's scores from a CSV with a `score_column` column, one probability per test row in the test data's
     order (what `mlops experiment run` and the notebook API hand over: scores cross Python versions, models may not)."""
@@ -727,10 +738,7 @@ def run(
     keys = [key for key, k in zip(keys, known, strict=True) if k] if keys is not None else None
     candidate = summary(labels, probabilities, threshold)
     print(f"candidate roc_auc={candidate['roc_auc']:.6f} on {len(labels)} labelled rows")
-    interval = None
-    if confidence_level is not None and min((labels == 0).sum(), (labels == 1).sum()) >= 2:
-        lower, upper = metric_intervals(labels, probabilities, threshold, confidence_level)["auc"]
-        interval = {"confidence_level": confidence_level, "lower_bound": lower, "upper_bound": upper}
+    interval = auc_interval(labels, probabilities, threshold, confidence_level)
     drop = None
     if registered_quality_dir is not None:
         drop = drop_test(labels, probabilities, registered, checked_confidence(confidence_level))

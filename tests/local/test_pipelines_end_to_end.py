@@ -282,7 +282,8 @@ def test_the_evaluation_pipeline_flags_the_drifted_sample(story: Story) -> None:
     tested = story.evaluation_report(healthy)["auc_drop"]
     assert tested["method"] != "none" and tested["alarm"] is False
     assert tested["baseline"] == story.evaluation_report(story.first)["candidate_score"]
-    print(story.evaluation_report(drifted)["auc_drop"], drifted.failure_reason)
+    # The drifted sample fails on its drift (what the demo shows), not on its AUC, which held up.
+    assert story.evaluation_report(drifted)["auc_drop"]["alarm"] is False
 
 
 def test_undeclared_columns_never_reach_the_model_and_a_first_run_failure_names_no_fake_incumbent(

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path

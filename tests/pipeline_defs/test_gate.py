@@ -307,9 +307,7 @@ def test_quality_alarms_check_the_auc_by_its_drop_and_the_rest_by_their_threshol
     assert "drop" not in evaluate.quality_alarms(*worse, 0.5, 0.95, constraints, {}).get("auc", {})
 
 
-def test_the_eval_only_evaluate_flags_a_credible_auc_drop_and_passes_an_unchanged_model(
-    tmp_path: Path, capsys
-) -> None:
+def test_the_eval_only_evaluate_flags_a_credible_auc_drop_and_passes_an_unchanged_model(tmp_path: Path, capsys) -> None:
     """Evaluate in the eval-only role (--registered-quality-dir, what ResolveModel resolved): the monitor's drop test
     on the new labelled rows, its verdict (auc_drop_alarm) what ModelHealthy reads."""
     prepare(tmp_path, customers(2000), capsys)
