@@ -13,7 +13,8 @@ confidence_level of its drop from the registered AUC is above 0 (variance of bot
 Hanley-McNeil's for the slice); f1, precision and recall when their whole two-sided interval is below their threshold.
 --point compares the point values with the thresholds instead, as Model Monitor's schedules do. Prints, per n, the
 share of runs with any alarm (the false-alarm rate on the same model, the power on the worse one), per metric, with
-95 % Wilson intervals.
+95 % Wilson intervals. The eval-only pipeline's health check applies the AUC's test alone (evaluate.py `drop_test`,
+the same `auc_drop`): its rates are the auc line's.
 """
 
 from __future__ import annotations

@@ -26,7 +26,15 @@ def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilde
     minimum_score = p.float_parameter(Parameter.MINIMUM_SCORE, settings.minimum_score)
     max_drift_violations = p.float_parameter(Parameter.MAX_DRIFT_VIOLATIONS, 0.0)
 
-    model = resolve_model(p, "ResolveModel", model_package=model_package, require=True, placeholder_uri=placeholder)
+    # A version that registered no model-quality statistics hands Evaluate the placeholder: its drop test says "none".
+    model = resolve_model(
+        p,
+        "ResolveModel",
+        model_package=model_package,
+        require=True,
+        placeholder_uri=placeholder,
+        no_quality_uri=placeholder,
+    )
     merged = merge_capture(p, data=input_data, ground_truth=ground_truth, period_hours=period_hours, after=model)
     prepared = preprocess(p, merged.output("data"), mode="evaluate", outputs=["test"], cache=False)
     evaluated = evaluate(
@@ -35,7 +43,10 @@ def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilde
         test=prepared.output("test"),
         allow_unlabelled=True,
         # The health check compares the upper end of the AUC's interval with MinimumScore (README, "The eval-only
-        # pipeline"): unhealthy only when the model is credibly below the floor, not on a small sample's noise.
+        # pipeline"): unhealthy only when the model is credibly below the floor, not on a small sample's noise; and it
+        # fails a credible drop from the version's registered AUC (auc_drop_alarm), the test `mlops monitor --local`
+        # applies to captured traffic, at the same level.
+        registered_quality=model.report("Resolved", "model_quality_input_uri"),
         confidence_level=str(settings.confidence_level),
         cache=False,
     )
@@ -70,6 +81,8 @@ def evaluation_pipeline(name: str, settings: PipelineSettings) -> PipelineBuilde
                     ConditionGreaterThanOrEqualTo(left=evaluation("candidate_score_upper_bound"), right=minimum_score),
                 ]
             ),
+            # False also without labels or registered statistics (evaluation.json's auc_drop says why).
+            ConditionEquals(left=evaluation("auc_drop_alarm"), right=False),
             ConditionLessThanOrEqualTo(left=drift.report("Drift", "violations"), right=max_drift_violations),
         ],
         if_true=[],

@@ -75,15 +75,21 @@ def evaluate(
     confidence_level: Any = None,
     quality_tolerance: float | None = None,
     allow_unlabelled: bool = False,
+    registered_quality: Any = None,
     cache: bool,
 ) -> Step:
     """The one evaluator: candidate (and incumbent, if any, with its paired interval) on the same rows; with a
     `quality_tolerance`, also the model-quality constraints the endpoint's monitor checks; with `allow_unlabelled`,
-    rows without a label are left out of the metrics (and labelled rows lacking a class say "not measured").
+    rows without a label are left out of the metrics (and labelled rows lacking a class say "not measured"); with
+    `registered_quality` (the eval-only role: ResolveModel's model_quality_input_uri), the AUC's drop from the
+    version's registered one is tested (evaluation.json auc_drop, auc_drop_alarm).
     Predicted labels (accuracy, f1, precision, recall) use the unit's model_quality_probability_threshold, the one
     Model Monitor's analyzer uses, so the constraints and the monitor's statistics count the same predictions."""
     inputs = {"model": model} | ({"incumbent": incumbent} if incumbent is not None else {}) | {"test": test}
     options: dict[str, Any] = {}
+    if registered_quality is not None:
+        inputs["registered_quality"] = registered_quality
+        options["registered_quality_dir"] = input_dir("registered_quality")
     if confidence_level is not None:  # a pipeline parameter, or a fixed level as text
         options["confidence_level"] = (
             confidence_level if isinstance(confidence_level, str) else confidence_level.to_string()

@@ -13,6 +13,11 @@ Inputs:  --model-dir         the candidate: model.tar.gz (a training job's outpu
          --confidence-level  of the interval on the regression (0.5 <= level < 1); needed only with an incumbent.
                              With it, the candidate's ROC AUC also gets its DeLong interval (evaluation.json
                              candidate_score_upper_bound: what the eval-only pipeline's health check compares)
+         --registered-quality-dir  the eval-only role: the model-quality statistics the version registered (the
+                             evaluation slice's model_quality.json, from ResolveModel's model_quality_input_uri), or a
+                             PLACEHOLDER alone when it registered none. The AUC of the labelled rows is then tested for
+                             a drop from the registered one (`auc_drop`, at --confidence-level): evaluation.json's
+                             auc_drop and auc_drop_alarm, what the eval-only pipeline's health check reads
          --quality-tolerance relative drop (0 <= t < 1) a monitored metric may show before it violates its constraint
          --probability-threshold  a score at or above it predicts churn (0 < t < 1): the predicted labels behind
                              accuracy, f1, precision, recall and the confusion matrix. The pipelines pass the unit's
@@ -54,6 +59,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import math
 import sys
 import tarfile
@@ -388,6 +394,47 @@ def auc_drop(labels: np.ndarray, probabilities: np.ndarray, baseline: dict, conf
     }
 
 
+def credible_drop(drop: dict) -> bool:
+    """An `auc_drop` is credible (alarms) when its one-sided lower bound is above 0."""
+    return drop["lower_bound"] > 0
+
+
+AUC_DROP_METHOD = "one-sided normal bound on registered - measured AUC: DeLong (measured) + Hanley-McNeil (registered)"
+
+
+def drop_test(labels: np.ndarray, probabilities: np.ndarray, registered: dict | None, confidence: float) -> dict:
+    """evaluation.json's auc_drop in the eval-only role: `auc_drop` against the version's registered model quality
+    (None: it registered none) with its verdict `alarm`; method "none" and no alarm when there is nothing to test."""
+    if registered is None:
+        reason = "the version registered no model-quality statistics"
+    elif min((labels == 0).sum(), (labels == 1).sum()) < 2:
+        reason = "fewer than two labelled rows of a class"
+    elif (drop := auc_drop(labels, probabilities, registered, confidence)) is None:
+        reason = "the registered statistics lack the AUC or the confusion matrix"
+    else:
+        return {**drop, "method": AUC_DROP_METHOD, "alarm": credible_drop(drop)}
+    return {"method": "none", "reason": reason, "confidence_level": confidence, "alarm": False}
+
+
+def read_registered_quality(directory: Path) -> dict | None:
+    """The registered model-quality statistics in `directory` (one *.json), None when it holds only a PLACEHOLDER
+    (ResolveModel's "none")."""
+    documents = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    if not documents:
+        if (directory / "PLACEHOLDER").is_file():
+            return None
+        raise StepError(f"--registered-quality-dir {directory} holds neither a model_quality.json nor a PLACEHOLDER")
+    if len(documents) > 1:
+        raise StepError(f"--registered-quality-dir {directory} holds {len(documents)} JSON files: expected one")
+    try:
+        document = json.loads(documents[0].read_text())
+    except json.JSONDecodeError as error:
+        raise StepError(f"{documents[0]} is not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise StepError(f"{documents[0]} is not a model-quality statistics document (a JSON object)")
+    return document
+
+
 def quality_alarms(
     labels: np.ndarray,
     probabilities: np.ndarray,
@@ -408,7 +455,7 @@ def quality_alarms(
     rules = constraints.get("binary_classification_constraints", {})
     others = {"binary_classification_constraints": {name: rule for name, rule in rules.items() if name != "auc"}}
     found = credible_violations(values, intervals, others)
-    if drop["lower_bound"] > 0:
+    if credible_drop(drop):
         found["auc"] = {**drop, "interval": intervals["auc"], "operator": "LessThanThreshold"}
     return dict(sorted(found.items()))
 
@@ -484,11 +531,19 @@ def evaluation(
     comparison: dict | None,
     scored_rows: int,
     candidate_interval: dict | None = None,
+    drop: dict | None = None,
 ) -> dict:
     """evaluation.json. Without an incumbent, the regression fields are 0.0 (the gate's condition compares numbers
     and ORs on has_incumbent), incumbent_score and comparison are null. candidate_interval: the candidate's ROC AUC
     interval at --confidence-level (`metric_intervals`; null without a level or with fewer than two rows of a class);
-    candidate_score_upper_bound its upper bound, else the point value."""
+    candidate_score_upper_bound its upper bound, else the point value. drop: `drop_test`'s result (the eval-only
+    role), auc_drop_alarm its verdict (false without one)."""
+    summary_text = gate_summary(candidate, comparison)
+    if drop is not None and drop["alarm"]:
+        summary_text += (
+            f" AUC dropped from the registered {number(drop['baseline'])} by {number(drop['drop'])}: one-sided"
+            f" {number(100 * drop['confidence_level'])}% lower bound of the drop {number(drop['lower_bound'])} > 0."
+        )
     return {
         "metric": "roc_auc",
         "candidate": candidate,
@@ -508,7 +563,9 @@ def evaluation(
         "comparison": comparison,
         "regression": comparison["regression"] if comparison else 0.0,
         "regression_lower_bound": comparison["lower_bound"] if comparison else 0.0,
-        "summary": gate_summary(candidate, comparison),
+        "auc_drop": drop,
+        "auc_drop_alarm": bool(drop and drop["alarm"]),
+        "summary": summary_text,
     }
 
 
@@ -534,6 +591,8 @@ def unmeasured(labels: np.ndarray) -> dict:
         "comparison": None,
         "regression": 0.0,
         "regression_lower_bound": 0.0,
+        "auc_drop": None,
+        "auc_drop_alarm": False,
         "summary": f"model quality not measured: {labelled} of {len(labels)} rows are labelled, not both classes"
         " (ground truth missing); the rows were scored for the drift check.",
     }
@@ -566,6 +625,17 @@ def curves(labels: np.ndarray, candidate: np.ndarray, incumbent: np.ndarray | No
         "score_histogram": {"edges": [float(edge) for edge in HISTOGRAM_EDGES]}
         | {role: score_histogram(labels, p) if p is not None else None for role, p in scored.items()},
     }
+
+
+def auc_interval(
+    labels: np.ndarray, probabilities: np.ndarray, threshold: float, confidence_level: float | None
+) -> dict | None:
+    """evaluation.json's candidate_interval: the ROC AUC's DeLong interval; None without a level or with fewer than
+    two rows of a class."""
+    if confidence_level is None or min((labels == 0).sum(), (labels == 1).sum()) < 2:
+        return None
+    lower, upper = metric_intervals(labels, probabilities, threshold, confidence_level)["auc"]
+    return {"confidence_level": confidence_level, "lower_bound": lower, "upper_bound": upper}
 
 
 def read_candidate_scores(path: Path, rows: int, score_column: str) -> np.ndarray:
@@ -612,6 +682,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--contract", type=Path, default=Path(__file__).with_name("feature_contract.json"))
     parser.add_argument("--confidence-level", type=float)
     parser.add_argument("--quality-tolerance", type=float)
+    parser.add_argument("--registered-quality-dir", type=Path, help="the eval-only role's drop test baseline")
     parser.add_argument("--probability-threshold", type=float)
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/evaluation"))
     parser.add_argument(
@@ -636,6 +707,7 @@ def run(
     confidence_level: float | None = None,
     quality_tolerance: float | None = None,
     probability_threshold: float | None = None,
+    registered_quality_dir: Path | None = None,
     score_only: bool = False,
     score_column: str = "churn_probability",
     allow_unlabelled: bool = False,
@@ -647,6 +719,7 @@ def run(
         checked_confidence(confidence_level)
     if probability_threshold is not None:
         checked_threshold(probability_threshold)
+    registered = read_registered_quality(registered_quality_dir) if registered_quality_dir is not None else None
     features, labels, keys = load_test_data(test_dir, read_contract(contract))
     probabilities = candidate_probabilities(model_dir, candidate_scores, features, score_column)
     if score_only:
@@ -665,10 +738,10 @@ def run(
     keys = [key for key, k in zip(keys, known, strict=True) if k] if keys is not None else None
     candidate = summary(labels, probabilities, threshold)
     print(f"candidate roc_auc={candidate['roc_auc']:.6f} on {len(labels)} labelled rows")
-    interval = None
-    if confidence_level is not None and min((labels == 0).sum(), (labels == 1).sum()) >= 2:
-        lower, upper = metric_intervals(labels, probabilities, threshold, confidence_level)["auc"]
-        interval = {"confidence_level": confidence_level, "lower_bound": lower, "upper_bound": upper}
+    interval = auc_interval(labels, probabilities, threshold, confidence_level)
+    drop = None
+    if registered_quality_dir is not None:
+        drop = drop_test(labels, probabilities, registered, checked_confidence(confidence_level))
 
     incumbent: dict = {"incumbent": None, "comparison": None}
     incumbent_probabilities = None
@@ -678,7 +751,7 @@ def run(
         incumbent, incumbent_probabilities = compare(
             labels, keys, probabilities, incumbent_dir, features, confidence_level, threshold
         )
-    report = evaluation(candidate, **incumbent, scored_rows=len(known), candidate_interval=interval)
+    report = evaluation(candidate, **incumbent, scored_rows=len(known), candidate_interval=interval, drop=drop)
     print(report["summary"])
     write_json(output_dir / "evaluation.json", report)
     if candidate_scores is None and model_dir is not None:  # scores alone carry no explainability report

@@ -4,6 +4,8 @@ Inputs:  --group-name        the model package group (default: $MODEL_PACKAGE_GR
          --model-package     a model package ARN, or `latest` (default): the latest Approved package of the group
          --no-incumbent-uri  the S3 URI reported as model_data_url when no package is found: where the pipeline
                              uploads the sentinel dir, so evaluate.py then reads the NO_INCUMBENT marker
+         --no-quality-uri    the S3 URI reported as model_quality_input_uri when the version registered no model-quality
+                             statistics: a prefix holding only a PLACEHOLDER, so the eval-only Evaluate reads "none"
          --require           nothing found is an error (exit 1): the eval-only pipeline needs an approved model
          --sentinel-dir      where the NO_INCUMBENT marker goes when nothing is found (default: <output-dir>/none)
          --placeholder-dir   always gets a PLACEHOLDER file: the pipeline uploads it to a fixed prefix that stands for
@@ -13,10 +15,15 @@ Inputs:  --group-name        the model package group (default: $MODEL_PACKAGE_GR
                              `local`: $LOCAL_REGISTRY_DIR/<group-name>/<version, 6 digits>.json, each file one
                              DescribeModelPackage response as JSON (timestamps as ISO 8601 strings).
 Outputs: --output-dir        resolved.json {"found", "model_package_arn", "model_package_version", "model_data_url",
-                             "statistics_uri", "constraints_uri", "baseline_uri"}: model_data_url is the ModelDataUrl
+                             "statistics_uri", "constraints_uri", "baseline_uri", "model_quality_statistics_uri",
+                             "model_quality_input_uri"}: model_data_url is the ModelDataUrl
                              of InferenceSpecification.Containers[0], the URIs are DriftCheckBaselines.ModelDataQuality.
                              Statistics / Constraints.S3Uri (null when absent) and baseline_uri is the S3 prefix that
                              holds both (null unless they share one), for a single processing input.
+                             model_quality_statistics_uri is ModelMetrics.ModelQuality.Statistics.S3Uri, the evaluation
+                             slice's metrics registered with the version (the AUC and class counts the eval-only
+                             pipeline's drop test compares with), null ("none") when it registered none;
+                             model_quality_input_uri is that URI, else --no-quality-uri (null without it).
          --sentinel-dir      NO_INCUMBENT, when nothing is found.
          --placeholder-dir   PLACEHOLDER.
 """
@@ -133,7 +140,7 @@ def find(registry: SageMakerRegistry | LocalRegistry, group_name: str | None, mo
     return registry.latest_approved(group_name)
 
 
-def resolved(package: dict | None, no_incumbent_uri: str | None) -> dict:
+def resolved(package: dict | None, no_incumbent_uri: str | None, no_quality_uri: str | None = None) -> dict:
     if package is None:
         return {
             "found": False,
@@ -143,6 +150,8 @@ def resolved(package: dict | None, no_incumbent_uri: str | None) -> dict:
             "statistics_uri": None,
             "constraints_uri": None,
             "baseline_uri": None,
+            "model_quality_statistics_uri": None,
+            "model_quality_input_uri": no_quality_uri,
         }
     containers = package.get("InferenceSpecification", {}).get("Containers", [])
     if not containers or "ModelDataUrl" not in containers[0]:
@@ -153,6 +162,7 @@ def resolved(package: dict | None, no_incumbent_uri: str | None) -> dict:
     baseline_uri = None
     if statistics_uri and constraints_uri and prefix(statistics_uri) == prefix(constraints_uri):
         baseline_uri = prefix(statistics_uri)
+    quality_uri = package.get("ModelMetrics", {}).get("ModelQuality", {}).get("Statistics", {}).get("S3Uri")
     return {
         "found": True,
         "model_package_arn": package["ModelPackageArn"],
@@ -161,6 +171,8 @@ def resolved(package: dict | None, no_incumbent_uri: str | None) -> dict:
         "statistics_uri": statistics_uri,
         "constraints_uri": constraints_uri,
         "baseline_uri": baseline_uri,
+        "model_quality_statistics_uri": quality_uri,
+        "model_quality_input_uri": quality_uri or no_quality_uri,
     }
 
 
@@ -174,6 +186,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--group-name", default=os.environ.get("MODEL_PACKAGE_GROUP_NAME"))
     parser.add_argument("--model-package", default="latest", help="a model package ARN, or `latest`")
     parser.add_argument("--no-incumbent-uri")
+    parser.add_argument("--no-quality-uri", help="reported as model_quality_input_uri without registered statistics")
     parser.add_argument("--require", action="store_true", help="exit 1 when no model package is found")
     parser.add_argument("--output-dir", type=Path, default=Path("/opt/ml/processing/output/resolved"))
     parser.add_argument("--sentinel-dir", type=Path, help="default: <output-dir>/none")
@@ -187,6 +200,7 @@ def run(
     output_dir: Path,
     model_package: str = "latest",
     no_incumbent_uri: str | None = None,
+    no_quality_uri: str | None = None,
     require: bool = False,
     sentinel_dir: Path | None = None,
     placeholder_dir: Path | None = None,
@@ -195,7 +209,7 @@ def run(
     package = find(registry_from_environment(), group_name, model_package)
     if package is None and require:
         raise StepError(f"no Approved model package in group '{group_name}': approve one before evaluating")
-    result = resolved(package, no_incumbent_uri)
+    result = resolved(package, no_incumbent_uri, no_quality_uri)
 
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "resolved.json").write_text(json.dumps(result, indent=2, sort_keys=True, allow_nan=False) + "\n")

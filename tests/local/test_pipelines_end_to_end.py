@@ -276,6 +276,14 @@ def test_the_evaluation_pipeline_flags_the_drifted_sample(story: Story) -> None:
     violations = int(re.search(r"drift violations (\d+)", drifted.failure_reason).group(1))
     drift = story.read_json(drifted.step("CheckDrift").outputs["drift"] + "/drift_report.json")
     assert violations == drift["violations"] > 0
+    # The drop test against version 1's registered evaluation AUC (ResolveModel hands Evaluate its statistics).
+    resolved = story.read_json(healthy.step("ResolveModel").outputs["resolved"] + "/resolved.json")
+    assert resolved["model_quality_input_uri"] == resolved["model_quality_statistics_uri"] is not None
+    tested = story.evaluation_report(healthy)["auc_drop"]
+    assert tested["method"] != "none" and tested["alarm"] is False
+    assert tested["baseline"] == story.evaluation_report(story.first)["candidate_score"]
+    # The drifted sample fails on its drift (what the demo shows), not on its AUC, which held up.
+    assert story.evaluation_report(drifted)["auc_drop"]["alarm"] is False
 
 
 def test_undeclared_columns_never_reach_the_model_and_a_first_run_failure_names_no_fake_incumbent(

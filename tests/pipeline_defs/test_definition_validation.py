@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -459,11 +460,24 @@ def script_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, 
                 *("--group-name", group, "--no-incumbent-uri", "s3://artifacts/none"),
                 *("--sentinel-dir", root / f"sentinel-{situation}", "--output-dir", root / f"resolved-{situation}"),
             )
+    (root / "no-ground-truth").mkdir()
+    (root / "no-ground-truth" / "PLACEHOLDER").write_text("the pipeline's default GroundTruthUri holds only this\n")
     for situation, incumbent in (("none", root / "sentinel-none"), ("approved", root / "model")):
         _run_step(
             "evaluate.py",
             *("--model-dir", root / "model", "--incumbent-dir", incumbent, "--test-dir", prepared / "test"),
             *("--confidence-level", 0.95, "--probability-threshold", 0.5),
+            *("--output-dir", root / f"evaluation-{situation}"),
+        )
+    # The eval-only role: the drop test against a version without registered model quality (ResolveModel hands over
+    # the placeholder) and against the statistics the first evaluation registered.
+    (root / "registered").mkdir()
+    shutil.copy(root / "evaluation-none" / "model_quality.json", root / "registered")
+    for situation, registered in (("no-statistics", root / "no-ground-truth"), ("registered", root / "registered")):
+        _run_step(
+            "evaluate.py",
+            *("--model-dir", root / "model", "--test-dir", prepared / "test", "--registered-quality-dir", registered),
+            *("--confidence-level", 0.95, "--probability-threshold", 0.5, "--allow-unlabelled"),
             *("--output-dir", root / f"evaluation-{situation}"),
         )
     # Captured traffic nobody has labelled yet: the eval-only pipeline's Evaluate says "not measured".
@@ -475,8 +489,6 @@ def script_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, 
         *("--model-dir", root / "model", "--test-dir", unlabelled, "--allow-unlabelled"),
         *("--output-dir", root / "evaluation-unlabelled"),
     )
-    (root / "no-ground-truth").mkdir()
-    (root / "no-ground-truth" / "PLACEHOLDER").write_text("the pipeline's default GroundTruthUri holds only this\n")
     _run_step(
         "merge_capture.py",
         *("--data-dir", SAMPLE_DATA / "churn", "--ground-truth-dir", root / "no-ground-truth"),
@@ -505,7 +517,10 @@ def script_outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, 
             *(root / f"resolved-{s}" / "resolved.json" for s in ("none", "approved"))
         ),
         ("evaluate.py", "evaluation.json"): read(
-            *(root / f"evaluation-{s}" / "evaluation.json" for s in ("none", "approved", "unlabelled"))
+            *(
+                root / f"evaluation-{s}" / "evaluation.json"
+                for s in ("none", "approved", "unlabelled", "no-statistics", "registered")
+            )
         ),
         ("merge_capture.py", "merge_report.json"): read(root / "merged" / "report" / "merge_report.json"),
         ("data_quality.py", "drift_report.json"): read(root / "drift" / "drift_report.json"),
@@ -518,17 +533,24 @@ def test_scripts_write_the_keys_the_pipelines_rely_on(script_outputs) -> None:
         assert set(document) == {
             *("candidate_score", "incumbent_score", "has_incumbent", "regression", "regression_lower_bound"),
             *("delta", "metric", "candidate", "incumbent", "comparison", "summary", "has_labels", "scored_rows"),
-            *("candidate_interval", "candidate_score_upper_bound"),
+            *("candidate_interval", "candidate_score_upper_bound", "auc_drop", "auc_drop_alarm"),
         }
     for document in script_outputs["resolve_model.py", "resolved.json"]:
         assert set(document) == {
             *("found", "model_package_arn", "model_package_version", "model_data_url"),
             *("statistics_uri", "constraints_uri", "baseline_uri"),
+            *("model_quality_statistics_uri", "model_quality_input_uri"),
         }
     assert "violations" in script_outputs["data_quality.py", "drift_report.json"][0]
     evaluations = script_outputs["evaluate.py", "evaluation.json"]
-    assert [document["has_incumbent"] for document in evaluations] == [False, True, False]
-    assert [document["has_labels"] for document in evaluations] == [True, True, False]
+    assert [document["has_incumbent"] for document in evaluations] == [False, True, False, False, False]
+    assert [document["has_labels"] for document in evaluations] == [True, True, False, True, True]
+    # The same model on the rows it registered its statistics from: tested, no drop; without statistics: "none".
+    assert [document["auc_drop"] and document["auc_drop"]["method"] != "none" for document in evaluations] == [
+        *(None, None, None, False, True)
+    ]
+    assert evaluations[-1]["auc_drop"]["drop"] == pytest.approx(0.0, abs=1e-12)
+    assert not any(document["auc_drop_alarm"] for document in evaluations)
     assert [document["found"] for document in script_outputs["resolve_model.py", "resolved.json"]] == [False, True]
 
 

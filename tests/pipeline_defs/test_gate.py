@@ -5,6 +5,7 @@ Its error rates are measured, not asserted here: `bench/gate_calibration.py` (RE
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -304,3 +305,48 @@ def test_quality_alarms_check_the_auc_by_its_drop_and_the_rest_by_their_threshol
     assert set(found) <= set(evaluate.MONITORED_METRICS)
     # Without a registered AUC the AUC is checked against its threshold, as before.
     assert "drop" not in evaluate.quality_alarms(*worse, 0.5, 0.95, constraints, {}).get("auc", {})
+
+
+def test_the_eval_only_evaluate_flags_a_credible_auc_drop_and_passes_an_unchanged_model(tmp_path: Path, capsys) -> None:
+    """Evaluate in the eval-only role (--registered-quality-dir, what ResolveModel resolved): the monitor's drop test
+    on the new labelled rows, its verdict (auc_drop_alarm) what ModelHealthy reads."""
+    prepare(tmp_path, customers(2000), capsys)
+    labels = pd.read_csv(tmp_path / "out" / "test" / "test.csv")["churned"].to_numpy()
+    rng = np.random.default_rng(15)
+    (tmp_path / "registered").mkdir()
+    baseline = evaluate.model_quality(*drawn(rng, 400, 1.6), 0.5)  # the version's evaluation slice, AUC ~0.87
+    (tmp_path / "registered" / "model_quality.json").write_text(json.dumps(baseline, allow_nan=False))
+    (tmp_path / "none").mkdir()
+    (tmp_path / "none" / "PLACEHOLDER").touch()  # ResolveModel's "none": the version registered no statistics
+
+    def evaluated(effect: float, registered: Path, expect: int = 0) -> tuple[dict, str]:
+        noise = rng.normal(size=len(labels))
+        scores = pd.DataFrame({"churn_probability": 1 / (1 + np.exp(-(effect * labels + noise - 0.8)))})
+        scores.to_csv(tmp_path / "scores.csv", index=False)
+        error = run(
+            evaluate,
+            *("--candidate-scores", tmp_path / "scores.csv", "--test-dir", tmp_path / "out" / "test"),
+            *("--registered-quality-dir", registered, "--confidence-level", 0.95, "--probability-threshold", 0.5),
+            *("--allow-unlabelled", "--output-dir", tmp_path / "evaluation"),
+            capsys=capsys,
+            expect=expect,
+        )
+        return (strict_json(tmp_path / "evaluation" / "evaluation.json") if not expect else {}), error
+
+    unchanged, _ = evaluated(1.6, tmp_path / "registered")
+    dropped, _ = evaluated(0.8, tmp_path / "registered")  # AUC ~0.72, still above the 0.7 floor
+    unknown, _ = evaluated(0.8, tmp_path / "none")
+
+    assert unchanged["auc_drop_alarm"] is False and unchanged["auc_drop"]["lower_bound"] <= 0
+    assert dropped["auc_drop_alarm"] is True and dropped["auc_drop"]["lower_bound"] > 0
+    assert dropped["candidate_score_upper_bound"] >= 0.7  # the floor check alone would pass it
+    for drop in (unchanged["auc_drop"], dropped["auc_drop"]):
+        assert drop["baseline"] == baseline["binary_classification_metrics"]["auc"]["value"]
+        assert drop["method"] == evaluate.AUC_DROP_METHOD and drop["confidence_level"] == 0.95
+    bound = f"lower bound of the drop {evaluate.number(dropped['auc_drop']['lower_bound'])} > 0"
+    assert bound in dropped["summary"] and "AUC dropped" not in unchanged["summary"]
+    assert unknown["auc_drop_alarm"] is False
+    assert unknown["auc_drop"]["method"] == "none" and "no model-quality statistics" in unknown["auc_drop"]["reason"]
+    (tmp_path / "empty").mkdir()
+    _, error = evaluated(1.6, tmp_path / "empty", expect=1)
+    assert "holds neither a model_quality.json nor a PLACEHOLDER" in error

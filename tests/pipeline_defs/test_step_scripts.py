@@ -250,7 +250,11 @@ def test_preprocess_names_a_file_that_is_not_utf8(tmp_path: Path) -> None:
 
 def test_first_run_has_no_incumbent(model_dir: Path, prepared: Path, tmp_path: Path) -> None:
     resolved_dir = tmp_path / "resolved"
-    resolve(tmp_path / "empty-registry", resolved_dir, "--no-incumbent-uri", "s3://artifacts/run/resolved/none")
+    resolve(
+        tmp_path / "empty-registry",
+        resolved_dir,
+        *("--no-incumbent-uri", "s3://artifacts/run/resolved/none", "--no-quality-uri", "s3://artifacts/placeholder/"),
+    )
 
     assert read_json(resolved_dir / "resolved.json") == {
         "found": False,
@@ -260,6 +264,8 @@ def test_first_run_has_no_incumbent(model_dir: Path, prepared: Path, tmp_path: P
         "statistics_uri": None,
         "constraints_uri": None,
         "baseline_uri": None,
+        "model_quality_statistics_uri": None,
+        "model_quality_input_uri": "s3://artifacts/placeholder/",
     }
     evaluation = evaluate(model_dir, resolved_dir / "none", prepared, tmp_path / "evaluation")
     assert evaluation["has_incumbent"] is False
@@ -308,6 +314,8 @@ def test_incumbent_from_the_registry_is_evaluated_on_the_same_rows(
         "statistics_uri": "s3://artifacts/baselines/data-quality/statistics.json",
         "constraints_uri": "s3://artifacts/baselines/data-quality/constraints.json",
         "baseline_uri": "s3://artifacts/baselines/data-quality",
+        "model_quality_statistics_uri": None,  # registered without model-quality statistics: "none"
+        "model_quality_input_uri": None,  # and no --no-quality-uri (the training pipeline's ResolveIncumbent)
     }
     assert not (tmp_path / "resolved" / "none").exists()
 
@@ -397,6 +405,8 @@ def test_resolve_sagemaker_backend_asks_for_the_latest_approved_package() -> Non
         "sagemaker", region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
     )
     package = model_package(3, "Approved", "s3://artifacts/model.tar.gz")
+    evaluated = "s3://artifacts/run/Evaluate/evaluation/model_quality.json"
+    package["ModelMetrics"] = {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": evaluated}}}
     summary = {key: package[key] for key in ("ModelPackageArn", "CreationTime", "ModelPackageStatus")}
     list_request = {
         "ModelPackageGroupName": GROUP,
@@ -413,7 +423,7 @@ def test_resolve_sagemaker_backend_asks_for_the_latest_approved_package() -> Non
 
         registry = resolve_model.SageMakerRegistry(client)
         found = resolve_model.find(registry, GROUP, "latest")
-        assert resolve_model.resolved(found, None) == {
+        assert resolve_model.resolved(found, None, "s3://artifacts/placeholder/") == {
             "found": True,
             "model_package_arn": package["ModelPackageArn"],
             "model_package_version": 3,
@@ -421,6 +431,8 @@ def test_resolve_sagemaker_backend_asks_for_the_latest_approved_package() -> Non
             "statistics_uri": "s3://artifacts/baselines/data-quality/statistics.json",
             "constraints_uri": "s3://artifacts/baselines/data-quality/constraints.json",
             "baseline_uri": "s3://artifacts/baselines/data-quality",
+            "model_quality_statistics_uri": evaluated,
+            "model_quality_input_uri": evaluated,  # the registered statistics, not the placeholder
         }
         assert resolve_model.find(registry, GROUP, "latest") is None
         with pytest.raises(resolve_model.StepError, match=r"describe_model_package failed.*does not exist"):
