@@ -50,21 +50,19 @@ $(TOOLS_VENV)/.installed: requirements-tools.txt constraints-tools.txt
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-tools.txt -c constraints-tools.txt
 	touch $@
 
-# steplib is linked into it (the step scripts import it, as from the zip or folder they ship with); nothing else of the
-# checkout is importable there, as in the container.
-$(STEPS_VENV)/.installed: requirements-steps.txt constraints-steps.txt
-	@test -n "$(STEPS_BASE_PYTHON)" || { echo "error: the step runtime needs Python 3.10 (the scikit-learn image's): install it so python3.10 is on PATH (e.g. pyenv install 3.10)" >&2; exit 1; }
-	test -x $(STEPS_VENV)/bin/python || $(STEPS_BASE_PYTHON) -m venv $(STEPS_VENV)
-	$(STEPS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-steps.txt -c constraints-steps.txt
-	ln -sfn $(CURDIR)/steplib $$($(STEPS_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/steplib
-	touch $@
-
-$(XGBOOST_VENV)/.installed: requirements-xgboost.txt constraints-xgboost.txt
-	@test -n "$(STEPS_BASE_PYTHON)" || { echo "error: the XGBoost runtime needs Python 3.10 (the XGBoost image's): install it so python3.10 is on PATH (e.g. pyenv install 3.10)" >&2; exit 1; }
-	test -x $(XGBOOST_VENV)/bin/python || $(STEPS_BASE_PYTHON) -m venv $(XGBOOST_VENV)
-	$(XGBOOST_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-xgboost.txt -c constraints-xgboost.txt
-	ln -sfn $(CURDIR)/steplib $$($(XGBOOST_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/steplib
-	touch $@
+# A runtime of a step container's Python (3.10) and libraries, with steplib linked in (the step scripts import it, as
+# from the zip or folder they ship with); nothing else of the checkout is importable there, as in the container.
+# $(1): the venv, $(2): the pins (requirements-$(2).txt + constraints-$(2).txt), $(3): what it is, for the error.
+define container_runtime
+$(1)/.installed: requirements-$(2).txt constraints-$(2).txt
+	@test -n "$$(STEPS_BASE_PYTHON)" || { echo "error: the $(3) needs Python 3.10: install it so python3.10 is on PATH (e.g. pyenv install 3.10)" >&2; exit 1; }
+	test -x $(1)/bin/python || $$(STEPS_BASE_PYTHON) -m venv $(1)
+	$(1)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-$(2).txt -c constraints-$(2).txt
+	ln -sfn $$(CURDIR)/steplib $$$$($(1)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/steplib
+	touch $$@
+endef
+$(eval $(call container_runtime,$(STEPS_VENV),steps,step runtime (the scikit-learn image's)))
+$(eval $(call container_runtime,$(XGBOOST_VENV),xgboost,XGBoost runtime (the XGBoost image's)))
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
