@@ -80,10 +80,15 @@ def command_experiment(args: argparse.Namespace, config: EnvironmentConfig) -> i
     if not args.local:
         from mlops.experiment_aws import submit  # boto3 only when asked for
 
-        return submit(args, config, file, name, experiment)
-    definition = read_assembly(args.assembly, config).definitions[pipeline_name(config, "training")]
-    judged = judge_local(args.state_dir, config, args.on, {"function": f"{file}:{name}"}, experiment, definition)
-    tracking.log_experiment(args.state_dir, judged.tracked_in, judged.__dict__)  # nested under its execution's run
+        submitted = submit(args, config, file, name, experiment)
+        if submitted is None:  # --no-wait: the job runs on; its verdict is in its reports
+            return 0
+        judged = submitted
+    else:
+        definition = read_assembly(args.assembly, config).definitions[pipeline_name(config, "training")]
+        judged = judge_local(args.state_dir, config, args.on, {"function": f"{file}:{name}"}, experiment, definition)
+    # In the state dir's store, nested under its execution's run when that execution was run and recorded here.
+    tracking.log_experiment(args.state_dir, judged.tracked_in, judged.__dict__)
     print_judgement(judged, args.json)
     return 0
 

@@ -28,7 +28,7 @@ from config import EnvironmentConfig
 from mlops.aws import AwsCallFailed, call, client
 from mlops.common import pipeline_name
 from mlops.cost.paging import execution_steps
-from mlops.experiment import Judgement, Trial, new_experiment_folder, print_judgement, record_experiment
+from mlops.experiment import Judgement, Trial, new_experiment_folder, record_experiment
 from mlops.local import read_assembly
 from mlops.step_load import job_arguments
 from mlops.step_load_aws import download, execution_arn, execution_parameters, step_job
@@ -56,7 +56,10 @@ def processing_input(name: str, uri: str, local_path: str) -> dict[str, Any]:
     }
 
 
-def submit(args: argparse.Namespace, config: EnvironmentConfig, file: Path, name: str, experiment: str) -> int:
+def submit(
+    args: argparse.Namespace, config: EnvironmentConfig, file: Path, name: str, experiment: str
+) -> Judgement | None:
+    """Start the experiment's job; unless --no-wait, wait for it and return its judgement (None: not waited for)."""
     # The gate and the reports' folder are checked before anything is started: no assembly or a used id, no job.
     definition = None
     if not args.no_wait:
@@ -141,14 +144,11 @@ def submit(args: argparse.Namespace, config: EnvironmentConfig, file: Path, name
                 f"started {job} for experiment {experiment} on {arn}: its reports land in {reports} "
                 f"(evaluation.json says the interval and the gate's numbers; tagged {EXPERIMENT_TAG}={experiment})"
             )
-        return 0
+        return None
     print(f"started {job} for experiment {experiment} on {arn} (tagged {EXPERIMENT_TAG}={experiment})", file=sys.stderr)
     wait_for_job(sagemaker, job)
     candidate = {"function": f"{file.name}:{name}", "job": str(started["ProcessingJobArn"])}
-    print_judgement(
-        judge_job(sagemaker, s3, args.state_dir, arn, reports, experiment, candidate, definition), args.json
-    )
-    return 0
+    return judge_job(sagemaker, s3, args.state_dir, arn, reports, experiment, candidate, definition)
 
 
 def wait_for_job(sagemaker: Any, job: str) -> None:

@@ -14,7 +14,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY
 
-from mlops import experiment_aws, step_load_aws
+from mlops import experiment_aws, step_load_aws, tracking
 from mlops.experiment import gate_verdict
 from mlops.local import read_assembly
 from mlops.step_load import job_arguments
@@ -416,6 +416,8 @@ def test_experiment_on_aws_waits_for_its_job_and_prints_the_local_paths_verdict(
     passes: bool,
 ) -> None:
     monkeypatch.setattr(experiment_aws, "POLL_SECONDS", 0)
+    logged: list[tuple[Path, str, dict[str, Any]]] = []
+    monkeypatch.setattr(tracking, "log_experiment", lambda *call: logged.append(call))  # its store: test_run_tracking
     body = json.dumps(EVALUATION).encode()
     with stubbed_clients(monkeypatch, experiment_aws, "sagemaker", "s3") as aws:
         _expect_submission(aws)
@@ -441,6 +443,10 @@ def test_experiment_on_aws_waits_for_its_job_and_prints_the_local_paths_verdict(
     written = json.loads((folder / "experiment.json").read_text())
     assert (written["passed"], written["verdict"], written["execution"]) == (passed, verdict, "abc123")
     assert (folder / "report.html").is_file()
+    # Recorded in the state dir's MLflow store as a local experiment is, in its execution's ExperimentId.
+    ((state_dir, name, judged),) = logged
+    assert state_dir == tmp_path / "state" and name == RAN_WITH["ExperimentId"]
+    assert (judged["experiment"], judged["passed"], judged["evaluation"]) == ("try-1", passed, EVALUATION)
 
 
 def test_a_failed_experiment_job_is_one_line_with_its_reason(
